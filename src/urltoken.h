@@ -1,0 +1,46 @@
+/* urltoken.h — HMAC-SHA256 tokens for polaimg's own signed URLs.
+ *
+ * Local storage hands out URLs of this service instead of S3 presigned URLs:
+ *   GET /api/v1/images/<id>/file?variant=V&expires=E&sig=S    (download)
+ *   PUT /api/v1/images/<id>/upload?token=T                    (direct upload)
+ * The signature is HMAC-SHA256 over "polaimg-v1\n<purpose>\n<id>\n<variant>\n
+ * <expires>" with url_signing_key, base64url without padding. The purpose
+ * ("download" / "upload") is part of the MAC, so an upload token is never a
+ * download token and vice versa. Pure: no I/O (the clock is passed in).
+ */
+#ifndef POLAIMG_URLTOKEN_H
+#define POLAIMG_URLTOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define URLTOKEN_SIG_LEN 43   /* base64url of 32 bytes, no padding */
+
+enum urltoken_purpose { URLTOKEN_DOWNLOAD, URLTOKEN_UPLOAD };
+
+/* Writes the signature (URLTOKEN_SIG_LEN chars + NUL) into out (outsz >= 44).
+ * Returns 0, or -1 if an argument is invalid (empty key, NULL). */
+int urltoken_sign(const unsigned char *key, size_t keylen,
+    enum urltoken_purpose purpose, const char *id, const char *variant,
+    int64_t expires, char *out, size_t outsz);
+
+enum urltoken_result {
+	URLTOKEN_VALID = 0,
+	URLTOKEN_BAD = -1,     /* malformed or signature mismatch */
+	URLTOKEN_EXPIRED = -2  /* signature fine, now > expires */
+};
+
+/* Checks sig for (purpose, id, variant, expires) at time now, in constant
+ * time. The expiry is checked only after the signature matched. */
+int urltoken_verify(const unsigned char *key, size_t keylen,
+    enum urltoken_purpose purpose, const char *id, const char *variant,
+    int64_t expires, const char *sig, int64_t now);
+
+/* The upload token carries its expiry: "<expires>.<sig>". These build and
+ * check that form (variant is "original"). */
+int urltoken_upload_token(const unsigned char *key, size_t keylen,
+    const char *id, int64_t expires, char *out, size_t outsz);
+int urltoken_upload_verify(const unsigned char *key, size_t keylen,
+    const char *id, const char *token, int64_t now);
+
+#endif

@@ -1,0 +1,41 @@
+/* validate.h — typed validators for untrusted strings (query, JSON, form).
+ *
+ * One validator per type, each with explicit bounds, used for every field a
+ * client sends; a handler sees a typed value or a clean rejection carrying the
+ * message that goes into the VALIDATION_FAILED "details" list. Pure.
+ */
+#ifndef POLAIMG_VALIDATE_H
+#define POLAIMG_VALIDATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* 1 if s is a UUID in 8-4-4-4-12 hex form (any case, any version), else 0.
+ * When canon is non-NULL (37 bytes) the lower-case form is written there. */
+int val_uuid(const char *s, char canon[37]);
+
+/* Index of s in the NULL-terminated list, or -1. Exact, case-sensitive. */
+int val_enum(const char *s, const char *const *allowed);
+
+/* Parses an RFC 3339 date-time ("2026-11-20T10:15:00Z", "…+02:00",
+ * fractional seconds allowed, 'T' or 't', 'Z' or 'z'). On success stores
+ * seconds since the epoch (UTC) and returns 1; 0 if invalid (including
+ * impossible dates like Feb 30, or years < 1900 or > 9999). */
+int val_rfc3339(const char *s, int64_t *out);
+
+/* Formats t (UTC seconds) as "YYYY-MM-DDTHH:MM:SSZ" into buf (>= 21 bytes). */
+void val_format_rfc3339(int64_t t, char buf[21]);
+
+/* Parses a decimal integer in [min, max] with no sign other than a leading
+ * '-', no spaces, no trailing garbage, at most 19 digits. 1 ok, 0 invalid. */
+int val_int(const char *s, long long min, long long max, long long *out);
+
+/* 1 if s (length len) is valid UTF-8 without NUL or C0 control characters
+ * other than \t \n \r, and has at most max_chars code points; else 0. */
+int val_text(const char *s, size_t len, size_t max_chars);
+
+/* 1 if s is "true", 0 if "false" or NULL, -1 otherwise. */
+int val_bool(const char *s);
+
+#endif
