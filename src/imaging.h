@@ -13,6 +13,10 @@
 
 enum img_type { IMG_UNKNOWN = 0, IMG_JPEG, IMG_PNG, IMG_TIFF, IMG_WEBP };
 
+/* Longest side of the display copy and of the thumbnail, in pixels. */
+#define IMG_DISPLAY_MAX 2048
+#define IMG_THUMB_MAX 400
+
 /* The type named by the first bytes (at least 12 are needed to tell WebP),
  * IMG_UNKNOWN for anything else (GIF, SVG, PDF, MVG, HTML …). Pure. */
 enum img_type img_sniff(const unsigned char *buf, size_t len);
@@ -24,31 +28,47 @@ const char *img_ext(enum img_type t);
  * "image/tiff", "image/webp", case-insensitive), IMG_UNKNOWN otherwise. */
 enum img_type img_type_from_mime(const char *mime);
 
+/* A zero field leaves ImageMagick's default (capped by policy.xml) alone,
+ * except disk_bytes, where 0 means no pixel cache on disk at all. */
 struct img_limits {
-	uint64_t max_pixels;      /* refuse width*height above this */
+	uint64_t max_pixels;      /* refuse width*height above this; area limit */
 	uint64_t memory_bytes;    /* ImageMagick memory resource */
 	uint64_t map_bytes;
 	uint64_t disk_bytes;      /* 0: no pixel cache on disk */
 	uint64_t max_dimension;   /* width and height resource */
-	unsigned time_seconds;    /* ImageMagick time resource */
+	unsigned time_seconds;    /* per img_probe/img_derive call; 0: none.
+	                           * ImageMagick 6 treats running past it as a
+	                           * fatal error: the worker exits (logged). */
+	const char *policy_dir;   /* directory with polaimg's policy.xml, made
+	                           * MAGICK_CONFIGURE_PATH before genesis; img_init
+	                           * then fails unless the policy denies MVG. NULL:
+	                           * environment and system policy only. */
 };
 
 /* Once per worker: MagickWandGenesis, one thread, the resource limits.
- * Returns 0 or PI_ERR_INTERNAL. */
+ * Calling it again only re-applies the limits. Returns 0 or
+ * PI_ERR_INTERNAL. */
 int img_init(const struct img_limits *lim);
+/* MagickWandTerminus; img_init() may be called again afterwards. */
 void img_shutdown(void);
 
 struct img_info {
 	enum img_type type;
 	uint64_t width, height;   /* as stored (before orientation) */
 	int orientation;          /* EXIF orientation 1..8, 1 if absent */
-	int64_t captured_at;      /* EXIF DateTimeOriginal as UTC seconds, or -1 */
+	int64_t captured_at;      /* EXIF DateTimeOriginal as UTC seconds
+	                           * (OffsetTimeOriginal applied when present,
+	                           * else the clock is taken as UTC), or -1 if
+	                           * absent, malformed or before 1970 */
 };
 
 /* Pings the file at path (type must be its sniffed type; the coder is forced
- * to it so data can never pick another coder). Fills info. Returns 0,
+ * to it so data can never pick another coder; only the first frame counts).
+ * Fills info. path must be absolute and free of '[', ']' and '%' (ImageMagick
+ * would read those as frame, size or scene syntax). Returns 0,
  * PI_ERR_UNPROCESSABLE if the header is unreadable or width*height exceeds
- * max_pixels (checked before any decode). */
+ * max_pixels (checked before any decode), PI_ERR_INTERNAL on bad arguments
+ * or before img_init(). */
 int img_probe(const char *path, enum img_type type, uint64_t max_pixels,
     struct img_info *info);
 
@@ -57,15 +77,20 @@ struct img_outputs {
 	const char *thumb_path;    /* where to write the thumbnail */
 	enum img_type display_type;/* set: IMG_PNG for PNG input, else IMG_JPEG */
 	enum img_type thumb_type;  /* same rule */
-	uint64_t display_width, display_height;
+	uint64_t display_width, display_height; /* set: as displayed */
+	uint64_t thumb_width, thumb_height;     /* set */
 };
 
-/* Decodes path once (jpeg:size hint from the real aspect ratio, never above
- * the image's size), auto-orients, strips metadata but keeps the ICC profile,
- * writes the display copy (long side <= 2048, progressive JPEG q85, or PNG)
- * and from it the thumbnail (fits 400x400, JPEG q82 or PNG). Writes to the
- * given paths (the caller renames them into place). Returns 0 or
- * PI_ERR_UNPROCESSABLE / PI_ERR_IO / PI_ERR_NOMEM. */
+/* Decodes path once (info from img_probe(); jpeg:size hint from the real
+ * aspect ratio, never above the image's size), auto-orients, strips metadata
+ * but keeps the ICC profile, writes the display copy (long side <=
+ * IMG_DISPLAY_MAX, progressive JPEG q85 4:2:0, or 8-bit PNG with alpha) and
+ * from it the thumbnail (fits IMG_THUMB_MAX square, baseline JPEG q82 or
+ * PNG). Never upscales. Transparency in non-PNG input is flattened on white.
+ * Writes to the given paths (same rules as img_probe's path; the caller
+ * renames them into place, and removes them if this fails). Returns 0 or
+ * PI_ERR_UNPROCESSABLE (corrupt, truncated, over the resource limits) /
+ * PI_ERR_IO (cannot write) / PI_ERR_NOMEM / PI_ERR_INTERNAL (bad arguments). */
 int img_derive(const char *path, const struct img_info *info,
     struct img_outputs *out);
 

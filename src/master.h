@@ -12,8 +12,20 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The most workers one master runs. The scoreboard is allocated once, before
+ * the first fork, with room for two full generations (2 × this), so a reload
+ * to any worker count up to this bound never needs a new mapping. */
+#define MASTER_MAX_WORKERS 256
+
 /* One per worker, in MAP_SHARED memory the master creates before fork. The
- * worker writes, the master reads. */
+ * worker writes, the master reads. The master zeroes a slot before it forks
+ * the worker that will own it.
+ *
+ * A worker starting a request writes request_id and request_started first and
+ * sets busy = 1 last, as soon as accept returns (a SIGTERM in between finds
+ * the worker idle and drops the connection just accepted, so keep that window
+ * short); after the response it sets busy = 0 (and counts it in requests),
+ * then asks worker_should_stop(). */
 struct scoreboard_slot {
 	volatile sig_atomic_t busy;       /* 1 while a request is handled */
 	volatile int64_t request_started; /* CLOCK_MONOTONIC seconds, when busy */
@@ -22,31 +34,49 @@ struct scoreboard_slot {
 };
 
 struct master_settings {
-	int workers;              /* how many to keep running (>= 1) */
-	int request_timeout;      /* seconds; a request busy longer gets SIGKILL */
+	int workers;              /* how many to keep running, 1..MASTER_MAX_WORKERS */
+	int request_timeout;      /* seconds (>= 1); a request busy longer gets SIGKILL */
 };
 
 struct master_hooks {
 	void *ud;
-	/* Runs in the child after fork; returns its exit status. The worker
-	 * itself exits after max_requests (the master then respawns it). */
+	/* Runs in the child after fork, with the listen socket open, an empty
+	 * signal mask and default dispositions except SIGPIPE, SIGHUP and
+	 * SIGUSR1, which are ignored. It must call worker_signals_init(slot)
+	 * before it accepts its first connection, and returns the exit status
+	 * (0..255; anything else exits 1): 0 after max_requests (the master
+	 * respawns it at once); non-zero counts as a crash and is respawned
+	 * with back-off. */
 	int (*worker_main)(void *ud, int listen_fd, struct scoreboard_slot *slot);
-	/* SIGHUP: re-read the configuration; fills *s with the new values.
-	 * Returns 0, or -1 to keep the old configuration (logged). */
+	/* SIGHUP, in the master: re-read the configuration; fills *s (which
+	 * holds the current values on entry) with the new values. Returns 0, or
+	 * -1 to keep the old configuration and the running workers (logged).
+	 * NULL: SIGHUP rolls the workers with the same settings. */
 	int (*reload)(void *ud, struct master_settings *s);
-	/* SIGUSR1: reopen log files. */
+	/* SIGUSR1, in the master: reopen log files. May be NULL. */
 	void (*reopen_logs)(void *ud);
 };
 
 /* Runs the supervisor until SIGTERM/SIGINT (graceful: workers finish their
- * current request) or SIGQUIT (immediate). Returns the process exit status. */
+ * current request; any still running request_timeout + 5 s later are
+ * SIGKILLed) or SIGQUIT (immediate SIGKILL). Returns after every worker has
+ * been reaped: 0, or 1 if the settings are invalid or the master could not
+ * set itself up. Uses SIGALRM (setitimer) for its own wake-ups; restores the
+ * caller's signal dispositions and mask before it returns. */
 int master_run(int listen_fd, const struct master_settings *s,
     const struct master_hooks *hooks);
 
-/* In a worker: install the worker's signal handling. SIGTERM while idle
- * exits at once; while busy it is remembered and worker_should_stop()
- * becomes true after the request. */
-void worker_signals_init(struct scoreboard_slot *slot);
+/* In a worker: install the worker's signal handling. slot must not be NULL
+ * (a worker started without a master passes a slot of its own). SIGTERM and
+ * SIGINT while idle exit at once (_exit(0)); while busy they are remembered
+ * and worker_should_stop() becomes true after the request. SIGHUP is ignored.
+ * SIGUSR1 (forwarded by the master) sets the flag read by
+ * worker_should_reopen_logs(); SIGPIPE is ignored. Handlers use SA_RESTART.
+ * Returns 0, or -1 if a handler could not be installed (errno set). */
+int worker_signals_init(struct scoreboard_slot *slot);
+/* 1 once SIGTERM/SIGINT arrived during a request: finish it, then exit 0. */
 int worker_should_stop(void);
+/* 1 once per SIGUSR1 received since the last call (the flag is cleared). */
+int worker_should_reopen_logs(void);
 
 #endif

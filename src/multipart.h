@@ -33,11 +33,14 @@ struct mp_part {
 };
 
 struct mp_callbacks {
-	/* A part's headers are complete. Return 0 to go on, non-zero to stop. */
+	/* A part's headers are complete. Return 0 to go on, non-zero to stop.
+	 * part belongs to the parser and is valid only during the call. */
 	int (*on_part_begin)(void *ud, const struct mp_part *part);
-	/* Some bytes of the current part's body (any length >= 1). */
+	/* Some bytes of the current part's body (any length >= 1). data is
+	 * valid only during the call. */
 	int (*on_part_data)(void *ud, const char *data, size_t len);
-	/* The current part's body ended. */
+	/* The current part's body ended (its closing delimiter line is well
+	 * formed). */
 	int (*on_part_end)(void *ud);
 };
 
@@ -50,8 +53,10 @@ struct mp_parser;
  * MP_MAX_BOUNDARY or has characters RFC 2046 forbids. */
 int mp_boundary(const char *content_type, char *out, size_t outsz);
 
-/* A new parser for one body. The callbacks and ud must outlive it.
- * Returns NULL on OOM. Free with mp_free(). */
+/* A new parser for one body. The callbacks and ud must outlive it; any of the
+ * three callbacks may be NULL. Returns NULL on OOM, or if boundary is NULL or
+ * not a boundary RFC 2046 allows (1 to MP_MAX_BOUNDARY bchars, no trailing
+ * space). Free with mp_free(). */
 struct mp_parser *mp_new(const char *boundary, const struct mp_callbacks *cb,
     void *ud);
 void mp_free(struct mp_parser *p);

@@ -42,7 +42,10 @@ int sigv4_parse_amz_date(const char *s, int64_t *t);
 /* A presigned URL for method ("GET", "PUT", "HEAD", "DELETE") on key, valid
  * for expires seconds (1..604800) from now. When content_type is non-NULL it
  * becomes a signed header (the client must send exactly it). Returns a
- * malloc'd NUL-terminated URL the caller frees, or NULL on invalid input/OOM. */
+ * malloc'd NUL-terminated URL the caller frees, or NULL on invalid input/OOM.
+ * key is 1..1024 bytes, '/' kept, every other byte outside A-Z a-z 0-9 -_.~
+ * percent-encoded; keys with a "." or ".." segment are refused (clients
+ * would rewrite the path). An empty content_type is refused. */
 char *sigv4_presign(const struct sigv4_cred *cred, const struct sigv4_target *tgt,
     const char *method, const char *key, const char *content_type,
     int64_t expires, int64_t now);
@@ -53,18 +56,33 @@ struct sigv4_header {
 	const char *value;
 };
 
-/* Signs a server-side request. payload_sha256_hex is the hex SHA-256 of the
- * body (or "UNSIGNED-PAYLOAD"); extra headers (lower-case names, e.g.
- * content-type, if-none-match) are signed too. On success writes the full URL
+/* Signs a server-side request. payload_sha256_hex is the lower-case hex
+ * SHA-256 of the body (or "UNSIGNED-PAYLOAD"); extra headers (e.g.
+ * content-type, if-none-match, range, date; names are lower-cased, values
+ * trimmed; at most 32) are signed too and the caller sends them itself —
+ * host, x-amz-date, x-amz-content-sha256 and authorization are refused there,
+ * as is a name given twice or a value with a control character. key NULL or
+ * "" addresses the bucket itself ("/" virtual-host, "/<bucket>" path style).
+ * query is NULL, "" or an encoded query such as "list-type=2&prefix=cases%2F"
+ * or "uploads"; it is normalised (%XX decoded and encoded again, sorted) and
+ * the URL carries the normalised form. On success writes the full URL
  * (malloc'd, *url_out), and malloc'd header lines "Name: value" for
  * Authorization, x-amz-date, x-amz-content-sha256 and host into
- * hdr_out[0..3] — the caller frees all five. query is the raw canonical
- * query ("" or e.g. "list-type=2&prefix=cases%2F"), already encoded.
- * Returns 0 or -1. */
+ * hdr_out[0..3] — the caller frees all five. Returns 0, or -1 with *url_out
+ * and hdr_out[] set to NULL. */
 int sigv4_sign_request(const struct sigv4_cred *cred,
     const struct sigv4_target *tgt, const char *method, const char *key,
     const char *query, const struct sigv4_header *extra, size_t nextra,
     const char *payload_sha256_hex, int64_t now, char **url_out,
     char *hdr_out[4]);
+
+/* The signing key for (secret, date "YYYYMMDD", region, service) into key.
+ * Keys are cached in a small per-process table (keyed by the SHA-256 of the
+ * secret, not the secret); safe because workers are single-threaded — not
+ * thread-safe. Returns 0, or -1 on invalid input. */
+int sigv4_signing_key(const struct sigv4_cred *cred, const char *date,
+    unsigned char key[32]);
+/* Wipes and empties the signing-key cache (tests; secret rotation). */
+void sigv4_key_cache_clear(void);
 
 #endif

@@ -15,11 +15,14 @@
 #include <stdint.h>
 
 #define URLTOKEN_SIG_LEN 43   /* base64url of 32 bytes, no padding */
+/* Longest upload token: 19 digits of expiry, '.', signature (add 1 for NUL). */
+#define URLTOKEN_UPLOAD_MAX (19 + 1 + URLTOKEN_SIG_LEN)
 
 enum urltoken_purpose { URLTOKEN_DOWNLOAD, URLTOKEN_UPLOAD };
 
 /* Writes the signature (URLTOKEN_SIG_LEN chars + NUL) into out (outsz >= 44).
- * Returns 0, or -1 if an argument is invalid (empty key, NULL). */
+ * Returns 0, or -1 if an argument is invalid (NULL, empty key, expires < 0,
+ * id or variant empty, over 256 bytes or holding a control character). */
 int urltoken_sign(const unsigned char *key, size_t keylen,
     enum urltoken_purpose purpose, const char *id, const char *variant,
     int64_t expires, char *out, size_t outsz);
@@ -31,13 +34,18 @@ enum urltoken_result {
 };
 
 /* Checks sig for (purpose, id, variant, expires) at time now, in constant
- * time. The expiry is checked only after the signature matched. */
+ * time. The expiry is checked only after the signature matched; a token is
+ * valid while now <= expires (expires is the last valid second). */
 int urltoken_verify(const unsigned char *key, size_t keylen,
     enum urltoken_purpose purpose, const char *id, const char *variant,
     int64_t expires, const char *sig, int64_t now);
 
 /* The upload token carries its expiry: "<expires>.<sig>". These build and
- * check that form (variant is "original"). */
+ * check that form (variant is "original"). The token is written into out
+ * (outsz > URLTOKEN_UPLOAD_MAX is always enough); 0 or -1. The verifier
+ * parses strictly — decimal expiry without sign or leading zeros, no
+ * overflow, exactly URLTOKEN_SIG_LEN signature characters — and returns an
+ * enum urltoken_result. */
 int urltoken_upload_token(const unsigned char *key, size_t keylen,
     const char *id, int64_t expires, char *out, size_t outsz);
 int urltoken_upload_verify(const unsigned char *key, size_t keylen,

@@ -1,0 +1,652 @@
+/* config.c — the settings table and its parser.
+ *
+ * Like redis's config.c, every setting is one row of config_table[]: name,
+ * type, default, bounds, flags and a one-line description. Loading walks the
+ * table three times — defaults, the file, the environment — so a new setting
+ * is one new row and one struct field, and check-config and the manual list
+ * it automatically.
+ *
+ * The file format is deliberately small: "key = value" lines, '#' comments,
+ * optional double quotes around a value. Unknown keys and bad values are
+ * refused with a message naming the key: a typo in a hospital's config must
+ * stop the service at start, not silently fall back to a default.
+ *
+ * Secrets (flag CFG_SECRET) may also be given as <key>_file, a path whose
+ * contents (trailing newline removed) are the value, so they need not sit in
+ * the config file or the environment. They are masked by cfg_print().
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "validate.h"
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_BOOL, CFG_ENUM };
+enum cfg_origin { ORIGIN_DEFAULT = 0, ORIGIN_FILE, ORIGIN_ENV };
+
+#define CFG_SECRET 0x1   /* masked in output; <key>_file accepted */
+
+struct cfg_entry {
+	const char *name;
+	enum cfg_type type;
+	size_t offset;
+	const char *def;          /* default, as it would be written in the file */
+	long long min, max;       /* for CFG_INT / CFG_SIZE */
+	const char *const *values;/* for CFG_ENUM, NULL-terminated */
+	unsigned flags;
+	const char *alias;        /* PolaCare environment name, or NULL */
+	const char *help;
+};
+
+static const char *const offload_values[] = { "nginx", "apache", "none", NULL };
+static const char *const provider_values[] = { "local", NULL };
+static const char *const level_values[] = { "debug", "info", "warn", "error", NULL };
+static const char *const alg_values[] = { "HS256", "HS384", "HS512", "RS256",
+	"RS384", "RS512", "ES256", "ES384", "ES512", NULL };
+
+#define F(field) offsetof(struct config, field)
+#define MiB (1024LL * 1024)
+
+static const struct cfg_entry config_table[] = {
+	{ "listen", CFG_STR, F(listen), "unix:/run/polaimg/polaimg.sock", 0, 0, NULL, 0, NULL,
+	  "FastCGI socket: unix:/path or 127.0.0.1:port; empty = the socket inherited on fd 0" },
+	{ "workers", CFG_INT, F(workers), "4", 1, 256, NULL, 0, NULL,
+	  "worker processes, each serving one request at a time" },
+	{ "max_requests", CFG_INT, F(max_requests), "1000", 0, 100000000, NULL, 0, NULL,
+	  "requests a worker serves before it is replaced; 0 = never" },
+	{ "request_timeout", CFG_INT, F(request_timeout), "120", 1, 86400, NULL, 0, NULL,
+	  "seconds a request may run before the master kills its worker" },
+	{ "database_url", CFG_STR, F(database_url), "", 0, 0, NULL, CFG_SECRET, "DATABASE_URL",
+	  "PostgreSQL connection string (libpq keyword/value or postgresql:// URI)" },
+	{ "jwt_secret", CFG_STR, F(jwt_secret), "", 0, 0, NULL, CFG_SECRET, "JWT_SECRET",
+	  "HMAC secret for HS256/384/512 tokens, at least 32 bytes" },
+	{ "jwt_algorithm", CFG_ENUM, F(jwt_algorithm), "HS256", 0, 0, alg_values, 0, NULL,
+	  "the only JWT algorithm accepted" },
+	{ "jwt_public_key_file", CFG_STR, F(jwt_public_key_file), "", 0, 0, NULL, 0, NULL,
+	  "PEM public key for RS*/ES* algorithms" },
+	{ "jwt_require_exp", CFG_BOOL, F(jwt_require_exp), "true", 0, 0, NULL, 0, NULL,
+	  "refuse tokens without an exp claim" },
+	{ "jwt_trust_role_claim", CFG_BOOL, F(jwt_trust_role_claim), "false", 0, 0, NULL, 0, NULL,
+	  "take the role from the token's role claim instead of the users table" },
+	{ "storage_provider", CFG_ENUM, F(storage_provider), "local", 0, 0, provider_values, 0,
+	  "STORAGE_PROVIDER", "where images are stored" },
+	{ "storage_dir", CFG_STR, F(storage_dir), "/var/lib/polaimg/store", 0, 0, NULL, 0, NULL,
+	  "local storage root (storage_provider = local)" },
+	{ "url_signing_key", CFG_STR, F(url_signing_key), "", 0, 0, NULL, CFG_SECRET, NULL,
+	  "HMAC key for this service's own signed URLs, at least 32 bytes" },
+	{ "offload", CFG_ENUM, F(offload), "nginx", 0, 0, offload_values, 0, NULL,
+	  "who sends image bytes: nginx (X-Accel-Redirect), apache (X-Sendfile) or none" },
+	{ "offload_prefix", CFG_STR, F(offload_prefix), "/_polaimg/", 0, 0, NULL, 0, NULL,
+	  "the internal nginx location that maps to storage_dir" },
+	{ "public_base_url", CFG_STR, F(public_base_url), "", 0, 0, NULL, 0, NULL,
+	  "scheme://host[:port] put in front of the URLs this service hands out" },
+	{ "body_file_dir", CFG_STR, F(body_file_dir), "", 0, 0, NULL, 0, NULL,
+	  "directory of request bodies nginx hands over by path; empty = off" },
+	{ "max_upload_bytes", CFG_SIZE, F(max_upload_bytes), "52428800", 1024, 16384 * MiB, NULL, 0, NULL,
+	  "largest image file accepted (suffixes k, m, g allowed)" },
+	{ "max_pixels", CFG_INT, F(max_pixels), "100000000", 1, 4000000000LL, NULL, 0, NULL,
+	  "largest width*height accepted, checked before decoding" },
+	{ "cache_max_age", CFG_INT, F(cache_max_age), "300", 0, 31536000, NULL, 0, NULL,
+	  "max-age of Cache-Control: private on image bytes" },
+	{ "max_download_url_ttl", CFG_INT, F(max_download_url_ttl), "86400", 1, 604800, NULL, 0, NULL,
+	  "longest lifetime of a signed download URL, seconds" },
+	{ "max_upload_url_ttl", CFG_INT, F(max_upload_url_ttl), "3600", 1, 604800, NULL, 0, NULL,
+	  "longest lifetime of a signed upload URL, seconds" },
+	{ "delete_retention_days", CFG_INT, F(delete_retention_days), "30", 0, 36500, NULL, 0, NULL,
+	  "days a deleted image's objects are kept before sweep purges them" },
+	{ "log_level", CFG_ENUM, F(log_level), "info", 0, 0, level_values, 0, NULL,
+	  "debug, info, warn or error" },
+	{ "log_file", CFG_STR, F(log_file), "", 0, 0, NULL, 0, NULL,
+	  "append logs to this file (reopened on SIGUSR1); empty = standard error" },
+};
+
+#define NKEYS (sizeof(config_table) / sizeof(config_table[0]))
+_Static_assert(NKEYS <= CFG_MAX_KEYS, "config.origin[] is too small");
+
+#define SECRET_FILE_MAX 65536
+
+static void
+set_err(char *err, size_t errsz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+set_err(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errsz == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+}
+
+static const struct cfg_entry *
+cfg_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strlen(config_table[i].name) == len &&
+		    strncmp(config_table[i].name, name, len) == 0)
+			return &config_table[i];
+	return NULL;
+}
+
+/* Parses a size: digits with an optional k/m/g suffix (binary). */
+static int
+parse_size(const char *s, long long *out)
+{
+	char buf[32];
+	size_t n = strlen(s);
+	long long mult = 1, v;
+
+	if (n == 0 || n >= sizeof(buf))
+		return 0;
+	memcpy(buf, s, n + 1);
+	switch (tolower((unsigned char)buf[n - 1])) {
+	case 'k': mult = 1024; break;
+	case 'm': mult = 1024 * 1024; break;
+	case 'g': mult = 1024LL * 1024 * 1024; break;
+	default: break;
+	}
+	if (mult != 1)
+		buf[n - 1] = '\0';
+	if (!val_int(buf, 0, (long long)1 << 50, &v))
+		return 0;
+	*out = v * mult;
+	return 1;
+}
+
+/* Stores value into the field of e, validated. 0 ok, -1 with err set. */
+static int
+cfg_set(struct config *cfg, const struct cfg_entry *e, const char *value,
+    const char *where, char *err, size_t errsz)
+{
+	void *field = (char *)cfg + e->offset;
+	long long v;
+	int b;
+	char *copy;
+
+	switch (e->type) {
+	case CFG_STR:
+	case CFG_ENUM:
+		if (e->type == CFG_ENUM) {
+			int found = 0;
+			for (const char *const *p = e->values; *p != NULL; p++)
+				if (strcasecmp(*p, value) == 0) {
+					value = *p;  /* canonical spelling */
+					found = 1;
+				}
+			if (!found) {
+				set_err(err, errsz, "%s: %s: invalid value \"%s\"",
+				    where, e->name, value);
+				return -1;
+			}
+		}
+		if (strlen(value) > 4096) {
+			set_err(err, errsz, "%s: %s: value too long", where, e->name);
+			return -1;
+		}
+		copy = strdup(value);
+		if (copy == NULL) {
+			set_err(err, errsz, "out of memory");
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	case CFG_INT:
+	case CFG_SIZE:
+		if (e->type == CFG_INT ? !val_int(value, e->min, e->max, &v) :
+		    !parse_size(value, &v) || v < e->min || v > e->max) {
+			set_err(err, errsz, "%s: %s: \"%s\" is not a whole number "
+			    "from %lld to %lld", where, e->name, value, e->min, e->max);
+			return -1;
+		}
+		*(long long *)field = v;
+		return 0;
+	case CFG_BOOL:
+		b = val_bool(value);
+		if (b < 0) {
+			if (strcmp(value, "1") == 0 || strcasecmp(value, "yes") == 0 ||
+			    strcasecmp(value, "on") == 0)
+				b = 1;
+			else if (strcmp(value, "0") == 0 || strcasecmp(value, "no") == 0 ||
+			    strcasecmp(value, "off") == 0)
+				b = 0;
+			else {
+				set_err(err, errsz, "%s: %s: \"%s\" is not true or false",
+				    where, e->name, value);
+				return -1;
+			}
+		}
+		*(int *)field = b;
+		return 0;
+	}
+	return -1;
+}
+
+/* Reads a secret from a file: bounded, trailing newlines removed. */
+static int
+read_secret_file(const char *path, char **out)
+{
+	int fd = -1, rc = -1;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	buf = malloc(SECRET_FILE_MAX + 1);
+	if (buf == NULL)
+		goto out;
+	while ((n = read(fd, buf + len, SECRET_FILE_MAX - len)) > 0) {
+		len += (size_t)n;
+		if (len == SECRET_FILE_MAX)
+			goto out;   /* too large to be a secret */
+	}
+	if (n < 0)
+		goto out;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	buf[len] = '\0';
+	*out = buf;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Applies "key" or "key_file" = value from a file line or the environment. */
+static int
+cfg_apply(struct config *cfg, const char *key, size_t keylen, const char *value,
+    enum cfg_origin origin, const char *where, char *err, size_t errsz)
+{
+	const struct cfg_entry *e = cfg_find(key, keylen);
+	char *secret = NULL;
+	int rc;
+
+	if (e == NULL && keylen > 5 && strncmp(key + keylen - 5, "_file", 5) == 0) {
+		e = cfg_find(key, keylen - 5);
+		if (e == NULL || !(e->flags & CFG_SECRET)) {
+			set_err(err, errsz, "%s: unknown key \"%.*s\"", where,
+			    (int)keylen, key);
+			return -1;
+		}
+		if (read_secret_file(value, &secret) != 0) {
+			set_err(err, errsz, "%s: %.*s: cannot read \"%s\" (or it is "
+			    "over 64 KiB)", where, (int)keylen, key, value);
+			return -1;
+		}
+		rc = cfg_set(cfg, e, secret, where, err, errsz);
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	} else if (e == NULL) {
+		set_err(err, errsz, "%s: unknown key \"%.*s\"", where, (int)keylen, key);
+		return -1;
+	} else {
+		rc = cfg_set(cfg, e, value, where, err, errsz);
+	}
+	if (rc == 0)
+		cfg->origin[e - config_table] = (unsigned char)origin;
+	return rc;
+}
+
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Parses the text of a config file. */
+static int
+cfg_parse_text(struct config *cfg, const char *text, const char *name,
+    char *err, size_t errsz)
+{
+	const char *line = text;
+	int lineno = 0;
+	char where[300], value[4100];
+
+	while (*line != '\0') {
+		const char *end = strchr(line, '\n');
+		const char *p = line, *key, *keyend, *v, *vend;
+		size_t vlen;
+
+		if (end == NULL)
+			end = line + strlen(line);
+		lineno++;
+		(void)snprintf(where, sizeof(where), "%s:%d", name, lineno);
+		while (p < end && is_space(*p))
+			p++;
+		if (p == end || *p == '#')
+			goto next;
+		key = p;
+		while (p < end && (isalnum((unsigned char)*p) || *p == '_'))
+			p++;
+		keyend = p;
+		while (p < end && is_space(*p))
+			p++;
+		if (keyend == key || p == end || *p != '=') {
+			set_err(err, errsz, "%s: expected \"key = value\"", where);
+			return -1;
+		}
+		p++;
+		while (p < end && is_space(*p))
+			p++;
+		v = p;
+		vend = end;
+		while (vend > v && is_space(vend[-1]))
+			vend--;
+		if (vend - v >= 2 && *v == '"' && vend[-1] == '"') {
+			v++;
+			vend--;
+		} else {
+			/* An unquoted value ends at a " #" comment. */
+			for (const char *q = v; q < vend; q++)
+				if (*q == '#' && q > v && is_space(q[-1])) {
+					vend = q;
+					while (vend > v && is_space(vend[-1]))
+						vend--;
+					break;
+				}
+		}
+		vlen = (size_t)(vend - v);
+		if (vlen >= sizeof(value)) {
+			set_err(err, errsz, "%s: value too long", where);
+			return -1;
+		}
+		memcpy(value, v, vlen);
+		value[vlen] = '\0';
+		if (memchr(value, '\0', vlen) != NULL) {
+			set_err(err, errsz, "%s: NUL byte in value", where);
+			return -1;
+		}
+		if (cfg_apply(cfg, key, (size_t)(keyend - key), value, ORIGIN_FILE,
+		    where, err, errsz) != 0)
+			return -1;
+next:
+		line = *end == '\0' ? end : end + 1;
+	}
+	return 0;
+}
+
+/* Environment overrides: POLAIMG_<KEY>[_FILE], then the PolaCare aliases
+ * for keys not set by a POLAIMG_ variable. POLAIMG_CONFIG names the file. */
+static int
+cfg_apply_env(struct config *cfg, char *const *envp, char *err, size_t errsz)
+{
+	char key[128], where[160];
+
+	if (envp == NULL)
+		return 0;
+	for (char *const *ep = envp; *ep != NULL; ep++) {
+		const char *eq = strchr(*ep, '=');
+		size_t klen;
+
+		if (eq == NULL || strncmp(*ep, "POLAIMG_", 8) != 0)
+			continue;
+		klen = (size_t)(eq - *ep) - 8;
+		if (klen == 0 || klen >= sizeof(key))
+			continue;
+		for (size_t i = 0; i < klen; i++)
+			key[i] = (char)tolower((unsigned char)(*ep)[8 + i]);
+		key[klen] = '\0';
+		if (strcmp(key, "config") == 0)
+			continue;
+		(void)snprintf(where, sizeof(where), "environment %.*s",
+		    (int)(eq - *ep), *ep);
+		if (cfg_apply(cfg, key, klen, eq + 1, ORIGIN_ENV, where, err,
+		    errsz) != 0)
+			return -1;
+	}
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct cfg_entry *e = &config_table[i];
+		size_t alen;
+
+		if (e->alias == NULL || cfg->origin[i] == ORIGIN_ENV)
+			continue;
+		alen = strlen(e->alias);
+		for (char *const *ep = envp; *ep != NULL; ep++) {
+			if (strncmp(*ep, e->alias, alen) != 0 || (*ep)[alen] != '=')
+				continue;
+			(void)snprintf(where, sizeof(where), "environment %s", e->alias);
+			if (cfg_set(cfg, e, *ep + alen + 1, where, err, errsz) != 0)
+				return -1;
+			cfg->origin[i] = ORIGIN_ENV;
+		}
+	}
+	return 0;
+}
+
+/* Checks the combination of values once everything is loaded. */
+static int
+cfg_check(struct config *cfg, char *err, size_t errsz)
+{
+	size_t n;
+
+	if (strcmp(cfg->offload, "nginx") == 0)
+		cfg->offload_mode = OFFLOAD_NGINX;
+	else if (strcmp(cfg->offload, "apache") == 0)
+		cfg->offload_mode = OFFLOAD_APACHE;
+	else
+		cfg->offload_mode = OFFLOAD_NONE;
+	if (cfg->database_url[0] == '\0') {
+		set_err(err, errsz, "database_url: not set (or DATABASE_URL)");
+		return -1;
+	}
+	if (cfg->jwt_algorithm[0] == 'H' && strlen(cfg->jwt_secret) < 32) {
+		set_err(err, errsz, "jwt_secret: must be at least 32 bytes for %s",
+		    cfg->jwt_algorithm);
+		return -1;
+	}
+	if (cfg->jwt_algorithm[0] != 'H' && cfg->jwt_public_key_file[0] == '\0') {
+		set_err(err, errsz, "jwt_public_key_file: required for %s",
+		    cfg->jwt_algorithm);
+		return -1;
+	}
+	if (strlen(cfg->url_signing_key) < 32) {
+		set_err(err, errsz, "url_signing_key: must be at least 32 bytes");
+		return -1;
+	}
+	if (strcmp(cfg->storage_provider, "local") == 0 &&
+	    cfg->storage_dir[0] != '/') {
+		set_err(err, errsz, "storage_dir: must be an absolute path");
+		return -1;
+	}
+	n = strlen(cfg->offload_prefix);
+	if (n < 2 || cfg->offload_prefix[0] != '/' || cfg->offload_prefix[n - 1] != '/') {
+		set_err(err, errsz, "offload_prefix: must start and end with '/'");
+		return -1;
+	}
+	n = strlen(cfg->public_base_url);
+	if (n > 0 && ((strncmp(cfg->public_base_url, "http://", 7) != 0 &&
+	    strncmp(cfg->public_base_url, "https://", 8) != 0) ||
+	    cfg->public_base_url[n - 1] == '/')) {
+		set_err(err, errsz, "public_base_url: must be http(s)://host[:port] "
+		    "without a trailing '/'");
+		return -1;
+	}
+	if (cfg->body_file_dir[0] != '\0' && cfg->body_file_dir[0] != '/') {
+		set_err(err, errsz, "body_file_dir: must be an absolute path");
+		return -1;
+	}
+	if (cfg->listen[0] != '\0' && strncmp(cfg->listen, "unix:/", 6) != 0 &&
+	    strchr(cfg->listen, ':') == NULL) {
+		set_err(err, errsz, "listen: must be unix:/path or host:port");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cfg_defaults(struct config *cfg, char *err, size_t errsz)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < NKEYS; i++)
+		if (cfg_set(cfg, &config_table[i], config_table[i].def, "default",
+		    err, errsz) != 0)
+			return -1;
+	return 0;
+}
+
+int
+cfg_load_string(struct config *cfg, const char *text, const char *name,
+    char *const *envp, char *err, size_t errsz)
+{
+	if (cfg_defaults(cfg, err, errsz) != 0)
+		goto fail;
+	cfg->source = strdup(name != NULL ? name : "");
+	if (cfg->source == NULL) {
+		set_err(err, errsz, "out of memory");
+		goto fail;
+	}
+	if (text != NULL && cfg_parse_text(cfg, text, name, err, errsz) != 0)
+		goto fail;
+	if (cfg_apply_env(cfg, envp, err, errsz) != 0)
+		goto fail;
+	if (cfg_check(cfg, err, errsz) != 0)
+		goto fail;
+	return 0;
+fail:
+	cfg_free(cfg);
+	return -1;
+}
+
+int
+cfg_load(struct config *cfg, const char *path, char *const *envp, char *err,
+    size_t errsz)
+{
+	int fd = -1, rc = -1, optional = 0;
+	char *text = NULL;
+	struct stat st;
+	size_t len = 0;
+	ssize_t n;
+
+	if (path == NULL && envp != NULL)
+		for (char *const *ep = envp; *ep != NULL; ep++)
+			if (strncmp(*ep, "POLAIMG_CONFIG=", 15) == 0)
+				path = *ep + 15;
+	if (path == NULL) {
+		path = CFG_DEFAULT_PATH;
+		optional = 1;  /* an environment-only setup needs no file */
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (optional && errno == ENOENT) {
+			rc = cfg_load_string(cfg, NULL, "", envp, err, errsz);
+			goto out;
+		}
+		set_err(err, errsz, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 1024 * 1024) {
+		set_err(err, errsz, "%s: not a regular file of at most 1 MiB", path);
+		goto out;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (text == NULL) {
+		set_err(err, errsz, "out of memory");
+		goto out;
+	}
+	while (len < (size_t)st.st_size &&
+	    (n = read(fd, text + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)n;
+	text[len] = '\0';
+	if (strlen(text) != len) {
+		set_err(err, errsz, "%s: contains a NUL byte", path);
+		goto out;
+	}
+	rc = cfg_load_string(cfg, text, path, envp, err, errsz);
+out:
+	free(text);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+void
+cfg_free(struct config *cfg)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct cfg_entry *e = &config_table[i];
+
+		if (e->type == CFG_STR || e->type == CFG_ENUM) {
+			char **f = (char **)((char *)cfg + e->offset);
+
+			if (*f != NULL && (e->flags & CFG_SECRET))
+				explicit_bzero(*f, strlen(*f));
+			free(*f);
+			*f = NULL;
+		}
+	}
+	free(cfg->source);
+	cfg->source = NULL;
+}
+
+static const char *const origin_names[] = { "default", "file", "environment" };
+
+void
+cfg_print(const struct config *cfg, FILE *out)
+{
+	fprintf(out, "# polaimg effective configuration (file: %s)\n",
+	    cfg->source != NULL && cfg->source[0] != '\0' ? cfg->source : "none");
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct cfg_entry *e = &config_table[i];
+		const void *f = (const char *)cfg + e->offset;
+		const char *from = origin_names[cfg->origin[i] % 3];
+
+		switch (e->type) {
+		case CFG_STR:
+		case CFG_ENUM: {
+			const char *s = *(char *const *)f;
+
+			if ((e->flags & CFG_SECRET) && s[0] != '\0')
+				fprintf(out, "%s = ******** (%zu bytes)  # %s\n",
+				    e->name, strlen(s), from);
+			else
+				fprintf(out, "%s = %s  # %s\n", e->name, s, from);
+			break;
+		}
+		case CFG_INT:
+		case CFG_SIZE:
+			fprintf(out, "%s = %lld  # %s\n", e->name,
+			    *(const long long *)f, from);
+			break;
+		case CFG_BOOL:
+			fprintf(out, "%s = %s  # %s\n", e->name,
+			    *(const int *)f ? "true" : "false", from);
+			break;
+		}
+	}
+}
+
+void
+cfg_describe(FILE *out)
+{
+	static const char *const types[] = { "string", "integer", "size",
+		"boolean", "one of" };
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct cfg_entry *e = &config_table[i];
+
+		fprintf(out, "%s\t%s", e->name, types[e->type]);
+		if (e->type == CFG_ENUM)
+			for (const char *const *p = e->values; *p != NULL; p++)
+				fprintf(out, "%s%s", p == e->values ? " " : "|", *p);
+		fprintf(out, "\t%s\t%s%s%s%s\n", e->def[0] ? e->def : "\"\"", e->help,
+		    (e->flags & CFG_SECRET) ? " (secret; also <key>_file)" : "",
+		    e->alias ? "; env " : "", e->alias ? e->alias : "");
+	}
+}

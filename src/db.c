@@ -1,0 +1,811 @@
+/* db.c — PostgreSQL through libpq.
+ *
+ * Design notes:
+ * - One connection per worker process, opened lazily after fork (libpq
+ *   connections must not cross fork) and kept. Before each statement the
+ *   connection's state is checked; a broken one is reset once. A statement
+ *   that fails on the wire is not retried: for a write we could not know
+ *   whether it committed, and the client is better served by a 503 it can
+ *   retry than by a duplicate.
+ * - Every statement is a row of stmts[] and is prepared on first use per
+ *   connection (PQprepare), so SQL text is parsed and planned once, and
+ *   parameters never meet the SQL text.
+ * - The session runs in UTC with a statement timeout; timestamps come back
+ *   as epoch seconds and are formatted in C.
+ * - Writes that must agree (an image row and its audit row) share one
+ *   transaction.
+ */
+#include "db.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "common.h"
+#include "log.h"
+
+enum stmt {
+	ST_PING, ST_USER, ST_CASE, ST_AUDIT, ST_IMAGE_GET, ST_CASE_LOCK,
+	ST_IMAGE_INSERT, ST_IMAGE_READY, ST_LIST, ST_COUNT, ST_DELETE,
+	ST_RESTORE, ST_SWEEP, ST_PURGED_DELETED, ST_PURGED_PENDING,
+	ST_KEY_KNOWN, ST__COUNT
+};
+
+/* The columns of an image, in the order row_to_image() reads them. */
+#define IMG_COLS \
+	"i.id::text, i.case_id::text, i.status, " \
+	"coalesce(lower(i.storage_type::text), 'local'), " \
+	"coalesce(lower(i.image_type::text), 'slit_lamp'), " \
+	"coalesce(lower(i.eye_side::text), 'unknown'), " \
+	"extract(epoch from coalesce(i.captured_at, i.created_at))::bigint, " \
+	"i.description, coalesce(i.\"order\", 0), i.file_size, i.mime_type, " \
+	"i.width, i.height, i.sha256, i.uploaded_by, " \
+	"extract(epoch from i.created_at)::bigint, " \
+	"extract(epoch from coalesce(i.updated_at, i.created_at))::bigint, " \
+	"i.storage_key, i.display_mime, i.display_size, i.display_sha256, " \
+	"i.thumb_mime, i.thumb_size, i.thumb_sha256, " \
+	"extract(epoch from i.upload_expires_at)::bigint, " \
+	"(i.deleted_at IS NOT NULL)"
+#define IMG_NCOLS 26
+
+static const struct {
+	const char *sql;
+	int nparams;
+} stmts[ST__COUNT] = {
+	[ST_PING] = { "SELECT 1", 0 },
+	[ST_USER] = { "SELECT lower(role::text), coalesce(is_active, false) "
+	    "FROM users WHERE id = $1", 1 },
+	[ST_CASE] = { "SELECT patient_id::text FROM patient_cases WHERE id = $1", 1 },
+	[ST_AUDIT] = { "INSERT INTO image_events (user_id, role, action, "
+	    "image_id, case_id, variant, outcome, remote_addr, request_id) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9 },
+	[ST_IMAGE_GET] = { "SELECT " IMG_COLS ", c.patient_id::text "
+	    "FROM case_images i JOIN patient_cases c ON c.id = i.case_id "
+	    "WHERE i.id = $1 AND i.purged_at IS NULL "
+	    "AND ($2::boolean OR i.deleted_at IS NULL)", 2 },
+	/* An advisory lock, not FOR UPDATE: polaimg needs no UPDATE right on a
+	 * table it does not own. */
+	[ST_CASE_LOCK] = { "SELECT pg_advisory_xact_lock(7244012, hashtext($1::text))", 1 },
+	[ST_IMAGE_INSERT] = { "INSERT INTO case_images AS i (id, case_id, status, "
+	    "storage_type, image_type, eye_side, captured_at, description, "
+	    "\"order\", file_size, mime_type, width, height, sha256, uploaded_by, "
+	    "storage_key, display_mime, display_size, display_sha256, thumb_mime, "
+	    "thumb_size, thumb_sha256, upload_expires_at, image_url, "
+	    "thumbnail_url, created_at, updated_at) VALUES ($1, $2, $3, "
+	    "polaimg_storage_type($4), polaimg_image_type($5), "
+	    "polaimg_eye_side($6), to_timestamp($7::bigint), $8, "
+	    "(SELECT coalesce(max(\"order\"), 0) + 1 FROM case_images "
+	    "WHERE case_id = $2), $9, $10, $11, $12, $13, $14, $15, $16, $17, "
+	    "$18, $19, $20, $21, to_timestamp($22::bigint), "
+	    "$23, $24, now(), now()) "
+	    "RETURNING coalesce(\"order\", 0), "
+	    "extract(epoch from created_at)::bigint", 24 },
+	[ST_IMAGE_READY] = { "UPDATE case_images SET status = 'ready', "
+	    "captured_at = coalesce(captured_at, to_timestamp($2::bigint)), "
+	    "file_size = $3, mime_type = $4, width = $5, height = $6, "
+	    "sha256 = $7, display_mime = $8, display_size = $9, "
+	    "display_sha256 = $10, thumb_mime = $11, thumb_size = $12, "
+	    "thumb_sha256 = $13, upload_expires_at = NULL, updated_at = now() "
+	    "WHERE id = $1 AND status = 'pending' AND deleted_at IS NULL "
+	    "RETURNING extract(epoch from captured_at)::bigint, "
+	    "extract(epoch from updated_at)::bigint", 13 },
+	[ST_LIST] = { "SELECT " IMG_COLS ", count(*) OVER () "
+	    "FROM case_images i WHERE i.case_id = $1 AND i.status = 'ready' "
+	    "AND i.deleted_at IS NULL AND i.purged_at IS NULL "
+	    "AND ($2::text IS NULL OR lower(i.eye_side::text) = $2) "
+	    "ORDER BY i.\"order\", i.created_at, i.id LIMIT $3 OFFSET $4", 4 },
+	[ST_COUNT] = { "SELECT count(*) FROM case_images i WHERE i.case_id = $1 "
+	    "AND i.status = 'ready' AND i.deleted_at IS NULL "
+	    "AND i.purged_at IS NULL "
+	    "AND ($2::text IS NULL OR lower(i.eye_side::text) = $2)", 2 },
+	[ST_DELETE] = { "UPDATE case_images SET deleted_at = now(), "
+	    "deleted_by = $2, updated_at = now() WHERE id = $1 "
+	    "AND deleted_at IS NULL AND purged_at IS NULL", 2 },
+	[ST_RESTORE] = { "UPDATE case_images SET deleted_at = NULL, "
+	    "deleted_by = NULL, updated_at = now() WHERE id = $1 "
+	    "AND deleted_at IS NOT NULL AND purged_at IS NULL", 1 },
+	[ST_SWEEP] = { "SELECT " IMG_COLS ", '' FROM case_images i "
+	    "WHERE i.purged_at IS NULL AND ("
+	    "(i.deleted_at IS NOT NULL AND "
+	    "i.deleted_at <= now() - make_interval(days => $1::int)) OR "
+	    "(i.status = 'pending' AND i.upload_expires_at < now())) "
+	    "ORDER BY i.created_at LIMIT 1000", 1 },
+	[ST_PURGED_DELETED] = { "UPDATE case_images SET purged_at = now() "
+	    "WHERE id = $1 AND deleted_at IS NOT NULL AND purged_at IS NULL", 1 },
+	[ST_PURGED_PENDING] = { "DELETE FROM case_images WHERE id = $1 "
+	    "AND status = 'pending'", 1 },
+	[ST_KEY_KNOWN] = { "SELECT 1 FROM case_images WHERE storage_key = $1 "
+	    "AND purged_at IS NULL LIMIT 1", 1 },
+};
+
+struct db {
+	char *conninfo;
+	PGconn *conn;
+	unsigned char prepared[ST__COUNT];
+};
+
+struct db *
+db_new(const char *conninfo)
+{
+	struct db *db = calloc(1, sizeof(*db));
+
+	if (db == NULL)
+		return NULL;
+	db->conninfo = strdup(conninfo);
+	if (db->conninfo == NULL) {
+		free(db);
+		return NULL;
+	}
+	return db;
+}
+
+void
+db_free(struct db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	explicit_bzero(db->conninfo, strlen(db->conninfo));
+	free(db->conninfo);
+	free(db);
+}
+
+/* libpq would print notices (e.g. "relation exists, skipping") to stderr. */
+static void
+quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+static int
+session_setup(struct db *db)
+{
+	PGresult *res = PQexec(db->conn,
+	    "SET TIME ZONE 'UTC'; SET statement_timeout = '30s'; "
+	    "SET application_name = 'polaimg'");
+	int ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+/* Makes sure there is a working connection. */
+static int
+db_connect(struct db *db)
+{
+	static const char *const keys[] = { "connect_timeout", "dbname", NULL };
+	const char *vals[] = { "5", db->conninfo, NULL };
+
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+		return 0;
+	if (db->conn != NULL) {
+		PQreset(db->conn);
+	} else {
+		db->conn = PQconnectdbParams(keys, vals, 1);
+		if (db->conn == NULL)
+			return PI_ERR_NOMEM;
+		PQsetNoticeProcessor(db->conn, quiet_notice, NULL);
+	}
+	memset(db->prepared, 0, sizeof(db->prepared));
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		/* The message may name hosts, never passwords. */
+		char msg[256];
+		const char *e = PQerrorMessage(db->conn);
+
+		(void)snprintf(msg, sizeof(msg), "%s", e != NULL ? e : "");
+		msg[strcspn(msg, "\n")] = '\0';
+		log_warn("database: cannot connect: %s", msg);
+		return PI_ERR_DB;
+	}
+	if (session_setup(db) != 0) {
+		log_warn("database: session setup failed: %s",
+		    PQerrorMessage(db->conn));
+		PQfinish(db->conn);
+		db->conn = NULL;
+		return PI_ERR_DB;
+	}
+	return 0;
+}
+
+static void
+log_pq_error(const char *what, PGresult *res, PGconn *conn)
+{
+	const char *m = res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn);
+	char msg[512];
+
+	(void)snprintf(msg, sizeof(msg), "%s", m != NULL ? m : "");
+	msg[strcspn(msg, "\n")] = '\0';
+	log_error("database: %s: %s", what, msg);
+}
+
+/* Runs statement s with params. Returns the result (caller PQclear()s) when
+ * its status is want, else NULL (logged). */
+static PGresult *
+db_run(struct db *db, enum stmt s, const char *const *params,
+    ExecStatusType want)
+{
+	char name[16];
+	PGresult *res;
+
+	if (db_connect(db) != 0)
+		return NULL;
+	(void)snprintf(name, sizeof(name), "pi%d", (int)s);
+	if (!db->prepared[s]) {
+		res = PQprepare(db->conn, name, stmts[s].sql, stmts[s].nparams, NULL);
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+			log_pq_error("prepare", res, db->conn);
+			PQclear(res);
+			return NULL;
+		}
+		PQclear(res);
+		db->prepared[s] = 1;
+	}
+	res = PQexecPrepared(db->conn, name, stmts[s].nparams, params, NULL, NULL, 0);
+	if (res == NULL || PQresultStatus(res) != want) {
+		log_pq_error(name, res, db->conn);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+static int
+db_simple(struct db *db, const char *sql)
+{
+	PGresult *res = PQexec(db->conn, sql);
+	int ok = res != NULL && (PQresultStatus(res) == PGRES_COMMAND_OK ||
+	    PQresultStatus(res) == PGRES_TUPLES_OK);
+
+	if (!ok)
+		log_pq_error(sql, res, db->conn);
+	PQclear(res);
+	return ok ? 0 : PI_ERR_DB;
+}
+
+static int
+db_begin(struct db *db)
+{
+	int rc = db_connect(db);
+
+	return rc != 0 ? rc : db_simple(db, "BEGIN");
+}
+
+static void
+db_rollback(struct db *db)
+{
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+		(void)db_simple(db, "ROLLBACK");
+}
+
+int
+db_ping(struct db *db)
+{
+	PGresult *res = db_run(db, ST_PING, NULL, PGRES_TUPLES_OK);
+
+	if (res == NULL)
+		return PI_ERR_DB;
+	PQclear(res);
+	return 0;
+}
+
+static void
+copy_field(char *dst, size_t n, PGresult *res, int row, int col)
+{
+	const char *v = PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
+
+	(void)snprintf(dst, n, "%s", v);
+}
+
+static long long
+int_field(PGresult *res, int row, int col, long long dflt)
+{
+	if (PQgetisnull(res, row, col))
+		return dflt;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+int
+db_user_get(struct db *db, const char *user_id, struct db_user *out)
+{
+	const char *params[1] = { user_id };
+	PGresult *res = db_run(db, ST_USER, params, PGRES_TUPLES_OK);
+
+	if (res == NULL)
+		return PI_ERR_DB;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return PI_ERR_NOT_FOUND;
+	}
+	copy_field(out->role, sizeof(out->role), res, 0, 0);
+	out->is_active = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	PQclear(res);
+	return 0;
+}
+
+int
+db_case_patient(struct db *db, const char *case_id, char *patient_id, size_t n)
+{
+	const char *params[1] = { case_id };
+	PGresult *res = db_run(db, ST_CASE, params, PGRES_TUPLES_OK);
+
+	if (res == NULL)
+		return PI_ERR_DB;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return PI_ERR_NOT_FOUND;
+	}
+	copy_field(patient_id, n, res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+int
+db_audit(struct db *db, const struct audit *ev)
+{
+	const char *params[9] = { ev->user_id, ev->role, ev->action, ev->image_id,
+		ev->case_id, ev->variant, ev->outcome, ev->remote_addr,
+		ev->request_id };
+	PGresult *res = db_run(db, ST_AUDIT, params, PGRES_COMMAND_OK);
+
+	if (res == NULL)
+		return PI_ERR_DB;
+	PQclear(res);
+	return 0;
+}
+
+static void
+row_to_image(PGresult *res, int row, struct arena *a, struct image *img)
+{
+	memset(img, 0, sizeof(*img));
+	copy_field(img->id, sizeof(img->id), res, row, 0);
+	copy_field(img->case_id, sizeof(img->case_id), res, row, 1);
+	copy_field(img->status, sizeof(img->status), res, row, 2);
+	copy_field(img->storage_type, sizeof(img->storage_type), res, row, 3);
+	copy_field(img->image_type, sizeof(img->image_type), res, row, 4);
+	copy_field(img->eye_side, sizeof(img->eye_side), res, row, 5);
+	img->captured_at = int_field(res, row, 6, -1);
+	img->description = PQgetisnull(res, row, 7) || a == NULL ? NULL :
+	    arena_strdup(a, PQgetvalue(res, row, 7));
+	img->order = (long)int_field(res, row, 8, 0);
+	img->file_size = int_field(res, row, 9, -1);
+	copy_field(img->mime_type, sizeof(img->mime_type), res, row, 10);
+	img->width = (long)int_field(res, row, 11, -1);
+	img->height = (long)int_field(res, row, 12, -1);
+	copy_field(img->sha256, sizeof(img->sha256), res, row, 13);
+	copy_field(img->uploaded_by, sizeof(img->uploaded_by), res, row, 14);
+	img->created_at = int_field(res, row, 15, 0);
+	img->updated_at = int_field(res, row, 16, 0);
+	copy_field(img->storage_key, sizeof(img->storage_key), res, row, 17);
+	copy_field(img->display_mime, sizeof(img->display_mime), res, row, 18);
+	img->display_size = int_field(res, row, 19, -1);
+	copy_field(img->display_sha256, sizeof(img->display_sha256), res, row, 20);
+	copy_field(img->thumb_mime, sizeof(img->thumb_mime), res, row, 21);
+	img->thumb_size = int_field(res, row, 22, -1);
+	copy_field(img->thumb_sha256, sizeof(img->thumb_sha256), res, row, 23);
+	img->upload_expires_at = int_field(res, row, 24, -1);
+	img->deleted = strcmp(PQgetvalue(res, row, 25), "t") == 0;
+}
+
+int
+db_image_get(struct db *db, struct arena *a, const char *id,
+    int include_deleted, struct image *out)
+{
+	const char *params[2] = { id, include_deleted ? "true" : "false" };
+	PGresult *res = db_run(db, ST_IMAGE_GET, params, PGRES_TUPLES_OK);
+
+	if (res == NULL)
+		return PI_ERR_DB;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return PI_ERR_NOT_FOUND;
+	}
+	row_to_image(res, 0, a, out);
+	copy_field(out->case_patient_id, sizeof(out->case_patient_id), res, 0,
+	    IMG_NCOLS);
+	PQclear(res);
+	return 0;
+}
+
+/* Decimal text of v into buf, or NULL (SQL NULL) when v is "unknown". */
+static const char *
+num_or_null(char *buf, size_t n, long long v, long long unknown)
+{
+	if (v == unknown)
+		return NULL;
+	(void)snprintf(buf, n, "%lld", v);
+	return buf;
+}
+
+static const char *
+str_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+/* Runs the audit insert inside the current transaction. */
+static int
+audit_in_tx(struct db *db, const struct audit *ev)
+{
+	return ev != NULL ? db_audit(db, ev) : 0;
+}
+
+int
+db_image_insert(struct db *db, struct image *img, const struct audit *ev)
+{
+	char cap[24], fs[24], w[24], h[24], ds[24], ts[24], exp[24];
+	char url[128], thumb_url[128];
+	const char *params[24] = {
+		img->id, img->case_id, img->status, img->storage_type,
+		img->image_type, img->eye_side,
+		num_or_null(cap, sizeof(cap), img->captured_at, -1),
+		img->description,
+		num_or_null(fs, sizeof(fs), img->file_size, -1),
+		str_or_null(img->mime_type),
+		num_or_null(w, sizeof(w), img->width, -1),
+		num_or_null(h, sizeof(h), img->height, -1),
+		str_or_null(img->sha256), str_or_null(img->uploaded_by),
+		img->storage_key, str_or_null(img->display_mime),
+		num_or_null(ds, sizeof(ds), img->display_size, -1),
+		str_or_null(img->display_sha256), str_or_null(img->thumb_mime),
+		num_or_null(ts, sizeof(ts), img->thumb_size, -1),
+		str_or_null(img->thumb_sha256),
+		num_or_null(exp, sizeof(exp), img->upload_expires_at, -1),
+		url, thumb_url,
+	};
+	const char *lock[1] = { img->case_id };
+	PGresult *res = NULL;
+	int rc;
+
+	(void)snprintf(url, sizeof(url), "/api/v1/images/%s/proxy", img->id);
+	(void)snprintf(thumb_url, sizeof(thumb_url),
+	    "/api/v1/images/%s/proxy?thumbnail=true", img->id);
+	rc = db_begin(db);
+	if (rc != 0)
+		return rc;
+	rc = PI_ERR_DB;
+	/* Serializes uploads to one case so that orders are unique. */
+	res = db_run(db, ST_CASE_LOCK, lock, PGRES_TUPLES_OK);
+	if (res == NULL)
+		goto out;
+	PQclear(res);
+	res = db_run(db, ST_IMAGE_INSERT, params, PGRES_TUPLES_OK);
+	if (res == NULL || PQntuples(res) != 1)
+		goto out;
+	img->order = (long)int_field(res, 0, 0, 0);
+	img->created_at = img->updated_at = int_field(res, 0, 1, 0);
+	if (img->captured_at < 0)
+		img->captured_at = img->created_at;
+	if (audit_in_tx(db, ev) != 0)
+		goto out;
+	rc = db_simple(db, "COMMIT");
+out:
+	PQclear(res);
+	if (rc != 0)
+		db_rollback(db);
+	return rc;
+}
+
+int
+db_image_mark_ready(struct db *db, struct image *img, const struct audit *ev)
+{
+	char cap[24], fs[24], w[24], h[24], ds[24], ts[24];
+	const char *params[13] = {
+		img->id, num_or_null(cap, sizeof(cap), img->captured_at, -1),
+		num_or_null(fs, sizeof(fs), img->file_size, -1),
+		str_or_null(img->mime_type),
+		num_or_null(w, sizeof(w), img->width, -1),
+		num_or_null(h, sizeof(h), img->height, -1),
+		str_or_null(img->sha256), str_or_null(img->display_mime),
+		num_or_null(ds, sizeof(ds), img->display_size, -1),
+		str_or_null(img->display_sha256), str_or_null(img->thumb_mime),
+		num_or_null(ts, sizeof(ts), img->thumb_size, -1),
+		str_or_null(img->thumb_sha256),
+	};
+	PGresult *res = NULL;
+	int rc;
+
+	rc = db_begin(db);
+	if (rc != 0)
+		return rc;
+	rc = PI_ERR_DB;
+	res = db_run(db, ST_IMAGE_READY, params, PGRES_TUPLES_OK);
+	if (res == NULL)
+		goto out;
+	if (PQntuples(res) != 1) {
+		rc = PI_ERR_CONFLICT;
+		goto out;
+	}
+	img->captured_at = int_field(res, 0, 0, -1);
+	img->updated_at = int_field(res, 0, 1, 0);
+	(void)snprintf(img->status, sizeof(img->status), "ready");
+	img->upload_expires_at = -1;
+	if (audit_in_tx(db, ev) != 0)
+		goto out;
+	rc = db_simple(db, "COMMIT");
+out:
+	PQclear(res);
+	if (rc != 0)
+		db_rollback(db);
+	return rc;
+}
+
+int
+db_images_list(struct db *db, struct arena *a, const char *case_id,
+    const char *eye_side, long limit, long offset, struct image **out,
+    size_t *n, long long *total)
+{
+	char lim[24], off[24];
+	const char *params[4] = { case_id, eye_side, lim, off };
+	PGresult *res;
+	int rows;
+
+	(void)snprintf(lim, sizeof(lim), "%ld", limit);
+	(void)snprintf(off, sizeof(off), "%ld", offset);
+	res = db_run(db, ST_LIST, params, PGRES_TUPLES_OK);
+	if (res == NULL)
+		return PI_ERR_DB;
+	rows = PQntuples(res);
+	*n = 0;
+	*out = NULL;
+	if (rows > 0) {
+		*out = arena_alloc(a, sizeof(**out) * (size_t)rows);
+		if (*out == NULL) {
+			PQclear(res);
+			return PI_ERR_NOMEM;
+		}
+		for (int i = 0; i < rows; i++)
+			row_to_image(res, i, a, &(*out)[i]);
+		*n = (size_t)rows;
+		*total = int_field(res, 0, IMG_NCOLS, 0);
+		PQclear(res);
+		return 0;
+	}
+	PQclear(res);
+	/* Past the end (or empty): the window function saw no row; count. */
+	res = db_run(db, ST_COUNT, params, PGRES_TUPLES_OK);
+	if (res == NULL)
+		return PI_ERR_DB;
+	*total = int_field(res, 0, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+/* Runs an UPDATE/DELETE statement and the audit row in one transaction;
+ * PI_ERR_NOT_FOUND if it touched no row. */
+static int
+change_with_audit(struct db *db, enum stmt s, const char *const *params,
+    const struct audit *ev)
+{
+	PGresult *res = NULL;
+	int rc = db_begin(db);
+
+	if (rc != 0)
+		return rc;
+	rc = PI_ERR_DB;
+	res = db_run(db, s, params, PGRES_COMMAND_OK);
+	if (res == NULL)
+		goto out;
+	if (strcmp(PQcmdTuples(res), "0") == 0) {
+		rc = PI_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (audit_in_tx(db, ev) != 0)
+		goto out;
+	rc = db_simple(db, "COMMIT");
+out:
+	PQclear(res);
+	if (rc != 0)
+		db_rollback(db);
+	return rc;
+}
+
+int
+db_image_delete(struct db *db, const char *id, const char *by,
+    const struct audit *ev)
+{
+	const char *params[2] = { id, by };
+
+	return change_with_audit(db, ST_DELETE, params, ev);
+}
+
+int
+db_image_restore(struct db *db, const char *id, const struct audit *ev)
+{
+	const char *params[1] = { id };
+
+	return change_with_audit(db, ST_RESTORE, params, ev);
+}
+
+int
+db_sweep_candidates(struct db *db, struct arena *a, long retention_days,
+    db_sweep_cb cb, void *ud)
+{
+	char days[24];
+	const char *params[1] = { days };
+	PGresult *res;
+	struct image img;
+	int rows, rc = 0;
+
+	(void)snprintf(days, sizeof(days), "%ld", retention_days);
+	res = db_run(db, ST_SWEEP, params, PGRES_TUPLES_OK);
+	if (res == NULL)
+		return PI_ERR_DB;
+	rows = PQntuples(res);
+	for (int i = 0; i < rows && rc == 0; i++) {
+		row_to_image(res, i, a, &img);
+		rc = cb(ud, &img);
+	}
+	PQclear(res);
+	return rc;
+}
+
+int
+db_image_purged(struct db *db, const struct image *img, const struct audit *ev)
+{
+	const char *params[1] = { img->id };
+
+	return change_with_audit(db, img->deleted ? ST_PURGED_DELETED :
+	    ST_PURGED_PENDING, params, ev);
+}
+
+int
+db_storage_key_known(struct db *db, const char *storage_key)
+{
+	const char *params[1] = { storage_key };
+	PGresult *res = db_run(db, ST_KEY_KNOWN, params, PGRES_TUPLES_OK);
+	int known;
+
+	if (res == NULL)
+		return PI_ERR_DB;
+	known = PQntuples(res) > 0;
+	PQclear(res);
+	return known;
+}
+
+/* --- migrations ------------------------------------------------------- */
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *
+read_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || st.st_size > 4 * 1024 * 1024)
+		goto out;
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL)
+		goto out;
+	while (len < (size_t)st.st_size &&
+	    (n = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+out:
+	close(fd);
+	return buf;
+}
+
+int
+db_migrate(struct db *db, const char *dir)
+{
+	DIR *d = NULL;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0, applied = 0;
+	int rc = -1;
+
+	if (db_connect(db) != 0) {
+		fprintf(stderr, "polaimg: migrate: cannot connect to the database\n");
+		return -1;
+	}
+	d = opendir(dir);
+	if (d == NULL) {
+		fprintf(stderr, "polaimg: migrate: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len < 5 || strcmp(de->d_name + len - 4, ".sql") != 0 ||
+		    de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		if (n == cap) {
+			char **nn = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
+
+			if (nn == NULL)
+				goto out;
+			names = nn;
+		}
+		names[n] = strdup(de->d_name);
+		if (names[n] == NULL)
+			goto out;
+		n++;
+	}
+	qsort(names, n, sizeof(*names), name_cmp);
+	if (db_simple(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	    "version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())") != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		char path[4096];
+		const char *params[1] = { names[i] };
+		char *sql = NULL;
+		PGresult *res;
+		int done;
+
+		if (db_simple(db, "BEGIN") != 0 ||
+		    db_simple(db, "SELECT pg_advisory_xact_lock(7244011)") != 0)
+			goto fail;
+		res = PQexecParams(db->conn, "SELECT 1 FROM schema_migrations "
+		    "WHERE version = $1", 1, NULL, params, NULL, NULL, 0);
+		if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+			log_pq_error("schema_migrations", res, db->conn);
+			PQclear(res);
+			goto fail;
+		}
+		done = PQntuples(res) > 0;
+		PQclear(res);
+		if (done) {
+			(void)db_simple(db, "COMMIT");
+			continue;
+		}
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >=
+		    sizeof(path) || (sql = read_file(path)) == NULL) {
+			fprintf(stderr, "polaimg: migrate: cannot read %s/%s\n", dir, names[i]);
+			goto fail;
+		}
+		res = PQexec(db->conn, sql);
+		free(sql);
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "polaimg: migrate: %s failed: %s", names[i],
+			    res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
+			PQclear(res);
+			goto fail;
+		}
+		PQclear(res);
+		res = PQexecParams(db->conn, "INSERT INTO schema_migrations (version) "
+		    "VALUES ($1)", 1, NULL, params, NULL, NULL, 0);
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+			PQclear(res);
+			goto fail;
+		}
+		PQclear(res);
+		if (db_simple(db, "COMMIT") != 0)
+			goto fail;
+		printf("applied %s\n", names[i]);
+		applied++;
+		continue;
+fail:
+		db_rollback(db);
+		goto out;
+	}
+	printf("migrations: %zu applied, %zu already present\n", applied, n - applied);
+	rc = 0;
+out:
+	if (d != NULL)
+		closedir(d);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}

@@ -1,0 +1,1556 @@
+/* handlers_images.c — the endpoints of api.md.
+ *
+ * Each handler reads top to bottom as its endpoint's description: validate
+ * → authorize (acl_allowed) → act (db_, storage_, img_) → respond. The steps
+ * several endpoints share are functions here, not copies: authenticate a
+ * request, load an image and check access (writing the denied audit row),
+ * receive an original into a temp file while hashing it, turn an original
+ * into the three stored objects, serve an object's bytes.
+ *
+ * Consistency: storage first, database second; when the database write
+ * fails the objects just stored are deleted again, so a ready row always has
+ * its objects and a refused upload leaves nothing behind. Temp files are
+ * removed on every path.
+ */
+#include "handlers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "common.h"
+#include "config.h"
+#include "db.h"
+#include "imaging.h"
+#include "log.h"
+#include "multipart.h"
+#include "storage.h"
+#include "urltoken.h"
+#include "validate.h"
+
+#define API_PREFIX "/api/v1/images/"
+#define JSON_BODY_MAX (64 * 1024)
+#define FIELD_MAX 8192            /* bytes of one text form field */
+#define DESCRIPTION_MAX 2000      /* characters */
+static const char *const eye_sides[] = { "left", "right", "both", "unknown", NULL };
+static const char *const image_types[] = { "slit_lamp", "fundus", "oct", "other", NULL };
+static const char *const variants[] = { "original", "display", "thumbnail", NULL };
+enum variant { V_ORIGINAL = 0, V_DISPLAY, V_THUMBNAIL };
+
+/* --- small shared pieces ---------------------------------------------- */
+
+static void
+new_uuid(char out[37])
+{
+	unsigned char b[16];
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		/* getrandom on Linux >= 3.17 does not fail for 16 bytes once
+		 * the pool is initialised; never hand out a predictable id. */
+		abort();
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	(void)snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5], b[6],
+	    b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static void
+hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static const char *
+fmt_time(struct arena *a, int64_t t)
+{
+	char buf[21];
+
+	val_format_rfc3339(t, buf);
+	return arena_strdup(a, buf);
+}
+
+static json_object *
+jstr_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? json_object_new_string(s) : NULL;
+}
+
+static json_object *
+jint_or_null(long long v)
+{
+	return v >= 0 ? json_object_new_int64(v) : NULL;
+}
+
+/* The image resource of api.md. */
+static json_object *
+image_json(struct arena *a, const struct image *img)
+{
+	json_object *o = json_object_new_object();
+	char url[160];
+
+	if (o == NULL)
+		return NULL;
+	json_object_object_add(o, "id", json_object_new_string(img->id));
+	json_object_object_add(o, "caseId", json_object_new_string(img->case_id));
+	(void)snprintf(url, sizeof(url), API_PREFIX "%s/proxy", img->id);
+	json_object_object_add(o, "imageUrl", json_object_new_string(url));
+	(void)snprintf(url, sizeof(url), API_PREFIX "%s/proxy?thumbnail=true", img->id);
+	json_object_object_add(o, "thumbnailUrl", json_object_new_string(url));
+	json_object_object_add(o, "storageType", json_object_new_string(img->storage_type));
+	json_object_object_add(o, "imageType", json_object_new_string(img->image_type));
+	json_object_object_add(o, "eyeSide", json_object_new_string(img->eye_side));
+	json_object_object_add(o, "capturedAt", img->captured_at >= 0 ?
+	    json_object_new_string(fmt_time(a, img->captured_at)) : NULL);
+	json_object_object_add(o, "description", jstr_or_null(img->description));
+	json_object_object_add(o, "order", json_object_new_int64(img->order));
+	json_object_object_add(o, "fileSize", jint_or_null(img->file_size));
+	json_object_object_add(o, "mimeType", jstr_or_null(img->mime_type));
+	json_object_object_add(o, "width", jint_or_null(img->width));
+	json_object_object_add(o, "height", jint_or_null(img->height));
+	json_object_object_add(o, "sha256", jstr_or_null(img->sha256));
+	json_object_object_add(o, "status", json_object_new_string(img->status));
+	json_object_object_add(o, "uploadedBy", jstr_or_null(img->uploaded_by));
+	json_object_object_add(o, "createdAt",
+	    json_object_new_string(fmt_time(a, img->created_at)));
+	json_object_object_add(o, "updatedAt",
+	    json_object_new_string(fmt_time(a, img->updated_at)));
+	return o;
+}
+
+/* {"data": data[, "message": message]} */
+static json_object *
+envelope(json_object *data, const char *message)
+{
+	json_object *o = json_object_new_object();
+
+	if (o == NULL || data == NULL) {
+		json_object_put(o);
+		json_object_put(data);
+		return NULL;
+	}
+	json_object_object_add(o, "data", data);
+	if (message != NULL)
+		json_object_object_add(o, "message", json_object_new_string(message));
+	return o;
+}
+
+/* An audit row for this request. */
+static void
+audit(struct ctx *c, const char *action, const char *image_id,
+    const char *case_id, const char *variant, const char *outcome)
+{
+	struct audit ev = {
+		.user_id = c->who.user_id[0] != '\0' ? c->who.user_id : NULL,
+		.role = c->who.role != ROLE_NONE ? acl_role_name(c->who.role) : NULL,
+		.action = action, .image_id = image_id, .case_id = case_id,
+		.variant = variant, .outcome = outcome,
+		.remote_addr = c->req->remote_addr, .request_id = c->req->request_id,
+	};
+
+	if (db_audit(c->w->db, &ev) != 0)
+		log_error("audit: could not record %s %s for request %s", action,
+		    outcome, c->req->request_id);
+}
+
+static struct audit
+audit_for(struct ctx *c, const char *action, const char *image_id,
+    const char *case_id, const char *variant)
+{
+	struct audit ev = {
+		.user_id = c->who.user_id[0] != '\0' ? c->who.user_id : NULL,
+		.role = c->who.role != ROLE_NONE ? acl_role_name(c->who.role) : NULL,
+		.action = action, .image_id = image_id, .case_id = case_id,
+		.variant = variant, .outcome = "ok",
+		.remote_addr = c->req->remote_addr, .request_id = c->req->request_id,
+	};
+
+	return ev;
+}
+
+static const char *
+public_url(struct ctx *c, const char *path_and_query)
+{
+	return arena_printf(c->req->arena, "%s%s", c->w->cfg->public_base_url,
+	    path_and_query);
+}
+
+/* --- authentication and access ---------------------------------------- */
+
+int
+handlers_authenticate(struct ctx *c)
+{
+	char token[8200];
+	struct auth_claims claims;
+	struct db_user user;
+	const char *t;
+	int rc;
+
+	t = auth_token_from_headers(http_param(c->req, "HTTP_AUTHORIZATION"),
+	    http_param(c->req, "HTTP_COOKIE"), token, sizeof(token));
+	if (t == NULL) {
+		const char *h = http_param(c->req, "HTTP_AUTHORIZATION");
+
+		/* A header that is there but unusable is an invalid token. */
+		if (h != NULL && h[0] != '\0') {
+			http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
+			return 1;
+		}
+		http_error(c->req, 401, "AUTH_REQUIRED", "Authentication required");
+		return 1;
+	}
+	rc = auth_verify(&c->w->auth, t, (int64_t)time(NULL), &claims);
+	explicit_bzero(token, sizeof(token));
+	if (rc == AUTH_EXPIRED) {
+		http_error(c->req, 401, "TOKEN_EXPIRED", "Token expired");
+		return 1;
+	}
+	if (rc != AUTH_OK) {
+		http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
+		return 1;
+	}
+	memcpy(c->who.user_id, claims.user_id, sizeof(c->who.user_id));
+	if (c->w->cfg->jwt_trust_role_claim && claims.role[0] != '\0') {
+		c->who.role = acl_role_parse(claims.role);
+	} else {
+		rc = db_user_get(c->w->db, c->who.user_id, &user);
+		if (rc == PI_ERR_DB) {
+			http_error_for(c->req, rc);
+			c->who.user_id[0] = '\0';
+			return 1;
+		}
+		c->who.role = rc == 0 && user.is_active ?
+		    acl_role_parse(user.role) : ROLE_NONE;
+	}
+	if (c->who.role == ROLE_NONE) {
+		c->who.user_id[0] = '\0';
+		http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
+		return 1;
+	}
+	return 0;
+}
+
+/* Validates the :id segment. Answers 400 and returns 1 when it is not a
+ * UUID; else writes the canonical form to out. */
+static int
+path_id(struct ctx *c, char out[37])
+{
+	if (c->id == NULL || !val_uuid(c->id, out)) {
+		http_validation_error(c->req, http_detail_add(NULL, "id",
+		    "must be a UUID"));
+		return 1;
+	}
+	return 0;
+}
+
+/* Loads image id and checks that c->who may do action to it. Returns 0, or
+ * a pi_err to answer with (the denied audit row is written here). */
+static int
+load_image(struct ctx *c, const char *id, enum acl_action action,
+    const char *audit_action, struct image *img)
+{
+	int rc = db_image_get(c->w->db, c->req->arena, id, 0, img);
+
+	if (rc != 0)
+		return rc;
+	if (!acl_allowed(&c->who, action, img->case_patient_id)) {
+		audit(c, audit_action, img->id, img->case_id, NULL, "denied");
+		return PI_ERR_FORBIDDEN;
+	}
+	return 0;
+}
+
+/* The same for a case. */
+static int
+check_case(struct ctx *c, const char *case_id, enum acl_action action,
+    const char *audit_action)
+{
+	char patient[64];
+	int rc = db_case_patient(c->w->db, case_id, patient, sizeof(patient));
+
+	if (rc != 0)
+		return rc;
+	if (!acl_allowed(&c->who, action, patient)) {
+		audit(c, audit_action, NULL, case_id, NULL, "denied");
+		return PI_ERR_FORBIDDEN;
+	}
+	return 0;
+}
+
+/* --- receiving bytes ---------------------------------------------------- */
+
+/* A temp file being filled with an original, hashed and measured on the
+ * way, refusing to grow past max bytes. */
+struct sink {
+	int fd;
+	char path[1100];
+	EVP_MD_CTX *md;
+	long long size, max;
+	unsigned char head[16];
+	size_t headlen;
+	int err;                  /* first error, sticky */
+};
+
+static int
+sink_open(struct ctx *c, struct sink *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->max = c->w->cfg->max_upload_bytes;
+	s->md = EVP_MD_CTX_new();
+	if (s->md == NULL || EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(s->md);
+		s->md = NULL;
+		s->fd = -1;
+		return PI_ERR_INTERNAL;
+	}
+	s->fd = storage_tmpfile(c->w->storage, s->path, sizeof(s->path));
+	if (s->fd < 0) {
+		log_error("upload: cannot create a temp file: %s", strerror(errno));
+		return PI_ERR_STORAGE;
+	}
+	return 0;
+}
+
+static int
+sink_write(struct sink *s, const char *data, size_t len)
+{
+	if (s->err != 0)
+		return s->err;
+	if ((long long)len > s->max - s->size) {
+		s->err = PI_ERR_TOO_LARGE;
+		return s->err;
+	}
+	if (s->headlen < sizeof(s->head)) {
+		size_t k = sizeof(s->head) - s->headlen;
+
+		if (k > len)
+			k = len;
+		memcpy(s->head + s->headlen, data, k);
+		s->headlen += k;
+	}
+	if (EVP_DigestUpdate(s->md, data, len) != 1) {
+		s->err = PI_ERR_INTERNAL;
+		return s->err;
+	}
+	while (len > 0) {
+		ssize_t n = write(s->fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_error("upload: temp file write failed: %s", strerror(errno));
+			s->err = errno == ENOSPC || errno == EDQUOT ?
+			    PI_ERR_STORAGE_FULL : PI_ERR_STORAGE;
+			return s->err;
+		}
+		data += n;
+		len -= (size_t)n;
+		s->size += n;
+	}
+	return 0;
+}
+
+/* Finishes the hash into hexout (65 bytes) and closes the file. */
+static int
+sink_finish(struct sink *s, char hexout[65])
+{
+	unsigned char digest[32];
+	unsigned int dlen = 0;
+
+	if (s->err != 0)
+		return s->err;
+	if (EVP_DigestFinal_ex(s->md, digest, &dlen) != 1 || dlen != 32)
+		return PI_ERR_INTERNAL;
+	hex(digest, 32, hexout);
+	if (close(s->fd) != 0) {
+		s->fd = -1;
+		return PI_ERR_STORAGE;
+	}
+	s->fd = -1;
+	return 0;
+}
+
+/* Closes and removes whatever is left. */
+static void
+sink_discard(struct sink *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	if (s->path[0] != '\0')
+		(void)unlink(s->path);
+	s->path[0] = '\0';
+	EVP_MD_CTX_free(s->md);
+	s->md = NULL;
+}
+
+/* SHA-256 and size of a local file. */
+static int
+file_sha256(const char *path, char hexout[65], long long *size)
+{
+	unsigned char buf[65536], digest[32];
+	unsigned int dlen = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int fd = -1, rc = PI_ERR_IO;
+	ssize_t n;
+
+	*size = 0;
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		goto out;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (EVP_DigestUpdate(md, buf, (size_t)n) != 1)
+			goto out;
+		*size += n;
+	}
+	if (n < 0 || EVP_DigestFinal_ex(md, digest, &dlen) != 1 || dlen != 32)
+		goto out;
+	hex(digest, 32, hexout);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+/* --- turning an original into stored objects ---------------------------- */
+
+static const char *
+object_name(enum variant v, const char *mime)
+{
+	int png = mime != NULL && strcmp(mime, "image/png") == 0;
+
+	switch (v) {
+	case V_ORIGINAL: return "original";
+	case V_DISPLAY: return png ? "display.png" : "display.jpg";
+	case V_THUMBNAIL: default: return png ? "thumb.png" : "thumb.jpg";
+	}
+}
+
+static const char *
+object_key(struct arena *a, const struct image *img, enum variant v)
+{
+	const char *mime = v == V_DISPLAY ? img->display_mime :
+	    v == V_THUMBNAIL ? img->thumb_mime : img->mime_type;
+
+	return arena_printf(a, "%s/%s", img->storage_key, object_name(v, mime));
+}
+
+static void
+delete_objects(struct ctx *c, const struct image *img, int n)
+{
+	for (int v = 0; v < n; v++) {
+		const char *key = object_key(c->req->arena, img, (enum variant)v);
+
+		if (key != NULL && storage_del(c->w->storage, key) != 0)
+			log_error("storage: could not remove %s after a failed "
+			    "upload; sweep will", key);
+	}
+}
+
+/* Probes the original at orig_path (sniffed type t), makes the display copy
+ * and the thumbnail, and stores the objects: the original too when
+ * store_original (it is consumed then). Fills img's measurements. On
+ * failure nothing of it remains in storage. */
+static int
+ingest(struct ctx *c, struct image *img, const char *orig_path,
+    enum img_type t, int store_original)
+{
+	struct img_info info;
+	struct img_outputs out;
+	char dpath[1100] = "", tpath[1100] = "";
+	int fd, rc, stored = 0;
+
+	rc = img_probe(orig_path, t, (uint64_t)c->w->cfg->max_pixels, &info);
+	if (rc != 0)
+		goto out;
+	img->width = (long)info.width;
+	img->height = (long)info.height;
+	if (img->captured_at < 0 && info.captured_at >= 0)
+		img->captured_at = info.captured_at;
+	(void)snprintf(img->mime_type, sizeof(img->mime_type), "%s", img_mime(t));
+
+	rc = PI_ERR_STORAGE;
+	if ((fd = storage_tmpfile(c->w->storage, dpath, sizeof(dpath))) < 0)
+		goto out;
+	close(fd);
+	if ((fd = storage_tmpfile(c->w->storage, tpath, sizeof(tpath))) < 0)
+		goto out;
+	close(fd);
+	memset(&out, 0, sizeof(out));
+	out.display_path = dpath;
+	out.thumb_path = tpath;
+	rc = img_derive(orig_path, &info, &out);
+	if (rc != 0)
+		goto out;
+	(void)snprintf(img->display_mime, sizeof(img->display_mime), "%s",
+	    img_mime(out.display_type));
+	(void)snprintf(img->thumb_mime, sizeof(img->thumb_mime), "%s",
+	    img_mime(out.thumb_type));
+	if ((rc = file_sha256(dpath, img->display_sha256, &img->display_size)) != 0 ||
+	    (rc = file_sha256(tpath, img->thumb_sha256, &img->thumb_size)) != 0) {
+		rc = PI_ERR_STORAGE;
+		goto out;
+	}
+	if (store_original) {
+		rc = storage_put_file(c->w->storage,
+		    object_key(c->req->arena, img, V_ORIGINAL), orig_path, img->mime_type);
+		if (rc != 0)
+			goto out;
+	}
+	stored = 1;
+	rc = storage_put_file(c->w->storage,
+	    object_key(c->req->arena, img, V_DISPLAY), dpath, img->display_mime);
+	if (rc != 0)
+		goto out;
+	stored = 2;
+	rc = storage_put_file(c->w->storage,
+	    object_key(c->req->arena, img, V_THUMBNAIL), tpath, img->thumb_mime);
+	if (rc != 0)
+		goto out;
+	stored = 3;
+out:
+	if (rc != 0 && stored > 0) {
+		/* Keep the original when it was stored before this call. */
+		if (!store_original) {
+			for (int v = 1; v < stored; v++)
+				(void)storage_del(c->w->storage,
+				    object_key(c->req->arena, img, (enum variant)v));
+		} else {
+			delete_objects(c, img, stored);
+		}
+	}
+	if (rc == PI_ERR_EXISTS || rc == PI_ERR_NOT_FOUND || rc == PI_ERR_INVALID)
+		rc = PI_ERR_STORAGE;
+	if (dpath[0] != '\0')
+		(void)unlink(dpath);
+	if (tpath[0] != '\0')
+		(void)unlink(tpath);
+	return rc;
+}
+
+/* --- validation of the image fields ------------------------------------ */
+
+struct image_fields {
+	const char *case_id_raw, *eye_side, *image_type, *description, *captured_at;
+	int has_case_id;
+};
+
+/* Validates the fields shared by both upload ways into img; adds
+ * details for every bad one. */
+static json_object *
+validate_image_fields(const struct image_fields *f, struct image *img,
+    json_object *details)
+{
+	if (f->case_id_raw == NULL || f->case_id_raw[0] == '\0')
+		details = http_detail_add(details, "caseId", "is required");
+	else if (!val_uuid(f->case_id_raw, img->case_id))
+		details = http_detail_add(details, "caseId", "must be a UUID");
+	if (f->eye_side != NULL && val_enum(f->eye_side, eye_sides) < 0)
+		details = http_detail_add(details, "eyeSide",
+		    "must be one of left, right, both, unknown");
+	else
+		(void)snprintf(img->eye_side, sizeof(img->eye_side), "%s",
+		    f->eye_side != NULL ? f->eye_side : "unknown");
+	if (f->image_type != NULL && val_enum(f->image_type, image_types) < 0)
+		details = http_detail_add(details, "imageType",
+		    "must be one of slit_lamp, fundus, oct, other");
+	else
+		(void)snprintf(img->image_type, sizeof(img->image_type), "%s",
+		    f->image_type != NULL ? f->image_type : "slit_lamp");
+	img->captured_at = -1;
+	if (f->captured_at != NULL && f->captured_at[0] != '\0' &&
+	    !val_rfc3339(f->captured_at, &img->captured_at)) {
+		img->captured_at = -1;
+		details = http_detail_add(details, "capturedAt",
+		    "must be an RFC 3339 date-time");
+	}
+	img->description = NULL;
+	if (f->description != NULL) {
+		if (!val_text(f->description, strlen(f->description), DESCRIPTION_MAX))
+			details = http_detail_add(details, "description",
+			    "must be text of at most 2000 characters");
+		else if (f->description[0] != '\0')
+			img->description = f->description;
+	}
+	return details;
+}
+
+/* Fills the parts of a new image that do not come from the client. */
+static void
+image_new(struct ctx *c, struct image *img)
+{
+	new_uuid(img->id);
+	(void)snprintf(img->storage_key, sizeof(img->storage_key), "cases/%s/%s",
+	    img->case_id, img->id);
+	(void)snprintf(img->storage_type, sizeof(img->storage_type), "%s",
+	    c->w->storage->ops->name);
+	(void)snprintf(img->uploaded_by, sizeof(img->uploaded_by), "%s",
+	    c->who.user_id);
+	img->file_size = img->width = img->height = -1;
+	img->display_size = img->thumb_size = -1;
+	img->upload_expires_at = -1;
+}
+
+/* --- POST /upload -------------------------------------------------------- */
+
+enum { FLD_CASE, FLD_EYE, FLD_TYPE, FLD_DESC, FLD_CAPTURED, FLD__N };
+static const char *const form_fields[FLD__N] = {
+	"caseId", "eyeSide", "imageType", "description", "capturedAt",
+};
+
+struct form {
+	struct ctx *c;
+	struct sink sink;
+	int in_image, have_image, second_image;
+	int field;                     /* FLD_* being read, or -1 */
+	char *val[FLD__N];
+	size_t len[FLD__N];
+	int too_long;
+};
+
+static int
+form_begin(void *ud, const struct mp_part *part)
+{
+	struct form *f = ud;
+
+	f->in_image = 0;
+	f->field = -1;
+	if (strcmp(part->name, "image") == 0) {
+		if (f->have_image) {
+			f->second_image = 1;
+			return 1;
+		}
+		f->have_image = f->in_image = 1;
+		return 0;
+	}
+	for (int i = 0; i < FLD__N; i++)
+		if (strcmp(part->name, form_fields[i]) == 0) {
+			f->field = i;
+			if (f->val[i] == NULL) {
+				f->val[i] = arena_alloc(f->c->req->arena, FIELD_MAX + 1);
+				if (f->val[i] == NULL)
+					return 1;
+			}
+			f->len[i] = 0;   /* a repeated field: the last one wins */
+		}
+	return 0;
+}
+
+static int
+form_data(void *ud, const char *data, size_t len)
+{
+	struct form *f = ud;
+
+	if (f->in_image)
+		return sink_write(&f->sink, data, len) != 0;
+	if (f->field >= 0) {
+		if (len > FIELD_MAX - f->len[f->field]) {
+			f->too_long = 1;
+			return 1;
+		}
+		memcpy(f->val[f->field] + f->len[f->field], data, len);
+		f->len[f->field] += len;
+		f->val[f->field][f->len[f->field]] = '\0';
+	}
+	return 0;
+}
+
+static int
+form_end(void *ud)
+{
+	struct form *f = ud;
+
+	f->in_image = 0;
+	f->field = -1;
+	return 0;
+}
+
+/* Reads the multipart body into f. Returns 0 or a pi_err; answers 400 for
+ * syntax problems itself (returning 1). */
+static int
+read_form(struct ctx *c, struct form *f, const char *boundary)
+{
+	static const struct mp_callbacks cb = { form_begin, form_data, form_end };
+	struct mp_parser *mp = mp_new(boundary, &cb, f);
+	char *buf = NULL;
+	ssize_t n;
+	int mrc = MP_OK, rc = 0;
+
+	if (mp == NULL)
+		return PI_ERR_NOMEM;
+	buf = malloc(65536);
+	if (buf == NULL) {
+		mp_free(mp);
+		return PI_ERR_NOMEM;
+	}
+	while ((n = http_body_read(c->req, buf, 65536)) > 0) {
+		mrc = mp_feed(mp, buf, (size_t)n);
+		if (mrc != MP_OK)
+			break;
+	}
+	if (n < 0) {
+		rc = PI_ERR_IO;
+		goto out;
+	}
+	if (mrc == MP_OK)
+		mrc = mp_finish(mp);
+	if (mrc == MP_OK)
+		goto out;
+	if (mrc == MP_ERR_CALLBACK && f->sink.err != 0) {
+		rc = f->sink.err;
+		goto out;
+	}
+	if (mrc == MP_ERR_CALLBACK && f->too_long) {
+		http_validation_error(c->req, http_detail_add(NULL, "body",
+		    "a form field is too long"));
+		rc = 1;
+	} else if (mrc == MP_ERR_CALLBACK && f->second_image) {
+		http_validation_error(c->req, http_detail_add(NULL, "image",
+		    "only one image per request"));
+		rc = 1;
+	} else if (mrc == MP_ERR_CALLBACK) {
+		rc = PI_ERR_NOMEM;
+	} else {
+		http_validation_error(c->req, http_detail_add(NULL, "body",
+		    mrc == MP_ERR_TRUNCATED ? "truncated multipart body" :
+		    "malformed multipart body"));
+		rc = 1;
+	}
+out:
+	free(buf);
+	mp_free(mp);
+	return rc;
+}
+
+/* Records a ready image (row + audit) after its objects were stored; on
+ * failure removes the objects. */
+static int
+record_ready(struct ctx *c, struct image *img, const char *action)
+{
+	struct audit ev = audit_for(c, action, img->id, img->case_id, NULL);
+	int rc;
+
+	(void)snprintf(img->status, sizeof(img->status), "ready");
+	rc = db_image_insert(c->w->db, img, &ev);
+	if (rc != 0) {
+		delete_objects(c, img, 3);
+		return rc == PI_ERR_NOT_FOUND ? PI_ERR_NOT_FOUND : PI_ERR_DB;
+	}
+	return 0;
+}
+
+int
+h_upload(struct ctx *c)
+{
+	char boundary[MP_MAX_BOUNDARY + 1];
+	struct form f;
+	struct image img;
+	struct image_fields fields;
+	json_object *details = NULL;
+	enum img_type t;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	memset(&img, 0, sizeof(img));
+	f.c = c;
+	f.field = -1;
+	f.sink.fd = -1;
+	if (strncasecmp(c->req->content_type, "multipart/form-data", 19) != 0)
+		return PI_ERR_UNSUPPORTED;
+	if (mp_boundary(c->req->content_type, boundary, sizeof(boundary)) != 0) {
+		http_validation_error(c->req, http_detail_add(NULL, "body",
+		    "multipart boundary missing or invalid"));
+		return 0;
+	}
+	rc = sink_open(c, &f.sink);
+	if (rc != 0)
+		goto out;
+	rc = read_form(c, &f, boundary);
+	if (rc != 0)
+		goto out;
+
+	fields.case_id_raw = f.val[FLD_CASE];
+	fields.eye_side = f.val[FLD_EYE];
+	fields.image_type = f.val[FLD_TYPE];
+	fields.description = f.val[FLD_DESC];
+	fields.captured_at = f.val[FLD_CAPTURED];
+	details = validate_image_fields(&fields, &img, NULL);
+	if (!f.have_image)
+		details = http_detail_add(details, "image", "is required");
+	if (details != NULL) {
+		http_validation_error(c->req, details);
+		rc = 0;
+		goto out;
+	}
+	img.file_size = f.sink.size;
+	rc = sink_finish(&f.sink, img.sha256);
+	if (rc != 0)
+		goto out;
+	t = img_sniff(f.sink.head, f.sink.headlen);
+	if (t == IMG_UNKNOWN) {
+		rc = PI_ERR_UNSUPPORTED;
+		goto out;
+	}
+	rc = check_case(c, img.case_id, ACL_UPLOAD, "upload");
+	if (rc != 0)
+		goto out;
+	image_new(c, &img);
+	img.file_size = f.sink.size;
+	rc = ingest(c, &img, f.sink.path, t, 1);
+	if (rc != 0)
+		goto out;
+	rc = record_ready(c, &img, "upload");
+	if (rc != 0)
+		goto out;
+	rc = http_json(c->req, 201, envelope(image_json(c->req->arena, &img),
+	    "Image uploaded successfully"));
+out:
+	sink_discard(&f.sink);
+	if (rc < 0 && img.case_id[0] != '\0' && rc != PI_ERR_FORBIDDEN &&
+	    rc != PI_ERR_NOT_FOUND)
+		audit(c, "upload", img.id[0] ? img.id : NULL, img.case_id, NULL, "error");
+	return rc;
+}
+
+/* --- POST /upload-url ---------------------------------------------------- */
+
+/* Reads a JSON object body (at most JSON_BODY_MAX). Answers 400/413 itself
+ * and returns NULL when it is not one. */
+static json_object *
+read_json_body(struct ctx *c)
+{
+	char *buf = arena_alloc(c->req->arena, JSON_BODY_MAX + 1);
+	size_t len = 0;
+	ssize_t n;
+	json_tokener *tok;
+	json_object *obj;
+
+	if (buf == NULL) {
+		http_error_for(c->req, PI_ERR_NOMEM);
+		return NULL;
+	}
+	while (len < JSON_BODY_MAX &&
+	    (n = http_body_read(c->req, buf + len, JSON_BODY_MAX - len)) > 0)
+		len += (size_t)n;
+	if (len == JSON_BODY_MAX) {
+		char extra;
+
+		if (http_body_read(c->req, &extra, 1) > 0) {
+			http_error_for(c->req, PI_ERR_TOO_LARGE);
+			return NULL;
+		}
+	}
+	tok = json_tokener_new_ex(32);
+	if (tok == NULL) {
+		http_error_for(c->req, PI_ERR_NOMEM);
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, buf, (int)len);
+	if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != len ||
+	    !json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		json_tokener_free(tok);
+		http_validation_error(c->req, http_detail_add(NULL, "body",
+		    "must be a JSON object"));
+		return NULL;
+	}
+	json_tokener_free(tok);
+	return obj;
+}
+
+/* A string member, "" → NULL; *bad set when present but not a string. */
+static const char *
+jget_str(json_object *o, const char *name, int *bad)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, name, &v) || json_object_is_type(v, json_type_null))
+		return NULL;
+	if (!json_object_is_type(v, json_type_string)) {
+		*bad = 1;
+		return NULL;
+	}
+	return json_object_get_string(v);
+}
+
+static int
+jget_int(json_object *o, const char *name, long long *out, int *bad)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, name, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_int)) {
+		*bad = 1;
+		return 0;
+	}
+	errno = 0;
+	*out = json_object_get_int64(v);
+	if (errno != 0) {
+		*bad = 1;
+		return 0;
+	}
+	return 1;
+}
+
+int
+h_upload_url(struct ctx *c)
+{
+	json_object *body, *details = NULL, *data;
+	struct image_fields fields;
+	struct image img;
+	const char *file_name, *content_type;
+	long long file_size = -1, expires_in = 900;
+	int bad[8] = { 0 }, rc, has_expires;
+	int64_t now = (int64_t)time(NULL);
+	char token[128];
+	const char *url;
+
+	body = read_json_body(c);
+	if (body == NULL)
+		return 0;
+	memset(&img, 0, sizeof(img));
+	file_name = jget_str(body, "fileName", &bad[0]);
+	content_type = jget_str(body, "contentType", &bad[1]);
+	fields.case_id_raw = jget_str(body, "caseId", &bad[2]);
+	fields.eye_side = jget_str(body, "eyeSide", &bad[3]);
+	fields.image_type = jget_str(body, "imageType", &bad[4]);
+	fields.description = jget_str(body, "description", &bad[5]);
+	fields.captured_at = jget_str(body, "capturedAt", &bad[6]);
+	(void)jget_int(body, "fileSize", &file_size, &bad[7]);
+	has_expires = jget_int(body, "expiresIn", &expires_in, &bad[7]);
+
+	if (bad[0] || file_name == NULL || file_name[0] == '\0' ||
+	    !val_text(file_name, strlen(file_name), 255))
+		details = http_detail_add(details, "fileName",
+		    "is required: text of 1 to 255 characters");
+	if (bad[1] || content_type == NULL || content_type[0] == '\0')
+		details = http_detail_add(details, "contentType", "is required");
+	if (bad[2] || bad[3] || bad[4] || bad[5] || bad[6])
+		details = http_detail_add(details, "body", "fields must be strings");
+	details = validate_image_fields(&fields, &img, details);
+	if (bad[7] || (file_size < 0 && file_size != -1))
+		details = http_detail_add(details, "fileSize",
+		    "must be a non-negative integer");
+	if (has_expires && (expires_in < 1 || expires_in > c->w->cfg->max_upload_url_ttl))
+		details = http_detail_add(details, "expiresIn",
+		    "must be between 1 and max_upload_url_ttl seconds");
+	if (details != NULL) {
+		json_object_put(body);
+		return http_validation_error(c->req, details);
+	}
+	if (img_type_from_mime(content_type) == IMG_UNKNOWN) {
+		rc = PI_ERR_UNSUPPORTED;
+		goto out;
+	}
+	if (file_size > c->w->cfg->max_upload_bytes) {
+		rc = PI_ERR_TOO_LARGE;
+		goto out;
+	}
+	if (!has_expires && expires_in > c->w->cfg->max_upload_url_ttl)
+		expires_in = c->w->cfg->max_upload_url_ttl;
+	rc = check_case(c, img.case_id, ACL_UPLOAD, "upload_url");
+	if (rc != 0)
+		goto out;
+	image_new(c, &img);
+	(void)snprintf(img.status, sizeof(img.status), "pending");
+	/* The declared type is kept until the bytes are measured. */
+	(void)snprintf(img.mime_type, sizeof(img.mime_type), "%s",
+	    img_mime(img_type_from_mime(content_type)));
+	img.upload_expires_at = now + expires_in;
+	{
+		struct audit ev = audit_for(c, "upload_url", img.id, img.case_id, NULL);
+
+		rc = db_image_insert(c->w->db, &img, &ev);
+		if (rc != 0)
+			goto out;
+	}
+	if (urltoken_upload_token((const unsigned char *)c->w->cfg->url_signing_key,
+	    strlen(c->w->cfg->url_signing_key), img.id, img.upload_expires_at,
+	    token, sizeof(token)) != 0) {
+		rc = PI_ERR_INTERNAL;
+		goto out;
+	}
+	url = public_url(c, arena_printf(c->req->arena, API_PREFIX "%s/upload?token=%s",
+	    img.id, token));
+	data = json_object_new_object();
+	if (data == NULL || url == NULL) {
+		json_object_put(data);
+		rc = PI_ERR_NOMEM;
+		goto out;
+	}
+	json_object_object_add(data, "imageId", json_object_new_string(img.id));
+	json_object_object_add(data, "uploadUrl", json_object_new_string(url));
+	json_object_object_add(data, "method", json_object_new_string("PUT"));
+	{
+		json_object *h = json_object_new_object();
+
+		json_object_object_add(h, "Content-Type",
+		    json_object_new_string(img.mime_type));
+		json_object_object_add(data, "headers", h);
+	}
+	json_object_object_add(data, "key", json_object_new_string(
+	    arena_printf(c->req->arena, "%s/original", img.storage_key)));
+	json_object_object_add(data, "expiresIn", json_object_new_int64(expires_in));
+	json_object_object_add(data, "expiresAt", json_object_new_string(
+	    fmt_time(c->req->arena, img.upload_expires_at)));
+	rc = http_json(c->req, 200, envelope(data, "Upload URL generated successfully"));
+out:
+	json_object_put(body);
+	return rc;
+}
+
+/* --- PUT /:id/upload?token= (local direct upload) ----------------------- */
+
+int
+h_put_upload(struct ctx *c)
+{
+	char id[37], digest[65];
+	const char *token = http_query(c->req, "token");
+	struct image img;
+	struct sink sink;
+	enum img_type t;
+	char buf[65536];
+	ssize_t n;
+	int rc;
+
+	sink.fd = -1;
+	sink.path[0] = '\0';
+	sink.md = NULL;
+	if (path_id(c, id) != 0)
+		return 0;
+	if (c->req->query_invalid || token == NULL ||
+	    urltoken_upload_verify((const unsigned char *)c->w->cfg->url_signing_key,
+	    strlen(c->w->cfg->url_signing_key), id, token, (int64_t)time(NULL)) != URLTOKEN_VALID)
+		return http_error(c->req, 403, "FORBIDDEN",
+		    "Invalid or expired upload URL");
+	rc = db_image_get(c->w->db, c->req->arena, id, 0, &img);
+	if (rc != 0)
+		return rc;
+	if (strcmp(img.status, "pending") != 0)
+		return http_error(c->req, 409, "CONFLICT", "Image already uploaded");
+	if (strcasecmp(c->req->content_type, img.mime_type) != 0)
+		return http_error(c->req, 403, "FORBIDDEN",
+		    "Content-Type differs from the one the upload URL was issued for");
+	if (c->req->content_length > c->w->cfg->max_upload_bytes)
+		return PI_ERR_TOO_LARGE;
+	memcpy(c->who.user_id, img.uploaded_by, sizeof(c->who.user_id) < sizeof(img.uploaded_by) ?
+	    sizeof(c->who.user_id) - 1 : sizeof(img.uploaded_by));
+	rc = sink_open(c, &sink);
+	if (rc != 0)
+		goto out;
+	while ((n = http_body_read(c->req, buf, sizeof(buf))) > 0)
+		if ((rc = sink_write(&sink, buf, (size_t)n)) != 0)
+			goto out;
+	if (n < 0) {
+		rc = PI_ERR_IO;
+		goto out;
+	}
+	img.file_size = sink.size;
+	rc = sink_finish(&sink, digest);
+	if (rc != 0)
+		goto out;
+	memcpy(img.sha256, digest, sizeof(img.sha256));
+	t = img_sniff(sink.head, sink.headlen);
+	if (t == IMG_UNKNOWN || strcmp(img_mime(t), img.mime_type) != 0) {
+		rc = PI_ERR_UNSUPPORTED;
+		goto out;
+	}
+	rc = ingest(c, &img, sink.path, t, 1);
+	if (rc != 0)
+		goto out;
+	{
+		struct audit ev = audit_for(c, "complete", img.id, img.case_id, NULL);
+
+		rc = db_image_mark_ready(c->w->db, &img, &ev);
+	}
+	if (rc != 0) {
+		delete_objects(c, &img, 3);
+		goto out;
+	}
+	rc = http_json(c->req, 201, envelope(image_json(c->req->arena, &img), NULL));
+out:
+	sink_discard(&sink);
+	return rc;
+}
+
+/* --- POST /:id/complete -------------------------------------------------- */
+
+int
+h_complete(struct ctx *c)
+{
+	char id[37], tmp[1100] = "";
+	struct image img;
+	struct storage_stat st;
+	unsigned char head[16];
+	enum img_type t;
+	int fd = -1, rc;
+	ssize_t got;
+
+	if (path_id(c, id) != 0)
+		return 0;
+	rc = load_image(c, id, ACL_UPLOAD, "complete", &img);
+	if (rc != 0)
+		return rc;
+	if (strcmp(img.status, "ready") == 0)
+		return http_json(c->req, 200, envelope(image_json(c->req->arena, &img), NULL));
+	/* Pending: the bytes must be in storage under the original's key. */
+	rc = storage_stat(c->w->storage, object_key(c->req->arena, &img, V_ORIGINAL), &st);
+	if (rc == PI_ERR_NOT_FOUND)
+		return http_error(c->req, 409, "CONFLICT",
+		    "The upload has not been received");
+	if (rc != 0)
+		return rc;
+	if (st.size > c->w->cfg->max_upload_bytes) {
+		rc = PI_ERR_TOO_LARGE;
+		goto reject;
+	}
+	fd = storage_tmpfile(c->w->storage, tmp, sizeof(tmp));
+	if (fd < 0)
+		return PI_ERR_STORAGE;
+	close(fd);
+	fd = -1;
+	rc = storage_fetch(c->w->storage, object_key(c->req->arena, &img, V_ORIGINAL), tmp);
+	if (rc != 0)
+		goto out;
+	rc = file_sha256(tmp, img.sha256, &img.file_size);
+	if (rc != 0)
+		goto out;
+	fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	got = fd >= 0 ? read(fd, head, sizeof(head)) : -1;
+	t = got > 0 ? img_sniff(head, (size_t)got) : IMG_UNKNOWN;
+	if (t == IMG_UNKNOWN || strcmp(img_mime(t), img.mime_type) != 0) {
+		rc = PI_ERR_UNSUPPORTED;
+		goto reject;
+	}
+	rc = ingest(c, &img, tmp, t, 0);
+	if (rc == PI_ERR_UNPROCESSABLE)
+		goto reject;
+	if (rc != 0)
+		goto out;
+	{
+		struct audit ev = audit_for(c, "complete", img.id, img.case_id, NULL);
+
+		rc = db_image_mark_ready(c->w->db, &img, &ev);
+	}
+	if (rc == PI_ERR_CONFLICT) {
+		/* Completed concurrently: answer with what is recorded. */
+		rc = db_image_get(c->w->db, c->req->arena, id, 0, &img);
+		if (rc != 0)
+			goto out;
+	} else if (rc != 0) {
+		for (int v = V_DISPLAY; v <= V_THUMBNAIL; v++)
+			(void)storage_del(c->w->storage,
+			    object_key(c->req->arena, &img, (enum variant)v));
+		goto out;
+	}
+	rc = http_json(c->req, 200, envelope(image_json(c->req->arena, &img), NULL));
+	goto out;
+reject:
+	/* The object failed the checks: delete it; the image stays pending. */
+	(void)storage_del(c->w->storage, object_key(c->req->arena, &img, V_ORIGINAL));
+	audit(c, "complete", img.id, img.case_id, NULL, "error");
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp[0] != '\0')
+		(void)unlink(tmp);
+	return rc;
+}
+
+/* --- GET /:id ------------------------------------------------------------ */
+
+int
+h_get(struct ctx *c)
+{
+	char id[37];
+	struct image img;
+	int rc;
+
+	if (path_id(c, id) != 0)
+		return 0;
+	rc = load_image(c, id, ACL_VIEW, "view", &img);
+	if (rc != 0)
+		return rc;
+	audit(c, "view", img.id, img.case_id, NULL, "ok");
+	return http_json(c->req, 200, envelope(image_json(c->req->arena, &img), NULL));
+}
+
+/* --- GET /cases/:caseId -------------------------------------------------- */
+
+int
+h_list(struct ctx *c)
+{
+	char case_id[37];
+	const char *eye = http_query(c->req, "eyeSide");
+	const char *lim = http_query(c->req, "limit");
+	const char *off = http_query(c->req, "offset");
+	long long limit = 100, offset = 0, total = 0;
+	json_object *details = NULL, *arr, *data;
+	struct image *imgs;
+	size_t n;
+	int rc;
+
+	if (c->id == NULL || !val_uuid(c->id, case_id))
+		return http_validation_error(c->req, http_detail_add(NULL,
+		    "caseId", "must be a UUID"));
+	if (c->req->query_invalid)
+		details = http_detail_add(details, "query", "malformed query string");
+	if (eye != NULL && val_enum(eye, eye_sides) < 0)
+		details = http_detail_add(details, "eyeSide",
+		    "must be one of left, right, both, unknown");
+	if (lim != NULL && !val_int(lim, 1, 500, &limit))
+		details = http_detail_add(details, "limit",
+		    "must be an integer from 1 to 500");
+	if (off != NULL && !val_int(off, 0, 1000000000, &offset))
+		details = http_detail_add(details, "offset",
+		    "must be a non-negative integer");
+	if (details != NULL)
+		return http_validation_error(c->req, details);
+	rc = check_case(c, case_id, ACL_VIEW, "list");
+	if (rc != 0)
+		return rc;
+	rc = db_images_list(c->w->db, c->req->arena, case_id, eye, (long)limit,
+	    (long)offset, &imgs, &n, &total);
+	if (rc != 0)
+		return rc;
+	arr = json_object_new_array_ext((int)n);
+	data = json_object_new_object();
+	if (arr == NULL || data == NULL) {
+		json_object_put(arr);
+		json_object_put(data);
+		return PI_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, image_json(c->req->arena, &imgs[i]));
+	json_object_object_add(data, "images", arr);
+	json_object_object_add(data, "total", json_object_new_int64(total));
+	audit(c, "list", NULL, case_id, NULL, "ok");
+	return http_json(c->req, 200, envelope(data, NULL));
+}
+
+/* --- variants and serving bytes ----------------------------------------- */
+
+/* The variant asked for by ?thumbnail=true or ?variant=; dflt if neither.
+ * -1 when invalid. */
+static int
+variant_param(struct ctx *c, enum variant dflt)
+{
+	const char *v = http_query(c->req, "variant");
+	const char *th = http_query(c->req, "thumbnail");
+	int i;
+
+	if (v != NULL) {
+		i = val_enum(v, variants);
+		return i;
+	}
+	if (th != NULL) {
+		i = val_bool(th);
+		if (i < 0)
+			return -1;
+		return i ? V_THUMBNAIL : (int)dflt;
+	}
+	return (int)dflt;
+}
+
+/* The headers every response with an object's bytes carries. */
+static int
+object_headers(struct ctx *c, const struct image *img, enum variant v,
+    const char *mime, const char *etag, const char *ext)
+{
+	if (http_header(c->req, "Content-Type", mime) != 0 ||
+	    http_header(c->req, "ETag", etag) != 0 ||
+	    http_headerf(c->req, "Cache-Control", "private, max-age=%lld",
+	    c->w->cfg->cache_max_age) != 0 ||
+	    http_header(c->req, "X-Content-Type-Options", "nosniff") != 0 ||
+	    http_headerf(c->req, "Content-Disposition",
+	    "inline; filename=\"%s-%s.%s\"", img->id, variants[v], ext) != 0)
+		return -1;
+	return 0;
+}
+
+/* Sends object v of img: 304 for a matching If-None-Match, else the
+ * offload header (the web server then sends the file, with Range), else the
+ * bytes themselves with Range. Returns 0, or a pi_err before anything was
+ * written. */
+static int
+serve(struct ctx *c, const struct image *img, enum variant v)
+{
+	const struct config *cfg = c->w->cfg;
+	const char *key = object_key(c->req->arena, img, v);
+	const char *mime = v == V_ORIGINAL ? img->mime_type :
+	    v == V_DISPLAY ? img->display_mime : img->thumb_mime;
+	const char *sha = v == V_ORIGINAL ? img->sha256 :
+	    v == V_DISPLAY ? img->display_sha256 : img->thumb_sha256;
+	const char *ext = img_ext(img_type_from_mime(mime));
+	char etag[70], path[1200];
+	long long start = 0, end = 0, size, off;
+	struct stat sb;
+	int fd = -1, rc, ranged;
+	char *buf = NULL;
+
+	if (key == NULL || mime[0] == '\0' || sha[0] == '\0' || ext == NULL)
+		return PI_ERR_NOT_FOUND;   /* a legacy row without its objects */
+	(void)snprintf(etag, sizeof(etag), "\"%s\"", sha);
+	if (http_etag_match(http_param(c->req, "HTTP_IF_NONE_MATCH"), etag)) {
+		if (http_begin(c->req, 304) != 0 ||
+		    http_header(c->req, "ETag", etag) != 0 ||
+		    http_headerf(c->req, "Cache-Control", "private, max-age=%lld",
+		    cfg->cache_max_age) != 0 ||
+		    http_end_headers(c->req) != 0)
+			return 0;
+		return 0;
+	}
+	if (cfg->offload_mode == OFFLOAD_NGINX) {
+		if (http_begin(c->req, 200) == 0 &&
+		    object_headers(c, img, v, mime, etag, ext) == 0 &&
+		    http_headerf(c->req, "X-Accel-Redirect", "%s%s",
+		    cfg->offload_prefix, key) == 0)
+			(void)http_end_headers(c->req);
+		return 0;
+	}
+	if (storage_local_path(c->w->storage, key, path, sizeof(path)) != 0)
+		return PI_ERR_STORAGE;
+	if (cfg->offload_mode == OFFLOAD_APACHE) {
+		if (http_begin(c->req, 200) == 0 &&
+		    object_headers(c, img, v, mime, etag, ext) == 0 &&
+		    http_header(c->req, "X-Sendfile", path) == 0)
+			(void)http_end_headers(c->req);
+		return 0;
+	}
+	/* offload = none: the bytes go through FastCGI. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		log_error("serve: %s: %s", key, strerror(errno));
+		rc = PI_ERR_STORAGE;
+		goto out;
+	}
+	size = sb.st_size;
+	rc = 0;
+	ranged = http_parse_range(http_param(c->req, "HTTP_RANGE"), size, &start, &end);
+	if (ranged < 0) {
+		if (http_begin(c->req, 416) == 0 &&
+		    http_headerf(c->req, "Content-Range", "bytes */%lld", size) == 0 &&
+		    http_header(c->req, "Content-Length", "0") == 0)
+			(void)http_end_headers(c->req);
+		goto out;
+	}
+	if (ranged == 0) {
+		start = 0;
+		end = size - 1;
+	}
+	if (http_begin(c->req, ranged ? 206 : 200) != 0 ||
+	    object_headers(c, img, v, mime, etag, ext) != 0 ||
+	    http_header(c->req, "Accept-Ranges", "bytes") != 0 ||
+	    http_headerf(c->req, "Content-Length", "%lld", end - start + 1) != 0 ||
+	    (ranged && http_headerf(c->req, "Content-Range", "bytes %lld-%lld/%lld",
+	    start, end, size) != 0) ||
+	    http_end_headers(c->req) != 0)
+		goto out;
+	buf = malloc(256 * 1024);
+	if (buf == NULL)
+		goto out;
+	for (off = start; off <= end && !c->req->is_head;) {
+		size_t want = (size_t)(end - off + 1) < 256 * 1024 ?
+		    (size_t)(end - off + 1) : 256 * 1024;
+		ssize_t n = pread(fd, buf, want, off);
+
+		if (n <= 0 || http_write(c->req, buf, (size_t)n) != 0)
+			break;   /* client gone or file shrank: nothing to add */
+		off += n;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return rc;
+}
+
+/* --- GET /:id/proxy ------------------------------------------------------ */
+
+int
+h_proxy(struct ctx *c)
+{
+	char id[37];
+	struct image img;
+	int v, rc;
+
+	if (path_id(c, id) != 0)
+		return 0;
+	v = variant_param(c, V_DISPLAY);
+	if (v < 0 || c->req->query_invalid)
+		return http_validation_error(c->req, http_detail_add(NULL, "variant",
+		    "must be original, display or thumbnail"));
+	rc = load_image(c, id, ACL_VIEW, "proxy", &img);
+	if (rc != 0)
+		return rc;
+	if (strcmp(img.status, "ready") != 0)
+		return PI_ERR_NOT_FOUND;
+	rc = serve(c, &img, (enum variant)v);
+	audit(c, "proxy", img.id, img.case_id, variants[v], rc == 0 ? "ok" : "error");
+	return rc;
+}
+
+/* --- GET /:id/download-url ----------------------------------------------- */
+
+int
+h_download_url(struct ctx *c)
+{
+	char id[37], sig[64];
+	struct image img;
+	const char *ei = http_query(c->req, "expiresIn");
+	long long expires_in = 3600;
+	int64_t expires;
+	json_object *details = NULL, *data;
+	const char *url;
+	int v, rc;
+
+	if (path_id(c, id) != 0)
+		return 0;
+	v = variant_param(c, V_ORIGINAL);
+	if (v < 0)
+		details = http_detail_add(details, "variant",
+		    "must be original, display or thumbnail");
+	if (ei != NULL && !val_int(ei, 1, c->w->cfg->max_download_url_ttl, &expires_in))
+		details = http_detail_add(details, "expiresIn",
+		    "must be an integer from 1 to max_download_url_ttl");
+	if (ei == NULL && expires_in > c->w->cfg->max_download_url_ttl)
+		expires_in = c->w->cfg->max_download_url_ttl;
+	if (c->req->query_invalid)
+		details = http_detail_add(details, "query", "malformed query string");
+	if (details != NULL)
+		return http_validation_error(c->req, details);
+	rc = load_image(c, id, ACL_VIEW, "download_url", &img);
+	if (rc != 0)
+		return rc;
+	if (strcmp(img.status, "ready") != 0)
+		return PI_ERR_NOT_FOUND;
+	expires = (int64_t)time(NULL) + expires_in;
+	if (urltoken_sign((const unsigned char *)c->w->cfg->url_signing_key,
+	    strlen(c->w->cfg->url_signing_key), URLTOKEN_DOWNLOAD, img.id,
+	    variants[v], expires, sig, sizeof(sig)) != 0)
+		return PI_ERR_INTERNAL;
+	url = public_url(c, arena_printf(c->req->arena,
+	    API_PREFIX "%s/file?variant=%s&expires=%" PRId64 "&sig=%s",
+	    img.id, variants[v], expires, sig));
+	data = json_object_new_object();
+	if (data == NULL || url == NULL) {
+		json_object_put(data);
+		return PI_ERR_NOMEM;
+	}
+	json_object_object_add(data, "downloadUrl", json_object_new_string(url));
+	json_object_object_add(data, "expiresIn", json_object_new_int64(expires_in));
+	json_object_object_add(data, "expiresAt", json_object_new_string(
+	    fmt_time(c->req->arena, expires)));
+	audit(c, "download_url", img.id, img.case_id, variants[v], "ok");
+	return http_json(c->req, 200, envelope(data, NULL));
+}
+
+/* --- GET /:id/file?variant&expires&sig (local signed URL) --------------- */
+
+int
+h_file(struct ctx *c)
+{
+	char id[37];
+	const char *variant = http_query(c->req, "variant");
+	const char *exp = http_query(c->req, "expires");
+	const char *sig = http_query(c->req, "sig");
+	long long expires;
+	struct image img;
+	int v, rc;
+
+	if (path_id(c, id) != 0)
+		return 0;
+	v = variant != NULL ? val_enum(variant, variants) : -1;
+	if (c->req->query_invalid || v < 0 || exp == NULL || sig == NULL ||
+	    !val_int(exp, 0, INT64_MAX / 2, &expires) ||
+	    urltoken_verify((const unsigned char *)c->w->cfg->url_signing_key,
+	    strlen(c->w->cfg->url_signing_key), URLTOKEN_DOWNLOAD, id, variant,
+	    expires, sig, (int64_t)time(NULL)) != URLTOKEN_VALID) {
+		audit(c, "file", id, NULL, variant != NULL && v >= 0 ? variant : NULL,
+		    "denied");
+		return http_error(c->req, 403, "FORBIDDEN",
+		    "Invalid or expired download link");
+	}
+	rc = db_image_get(c->w->db, c->req->arena, id, 0, &img);
+	if (rc != 0)
+		return rc;
+	if (strcmp(img.status, "ready") != 0)
+		return PI_ERR_NOT_FOUND;
+	rc = serve(c, &img, (enum variant)v);
+	audit(c, "file", img.id, img.case_id, variants[v], rc == 0 ? "ok" : "error");
+	return rc;
+}
+
+/* --- DELETE /:id ----------------------------------------------------------- */
+
+int
+h_delete(struct ctx *c)
+{
+	char id[37];
+	struct image img;
+	struct audit ev;
+	int rc;
+
+	if (path_id(c, id) != 0)
+		return 0;
+	rc = load_image(c, id, ACL_DELETE, "delete", &img);
+	if (rc != 0)
+		return rc;
+	ev = audit_for(c, "delete", img.id, img.case_id, NULL);
+	rc = db_image_delete(c->w->db, img.id, c->who.user_id, &ev);
+	if (rc != 0)
+		return rc;
+	{
+		json_object *o = json_object_new_object();
+
+		if (o == NULL)
+			return PI_ERR_NOMEM;
+		json_object_object_add(o, "message",
+		    json_object_new_string("Image deleted successfully"));
+		return http_json(c->req, 200, o);
+	}
+}
+
+/* --- GET /health ------------------------------------------------------------ */
+
+int
+h_health(struct ctx *c)
+{
+	int db_ok = db_ping(c->w->db) == 0;
+	int st_ok = storage_check(c->w->storage) == 0;
+	json_object *o = json_object_new_object();
+
+	if (o == NULL)
+		return PI_ERR_NOMEM;
+	json_object_object_add(o, "status",
+	    json_object_new_string(db_ok && st_ok ? "ok" : "error"));
+	json_object_object_add(o, "database",
+	    json_object_new_string(db_ok ? "ok" : "error"));
+	json_object_object_add(o, "storage",
+	    json_object_new_string(st_ok ? "ok" : "error"));
+	json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
+	return http_json(c->req, db_ok && st_ok ? 200 : 503, o);
+}

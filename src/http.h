@@ -1,0 +1,116 @@
+/* http.h — one FastCGI request: parsed input, and the response writer.
+ *
+ * The request is read from the FastCGI parameters (REQUEST_METHOD,
+ * REQUEST_URI, CONTENT_TYPE, HTTP_* …) and the body stream (or the file nginx
+ * hands over). Every response goes through this module: JSON bodies, the
+ * documented error shape, offload headers, streamed bytes. All strings it
+ * returns live in the request arena.
+ */
+#ifndef POLAIMG_HTTP_H
+#define POLAIMG_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <fcgiapp.h>
+#include <json-c/json.h>
+
+#include "arena.h"
+
+#define HTTP_QUERY_MAX 4096      /* longest query string accepted */
+#define HTTP_MAX_PARAMS 32
+
+struct http_param {
+	const char *name;
+	const char *value;
+};
+
+struct http_request {
+	FCGX_Request *fcgx;
+	struct arena *arena;
+	const char *method;        /* "GET" …; HEAD is kept as "HEAD" */
+	int is_head;
+	const char *path;          /* raw path of REQUEST_URI, without the query */
+	const char *query;         /* raw query string, "" if none */
+	struct http_param params[HTTP_MAX_PARAMS];
+	int nparams;
+	int query_invalid;         /* too long, too many params or bad escapes */
+	const char *content_type;  /* "" if none */
+	long long content_length;  /* -1 if absent */
+	const char *remote_addr;
+	char request_id[33];
+	const char *body_file;     /* REQUEST_BODY_FILE handed over by nginx, or NULL */
+	int body_fd;               /* open body_file, or -1 */
+	long long body_read;       /* bytes consumed so far */
+	/* response state */
+	int status;
+	int headers_done;
+	long long bytes_out;
+	struct timespec started;
+};
+
+/* Fills r from the FastCGI request. body_file_dir is the configured
+ * directory of handed-over bodies ("" = refuse them). Returns 0 or -1 (the
+ * request is then answered with 400 by the caller). */
+int http_request_init(struct http_request *r, FCGX_Request *fcgx,
+    struct arena *arena, const char *body_file_dir);
+/* Closes what the request opened (the body file). */
+void http_request_done(struct http_request *r);
+
+/* A FastCGI parameter ("HTTP_AUTHORIZATION") or NULL. */
+const char *http_param(const struct http_request *r, const char *name);
+/* The first query parameter called name, decoded, or NULL. */
+const char *http_query(const struct http_request *r, const char *name);
+
+/* Reads up to n body bytes; returns the count, 0 at the end, -1 on error. */
+ssize_t http_body_read(struct http_request *r, void *buf, size_t n);
+
+/* Response, piecewise: status line, headers, then the body. X-Request-Id is
+ * added by http_begin. */
+int http_begin(struct http_request *r, int status);
+int http_header(struct http_request *r, const char *name, const char *value);
+int http_headerf(struct http_request *r, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int http_end_headers(struct http_request *r);
+int http_write(struct http_request *r, const void *buf, size_t n);
+
+/* A complete JSON response; takes ownership of obj (put). */
+int http_json(struct http_request *r, int status, json_object *obj);
+
+/* The same with one extra header (hname NULL for none). */
+int http_json_hdr(struct http_request *r, int status, json_object *obj,
+    const char *hname, const char *hvalue);
+
+/* The documented error body {"error","code","requestId"}. */
+int http_error(struct http_request *r, int status, const char *code,
+    const char *message);
+/* The same with one extra header (Allow, WWW-Authenticate …). */
+int http_error_hdr(struct http_request *r, int status, const char *code,
+    const char *message, const char *hname, const char *hvalue);
+
+/* Parses a Range header for an object of size bytes. Returns 1 with
+ * [*start, *end] (inclusive) for one satisfiable range, 0 when the header
+ * should be ignored (absent, malformed, several ranges: send everything),
+ * -1 when it is unsatisfiable (416). Pure. */
+int http_parse_range(const char *h, long long size, long long *start,
+    long long *end);
+/* 1 if an If-None-Match header value matches the strong etag (quoted),
+ * with weak comparison as RFC 9110 requires for If-None-Match. Pure. */
+int http_etag_match(const char *inm, const char *etag);
+/* Reads and discards the rest of the request body (so the web server is
+ * never cut off mid-send); bounded by limit bytes. */
+void http_body_drain(struct http_request *r, long long limit);
+/* 400 VALIDATION_FAILED with details [{field, message}…]; takes details. */
+int http_validation_error(struct http_request *r, json_object *details);
+/* Adds {"field": f, "message": m} to a details array (created if NULL). */
+json_object *http_detail_add(json_object *details, const char *field,
+    const char *message);
+/* Answers the error for a pi_err code (common.h). */
+int http_error_for(struct http_request *r, int err);
+
+/* Milliseconds since the request began. */
+long http_elapsed_ms(const struct http_request *r);
+
+#endif

@@ -1,0 +1,811 @@
+/* imaging.c — sniff, probe and derive images, over MagickWand 6.
+ *
+ * ImageMagick decodes dozens of formats, some of them small programs (MVG,
+ * MSL, SVG, PostScript), so nothing reaches it that polaimg has not already
+ * identified from magic bytes as JPEG, PNG, TIFF or WebP. Every read names
+ * its coder in the file name ("JPEG:/path[0]"), which makes ImageMagick
+ * trust that coder instead of guessing from the data, and asks for the first
+ * frame only, so a 10000-page TIFF costs one page. conf/policy.xml denies
+ * every other coder, module, delegate and filter as a second wall.
+ *
+ * Work is bounded before it starts: img_probe() pings the header (no pixel
+ * is decoded) and refuses width*height above max_pixels; img_init() sets the
+ * resource limits (memory, map, disk, area, width, height, time) and one
+ * thread, because the pre-forked workers already use the cores and OpenMP
+ * inside each worker only adds contention.
+ *
+ * img_derive() decodes once. A JPEG is read with a jpeg:size hint of about
+ * twice the display size, computed from the real aspect ratio and never
+ * above the image's own size (a larger hint makes libjpeg upscale), so
+ * libjpeg decodes at 1/2, 1/4 or 1/8 scale in the DCT domain; then the image
+ * is auto-oriented, stripped of every profile and property but the ICC
+ * profile, resized with MagickResizeImage and written as the display copy.
+ * The thumbnail is resized from that same in-memory display copy.
+ *
+ * Metadata: EXIF (GPS, serial numbers, dates), XMP, IPTC, comments and PNG
+ * text chunks can all carry patient data, so derived copies keep nothing but
+ * the pixels and the ICC profile (needed to show colours right). The
+ * original is stored untouched by the caller.
+ *
+ * Corrupt input: ImageMagick reports a truncated JPEG as a CorruptImageWarning
+ * and still hands back an image whose missing part is grey. Every
+ * CorruptImage* report, warning or error, makes the image unprocessable:
+ * a half-grey copy of a clinical photograph is worse than a refusal. Other
+ * warnings (unknown TIFF tags, odd PNG chunks) are logged and tolerated.
+ *
+ * ImageMagick 6 facts this file relies on (6.9.11, Debian 12): the time
+ * limit runs from the first pixel-cache use in the process, not per image,
+ * and running past it is fatal, so it is re-armed at the start of every call
+ * (SetMagickResourceLimit resets the epoch); MagickStripImage also excludes
+ * the PNG iCCP chunk, so profiles and properties are removed one by one
+ * instead; the JPEG writer reads progressive mode from the wand's
+ * interlace scheme and quality from the image.
+ */
+#include "imaging.h"
+
+#include "common.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <wand/MagickWand.h>
+
+#define IMG_DISPLAY_QUALITY 85
+#define IMG_THUMB_QUALITY 82
+#define IMG_HINT_FACTOR 2       /* jpeg:size = this many times the display */
+#define IMG_NAME_MAX 4096       /* "CODER:" + path + "[0]" */
+#define IMG_FATAL_STATUS 70     /* EX_SOFTWARE */
+
+/* Measured on 20 MP photographs: Lanczos costs little more than Triangle
+ * after shrink-on-load and keeps fine detail (retinal vessels) sharper. */
+#define IMG_FILTER LanczosFilter
+
+/* PNG chunks never written to derived copies: text and EXIF can carry
+ * patient data, dates and times add nothing. iCCP, gAMA, cHRM and sRGB
+ * (colour) and tRNS (transparency) are kept. */
+#define IMG_PNG_EXCLUDE "eXIf,iTXt,tEXt,zTXt,zCCP,date,tIME,caNv,vpAg,oFFs"
+
+static const struct img_format {
+	const char *coder;        /* ImageMagick coder, forced on every read */
+	const char *mime;
+	const char *ext;
+} img_formats[] = {
+	[IMG_UNKNOWN] = { NULL, NULL, NULL },
+	[IMG_JPEG] = { "JPEG", "image/jpeg", "jpg" },
+	[IMG_PNG] = { "PNG", "image/png", "png" },
+	[IMG_TIFF] = { "TIFF", "image/tiff", "tif" },
+	[IMG_WEBP] = { "WEBP", "image/webp", "webp" },
+};
+
+/* Magic bytes: data at offset 0, and for WebP a second run further on. */
+static const struct img_magic {
+	enum img_type type;
+	const char *m1;
+	size_t n1;
+	size_t off2;
+	const char *m2;
+	size_t n2;
+} img_magics[] = {
+	{ IMG_JPEG, "\xff\xd8\xff", 3, 0, NULL, 0 },
+	{ IMG_PNG, "\x89PNG\r\n\x1a\n", 8, 0, NULL, 0 },
+	{ IMG_TIFF, "II*\0", 4, 0, NULL, 0 },
+	{ IMG_TIFF, "MM\0*", 4, 0, NULL, 0 },
+	{ IMG_WEBP, "RIFF", 4, 8, "WEBP", 4 },
+};
+
+static const struct {
+	const char *mime;
+	enum img_type type;
+} img_mimes[] = {
+	{ "image/jpeg", IMG_JPEG },
+	{ "image/jpg", IMG_JPEG },
+	{ "image/png", IMG_PNG },
+	{ "image/tiff", IMG_TIFF },
+	{ "image/webp", IMG_WEBP },
+};
+
+static int img_ready;           /* MagickWandGenesis has run */
+static unsigned img_time_limit; /* seconds, re-armed per call; 0: none */
+
+enum img_type
+img_sniff(const unsigned char *buf, size_t len)
+{
+	if (buf == NULL)
+		return IMG_UNKNOWN;
+	for (size_t i = 0; i < PI_ARRAY_LEN(img_magics); i++) {
+		const struct img_magic *m = &img_magics[i];
+
+		if (len < m->n1 || memcmp(buf, m->m1, m->n1) != 0)
+			continue;
+		if (m->m2 != NULL && (len < m->off2 + m->n2 ||
+		    memcmp(buf + m->off2, m->m2, m->n2) != 0))
+			continue;
+		return m->type;
+	}
+	return IMG_UNKNOWN;
+}
+
+static const struct img_format *
+img_format(enum img_type t)
+{
+	if (t <= IMG_UNKNOWN || t > IMG_WEBP)
+		return NULL;
+	return &img_formats[t];
+}
+
+const char *
+img_mime(enum img_type t)
+{
+	const struct img_format *f = img_format(t);
+
+	return f != NULL ? f->mime : NULL;
+}
+
+const char *
+img_ext(enum img_type t)
+{
+	const struct img_format *f = img_format(t);
+
+	return f != NULL ? f->ext : NULL;
+}
+
+enum img_type
+img_type_from_mime(const char *mime)
+{
+	if (mime == NULL)
+		return IMG_UNKNOWN;
+	for (size_t i = 0; i < PI_ARRAY_LEN(img_mimes); i++)
+		if (strcasecmp(mime, img_mimes[i].mime) == 0)
+			return img_mimes[i].type;
+	return IMG_UNKNOWN;
+}
+
+/*
+ * ImageMagick's fatal errors (time limit, failed allocation of its own
+ * bookkeeping) leave it in a state it cannot continue from; its default
+ * handler calls exit(). Log one line and leave without running atexit
+ * handlers inherited from the master; the master respawns the worker.
+ */
+static void
+img_fatal(const ExceptionType severity, const char *reason,
+    const char *description)
+{
+	log_error("imaging: fatal ImageMagick error %d: %s %s; worker exits",
+	    (int)severity, reason != NULL ? reason : "",
+	    description != NULL ? description : "");
+	_exit(IMG_FATAL_STATUS);
+}
+
+static int
+img_set_limit(ResourceType type, uint64_t value, const char *name)
+{
+	if (SetMagickResourceLimit(type, (MagickSizeType)value) == MagickFalse) {
+		log_error("imaging: cannot set the %s resource limit", name);
+		return PI_ERR_INTERNAL;
+	}
+	return 0;
+}
+
+int
+img_init(const struct img_limits *lim)
+{
+	int err;
+
+	if (lim == NULL)
+		return PI_ERR_INTERNAL;
+	if (!img_ready) {
+		if (lim->policy_dir != NULL &&
+		    setenv("MAGICK_CONFIGURE_PATH", lim->policy_dir, 1) != 0) {
+			log_error("imaging: cannot set MAGICK_CONFIGURE_PATH");
+			return PI_ERR_INTERNAL;
+		}
+		MagickWandGenesis();
+		(void)SetFatalErrorHandler(img_fatal);
+		img_ready = 1;
+		if (IsRightsAuthorized(CoderPolicyDomain, ReadPolicyRights,
+		    "MVG") != MagickFalse) {
+			if (lim->policy_dir != NULL) {
+				log_error("imaging: the ImageMagick policy in %s "
+				    "was not applied (MVG is readable)",
+				    lim->policy_dir);
+				img_shutdown();
+				return PI_ERR_INTERNAL;
+			}
+			log_warn("imaging: no restrictive ImageMagick policy "
+			    "is loaded (MVG is readable)");
+		}
+	}
+	/* One thread: also caps OpenMP in this process. */
+	if ((err = img_set_limit(ThreadResource, 1, "thread")) != 0)
+		return err;
+	if (lim->memory_bytes != 0 && (err = img_set_limit(MemoryResource,
+	    lim->memory_bytes, "memory")) != 0)
+		return err;
+	if (lim->map_bytes != 0 && (err = img_set_limit(MapResource,
+	    lim->map_bytes, "map")) != 0)
+		return err;
+	if ((err = img_set_limit(DiskResource, lim->disk_bytes, "disk")) != 0)
+		return err;
+	if (lim->max_pixels != 0 && (err = img_set_limit(AreaResource,
+	    lim->max_pixels, "area")) != 0)
+		return err;
+	if (lim->max_dimension != 0) {
+		if ((err = img_set_limit(WidthResource, lim->max_dimension,
+		    "width")) != 0)
+			return err;
+		if ((err = img_set_limit(HeightResource, lim->max_dimension,
+		    "height")) != 0)
+			return err;
+	}
+	/* No list of frames longer than one: only the first frame is read. */
+	if ((err = img_set_limit(ListLengthResource, 16, "list-length")) != 0)
+		return err;
+	img_time_limit = lim->time_seconds;
+	return 0;
+}
+
+void
+img_shutdown(void)
+{
+	if (!img_ready)
+		return;
+	MagickWandTerminus();
+	img_ready = 0;
+}
+
+/*
+ * Starts one probe or derive: re-arms the time limit, whose clock
+ * ImageMagick 6 otherwise runs from the first image the process touched.
+ */
+static int
+img_begin(void)
+{
+	if (!img_ready) {
+		log_error("imaging: img_init() has not run");
+		return PI_ERR_INTERNAL;
+	}
+	if (img_time_limit != 0 && SetMagickResourceLimit(TimeResource,
+	    (MagickSizeType)img_time_limit) == MagickFalse) {
+		log_error("imaging: cannot re-arm the time limit");
+		return PI_ERR_INTERNAL;
+	}
+	return 0;
+}
+
+/*
+ * Builds "CODER:path" (plus "[0]", the first frame, when first is set) into
+ * buf. The path must be absolute, so it can never be read as "|command",
+ * "@list" or "-", and free of the characters ImageMagick parses in file
+ * names. Returns 0 or PI_ERR_INTERNAL.
+ */
+static int
+img_name(char *buf, size_t size, const char *coder, const char *path,
+    int first)
+{
+	int n;
+
+	if (path == NULL || path[0] != '/' || strpbrk(path, "[]%") != NULL) {
+		log_error("imaging: refusing unusable file name");
+		return PI_ERR_INTERNAL;
+	}
+	n = snprintf(buf, size, "%s:%s%s", coder, path, first ? "[0]" : "");
+	if (n < 0 || (size_t)n >= size) {
+		log_error("imaging: file name too long");
+		return PI_ERR_INTERNAL;
+	}
+	return 0;
+}
+
+/*
+ * Reads and clears the wand's exception after a Magick call that returned
+ * ok, and decides: 0 if the call worked and reported at most a tolerated
+ * warning, else a pi_err (fail for a failure of the call itself, or the
+ * more specific code below). Logs one line for anything reported.
+ */
+static int
+img_check(MagickWand *wand, MagickBooleanType ok, const char *what, int fail)
+{
+	ExceptionType sev = UndefinedException;
+	char *desc;
+	int err = 0;
+
+	desc = MagickGetException(wand, &sev);
+	if (ok == MagickFalse || sev >= ErrorException ||
+	    sev == CorruptImageWarning) {
+		if (sev == PolicyError)
+			err = PI_ERR_UNSUPPORTED;
+		else if (sev == ResourceLimitError || sev == CorruptImageError ||
+		    sev == CorruptImageWarning)
+			err = PI_ERR_UNPROCESSABLE;
+		else
+			err = fail;
+		log_warn("imaging: %s failed (%d): %s", what, (int)sev,
+		    desc != NULL && desc[0] != '\0' ? desc : "no detail");
+	} else if (sev != UndefinedException) {
+		log_info("imaging: %s: tolerated warning (%d): %s", what,
+		    (int)sev, desc != NULL ? desc : "");
+	}
+	if (desc != NULL)
+		(void)MagickRelinquishMemory(desc);
+	MagickClearException(wand);
+	return err;
+}
+
+/* Frees a list returned by MagickGetImageProfiles/Properties. */
+static void
+img_free_list(char **list, size_t n)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (list[i] != NULL)
+			(void)MagickRelinquishMemory(list[i]);
+	(void)MagickRelinquishMemory(list);
+}
+
+/* Orientation as the EXIF values 1..8; anything else is 1 (top-left). */
+static int
+img_orientation(MagickWand *wand)
+{
+	OrientationType o = MagickGetImageOrientation(wand);
+
+	if (o >= TopLeftOrientation && o <= LeftBottomOrientation)
+		return (int)o;
+	return 1;
+}
+
+/* n decimal digits at s into *v; -1 unless all n are digits. */
+static int
+img_digits(const char *s, size_t n, int *v)
+{
+	int x = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		x = x * 10 + (s[i] - '0');
+	}
+	*v = x;
+	return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d, proleptic Gregorian (y >= 1). */
+static int64_t
+img_days(int y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	if (m <= 2)
+		y--;
+	era = y / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* True if only NULs and spaces follow. */
+static int
+img_blank(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s != ' ')
+			return 0;
+	return 1;
+}
+
+/*
+ * Parses EXIF "YYYY:MM:DD HH:MM:SS" and the optional OffsetTime "+HH:MM"
+ * into UTC seconds; without an offset the clock is taken as UTC. Returns -1
+ * for anything malformed, out of range or before 1970 (an all-zero date is
+ * the usual "unset"). Pure.
+ */
+static int64_t
+img_exif_time(const char *date, const char *offset)
+{
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	int y, mo, d, h, mi, s, oh, om, dim;
+	int64_t t;
+
+	if (date == NULL || strlen(date) < 19 || !img_blank(date + 19))
+		return -1;
+	if (date[4] != ':' || date[7] != ':' || date[10] != ' ' ||
+	    date[13] != ':' || date[16] != ':')
+		return -1;
+	if (img_digits(date, 4, &y) || img_digits(date + 5, 2, &mo) ||
+	    img_digits(date + 8, 2, &d) || img_digits(date + 11, 2, &h) ||
+	    img_digits(date + 14, 2, &mi) || img_digits(date + 17, 2, &s))
+		return -1;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 ||
+	    s > 60)
+		return -1;
+	dim = mdays[mo - 1];
+	if (mo == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+		dim = 29;
+	if (d > dim)
+		return -1;
+	t = img_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+	if (offset != NULL && strlen(offset) >= 6 && img_blank(offset + 6) &&
+	    (offset[0] == '+' || offset[0] == '-') && offset[3] == ':' &&
+	    img_digits(offset + 1, 2, &oh) == 0 &&
+	    img_digits(offset + 4, 2, &om) == 0 && oh <= 14 && om <= 59) {
+		int64_t off = (int64_t)oh * 3600 + om * 60;
+
+		t -= offset[0] == '+' ? off : -off;
+	}
+	return t >= 0 ? t : -1;
+}
+
+/* The image's EXIF capture time (see img_exif_time), or -1. */
+static int64_t
+img_captured_at(MagickWand *wand)
+{
+	char *date, *offset;
+	int64_t t;
+
+	date = MagickGetImageProperty(wand, "exif:DateTimeOriginal");
+	offset = MagickGetImageProperty(wand, "exif:OffsetTimeOriginal");
+	t = img_exif_time(date, offset);
+	if (date != NULL)
+		(void)MagickRelinquishMemory(date);
+	if (offset != NULL)
+		(void)MagickRelinquishMemory(offset);
+	return t;
+}
+
+int
+img_probe(const char *path, enum img_type type, uint64_t max_pixels,
+    struct img_info *info)
+{
+	const struct img_format *fmt = img_format(type);
+	char name[IMG_NAME_MAX];
+	MagickWand *wand = NULL;
+	MagickBooleanType ok;
+	uint64_t w, h;
+	int err;
+
+	if (info == NULL || fmt == NULL)
+		return PI_ERR_INTERNAL;
+	memset(info, 0, sizeof(*info));
+	info->type = type;
+	info->orientation = 1;
+	info->captured_at = -1;
+	if ((err = img_begin()) != 0 ||
+	    (err = img_name(name, sizeof(name), fmt->coder, path, 1)) != 0)
+		goto out;
+	if ((wand = NewMagickWand()) == NULL) {
+		err = PI_ERR_NOMEM;
+		goto out;
+	}
+	ok = MagickSetFormat(wand, fmt->coder);
+	if ((err = img_check(wand, ok, "set format", PI_ERR_INTERNAL)) != 0)
+		goto out;
+	ok = MagickPingImage(wand, name);
+	if ((err = img_check(wand, ok, "ping", PI_ERR_UNPROCESSABLE)) != 0)
+		goto out;
+	if (MagickGetNumberImages(wand) < 1) {
+		err = PI_ERR_UNPROCESSABLE;
+		goto out;
+	}
+	MagickSetFirstIterator(wand);
+	w = MagickGetImageWidth(wand);
+	h = MagickGetImageHeight(wand);
+	if (w == 0 || h == 0) {
+		log_warn("imaging: image has no pixels");
+		err = PI_ERR_UNPROCESSABLE;
+		goto out;
+	}
+	if (w > max_pixels / h) {
+		log_warn("imaging: %llux%llu is over max_pixels %llu",
+		    (unsigned long long)w, (unsigned long long)h,
+		    (unsigned long long)max_pixels);
+		err = PI_ERR_UNPROCESSABLE;
+		goto out;
+	}
+	info->width = w;
+	info->height = h;
+	info->orientation = img_orientation(wand);
+	info->captured_at = img_captured_at(wand);
+	err = 0;
+out:
+	if (wand != NULL)
+		wand = DestroyMagickWand(wand);
+	return err;
+}
+
+/* Fits w x h into a box x box square, keeping the aspect ratio, never
+ * enlarging; every side at least 1. */
+static void
+img_fit(uint64_t w, uint64_t h, uint64_t box, uint64_t *fw, uint64_t *fh)
+{
+	if (w <= box && h <= box) {
+		*fw = w;
+		*fh = h;
+		return;
+	}
+	if (w >= h) {
+		*fw = box;
+		*fh = (h * box + w / 2) / w;
+	} else {
+		*fh = box;
+		*fw = (w * box + h / 2) / h;
+	}
+	if (*fw == 0)
+		*fw = 1;
+	if (*fh == 0)
+		*fh = 1;
+}
+
+/*
+ * Sets the jpeg:size hint for a w x h JPEG: IMG_HINT_FACTOR times the
+ * display size, same aspect ratio, never above w x h (libjpeg would
+ * upscale). No hint when the image is no larger than that anyway.
+ */
+static int
+img_jpeg_hint(MagickWand *wand, uint64_t w, uint64_t h)
+{
+	uint64_t tw, th, hw, hh;
+	char hint[64];
+	int n;
+
+	img_fit(w, h, IMG_DISPLAY_MAX, &tw, &th);
+	hw = tw * IMG_HINT_FACTOR < w ? tw * IMG_HINT_FACTOR : w;
+	hh = th * IMG_HINT_FACTOR < h ? th * IMG_HINT_FACTOR : h;
+	if (hw == w && hh == h)
+		return 0;
+	n = snprintf(hint, sizeof(hint), "%llux%llu", (unsigned long long)hw,
+	    (unsigned long long)hh);
+	if (n < 0 || (size_t)n >= sizeof(hint))
+		return PI_ERR_INTERNAL;
+	return img_check(wand, MagickSetOption(wand, "jpeg:size", hint),
+	    "jpeg:size", PI_ERR_INTERNAL);
+}
+
+/*
+ * Removes every profile but "icc" (when keep_icc) and every property
+ * (EXIF, comments, PNG text, dates): nothing but pixels and colour survive.
+ */
+static int
+img_strip(MagickWand *wand, int keep_icc)
+{
+	char **names;
+	size_t n = 0;
+	int err;
+
+	names = MagickGetImageProfiles(wand, "*", &n);
+	for (size_t i = 0; names != NULL && i < n; i++) {
+		unsigned char *p;
+		size_t len = 0;
+
+		if (keep_icc && strcasecmp(names[i], "icc") == 0)
+			continue;
+		p = MagickRemoveImageProfile(wand, names[i], &len);
+		if (p != NULL)
+			(void)MagickRelinquishMemory(p);
+	}
+	img_free_list(names, n);
+	if ((err = img_check(wand, MagickTrue, "strip profiles",
+	    PI_ERR_UNPROCESSABLE)) != 0)
+		return err;
+	n = 0;
+	names = MagickGetImageProperties(wand, "*", &n);
+	for (size_t i = 0; names != NULL && i < n; i++)
+		(void)MagickDeleteImageProperty(wand, names[i]);
+	img_free_list(names, n);
+	return img_check(wand, MagickTrue, "strip properties",
+	    PI_ERR_UNPROCESSABLE);
+}
+
+/*
+ * Brings the pixels to 8-bit sRGB or grey: a CMYK, Lab or other exotic
+ * image is converted (and its ICC profile, which described the old space,
+ * dropped); 16-bit becomes 8-bit, which is what screens show.
+ */
+static int
+img_normalize(MagickWand *wand)
+{
+	ColorspaceType cs = MagickGetImageColorspace(wand);
+	MagickBooleanType ok;
+	int err;
+
+	if (cs != sRGBColorspace && cs != RGBColorspace &&
+	    cs != GRAYColorspace && cs != LinearGRAYColorspace &&
+	    cs != UndefinedColorspace) {
+		unsigned char *p;
+		size_t len = 0;
+
+		p = MagickRemoveImageProfile(wand, "icc", &len);
+		if (p != NULL)
+			(void)MagickRelinquishMemory(p);
+		ok = MagickTransformImageColorspace(wand, sRGBColorspace);
+		if ((err = img_check(wand, ok, "colorspace",
+		    PI_ERR_UNPROCESSABLE)) != 0)
+			return err;
+	}
+	ok = MagickSetImageDepth(wand, 8);
+	return img_check(wand, ok, "depth", PI_ERR_UNPROCESSABLE);
+}
+
+/* Resizes to fit a box x box square (never enlarging); *w, *h get the
+ * result. */
+static int
+img_resize(MagickWand *wand, uint64_t box, uint64_t *w, uint64_t *h)
+{
+	uint64_t cw = MagickGetImageWidth(wand), ch = MagickGetImageHeight(wand);
+	MagickBooleanType ok;
+	int err;
+
+	img_fit(cw, ch, box, w, h);
+	if (*w == cw && *h == ch)
+		return 0;
+	ok = MagickResizeImage(wand, (size_t)*w, (size_t)*h, IMG_FILTER, 1.0);
+	if ((err = img_check(wand, ok, "resize", PI_ERR_UNPROCESSABLE)) != 0)
+		return err;
+	*w = MagickGetImageWidth(wand);
+	*h = MagickGetImageHeight(wand);
+	return 0;
+}
+
+/* Flattens transparency onto white (JPEG has no alpha channel). */
+static int
+img_flatten(MagickWand *wand)
+{
+	PixelWand *white;
+	MagickBooleanType ok;
+	int err;
+
+	if (MagickGetImageAlphaChannel(wand) == MagickFalse)
+		return 0;
+	if ((white = NewPixelWand()) == NULL)
+		return PI_ERR_NOMEM;
+	ok = PixelSetColor(white, "white");
+	if (ok != MagickFalse)
+		ok = MagickSetImageBackgroundColor(wand, white);
+	if (ok != MagickFalse)
+		ok = MagickSetImageAlphaChannel(wand, RemoveAlphaChannel);
+	white = DestroyPixelWand(white);
+	err = img_check(wand, ok, "flatten", PI_ERR_UNPROCESSABLE);
+	return err;
+}
+
+/*
+ * Writes the wand's image to path as type (IMG_JPEG with quality and
+ * progressive, or IMG_PNG), naming the coder so the path's extension
+ * cannot choose another.
+ */
+static int
+img_write(MagickWand *wand, enum img_type type, const char *path,
+    size_t quality, int progressive)
+{
+	static const double sampling_420[] = { 2.0, 1.0, 1.0 };
+	const char *coder = img_formats[type].coder;
+	InterlaceType il = progressive ? PlaneInterlace : NoInterlace;
+	char name[IMG_NAME_MAX];
+	MagickBooleanType ok;
+	int err;
+
+	if ((err = img_name(name, sizeof(name), coder, path, 0)) != 0)
+		return err;
+	ok = MagickSetImageFormat(wand, coder);
+	if (ok != MagickFalse)
+		ok = MagickSetInterlaceScheme(wand, il);
+	if (ok != MagickFalse)
+		ok = MagickSetImageInterlaceScheme(wand, il);
+	if (ok != MagickFalse && type == IMG_JPEG) {
+		ok = MagickSetCompressionQuality(wand, quality);
+		if (ok != MagickFalse)
+			ok = MagickSetImageCompressionQuality(wand, quality);
+		if (ok != MagickFalse)
+			ok = MagickSetSamplingFactors(wand,
+			    PI_ARRAY_LEN(sampling_420), sampling_420);
+	}
+	if (ok != MagickFalse && type == IMG_PNG) {
+		/* StripImage-style exclusion, but keeping iCCP. */
+		ok = MagickSetOption(wand, "png:exclude-chunk",
+		    IMG_PNG_EXCLUDE);
+		if (ok != MagickFalse)
+			ok = MagickSetImageArtifact(wand, "png:exclude-chunk",
+			    IMG_PNG_EXCLUDE);
+	}
+	if ((err = img_check(wand, ok, "encoder options",
+	    PI_ERR_INTERNAL)) != 0)
+		return err;
+	ok = MagickWriteImage(wand, name);
+	return img_check(wand, ok, "write", PI_ERR_IO);
+}
+
+int
+img_derive(const char *path, const struct img_info *info,
+    struct img_outputs *out)
+{
+	const struct img_format *fmt;
+	enum img_type otype;
+	char name[IMG_NAME_MAX];
+	MagickWand *wand = NULL, *first = NULL;
+	MagickBooleanType ok;
+	uint64_t dw, dh, tw, th;
+	int err;
+
+	if (info == NULL || out == NULL || out->display_path == NULL ||
+	    out->thumb_path == NULL || (fmt = img_format(info->type)) == NULL)
+		return PI_ERR_INTERNAL;
+	otype = info->type == IMG_PNG ? IMG_PNG : IMG_JPEG;
+	if ((err = img_begin()) != 0 ||
+	    (err = img_name(name, sizeof(name), fmt->coder, path, 1)) != 0)
+		goto out;
+	if ((wand = NewMagickWand()) == NULL) {
+		err = PI_ERR_NOMEM;
+		goto out;
+	}
+	ok = MagickSetFormat(wand, fmt->coder);
+	if ((err = img_check(wand, ok, "set format", PI_ERR_INTERNAL)) != 0)
+		goto out;
+	if (info->type == IMG_JPEG && info->width > 0 && info->height > 0 &&
+	    (err = img_jpeg_hint(wand, info->width, info->height)) != 0)
+		goto out;
+
+	/* The one decode. */
+	ok = MagickReadImage(wand, name);
+	if ((err = img_check(wand, ok, "read", PI_ERR_UNPROCESSABLE)) != 0)
+		goto out;
+	if (MagickGetNumberImages(wand) < 1) {
+		err = PI_ERR_UNPROCESSABLE;
+		goto out;
+	}
+	MagickSetFirstIterator(wand);
+	if (MagickGetNumberImages(wand) > 1) {
+		/* "[0]" should have left one frame; keep only the first. */
+		if ((first = MagickGetImage(wand)) == NULL) {
+			err = img_check(wand, MagickFalse, "first frame",
+			    PI_ERR_NOMEM);
+			goto out;
+		}
+		wand = DestroyMagickWand(wand);
+		wand = first;
+		first = NULL;
+	}
+
+	/* Upright, then nothing but pixels and the ICC profile. */
+	ok = MagickAutoOrientImage(wand);
+	if ((err = img_check(wand, ok, "auto-orient",
+	    PI_ERR_UNPROCESSABLE)) != 0)
+		goto out;
+	(void)MagickSetImageOrientation(wand, TopLeftOrientation);
+	if ((err = img_strip(wand, 1)) != 0 ||
+	    (err = img_normalize(wand)) != 0)
+		goto out;
+
+	/* Display copy. */
+	if ((err = img_resize(wand, IMG_DISPLAY_MAX, &dw, &dh)) != 0)
+		goto out;
+	if (otype == IMG_JPEG && (err = img_flatten(wand)) != 0)
+		goto out;
+	if ((err = img_write(wand, otype, out->display_path,
+	    IMG_DISPLAY_QUALITY, 1)) != 0)
+		goto out;
+
+	/* Thumbnail, from the display copy still in memory. */
+	if ((err = img_resize(wand, IMG_THUMB_MAX, &tw, &th)) != 0 ||
+	    (err = img_write(wand, otype, out->thumb_path, IMG_THUMB_QUALITY,
+	    0)) != 0)
+		goto out;
+
+	out->display_type = otype;
+	out->thumb_type = otype;
+	out->display_width = dw;
+	out->display_height = dh;
+	out->thumb_width = tw;
+	out->thumb_height = th;
+	err = 0;
+out:
+	if (first != NULL)
+		first = DestroyMagickWand(first);
+	if (wand != NULL)
+		wand = DestroyMagickWand(wand);
+	return err;
+}

@@ -1,0 +1,513 @@
+/* main.c — the polaimg command: serve, migrate, sweep, restore,
+ * check-config.
+ *
+ * `polaimg serve` opens the FastCGI socket and hands it to the master,
+ * which forks the workers. When fd 0 is already a listening socket (the
+ * process was started by spawn-fcgi or Apache's mod_fcgid), the web server is
+ * the supervisor and this process runs a single worker on fd 0 instead.
+ * The other verbs are operator tools that run once and exit.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "common.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "master.h"
+#include "storage.h"
+#include "worker.h"
+
+extern char **environ;
+
+static const char *config_path;       /* -c, or NULL for the default */
+static struct config *current;         /* the master's configuration */
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: polaimg [-c FILE] VERB [ARGS]\n"
+	    "  serve              run the FastCGI master and its workers\n"
+	    "  migrate [--dir D]  apply the SQL migrations\n"
+	    "  sweep              purge deleted images past retention, expired\n"
+	    "                     pending uploads, orphan objects and temp files\n"
+	    "  restore ID         undo the deletion of an image\n"
+	    "  check-config       validate and print the effective configuration\n"
+	    "  config-keys        list every configuration key\n"
+	    "  --version          print the version\n"
+	    "The configuration is read from -c FILE, $POLAIMG_CONFIG or "
+	    CFG_DEFAULT_PATH ";\nevery key can be overridden by POLAIMG_<KEY>.\n");
+}
+
+static struct config *
+load_config(void)
+{
+	struct config *cfg = calloc(1, sizeof(*cfg));
+	char err[512];
+
+	if (cfg == NULL) {
+		fprintf(stderr, "polaimg: out of memory\n");
+		return NULL;
+	}
+	if (cfg_load(cfg, config_path, environ, err, sizeof(err)) != 0) {
+		fprintf(stderr, "polaimg: configuration: %s\n", err);
+		free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+static void
+free_config(struct config *cfg)
+{
+	if (cfg != NULL) {
+		cfg_free(cfg);
+		free(cfg);
+	}
+}
+
+/* 1 if fd is a listening socket (spawn-fcgi / mod_fcgid hand-over). */
+static int
+is_listening_socket(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v;
+}
+
+/* Opens the listen socket named by spec ("unix:/path" or "host:port"). */
+static int
+open_listen(const char *spec)
+{
+	int fd = -1;
+
+	if (strncmp(spec, "unix:", 5) == 0) {
+		struct sockaddr_un sun;
+		const char *path = spec + 5;
+		struct stat sb;
+
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (strlen(path) >= sizeof(sun.sun_path)) {
+			log_error("listen: socket path too long");
+			return -1;
+		}
+		memcpy(sun.sun_path, path, strlen(path) + 1);
+		/* A stale socket from a previous run is replaced; anything
+		 * else at that path is not ours to remove. */
+		if (lstat(path, &sb) == 0) {
+			if (!S_ISSOCK(sb.st_mode)) {
+				log_error("listen: %s exists and is not a socket", path);
+				return -1;
+			}
+			(void)unlink(path);
+		}
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+		    chmod(path, 0660) != 0 || listen(fd, 1024) != 0) {
+			log_error("listen: %s: %s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		return fd;
+	} else {
+		char host[256];
+		const char *colon = strrchr(spec, ':');
+		struct addrinfo hints, *res = NULL;
+		int one = 1, gai;
+
+		if (colon == NULL || (size_t)(colon - spec) >= sizeof(host)) {
+			log_error("listen: expected host:port");
+			return -1;
+		}
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+		gai = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
+		if (gai != 0) {
+			log_error("listen: %s: %s", spec, gai_strerror(gai));
+			return -1;
+		}
+		fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 ||
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+		    bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+		    listen(fd, 1024) != 0) {
+			log_error("listen: %s: %s", spec, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
+		}
+		freeaddrinfo(res);
+		return fd;
+	}
+}
+
+static int
+hook_worker_main(void *ud, int listen_fd, struct scoreboard_slot *slot)
+{
+	(void)ud;
+	return worker_run(current, listen_fd, slot);
+}
+
+static int
+hook_reload(void *ud, struct master_settings *s)
+{
+	struct config *fresh = load_config();
+
+	(void)ud;
+	if (fresh == NULL)
+		return -1;
+	if (strcmp(fresh->listen, current->listen) != 0)
+		log_warn("reload: a new listen address needs a restart; keeping %s",
+		    current->listen);
+	free_config(current);
+	current = fresh;
+	(void)log_init(current->log_level, current->log_file);
+	s->workers = (int)current->workers;
+	s->request_timeout = (int)current->request_timeout;
+	log_info("configuration reloaded");
+	return 0;
+}
+
+static void
+hook_reopen_logs(void *ud)
+{
+	(void)ud;
+	(void)log_reopen();
+}
+
+static int
+cmd_serve(void)
+{
+	struct master_settings s;
+	struct master_hooks hooks = { NULL, hook_worker_main, hook_reload,
+		hook_reopen_logs };
+	int fd, rc;
+
+	current = load_config();
+	if (current == NULL)
+		return 1;
+	(void)log_init(current->log_level, current->log_file);
+	if (is_listening_socket(0)) {
+		/* spawn-fcgi or mod_fcgid: one worker, the web server supervises. */
+		struct scoreboard_slot slot;
+
+		memset(&slot, 0, sizeof(slot));
+		log_info("polaimg %s: single worker on the inherited socket",
+		    PACKAGE_VERSION);
+		rc = worker_run(current, 0, &slot);
+		free_config(current);
+		return rc;
+	}
+	if (current->listen[0] == '\0') {
+		fprintf(stderr, "polaimg: listen is empty and fd 0 is not a "
+		    "listening socket\n");
+		free_config(current);
+		return 1;
+	}
+	fd = open_listen(current->listen);
+	if (fd < 0) {
+		free_config(current);
+		return 1;
+	}
+	s.workers = (int)current->workers;
+	s.request_timeout = (int)current->request_timeout;
+	log_info("polaimg %s: listening on %s with %d workers", PACKAGE_VERSION,
+	    current->listen, s.workers);
+	rc = master_run(fd, &s, &hooks);
+	close(fd);
+	if (strncmp(current->listen, "unix:", 5) == 0)
+		(void)unlink(current->listen + 5);
+	free_config(current);
+	return rc;
+}
+
+static int
+cmd_migrate(int argc, char **argv)
+{
+	const char *dir = NULL;
+	struct config *cfg;
+	struct db *db;
+	struct stat sb;
+	int rc;
+
+	if (argc >= 3 && strcmp(argv[1], "--dir") == 0)
+		dir = argv[2];
+	if (dir == NULL)
+		dir = stat(POLAIMG_DATADIR "/sql", &sb) == 0 ? POLAIMG_DATADIR "/sql" : "sql";
+	cfg = load_config();
+	if (cfg == NULL)
+		return 1;
+	db = db_new(cfg->database_url);
+	rc = db != NULL && db_migrate(db, dir) == 0 ? 0 : 1;
+	db_free(db);
+	free_config(cfg);
+	return rc;
+}
+
+/* --- sweep ------------------------------------------------------------- */
+
+struct sweep {
+	struct db *db;
+	struct storage *st;
+	struct arena *arena;
+	long purged_deleted, purged_pending, orphans, temps, errors;
+	time_t now;
+};
+
+static const char *const object_names[] = { "original", "display.jpg",
+	"display.png", "thumb.jpg", "thumb.png" };
+
+static int
+sweep_image(void *ud, const struct image *img)
+{
+	struct sweep *sw = ud;
+	char key[300];
+	struct audit ev = { .action = "purge", .image_id = img->id,
+		.case_id = img->case_id, .outcome = "ok", .request_id = "sweep" };
+	int failed = 0;
+
+	for (size_t i = 0; i < PI_ARRAY_LEN(object_names); i++) {
+		if ((size_t)snprintf(key, sizeof(key), "%s/%s", img->storage_key,
+		    object_names[i]) >= sizeof(key) || img->storage_key[0] == '\0')
+			continue;
+		if (storage_del(sw->st, key) != 0)
+			failed = 1;
+	}
+	if (failed || db_image_purged(sw->db, img, &ev) != 0) {
+		sw->errors++;
+		printf("could not purge image %s\n", img->id);
+		return 0;
+	}
+	if (img->deleted)
+		sw->purged_deleted++;
+	else
+		sw->purged_pending++;
+	printf("purged %s image %s\n", img->deleted ? "deleted" : "expired pending",
+	    img->id);
+	return 0;
+}
+
+/* Objects with no live row, older than an hour (an upload stores its
+ * objects a moment before its row), are orphans. */
+static int
+sweep_orphan(void *ud, const char *key, time_t mtime)
+{
+	struct sweep *sw = ud;
+	char prefix[300];
+	const char *slash;
+	int known;
+
+	slash = strrchr(key, '/');
+	if (slash == NULL || (size_t)(slash - key) >= sizeof(prefix))
+		return 0;
+	memcpy(prefix, key, (size_t)(slash - key));
+	prefix[slash - key] = '\0';
+	if (sw->now - mtime < 3600)
+		return 0;
+	known = db_storage_key_known(sw->db, prefix);
+	if (known < 0) {
+		sw->errors++;
+		return 1;    /* database gone: stop, delete nothing more */
+	}
+	if (known == 0) {
+		if (storage_del(sw->st, key) == 0) {
+			sw->orphans++;
+			printf("removed orphan object %s\n", key);
+		} else {
+			sw->errors++;
+		}
+	}
+	return 0;
+}
+
+static void
+sweep_temps(struct sweep *sw)
+{
+	char path[1200];
+	DIR *d = opendir(sw->st->tmp_dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", sw->st->tmp_dir,
+		    de->d_name) >= sizeof(path) || lstat(path, &sb) != 0 ||
+		    !S_ISREG(sb.st_mode) || sw->now - sb.st_mtime < 86400)
+			continue;
+		if (unlink(path) == 0)
+			sw->temps++;
+	}
+	closedir(d);
+}
+
+static int
+cmd_sweep(void)
+{
+	struct config *cfg = load_config();
+	struct sweep sw;
+	char err[512];
+	int rc = 1;
+
+	if (cfg == NULL)
+		return 1;
+	(void)log_init(cfg->log_level, "");
+	memset(&sw, 0, sizeof(sw));
+	sw.now = time(NULL);
+	sw.db = db_new(cfg->database_url);
+	sw.arena = arena_new();
+	sw.st = storage_open(cfg, err, sizeof(err));
+	if (sw.st == NULL) {
+		fprintf(stderr, "polaimg: sweep: %s\n", err);
+		goto out;
+	}
+	if (sw.db == NULL || sw.arena == NULL || db_ping(sw.db) != 0) {
+		fprintf(stderr, "polaimg: sweep: database unavailable\n");
+		goto out;
+	}
+	if (db_sweep_candidates(sw.db, sw.arena, (long)cfg->delete_retention_days,
+	    sweep_image, &sw) != 0) {
+		fprintf(stderr, "polaimg: sweep: database error\n");
+		goto out;
+	}
+	(void)storage_list(sw.st, "cases", sweep_orphan, &sw);
+	sweep_temps(&sw);
+	printf("sweep: %ld deleted images purged, %ld expired pending uploads "
+	    "removed, %ld orphan objects removed, %ld stale temp files removed, "
+	    "%ld errors\n", sw.purged_deleted, sw.purged_pending, sw.orphans,
+	    sw.temps, sw.errors);
+	rc = sw.errors > 0 ? 1 : 0;
+out:
+	storage_close(sw.st);
+	arena_free(sw.arena);
+	db_free(sw.db);
+	free_config(cfg);
+	return rc;
+}
+
+static int
+cmd_restore(const char *id)
+{
+	struct config *cfg = load_config();
+	struct db *db = NULL;
+	struct storage *st = NULL;
+	struct arena *a = arena_new();
+	struct image img;
+	struct storage_stat sst;
+	char err[512], key[300];
+	struct audit ev = { .action = "restore", .image_id = id, .outcome = "ok",
+		.request_id = "restore" };
+	int rc = 1;
+
+	if (cfg == NULL || a == NULL)
+		goto out;
+	db = db_new(cfg->database_url);
+	st = storage_open(cfg, err, sizeof(err));
+	if (db == NULL || st == NULL) {
+		fprintf(stderr, "polaimg: restore: %s\n", st == NULL ? err : "out of memory");
+		goto out;
+	}
+	if (db_image_get(db, a, id, 1, &img) != 0 || !img.deleted) {
+		fprintf(stderr, "polaimg: restore: no deleted image %s (purged images "
+		    "cannot be restored)\n", id);
+		goto out;
+	}
+	(void)snprintf(key, sizeof(key), "%s/original", img.storage_key);
+	if (strcmp(img.status, "ready") == 0 && storage_stat(st, key, &sst) != 0) {
+		fprintf(stderr, "polaimg: restore: the objects of %s are gone\n", id);
+		goto out;
+	}
+	ev.case_id = img.case_id;
+	if (db_image_restore(db, img.id, &ev) != 0) {
+		fprintf(stderr, "polaimg: restore: database error\n");
+		goto out;
+	}
+	printf("restored image %s\n", img.id);
+	rc = 0;
+out:
+	storage_close(st);
+	db_free(db);
+	arena_free(a);
+	free_config(cfg);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	int opt;
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((opt = getopt_long(argc, argv, "+c:Vh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'V':
+			printf("polaimg %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[0], "serve") == 0)
+		return cmd_serve();
+	if (strcmp(argv[0], "migrate") == 0)
+		return cmd_migrate(argc, argv);
+	if (strcmp(argv[0], "sweep") == 0)
+		return cmd_sweep();
+	if (strcmp(argv[0], "restore") == 0 && argc == 2)
+		return cmd_restore(argv[1]);
+	if (strcmp(argv[0], "check-config") == 0) {
+		struct config *cfg = load_config();
+
+		if (cfg == NULL)
+			return 1;
+		cfg_print(cfg, stdout);
+		free_config(cfg);
+		return 0;
+	}
+	if (strcmp(argv[0], "config-keys") == 0) {
+		cfg_describe(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}

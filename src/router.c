@@ -1,0 +1,149 @@
+/* router.c — a declarative route table instead of a chain of strcmp()s.
+ *
+ * Patterns are split at '/'; a segment ":id" matches any one non-empty
+ * segment (the handler validates it as a UUID), every other segment must
+ * match exactly. A literal segment wins over ":id" (so /upload is never an
+ * image id). When the path matches a route but not its method, the answer is
+ * 405 with an Allow header listing the methods that would match. HEAD is
+ * served by the GET route without a body.
+ */
+#include "router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common.h"
+
+struct route {
+	const char *method;
+	const char *pattern;
+	handler_fn handler;
+	int needs_auth;
+};
+
+#define API "/api/v1/images"
+
+static const struct route routes[] = {
+	{ "GET",    API "/health",            h_health,       0 },
+	{ "POST",   API "/upload",            h_upload,       1 },
+	{ "POST",   API "/upload-url",        h_upload_url,   1 },
+	{ "GET",    API "/cases/:id",         h_list,         1 },
+	{ "POST",   API "/:id/complete",      h_complete,     1 },
+	{ "PUT",    API "/:id/upload",        h_put_upload,   0 },
+	{ "GET",    API "/:id/file",          h_file,         0 },
+	{ "GET",    API "/:id/download-url",  h_download_url, 1 },
+	{ "GET",    API "/:id/proxy",         h_proxy,        1 },
+	{ "GET",    API "/:id",               h_get,          1 },
+	{ "DELETE", API "/:id",               h_delete,       1 },
+};
+
+/* Matches path against pattern: 2 = exact literal match, 1 = match using
+ * ":id", 0 = no match. */
+static int
+pattern_match(const char *pattern, const char *path, const char **id,
+    size_t *idlen)
+{
+	const char *p = pattern, *s = path;
+	int used_param = 0;
+
+	while (*p != '\0' && *s != '\0') {
+		const char *pe = strchr(p, '/'), *se = strchr(s + 1, '/');
+		size_t pl, sl;
+
+		/* Both point at a '/'; compare the segments that follow. */
+		if (*p != '/' || *s != '/')
+			return 0;
+		p++;
+		s++;
+		pe = strchr(p, '/');
+		se = strchr(s, '/');
+		pl = pe != NULL ? (size_t)(pe - p) : strlen(p);
+		sl = se != NULL ? (size_t)(se - s) : strlen(s);
+		if (sl == 0)
+			return 0;
+		if (pl == 3 && strncmp(p, ":id", 3) == 0) {
+			*id = s;
+			*idlen = sl;
+			used_param = 1;
+		} else if (pl != sl || strncmp(p, s, pl) != 0) {
+			return 0;
+		}
+		p += pl;
+		s += sl;
+	}
+	if (*p != '\0' || *s != '\0')
+		return 0;
+	return used_param ? 1 : 2;
+}
+
+int
+router_match(const char *method, const char *path, const char **id,
+    size_t *idlen, char *allow, size_t allowsz)
+{
+	int best = 0, found = -1;
+	const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+	size_t alen = 0;
+
+	/* The most specific pattern that matches the path decides the family. */
+	for (size_t i = 0; i < PI_ARRAY_LEN(routes); i++) {
+		const char *pid = NULL;
+		size_t plen = 0;
+		int q = pattern_match(routes[i].pattern, path, &pid, &plen);
+
+		if (q > best)
+			best = q;
+	}
+	if (best == 0)
+		return -1;
+	if (allow != NULL && allowsz > 0)
+		allow[0] = '\0';
+	for (size_t i = 0; i < PI_ARRAY_LEN(routes); i++) {
+		const char *pid = NULL;
+		size_t plen = 0;
+
+		if (pattern_match(routes[i].pattern, path, &pid, &plen) != best)
+			continue;
+		if (strcmp(routes[i].method, m) == 0 && found < 0) {
+			found = (int)i;
+			*id = pid;
+			*idlen = plen;
+		}
+		if (allow != NULL && alen < allowsz) {
+			int n = snprintf(allow + alen, allowsz - alen, "%s%s",
+			    alen > 0 ? ", " : "", routes[i].method);
+
+			if (n > 0)
+				alen += (size_t)n;
+			if (strcmp(routes[i].method, "GET") == 0 && alen < allowsz) {
+				n = snprintf(allow + alen, allowsz - alen, ", HEAD");
+				if (n > 0)
+					alen += (size_t)n;
+			}
+		}
+	}
+	return found >= 0 ? found : -2;
+}
+
+int
+router_dispatch(struct ctx *c)
+{
+	const char *id = NULL;
+	size_t idlen = 0;
+	char allow[128];
+	int i = router_match(c->req->method, c->req->path, &id, &idlen, allow,
+	    sizeof(allow));
+
+	if (i == -1)
+		return http_error(c->req, 404, "NOT_FOUND", "Not found");
+	if (i == -2)
+		return http_error_hdr(c->req, 405, "METHOD_NOT_ALLOWED",
+		    "Method not allowed", "Allow", allow);
+	if (id != NULL) {
+		c->id = arena_strndup(c->req->arena, id, idlen);
+		if (c->id == NULL)
+			return PI_ERR_NOMEM;
+	}
+	if (routes[i].needs_auth && handlers_authenticate(c) != 0)
+		return 0;
+	return routes[i].handler(c);
+}

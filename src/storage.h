@@ -1,0 +1,102 @@
+/* storage.h — the storage back-end interface.
+ *
+ * Handlers never know which back end is configured: they call the storage_*
+ * functions below, which dispatch through a struct storage_ops (like redis's
+ * ConnectionType). Keys are "cases/<case>/<image>/<object>" and never carry
+ * patient data. Every back end guarantees: a put never overwrites an
+ * existing object (PI_ERR_EXISTS), and an object is either absent or
+ * complete — never half-written under its final key.
+ */
+#ifndef POLAIMG_STORAGE_H
+#define POLAIMG_STORAGE_H
+
+#include <stdint.h>
+#include <time.h>
+
+struct config;
+struct storage;
+
+struct storage_stat {
+	int64_t size;
+	time_t mtime;
+};
+
+/* Called for each object key by storage_list(); return non-zero to stop. */
+typedef int (*storage_list_cb)(void *ud, const char *key, time_t mtime);
+
+struct storage_ops {
+	const char *name;            /* "local", "s3", "supabase" */
+	/* Stores the local file src_path under key; src_path is consumed
+	 * (moved or deleted) on success and left in place on failure. */
+	int (*put_file)(struct storage *st, const char *key, const char *src_path,
+	    const char *content_type);
+	int (*stat)(struct storage *st, const char *key, struct storage_stat *out);
+	/* Copies the object to the local file dst_path (created, 0600). */
+	int (*fetch)(struct storage *st, const char *key, const char *dst_path);
+	/* Removes key; an absent key is success. */
+	int (*del)(struct storage *st, const char *key);
+	/* Lists keys under prefix. */
+	int (*list)(struct storage *st, const char *prefix, storage_list_cb cb,
+	    void *ud);
+	/* Is the back end usable now? 0 or PI_ERR_STORAGE. */
+	int (*check)(struct storage *st);
+	void (*destroy)(struct storage *st);
+};
+
+struct storage {
+	const struct storage_ops *ops;
+	const struct config *cfg;
+	char tmp_dir[1024];          /* scratch space on the same file system */
+	void *impl;
+};
+
+/* Creates the configured back end (once per worker, after fork). Makes
+ * storage_dir and its .tmp directory if missing. Returns NULL with a
+ * message in err. */
+struct storage *storage_open(const struct config *cfg, char *err, size_t errsz);
+void storage_close(struct storage *st);
+
+/* A new empty temp file in st->tmp_dir; writes its path to path (>= 1100
+ * bytes) and returns an fd open for writing, or -1. */
+int storage_tmpfile(struct storage *st, char *path, size_t pathsz);
+
+/* For local storage, the absolute path of key (for X-Sendfile and streaming).
+ * Returns 0, or -1 if the back end is not local or it does not fit. */
+int storage_local_path(const struct storage *st, const char *key, char *out,
+    size_t outsz);
+
+static inline int
+storage_put_file(struct storage *st, const char *key, const char *src,
+    const char *ct)
+{
+	return st->ops->put_file(st, key, src, ct);
+}
+static inline int
+storage_stat(struct storage *st, const char *key, struct storage_stat *out)
+{
+	return st->ops->stat(st, key, out);
+}
+static inline int
+storage_fetch(struct storage *st, const char *key, const char *dst)
+{
+	return st->ops->fetch(st, key, dst);
+}
+static inline int
+storage_del(struct storage *st, const char *key)
+{
+	return st->ops->del(st, key);
+}
+static inline int
+storage_list(struct storage *st, const char *prefix, storage_list_cb cb, void *ud)
+{
+	return st->ops->list(st, prefix, cb, ud);
+}
+static inline int
+storage_check(struct storage *st)
+{
+	return st->ops->check(st);
+}
+
+extern const struct storage_ops storage_local_ops;
+
+#endif

@@ -1,0 +1,360 @@
+/* validate.c — typed validators for untrusted strings.
+ *
+ * Every field a client sends passes through exactly one of these before a
+ * handler uses it, so each validator is strict and says no rather than
+ * guessing: no leading spaces, no trailing garbage, no "almost" formats.
+ * None allocates, none depends on the locale or the TZ environment.
+ *
+ * Time.  val_rfc3339() accepts the RFC 3339 section 5.6 date-time grammar
+ * (full-date "T" full-time, time-offset "Z" or +hh:mm / -hh:mm) and checks
+ * every range, including the day against the month and leap years.  A leap
+ * second (ss = 60) is refused rather than clamped: the service stores POSIX
+ * time, which has no leap seconds, and no client we serve produces them, so
+ * such a value is far more likely an error than a real instant.  Fractional
+ * seconds (1 to 9 digits) are accepted and dropped, which rounds the instant
+ * down.  The conversion to epoch seconds is done here with the days-from-civil
+ * algorithm of the proleptic Gregorian calendar (H. Hinnant), because
+ * timegm() is non-standard and mktime() depends on TZ.  Both the written date
+ * and the resulting UTC instant must lie in the years 1900 to 9999, so
+ * val_format_rfc3339() can print every value val_rfc3339() returns.
+ *
+ * Text.  val_text() decodes UTF-8 by the table of well-formed byte sequences
+ * in the Unicode standard (3.9, table 3-7): overlong forms, surrogates
+ * (U+D800..U+DFFF) and values above U+10FFFF are refused.  Control characters
+ * are refused too — C0 other than TAB, LF and CR, DEL and the C1 range
+ * U+0080..U+009F — since they have no business in a description or file name
+ * and make log and terminal injection possible.
+ */
+#include "validate.h"
+
+#include <limits.h>
+#include <string.h>
+
+/* Seconds of 1900-01-01T00:00:00Z and 9999-12-31T23:59:59Z. */
+#define VAL_T_1900 (-2208988800LL)
+#define VAL_T_9999 (253402300799LL)
+/* Seconds of 0000-01-01T00:00:00Z, the earliest time we format. */
+#define VAL_T_0000 (-62167219200LL)
+
+int
+val_uuid(const char *s, char canon[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	char tmp[37];
+
+	if (s == NULL)
+		return 0;
+	for (int i = 0; i < 36; i++) {
+		char c = s[i];
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (c != '-')
+				return 0;
+			tmp[i] = '-';
+		} else if (c >= '0' && c <= '9') {
+			tmp[i] = c;
+		} else if (c >= 'a' && c <= 'f') {
+			tmp[i] = c;
+		} else if (c >= 'A' && c <= 'F') {
+			tmp[i] = hex[c - 'A' + 10];
+		} else {
+			return 0;   /* also stops at a NUL: no overread */
+		}
+	}
+	if (s[36] != '\0')
+		return 0;
+	tmp[36] = '\0';
+	if (canon != NULL)
+		memcpy(canon, tmp, sizeof(tmp));
+	return 1;
+}
+
+int
+val_enum(const char *s, const char *const *allowed)
+{
+	if (s == NULL || allowed == NULL)
+		return -1;
+	for (int i = 0; allowed[i] != NULL; i++)
+		if (strcmp(s, allowed[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static int64_t
+val_days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* The inverse of val_days_from_civil(). */
+static void
+val_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+static int
+val_is_leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int
+val_days_in_month(int y, int m)
+{
+	static const int days[12] = {
+		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+	};
+
+	if (m == 2 && val_is_leap(y))
+		return 29;
+	return days[m - 1];
+}
+
+/* Reads exactly n decimal digits at *pp, advancing it. -1 if not digits;
+ * stops at the first non-digit, so it never reads past a NUL. */
+static int
+val_digits(const char **pp, int n)
+{
+	const char *p = *pp;
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	*pp = p + n;
+	return v;
+}
+
+/* Consumes the character c at *pp; 0 if something else is there. */
+static int
+val_expect(const char **pp, char c)
+{
+	if (**pp != c)
+		return 0;
+	(*pp)++;
+	return 1;
+}
+
+int
+val_rfc3339(const char *s, int64_t *out)
+{
+	const char *p = s;
+	int year, mon, day, hour, min, sec, off = 0;
+	int64_t t;
+
+	if (s == NULL)
+		return 0;
+	if ((year = val_digits(&p, 4)) < 0 || !val_expect(&p, '-') ||
+	    (mon = val_digits(&p, 2)) < 0 || !val_expect(&p, '-') ||
+	    (day = val_digits(&p, 2)) < 0)
+		return 0;
+	if (*p != 'T' && *p != 't')
+		return 0;
+	p++;
+	if ((hour = val_digits(&p, 2)) < 0 || !val_expect(&p, ':') ||
+	    (min = val_digits(&p, 2)) < 0 || !val_expect(&p, ':') ||
+	    (sec = val_digits(&p, 2)) < 0)
+		return 0;
+	if (*p == '.') {
+		int n = 0;
+
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			n++;
+		if (n < 1 || n > 9)
+			return 0;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p++ == '-' ? -1 : 1, oh, om;
+
+		if ((oh = val_digits(&p, 2)) < 0 || !val_expect(&p, ':') ||
+		    (om = val_digits(&p, 2)) < 0)
+			return 0;
+		if (oh > 23 || om > 59)
+			return 0;
+		off = sign * (oh * 3600 + om * 60);
+	} else {
+		return 0;
+	}
+	if (*p != '\0')
+		return 0;
+	if (year < 1900 || year > 9999 || mon < 1 || mon > 12 || day < 1 ||
+	    day > val_days_in_month(year, mon) || hour > 23 || min > 59 ||
+	    sec > 59)
+		return 0;
+	t = val_days_from_civil(year, mon, day) * 86400 +
+	    hour * 3600 + min * 60 + sec - off;
+	if (t < VAL_T_1900 || t > VAL_T_9999)
+		return 0;
+	if (out != NULL)
+		*out = t;
+	return 1;
+}
+
+/* Writes v as exactly n decimal digits at p (v must fit). */
+static void
+val_put_digits(char *p, int64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+void
+val_format_rfc3339(int64_t t, char buf[21])
+{
+	int64_t days, secs, year;
+	int mon, day;
+
+	/* Years outside 0000..9999 do not fit the format: clamp. */
+	if (t < VAL_T_0000)
+		t = VAL_T_0000;
+	if (t > VAL_T_9999)
+		t = VAL_T_9999;
+	days = t / 86400;
+	secs = t % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	val_civil_from_days(days, &year, &mon, &day);
+	memcpy(buf, "0000-00-00T00:00:00Z", 21);
+	val_put_digits(buf, year, 4);
+	val_put_digits(buf + 5, mon, 2);
+	val_put_digits(buf + 8, day, 2);
+	val_put_digits(buf + 11, secs / 3600, 2);
+	val_put_digits(buf + 14, secs / 60 % 60, 2);
+	val_put_digits(buf + 17, secs % 60, 2);
+}
+
+int
+val_int(const char *s, long long min, long long max, long long *out)
+{
+	unsigned long long v = 0;
+	const char *p = s;
+	int neg = 0, n = 0;
+	long long r;
+
+	if (s == NULL || min > max)
+		return 0;
+	if (*p == '-') {
+		neg = 1;
+		p++;
+	}
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (++n > 19)
+			return 0;
+		/* 19 digits stay below 10^19 < 2^64: no overflow here. */
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	if (n == 0 || *p != '\0')
+		return 0;
+	if (neg) {
+		if (v > (unsigned long long)LLONG_MAX + 1)
+			return 0;
+		r = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN :
+		    -(long long)v;
+	} else {
+		if (v > (unsigned long long)LLONG_MAX)
+			return 0;
+		r = (long long)v;
+	}
+	if (r < min || r > max)
+		return 0;
+	if (out != NULL)
+		*out = r;
+	return 1;
+}
+
+int
+val_text(const char *s, size_t len, size_t max_chars)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, chars = 0;
+
+	if (s == NULL)
+		return len == 0;
+	while (i < len) {
+		unsigned char c = p[i];
+		unsigned char lo = 0x80, hi = 0xbf;
+		size_t need;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			if ((c < 0x20 && c != '\t' && c != '\n' &&
+			    c != '\r') || c == 0x7f)
+				return 0;
+			need = 0;
+			cp = c;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			cp = c & 0x0f;
+			if (c == 0xe0)
+				lo = 0xa0;      /* no overlongs */
+			else if (c == 0xed)
+				hi = 0x9f;      /* no surrogates */
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			cp = c & 0x07;
+			if (c == 0xf0)
+				lo = 0x90;      /* no overlongs */
+			else if (c == 0xf4)
+				hi = 0x8f;      /* nothing above U+10FFFF */
+		} else {
+			return 0;   /* 80..C1 (stray or overlong), F5..FF */
+		}
+		if (len - i - 1 < need)
+			return 0;   /* truncated sequence */
+		for (size_t k = 1; k <= need; k++) {
+			unsigned char cc = p[i + k];
+
+			if (cc < lo || cc > hi)
+				return 0;
+			lo = 0x80;
+			hi = 0xbf;
+			cp = (cp << 6) | (cc & 0x3f);
+		}
+		if (cp >= 0x80 && cp <= 0x9f)
+			return 0;   /* C1 controls */
+		i += need + 1;
+		if (++chars > max_chars)
+			return 0;
+	}
+	return 1;
+}
+
+int
+val_bool(const char *s)
+{
+	if (s == NULL || strcmp(s, "false") == 0)
+		return 0;
+	if (strcmp(s, "true") == 0)
+		return 1;
+	return -1;
+}

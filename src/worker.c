@@ -1,0 +1,164 @@
+/* worker.c — the life of a worker process.
+ *
+ * Everything that must not cross fork() is created here, after it: the
+ * PostgreSQL connection, MagickWand, the storage back end (and its curl
+ * handle). They live in one struct worker_ctx for the process's lifetime;
+ * everything a request allocates comes from the request arena, reset after
+ * each response, so a worker's memory does not grow with the requests it
+ * serves. A worker serves max_requests requests and exits; the master starts
+ * a fresh one.
+ */
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "common.h"
+#include "config.h"
+#include "db.h"
+#include "handlers.h"
+#include "http.h"
+#include "imaging.h"
+#include "log.h"
+#include "router.h"
+#include "storage.h"
+
+static int
+worker_ctx_init(struct worker_ctx *w, const struct config *cfg)
+{
+	struct img_limits lim = {
+		.max_pixels = (uint64_t)cfg->max_pixels,
+		.memory_bytes = 256ULL << 20,
+		.map_bytes = 512ULL << 20,
+		.disk_bytes = 0,
+		.max_dimension = 65500,
+		.time_seconds = (unsigned)cfg->request_timeout,
+	};
+	enum auth_alg alg;
+	const char *why = NULL;
+	char err[512];
+
+	memset(w, 0, sizeof(*w));
+	w->cfg = cfg;
+	if (img_init(&lim) != 0) {
+		log_error("worker: imaging initialisation failed");
+		return -1;
+	}
+	w->arena = arena_new();
+	w->db = db_new(cfg->database_url);
+	if (w->arena == NULL || w->db == NULL) {
+		log_error("worker: out of memory");
+		return -1;
+	}
+	w->storage = storage_open(cfg, err, sizeof(err));
+	if (w->storage == NULL) {
+		log_error("worker: storage: %s", err);
+		return -1;
+	}
+	if (auth_alg_parse(cfg->jwt_algorithm, &alg) != 0 ||
+	    auth_config_load(&w->auth, alg, cfg->jwt_secret,
+	    strlen(cfg->jwt_secret), cfg->jwt_public_key_file,
+	    cfg->jwt_require_exp, &why) != 0) {
+		log_error("worker: jwt: %s", why != NULL ? why : "invalid settings");
+		return -1;
+	}
+	/* Connect now so the first request does not pay for it; a database
+	 * that is down is not fatal: requests answer 503 until it is back. */
+	(void)db_ping(w->db);
+	return 0;
+}
+
+static void
+worker_ctx_free(struct worker_ctx *w)
+{
+	auth_config_free(&w->auth);
+	storage_close(w->storage);
+	db_free(w->db);
+	arena_free(w->arena);
+	img_shutdown();
+}
+
+static void
+serve_one(struct worker_ctx *w, FCGX_Request *fcgx, struct scoreboard_slot *slot)
+{
+	struct http_request req;
+	struct ctx c;
+	int rc;
+
+	if (http_request_init(&req, fcgx, w->arena, w->cfg->body_file_dir) != 0) {
+		rc = http_validation_error(&req, http_detail_add(NULL, "request",
+		    "malformed request"));
+		goto done;
+	}
+	(void)snprintf(slot->request_id, sizeof(slot->request_id), "%s",
+	    req.request_id);
+	memset(&c, 0, sizeof(c));
+	c.w = w;
+	c.req = &req;
+	rc = router_dispatch(&c);
+	if (rc < 0 && !req.headers_done)
+		(void)http_error_for(&req, rc);
+	else if (rc < 0)
+		log_warn("request %s: %s after the response began", req.request_id,
+		    pi_strerror(rc));
+done:
+	/* The web server may still be sending a body we did not need. */
+	http_body_drain(&req, w->cfg->max_upload_bytes * 2 + (16 << 20));
+	log_info("%s %s %d %lld %ldms rid=%s user=%s", req.method, req.path,
+	    req.status, req.bytes_out, http_elapsed_ms(&req), req.request_id,
+	    c.who.user_id[0] != '\0' ? c.who.user_id : "-");
+	http_request_done(&req);
+}
+
+int
+worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot)
+{
+	struct worker_ctx w;
+	FCGX_Request fcgx;
+	long long served = 0;
+	int status = 0;
+
+	worker_signals_init(slot);
+	if (FCGX_Init() != 0 || worker_ctx_init(&w, cfg) != 0) {
+		log_error("worker: cannot start");
+		return 1;
+	}
+	if (FCGX_InitRequest(&fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_error("worker: FCGX_InitRequest failed");
+		worker_ctx_free(&w);
+		return 1;
+	}
+	log_debug("worker ready");
+	for (;;) {
+		struct timespec now;
+
+		if (worker_should_stop())
+			break;
+		if (FCGX_Accept_r(&fcgx) < 0) {
+			if (worker_should_stop())
+				break;
+			log_error("worker: accept failed");
+			status = 1;
+			break;
+		}
+		(void)clock_gettime(CLOCK_MONOTONIC, &now);
+		slot->request_started = now.tv_sec;
+		slot->busy = 1;
+		serve_one(&w, &fcgx, slot);
+		FCGX_Finish_r(&fcgx);
+		arena_reset(w.arena);
+		slot->requests++;
+		slot->request_id[0] = '\0';
+		slot->busy = 0;
+		if (cfg->max_requests > 0 && ++served >= cfg->max_requests)
+			break;
+	}
+	FCGX_Free(&fcgx, 1);
+	worker_ctx_free(&w);
+	return status;
+}

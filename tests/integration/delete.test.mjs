@@ -1,0 +1,128 @@
+// DELETE /api/v1/images/:id, `polaimg restore <id>` and `polaimg sweep`
+// (delete_retention_days = 0 in the test config: a sweep purges at once).
+// Each test uses its own images. `polaimg sweep` purges every deleted image
+// of every test that ran before; no test relies on another's images.
+import { test } from 'node:test';
+import {
+	api, assert, assertError, auditRows, fs, imageRow, lit, makeImage, objectDir, objectsOf, polaimgCli,
+	seedWorld, uploadOk,
+} from './lib.mjs';
+
+async function everyReadIs404(w, img, tok) {
+	const reads = [
+		['GET', `/api/v1/images/${img.id}`],
+		['GET', `/api/v1/images/${img.id}/proxy`],
+		['GET', `/api/v1/images/${img.id}/proxy?variant=original`],
+		['GET', `/api/v1/images/${img.id}/download-url`],
+		['POST', `/api/v1/images/${img.id}/complete`],
+		['DELETE', `/api/v1/images/${img.id}`],
+	];
+	for (const [m, p] of reads) assertError(await api(m, p, { token: tok }), 404, 'NOT_FOUND');
+}
+
+test('delete: 200 message; then 404 on every read, absent from the list, delete again 404', async () => {
+	const w = seedWorld();
+	const jpg = makeImage(64, 48, 'jpg');
+	const keep = await uploadOk(w.tDoctor, w.case, jpg);
+	const img = await uploadOk(w.tDoctor, w.case, jpg);
+	const dl = await api('GET', `/api/v1/images/${img.id}/download-url?variant=original`, { token: w.tDoctor });
+	assert.equal(dl.status, 200);
+	const r = await api('DELETE', `/api/v1/images/${img.id}`, { token: w.tDoctor });
+	assert.equal(r.status, 200, r.text);
+	assert.deepEqual(r.json, { message: 'Image deleted successfully' });
+	await everyReadIs404(w, img, w.tDoctor);
+	await everyReadIs404(w, img, w.tAdmin);
+	// the patient owning the case sees 404 (not 403) for GET
+	assertError(await api('GET', `/api/v1/images/${img.id}`, { token: w.tPatient }), 404, 'NOT_FOUND');
+	const l = await api('GET', `/api/v1/images/cases/${w.case}`, { token: w.tPatient });
+	assert.deepEqual(l.json.data.images.map((i) => i.id), [keep.id]);
+	assert.equal(l.json.data.total, 1);
+	// a signed URL issued before the delete no longer serves the bytes
+	const f = await api('GET', dl.json.data.downloadUrl);
+	assert.ok([403, 404].includes(f.status), `old signed URL after delete: ${f.status}`);
+	// soft delete: row marked, objects kept until the sweep
+	assert.notEqual(imageRow(img.id).deleted_at, null);
+	assert.deepEqual(objectsOf(w.case, img.id), ['display.jpg', 'original', 'thumb.jpg']);
+});
+
+test('delete: an admin may delete; a later upload gets a higher order', async () => {
+	const w = seedWorld();
+	const jpg = makeImage(64, 48, 'jpg');
+	const a = await uploadOk(w.tDoctor, w.case, jpg);
+	const b = await uploadOk(w.tDoctor, w.case, jpg);
+	assert.equal((await api('DELETE', `/api/v1/images/${b.id}`, { token: w.tAdmin })).status, 200);
+	const c = await uploadOk(w.tDoctor, w.case, jpg);
+	assert.ok(c.order > a.order, `order ${c.order} after ${a.order}`);
+});
+
+test('restore: `polaimg restore <id>` brings a deleted image back before the sweep', async () => {
+	const w = seedWorld();
+	const jpg = makeImage(64, 48, 'jpg');
+	const img = await uploadOk(w.tDoctor, w.case, jpg);
+	assert.equal((await api('DELETE', `/api/v1/images/${img.id}`, { token: w.tDoctor })).status, 200);
+	assertError(await api('GET', `/api/v1/images/${img.id}`, { token: w.tDoctor }), 404, 'NOT_FOUND');
+	const c = polaimgCli('restore', img.id);
+	assert.equal(c.status, 0, `restore: ${c.stdout}${c.stderr}`);
+	const g = await api('GET', `/api/v1/images/${img.id}`, { token: w.tPatient });
+	assert.equal(g.status, 200, g.text);
+	assert.equal(g.json.data.id, img.id);
+	assert.equal(g.json.data.sha256, img.sha256);
+	const p = await api('GET', `/api/v1/images/${img.id}/proxy?variant=original`, { token: w.tPatient });
+	assert.ok(p.buf.equals(jpg));
+	const l = await api('GET', `/api/v1/images/cases/${w.case}`, { token: w.tPatient });
+	assert.deepEqual(l.json.data.images.map((i) => i.id), [img.id]);
+	assert.equal(imageRow(img.id).deleted_at, null);
+	const rows = auditRows(`image_id = ${lit(img.id)} AND action = 'restore'`);
+	assert.equal(rows.length, 1, 'restore is audited');
+	assert.equal(rows[0].outcome, 'ok');
+});
+
+test('restore: an unknown or non-UUID id → non-zero exit', async () => {
+	assert.notEqual(polaimgCli('restore', '00000000-0000-4000-8000-000000000000').status, 0);
+	assert.notEqual(polaimgCli('restore', 'not-a-uuid').status, 0);
+});
+
+test('sweep: with retention 0 purges a deleted image\'s objects; restored and live images are kept', async () => {
+	const w = seedWorld();
+	const jpg = makeImage(64, 48, 'jpg');
+	const live = await uploadOk(w.tDoctor, w.case, jpg);
+	const restored = await uploadOk(w.tDoctor, w.case, jpg);
+	const gone = await uploadOk(w.tDoctor, w.case, jpg);
+	for (const i of [restored, gone])
+		assert.equal((await api('DELETE', `/api/v1/images/${i.id}`, { token: w.tDoctor })).status, 200);
+	assert.equal(polaimgCli('restore', restored.id).status, 0);
+	assert.deepEqual(objectsOf(w.case, gone.id), ['display.jpg', 'original', 'thumb.jpg']);
+	const s = polaimgCli('sweep');
+	assert.equal(s.status, 0, `sweep: ${s.stdout}${s.stderr}`);
+	assert.deepEqual(objectsOf(w.case, gone.id), [], 'purged objects');
+	assert.ok(!fs.existsSync(objectDir(w.case, gone.id)) || fs.readdirSync(objectDir(w.case, gone.id)).length === 0);
+	for (const i of [live, restored])
+		assert.deepEqual(objectsOf(w.case, i.id), ['display.jpg', 'original', 'thumb.jpg']);
+	assertError(await api('GET', `/api/v1/images/${gone.id}`, { token: w.tDoctor }), 404, 'NOT_FOUND');
+	const l = await api('GET', `/api/v1/images/cases/${w.case}`, { token: w.tDoctor });
+	assert.deepEqual(l.json.data.images.map((i) => i.id).sort(), [live.id, restored.id].sort());
+	const purge = auditRows(`image_id = ${lit(gone.id)} AND action = 'purge'`);
+	assert.equal(purge.length, 1, 'purge is audited');
+	// restoring a purged image is refused: its objects are gone
+	assert.notEqual(polaimgCli('restore', gone.id).status, 0);
+	assertError(await api('GET', `/api/v1/images/${gone.id}`, { token: w.tDoctor }), 404, 'NOT_FOUND');
+	// a second sweep has nothing to do and succeeds
+	assert.equal(polaimgCli('sweep').status, 0);
+	assert.deepEqual(objectsOf(w.case, live.id), ['display.jpg', 'original', 'thumb.jpg']);
+});
+
+test('sweep: pending uploads past their URL expiry are removed', async () => {
+	const w = seedWorld();
+	const u = await api('POST', '/api/v1/images/upload-url', {
+		token: w.tDoctor, body: { fileName: 'a.jpg', contentType: 'image/jpeg', caseId: w.case, expiresIn: 1 },
+	});
+	assert.equal(u.status, 200);
+	const fresh = await api('POST', '/api/v1/images/upload-url', {
+		token: w.tDoctor, body: { fileName: 'b.jpg', contentType: 'image/jpeg', caseId: w.case },
+	});
+	await new Promise((r) => setTimeout(r, 2100));
+	assert.equal(polaimgCli('sweep').status, 0);
+	const row = imageRow(u.json.data.imageId);
+	assert.ok(row === undefined || row.deleted_at !== null, 'expired pending image is gone');
+	assert.equal(imageRow(fresh.json.data.imageId).status, 'pending', 'an unexpired pending image stays');
+});

@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# polaimg HTTP integration tests.
+#
+# Usage (from the repository root, with src/polaimg built):
+#
+#     tests/integration/run.sh [--offload nginx|none] [--storage local] [--keep]
+#                              [-- test-file.test.mjs ...]
+#
+# Starts a throw-away PostgreSQL 15 cluster (unix socket only), polaimg
+# (master + 2 workers on a unix FastCGI socket) and nginx in front of it with
+# conf/nginx/polaimg.conf, all under one mktemp directory, then runs the
+# node:test files in tests/integration/ one file at a time against
+# http://127.0.0.1:<port>. Everything it started is stopped on exit, also on
+# failure. --keep leaves the temp directory in place for inspection.
+#
+# Environment handed to the tests (see lib.mjs): BASE_URL, JWT_SECRET,
+# URL_SIGNING_KEY, PGHOST, PGDATABASE, PGUSER, STORAGE_DIR, MAX_UPLOAD_BYTES,
+# OFFLOAD, POLAIMG_LOG, POLAIMG_BIN, POLAIMG_CONF, PG_CTL_STOP, PG_CTL_START,
+# IMAGE_CACHE_DIR, TEST_TMP.
+set -euo pipefail
+
+OFFLOAD=nginx
+STORAGE=local
+KEEP=0
+TEST_FILES=()
+
+usage() {
+	echo "usage: $0 [--offload nginx|none] [--storage local] [--keep] [-- files...]" >&2
+	exit 2
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--offload) [ $# -ge 2 ] || usage; OFFLOAD="$2"; shift 2 ;;
+	--offload=*) OFFLOAD="${1#*=}"; shift ;;
+	--storage) [ $# -ge 2 ] || usage; STORAGE="$2"; shift 2 ;;
+	--storage=*) STORAGE="${1#*=}"; shift ;;
+	--keep) KEEP=1; shift ;;
+	--) shift; TEST_FILES=("$@"); break ;;
+	-h|--help) usage ;;
+	*) echo "unknown argument: $1" >&2; usage ;;
+	esac
+done
+
+case "$OFFLOAD" in nginx|none) ;; *) echo "--offload must be nginx or none" >&2; exit 2 ;; esac
+case "$STORAGE" in local) ;; *) echo "--storage: only 'local' is supported by this harness" >&2; exit 2 ;; esac
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$REPO_ROOT"
+
+POLAIMG_BIN="${POLAIMG_BIN:-$REPO_ROOT/src/polaimg}"
+PG_BINDIR=/usr/lib/postgresql/15/bin
+NGINX_BIN=/usr/sbin/nginx
+CONVERT=/usr/bin/convert
+
+[ -x "$POLAIMG_BIN" ] || { echo "$POLAIMG_BIN not found: build polaimg first" >&2; exit 2; }
+[ -x "$PG_BINDIR/initdb" ] || { echo "PostgreSQL 15 server binaries missing in $PG_BINDIR" >&2; exit 2; }
+[ -x "$NGINX_BIN" ] || { echo "$NGINX_BIN missing (apt-get install nginx-light)" >&2; exit 2; }
+[ -x "$CONVERT" ] || { echo "$CONVERT missing (apt-get install imagemagick)" >&2; exit 2; }
+if ! command -v node >/dev/null 2>&1; then
+	echo "node not found; installing Debian's nodejs" >&2
+	apt-get install -y nodejs >&2
+fi
+
+TMP="$(mktemp -d /tmp/polaimg-itest.XXXXXX)"
+chmod 755 "$TMP"
+PG_DIR="$TMP/pg"
+PG_DATA="$PG_DIR/data"
+STORE="$TMP/store"
+NGX="$TMP/nginx"
+SOCK="$TMP/polaimg.sock"
+CONF="$TMP/polaimg.conf"
+PLOG="$TMP/polaimg.log"
+POLAIMG_PID=""
+NGINX_PID=""
+PG_STARTED=0
+
+as_pg() { runuser -u postgres -- "$@"; }
+
+cleanup() {
+	local rc=$?
+	set +e
+	if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
+		kill -QUIT "$NGINX_PID" 2>/dev/null
+		for _ in $(seq 1 50); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$NGINX_PID" 2>/dev/null
+		wait "$NGINX_PID" 2>/dev/null
+	fi
+	if [ -n "$POLAIMG_PID" ] && kill -0 "$POLAIMG_PID" 2>/dev/null; then
+		kill -TERM "$POLAIMG_PID" 2>/dev/null
+		for _ in $(seq 1 100); do kill -0 "$POLAIMG_PID" 2>/dev/null || break; sleep 0.1; done
+		if kill -0 "$POLAIMG_PID" 2>/dev/null; then
+			echo "polaimg master $POLAIMG_PID did not stop on SIGTERM within 10 s; killing it" >&2
+			kill -KILL "$POLAIMG_PID" 2>/dev/null
+		fi
+		wait "$POLAIMG_PID" 2>/dev/null
+	fi
+	if [ "$PG_STARTED" = 1 ] && [ -f "$PG_DATA/postmaster.pid" ]; then
+		as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1
+	fi
+	if [ "$KEEP" = 1 ]; then
+		echo "kept $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+rand48() { head -c 36 /dev/urandom | base64 | tr '+/' 'xy' | head -c 48; }
+
+show_logs() {
+	echo "----- tail of polaimg.log -----" >&2
+	tail -n 60 "$PLOG" >&2 2>/dev/null || true
+	echo "----- tail of nginx error.log -----" >&2
+	tail -n 30 "$NGX/logs/error.log" >&2 2>/dev/null || true
+}
+
+# ---- PostgreSQL ---------------------------------------------------------
+mkdir -p "$PG_DIR"
+chown postgres: "$PG_DIR"
+as_pg "$PG_BINDIR/initdb" -D "$PG_DATA" -A trust -U postgres -E UTF8 --locale=C.UTF-8 \
+	>"$TMP/initdb.log" 2>&1 || { cat "$TMP/initdb.log" >&2; exit 1; }
+cat >>"$PG_DATA/postgresql.conf" <<EOF
+listen_addresses = ''
+unix_socket_directories = '$PG_DIR'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+PG_START_CMD="runuser -u postgres -- $PG_BINDIR/pg_ctl -D $PG_DATA -l $PG_DIR/server.log -w -t 30 start"
+PG_STOP_CMD="runuser -u postgres -- $PG_BINDIR/pg_ctl -D $PG_DATA -m fast -w -t 30 stop"
+$PG_START_CMD >/dev/null || { cat "$PG_DIR/server.log" >&2; exit 1; }
+PG_STARTED=1
+export PGHOST="$PG_DIR" PGUSER=postgres PGDATABASE=polaimg_test
+psql -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE DATABASE polaimg_test' >/dev/null
+
+# ---- nginx port -----------------------------------------------------------
+port_free() {
+	node -e '
+		const s = require("net").createServer();
+		s.once("error", () => process.exit(1));
+		s.listen(+process.argv[1], "127.0.0.1", () => s.close(() => process.exit(0)));
+	' "$1"
+}
+PORT=""
+for p in $(seq 18080 18179); do
+	if port_free "$p"; then PORT="$p"; break; fi
+done
+[ -n "$PORT" ] || { echo "no free port in 18080..18179" >&2; exit 1; }
+
+# ---- polaimg ------------------------------------------------------------
+JWT_SECRET="$(rand48)"
+URL_SIGNING_KEY="$(rand48)"
+MAX_UPLOAD_BYTES=4194304
+mkdir -p "$STORE"
+cat >"$CONF" <<EOF
+# generated by tests/integration/run.sh
+listen = unix:$SOCK
+workers = 2
+storage_provider = local
+storage_dir = $STORE
+database_url = host=$PG_DIR dbname=polaimg_test user=postgres
+jwt_secret = $JWT_SECRET
+url_signing_key = $URL_SIGNING_KEY
+offload = $OFFLOAD
+public_base_url = http://127.0.0.1:$PORT
+max_upload_bytes = $MAX_UPLOAD_BYTES
+delete_retention_days = 0
+log_level = debug
+EOF
+
+# The config must not be overridden by whatever the caller's environment has.
+unset DATABASE_URL JWT_SECRET_FILE STORAGE_PROVIDER POLAIMG_CONFIG || true
+for v in $(env | sed -n 's/^\(POLAIMG_[A-Z_]*\)=.*/\1/p'); do
+	case "$v" in POLAIMG_BIN) ;; *) unset "$v" ;; esac
+done
+
+echo "polaimg: migrate (twice, must be idempotent)"
+"$POLAIMG_BIN" -c "$CONF" migrate >"$TMP/migrate1.log" 2>&1 ||
+	{ echo "first migrate failed:" >&2; cat "$TMP/migrate1.log" >&2; exit 1; }
+"$POLAIMG_BIN" -c "$CONF" migrate >"$TMP/migrate2.log" 2>&1 ||
+	{ echo "second migrate failed (not idempotent):" >&2; cat "$TMP/migrate2.log" >&2; exit 1; }
+
+"$POLAIMG_BIN" -c "$CONF" serve >"$PLOG" 2>&1 &
+POLAIMG_PID=$!
+for _ in $(seq 1 100); do
+	[ -S "$SOCK" ] && break
+	kill -0 "$POLAIMG_PID" 2>/dev/null || break
+	sleep 0.1
+done
+if ! [ -S "$SOCK" ] || ! kill -0 "$POLAIMG_PID" 2>/dev/null; then
+	echo "polaimg serve did not come up (socket $SOCK)" >&2
+	show_logs
+	exit 1
+fi
+
+# ---- nginx ----------------------------------------------------------------
+mkdir -p "$NGX/logs" "$NGX/tmp"
+cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$NGX/"
+sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" \
+	-e "s#/var/lib/polaimg/store/#$STORE/#g" \
+	conf/nginx/polaimg.conf >"$NGX/polaimg-snippet.conf"
+cat >"$NGX/nginx.conf" <<EOF
+# generated by tests/integration/run.sh
+user root;
+worker_processes 1;
+error_log $NGX/logs/error.log info;
+pid $NGX/nginx.pid;
+events { worker_connections 256; }
+http {
+	include mime.types;
+	default_type application/octet-stream;
+	access_log $NGX/logs/access.log;
+	client_body_temp_path $NGX/tmp/body;
+	proxy_temp_path $NGX/tmp/proxy;
+	fastcgi_temp_path $NGX/tmp/fastcgi;
+	uwsgi_temp_path $NGX/tmp/uwsgi;
+	scgi_temp_path $NGX/tmp/scgi;
+	sendfile on;
+	server {
+		listen 127.0.0.1:$PORT;
+		server_name localhost;
+		root $NGX/html;
+		include $NGX/polaimg-snippet.conf;
+	}
+}
+EOF
+mkdir -p "$NGX/html"
+"$NGINX_BIN" -t -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" >"$TMP/nginx-t.log" 2>&1 ||
+	{ cat "$TMP/nginx-t.log" >&2; exit 1; }
+"$NGINX_BIN" -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" -g 'daemon off;' \
+	>"$NGX/logs/stdout.log" 2>&1 &
+NGINX_PID=$!
+BASE_URL="http://127.0.0.1:$PORT"
+up=0
+for _ in $(seq 1 50); do
+	kill -0 "$NGINX_PID" 2>/dev/null || break
+	if node -e 'require("net").connect(+process.argv[1], "127.0.0.1").on("connect", () => process.exit(0)).on("error", () => process.exit(1))' "$PORT"; then
+		up=1
+		break
+	fi
+	sleep 0.1
+done
+[ "$up" = 1 ] || { echo "nginx did not start" >&2; show_logs; exit 1; }
+
+# ---- tests ------------------------------------------------------------------
+mkdir -p "$TMP/images"
+export BASE_URL JWT_SECRET URL_SIGNING_KEY STORAGE_DIR="$STORE" MAX_UPLOAD_BYTES OFFLOAD
+export POLAIMG_LOG="$PLOG" POLAIMG_BIN POLAIMG_CONF="$CONF"
+export PG_CTL_STOP="$PG_STOP_CMD" PG_CTL_START="$PG_START_CMD"
+export IMAGE_CACHE_DIR="$TMP/images" TEST_TMP="$TMP" NGINX_ERROR_LOG="$NGX/logs/error.log"
+
+if [ ${#TEST_FILES[@]} -eq 0 ]; then
+	TEST_FILES=(tests/integration/*.test.mjs)
+fi
+
+echo "polaimg up (offload=$OFFLOAD, storage=$STORAGE) behind nginx at $BASE_URL; temp dir $TMP"
+NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]')"
+TAP="$TMP/results.tap"
+rc=0
+if node --help 2>/dev/null | grep -q -- '--test-concurrency'; then
+	node --test --test-concurrency=1 \
+		--test-reporter=spec --test-reporter-destination=stdout \
+		--test-reporter=tap --test-reporter-destination="$TAP" \
+		"${TEST_FILES[@]}" || rc=$?
+else
+	# Node 18: no --test-concurrency; run the files one after the other.
+	: >"$TAP"
+	for f in "${TEST_FILES[@]}"; do
+		if [ "$NODE_MAJOR" -ge 19 ] || node --help 2>/dev/null | grep -q -- '--test-reporter'; then
+			node --test --test-reporter=spec --test-reporter-destination=stdout \
+				--test-reporter=tap --test-reporter-destination="$TAP.one" "$f" || rc=1
+			cat "$TAP.one" >>"$TAP"
+		else
+			node --test "$f" | tee "$TAP.one" || rc=1
+			cat "$TAP.one" >>"$TAP"
+		fi
+	done
+fi
+
+pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$TAP" | awk '{s+=$1} END {print s+0}')
+fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$TAP" | awk '{s+=$1} END {print s+0}')
+skip=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$TAP" | awk '{s+=$1} END {print s+0}')
+todo=$(sed -n 's/^# todo \([0-9]*\)$/\1/p' "$TAP" | awk '{s+=$1} END {print s+0}')
+
+if ! kill -0 "$POLAIMG_PID" 2>/dev/null; then
+	echo "polaimg master died during the tests" >&2
+	rc=1
+fi
+
+echo
+echo "==== polaimg integration tests (offload=$OFFLOAD, storage=$STORAGE): $pass passed, $fail failed, $skip skipped, $todo todo ===="
+if [ "$rc" -ne 0 ] || [ "$fail" -ne 0 ]; then
+	show_logs
+	exit 1
+fi
+exit 0
