@@ -46,13 +46,19 @@
 #include "common.h"
 #include "log.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+/* ImageMagick 6's opencl.h declares GetDefaultOpenCLEnv() without a
+ * prototype; the warning is theirs, not ours. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
 #include <wand/MagickWand.h>
+#pragma GCC diagnostic pop
 
 #define IMG_DISPLAY_QUALITY 85
 #define IMG_THUMB_QUALITY 82
@@ -230,7 +236,10 @@ img_init(const struct img_limits *lim)
 		return err;
 	if ((err = img_set_limit(DiskResource, lim->disk_bytes, "disk")) != 0)
 		return err;
+	/* ImageMagick 6 admits a pixel cache only if its area is strictly
+	 * below the limit; an image of exactly max_pixels passes img_probe. */
 	if (lim->max_pixels != 0 && (err = img_set_limit(AreaResource,
+	    lim->max_pixels < UINT64_MAX ? lim->max_pixels + 1 :
 	    lim->max_pixels, "area")) != 0)
 		return err;
 	if (lim->max_dimension != 0) {
@@ -244,6 +253,15 @@ img_init(const struct img_limits *lim)
 	/* No list of frames longer than one: only the first frame is read. */
 	if ((err = img_set_limit(ListLengthResource, 16, "list-length")) != 0)
 		return err;
+	/* Q16 pixels take 8 bytes (10 for CMYK); without a disk cache an
+	 * image whose pixels do not fit in memory is refused. */
+	if (lim->max_pixels != 0 && lim->disk_bytes == 0 &&
+	    GetMagickResourceLimit(MemoryResource) / 8 < lim->max_pixels)
+		log_warn("imaging: the memory limit (%llu bytes) holds fewer "
+		    "than max_pixels (%llu) pixels at 8 bytes each and there "
+		    "is no disk cache: such images will be refused",
+		    (unsigned long long)GetMagickResourceLimit(MemoryResource),
+		    (unsigned long long)lim->max_pixels);
 	img_time_limit = lim->time_seconds;
 	return 0;
 }
@@ -301,19 +319,46 @@ img_name(char *buf, size_t size, const char *coder, const char *path,
 }
 
 /*
- * Reads and clears the wand's exception after a Magick call that returned
- * ok, and decides: 0 if the call worked and reported at most a tolerated
- * warning, else a pi_err (fail for a failure of the call itself, or the
- * more specific code below). Logs one line for anything reported.
+ * Reads and clears what the last Magick call reported, and decides: 0 if
+ * the call (which returned ok) worked and reported at most a tolerated
+ * warning, else a pi_err (fail for a failure of the call itself, or the more
+ * specific code below). Logs one line for anything reported. Coders report
+ * on the wand (errors) or on the image itself (a libjpeg "Premature end of
+ * JPEG file" is a CorruptImageWarning on the image, and the read returns
+ * MagickTrue), so both are read.
  */
 static int
 img_check(MagickWand *wand, MagickBooleanType ok, const char *what, int fail)
 {
-	ExceptionType sev = UndefinedException;
+	ExceptionType sev = UndefinedException, isev = UndefinedException;
 	char *desc;
+	char idesc[512];
+	const char *text;
+	Image *image = NULL;
 	int err = 0;
 
+	idesc[0] = '\0';
 	desc = MagickGetException(wand, &sev);
+	text = desc != NULL && desc[0] != '\0' ? desc :
+	    "no detail (the decoder gave up)";
+	if (MagickGetNumberImages(wand) > 0)
+		image = GetImageFromMagickWand(wand);
+	if (image != NULL && image->exception.severity != UndefinedException) {
+		const char *r = image->exception.reason;
+		const char *d = image->exception.description;
+
+		isev = image->exception.severity;
+		if (snprintf(idesc, sizeof(idesc), "%s%s%s%s",
+		    r != NULL ? r : "no detail",
+		    d != NULL && d[0] != '\0' ? " (" : "",
+		    d != NULL ? d : "", d != NULL && d[0] != '\0' ? ")" : "") < 0)
+			idesc[0] = '\0';
+		ClearMagickException(&image->exception);
+	}
+	if (isev > sev) {
+		sev = isev;
+		text = idesc;
+	}
 	if (ok == MagickFalse || sev >= ErrorException ||
 	    sev == CorruptImageWarning) {
 		if (sev == PolicyError)
@@ -323,11 +368,10 @@ img_check(MagickWand *wand, MagickBooleanType ok, const char *what, int fail)
 			err = PI_ERR_UNPROCESSABLE;
 		else
 			err = fail;
-		log_warn("imaging: %s failed (%d): %s", what, (int)sev,
-		    desc != NULL && desc[0] != '\0' ? desc : "no detail");
+		log_warn("imaging: %s failed (%d): %s", what, (int)sev, text);
 	} else if (sev != UndefinedException) {
 		log_info("imaging: %s: tolerated warning (%d): %s", what,
-		    (int)sev, desc != NULL ? desc : "");
+		    (int)sev, text);
 	}
 	if (desc != NULL)
 		(void)MagickRelinquishMemory(desc);

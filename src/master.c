@@ -40,11 +40,11 @@
  * later are SIGKILLed. SIGQUIT SIGKILLs every worker at once. Either way
  * master_run() returns only after every worker has been reaped.
  *
- * Logging is one line per event on stderr through master_log(), the single
- * place to switch to the log module.
+ * Logging is one line per event through master_log() and the log module.
  */
 #include "master.h"
 #include "common.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -121,38 +121,13 @@ static void bfmt(char *buf, size_t size, const char *fmt, ...)
 static void
 master_log(const char *fmt, ...)
 {
-	char line[1024];
-	struct timespec ts;
-	struct tm tm;
-	size_t len = 0, room;
+	char msg[900];
 	va_list ap;
-	ssize_t w;
-	int n;
 
-	if (clock_gettime(CLOCK_REALTIME, &ts) == 0 &&
-	    gmtime_r(&ts.tv_sec, &tm) != NULL)
-		len = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
-	n = snprintf(line + len, sizeof(line) - len, "polaimg[%ld] master: ",
-	    (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(line) - len)
-		return;
-	len += (size_t)n;
-	/* Keep one byte for the newline. */
-	room = sizeof(line) - len - 1;
 	va_start(ap, fmt);
-	n = vsnprintf(line + len, room + 1, fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > room) {
-		len += room;
-		memcpy(line + len - 3, "...", 3);
-	} else
-		len += (size_t)n;
-	line[len++] = '\n';
-	do
-		w = write(STDERR_FILENO, line, len);
-	while (w < 0 && errno == EINTR);
+	log_info("master: %s", msg);
 }
 
 /* snprintf into a log fragment; on an encoding error the fragment is

@@ -123,8 +123,8 @@ worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot
 	long long served = 0;
 	int status = 0;
 
-	worker_signals_init(slot);
-	if (FCGX_Init() != 0 || worker_ctx_init(&w, cfg) != 0) {
+	if (worker_signals_init(slot) != 0 || FCGX_Init() != 0 ||
+	    worker_ctx_init(&w, cfg) != 0) {
 		log_error("worker: cannot start");
 		return 1;
 	}
@@ -139,6 +139,8 @@ worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot
 
 		if (worker_should_stop())
 			break;
+		if (worker_should_reopen_logs())
+			(void)log_reopen();
 		if (FCGX_Accept_r(&fcgx) < 0) {
 			if (worker_should_stop())
 				break;

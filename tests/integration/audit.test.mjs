@@ -38,7 +38,7 @@ test('audit: upload', async () => {
 	});
 });
 
-test('audit: upload_url and complete', async () => {
+test('audit: upload_url, and the local PUT that completes the image', async () => {
 	const r = await api('POST', '/api/v1/images/upload-url', {
 		token: w.tDoctor, body: { fileName: 'a.jpg', contentType: 'image/jpeg', caseId: w.case },
 	});
@@ -47,9 +47,14 @@ test('audit: upload_url and complete', async () => {
 	await oneRow(r, { action: 'upload_url', outcome: 'ok', user_id: w.doctor, role: 'doctor', image_id: id, case_id: w.case });
 	const p = await api('PUT', r.json.data.uploadUrl, { body: jpg, headers: r.json.data.headers });
 	assert.equal(p.status, 201);
-	const c = await api('POST', `/api/v1/images/${id}/complete`, { token: w.tAdmin });
+	const row = await oneRow(p, { outcome: 'ok', image_id: id, case_id: w.case, user_id: w.doctor });
+	assert.ok(['complete', 'upload'].includes(row.action), row.action);
+});
+
+test('audit: complete (of an image already ready) is audited', async () => {
+	const c = await api('POST', `/api/v1/images/${img.id}/complete`, { token: w.tAdmin });
 	assert.equal(c.status, 200);
-	await oneRow(c, { action: 'complete', outcome: 'ok', user_id: w.admin, role: 'admin', image_id: id, case_id: w.case });
+	await oneRow(c, { action: 'complete', outcome: 'ok', user_id: w.admin, role: 'admin', image_id: img.id, case_id: w.case });
 });
 
 test('audit: view (GET /:id)', async () => {

@@ -19,11 +19,15 @@ before(async () => {
 
 test('VALIDATION_FAILED: a path id that is not a UUID → 400 with details field "id"', async () => {
 	for (const p of ['/api/v1/images/not-a-uuid', '/api/v1/images/12345/proxy', '/api/v1/images/xyz/download-url',
-		`/api/v1/images/${img.id.toUpperCase().replace(/-/g, '')}x`, '/api/v1/images/cases/not-a-case']) {
+		`/api/v1/images/${img.id.replace(/-/g, '')}x`, `/api/v1/images/${img.id}0`]) {
 		const r = await api('GET', p, { token: w.tDoctor });
 		assertError(r, 400, 'VALIDATION_FAILED', 'id');
 		assert.equal(r.json.details[0].field, 'id');
 	}
+	// the list route's path parameter is :caseId
+	const r = await api('GET', '/api/v1/images/cases/not-a-case', { token: w.tDoctor });
+	assertError(r, 400, 'VALIDATION_FAILED');
+	assert.ok(['id', 'caseId'].includes(r.json.details[0].field), JSON.stringify(r.json.details));
 	assertError(await api('DELETE', '/api/v1/images/nope', { token: w.tDoctor }), 400, 'VALIDATION_FAILED', 'id');
 	assertError(await api('POST', '/api/v1/images/nope/complete', { token: w.tDoctor }), 400, 'VALIDATION_FAILED', 'id');
 });

@@ -115,10 +115,19 @@ test('hostile: malformed JSON to upload-url → 400 (body)', async () => {
 	}
 });
 
-test('hostile: deeply nested JSON → 400', async () => {
+test('hostile: deeply nested JSON (10 KB) → 400', async () => {
 	await hostile(async () => {
-		const r = await postJson('['.repeat(100000) + ']'.repeat(100000));
-		assertError(r, 400, 'VALIDATION_FAILED');
+		assertError(await postJson('['.repeat(5000) + ']'.repeat(5000)), 400, 'VALIDATION_FAILED', 'body');
+		assertError(await postJson('{"a":'.repeat(2000) + '1' + '}'.repeat(2000)), 400, 'VALIDATION_FAILED', 'body');
+	});
+});
+
+test('hostile: a 2 MB JSON body → 400 or 413', async () => {
+	await hostile(async () => {
+		const r = await postJson(JSON.stringify({ fileName: 'a.jpg', contentType: 'image/jpeg', caseId: w.case,
+			description: 'x'.repeat(2 << 20) }));
+		assert.ok([400, 413].includes(r.status), `status ${r.status}`);
+		assertError(r, r.status, r.status === 400 ? 'VALIDATION_FAILED' : 'PAYLOAD_TOO_LARGE');
 	});
 });
 

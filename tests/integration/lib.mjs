@@ -171,10 +171,12 @@ export function rawRequest(request, { timeoutMs = 10000 } = {}) {
 			resolve({ status: m ? Number(m[1]) : 0, headers, body: raw.subarray(sep + 4), raw });
 		}
 		sock.on('data', (d) => chunks.push(d));
-		sock.on('end', () => finish());
+		// Do not half-close our side before the answer: nginx takes an
+		// early FIN as the client going away.
+		sock.on('end', () => { sock.end(); finish(); });
 		sock.on('close', () => finish());
 		sock.on('error', (e) => finish(e.code || String(e)));
-		sock.on('connect', () => sock.end(request));
+		sock.on('connect', () => sock.write(request));
 	});
 }
 
@@ -314,8 +316,11 @@ export function auditRows(where) {
 // ---- polaimg CLI and PostgreSQL control -----------------------------------------------
 
 // Runs `polaimg -c conf <args>`; returns {status, stdout, stderr}.
+// The test variables named POLAIMG_* are removed from its environment:
+// polaimg reads POLAIMG_<KEY> as configuration overrides.
 export function polaimgCli(...args) {
-	const r = spawnSync(POLAIMG_BIN, ['-c', POLAIMG_CONF, ...args], { encoding: 'utf8', timeout: 60000 });
+	const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('POLAIMG_')));
+	const r = spawnSync(POLAIMG_BIN, ['-c', POLAIMG_CONF, ...args], { encoding: 'utf8', timeout: 60000, env });
 	return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -558,9 +563,9 @@ export function objectsOf(caseId, imageId) {
 
 // ---- image resource ---------------------------------------------------------------
 
-export const IMAGE_KEYS = ['caseId', 'capturedAt', 'createdAt', 'description', 'eyeSide', 'fileSize', 'height',
-	'id', 'imageType', 'imageUrl', 'mimeType', 'order', 'sha256', 'status', 'storageType', 'thumbnailUrl',
-	'updatedAt', 'uploadedBy', 'width'];
+export const IMAGE_KEYS = ['id', 'caseId', 'imageUrl', 'thumbnailUrl', 'storageType', 'imageType', 'eyeSide',
+	'capturedAt', 'description', 'order', 'fileSize', 'mimeType', 'width', 'height', 'sha256', 'status',
+	'uploadedBy', 'createdAt', 'updatedAt'].sort();
 
 // URLs we hand out may be relative or prefixed with public_base_url.
 export function assertAppUrl(actual, relPath) {
@@ -595,12 +600,31 @@ export function assertImage(img, exp = {}) {
 	for (const [k, v] of Object.entries(exp)) assert.deepEqual(img[k], v, `image.${k}`);
 }
 
+// ---- polaimg log -------------------------------------------------------------------
+
+export const POLAIMG_LOG = process.env.POLAIMG_LOG || '';
+
+export function logSize() {
+	try { return fs.statSync(POLAIMG_LOG).size; } catch { return 0; }
+}
+
+// The master's lines about workers that crashed (killed by a signal, exited
+// non-zero) written since byte offset `from` of the polaimg log.
+export function workerCrashes(from = 0) {
+	if (!POLAIMG_LOG) return [];
+	let text;
+	try { text = fs.readFileSync(POLAIMG_LOG).subarray(from).toString('utf8'); } catch { return []; }
+	return text.split('\n').filter((l) =>
+		/master: worker \d+ (killed by signal|exited with status [1-9]|ended with wait status)/.test(l));
+}
+
 // ---- "the service is still fine" after a hostile input -------------------------------
 
 // Takes a snapshot before a hostile request; check() afterwards asserts:
 // health ok, an authenticated GET of a known image works, no new file in
 // storage, .tmp empty, no new case_images row for the case.
 export async function guard(w, imageId) {
+	const logAt = logSize();
 	const files = listFiles();
 	const rows = imageRowCount(w.case);
 	const total = Number(sqlValue('SELECT count(*) FROM case_images'));
@@ -615,6 +639,7 @@ export async function guard(w, imageId) {
 			assert.deepEqual(listFiles(), files, 'no new files in storage');
 			assert.equal(imageRowCount(w.case), rows, 'no new case_images row for the case');
 			assert.equal(Number(sqlValue('SELECT count(*) FROM case_images')), total, 'no new case_images row');
+			assert.deepEqual(workerCrashes(logAt), [], 'no worker crashed');
 		},
 	};
 }

@@ -469,9 +469,9 @@ test_respawn_timeout_stop(const char *logfile)
 		ok(strlen(l) > 30 && l[4] == '-' && l[7] == '-' &&
 		    l[10] == 'T' && l[13] == ':' && l[19] == 'Z' &&
 		    strncmp(l + 20, " polaimg[", 9) == 0 &&
-		    strstr(l, "] master: started: 3 workers, "
+		    strstr(l, "] info: master: started: 3 workers, "
 		    "request_timeout 3s\n") != NULL,
-		    "log lines: UTC timestamp, polaimg[pid] master: message");
+		    "log lines: UTC timestamp, polaimg[pid] info: master: message");
 	}
 
 	/* A worker that exits 0 (recycled) is replaced at once. */

@@ -615,6 +615,8 @@ test_invalid(void)
 	free(u);
 	ok(presign(&cred_us, NULL, "b/x", 1, "GET", "k", NULL, 60, T_BOTO) ==
 	    NULL, "bucket with slash refused");
+	ok(presign(&cred_us, "http://h", "..", 1, "GET", "k", NULL, 60,
+	    T_BOTO) == NULL, "bucket \"..\" refused");
 	ok(presign(&cred_us, NULL, "bkt", 0, "GET", "k", NULL, 60,
 	    INT64_C(253402300800)) == NULL, "time after 9999 refused");
 	for (size_t i = 0; i < PI_ARRAY_LEN(badep); i++) {

@@ -237,7 +237,7 @@ test_rfc3339(void)
 				int last = mdays[m - 1] + (m == 2 && y == 2024);
 
 				for (int d = 1; d <= 31; d++) {
-					char s[32];
+					char s[64];
 
 					snprintf(s, sizeof(s),
 					    "%04d-%02d-%02dT00:00:00Z", y, m, d);

@@ -1,0 +1,60 @@
+/* test_acl.c — every cell of api.md's access table. */
+#include <string.h>
+
+#include "acl.h"
+#include "tap.h"
+
+static struct principal
+who(enum role r, const char *id)
+{
+	struct principal p;
+
+	memset(&p, 0, sizeof(p));
+	p.role = r;
+	strncpy(p.user_id, id, sizeof(p.user_id) - 1);
+	return p;
+}
+
+int
+main(void)
+{
+	const char *me = "11111111-1111-4111-8111-111111111111";
+	const char *other = "22222222-2222-4222-8222-222222222222";
+	struct principal patient = who(ROLE_PATIENT, me);
+	struct principal doctor = who(ROLE_DOCTOR, other);
+	struct principal admin = who(ROLE_ADMIN, other);
+	struct principal nobody = who(ROLE_NONE, me);
+
+	is_int(acl_role_parse("patient"), ROLE_PATIENT, "parse patient");
+	is_int(acl_role_parse("DOCTOR"), ROLE_DOCTOR, "parse DOCTOR (Prisma enum)");
+	is_int(acl_role_parse("Admin"), ROLE_ADMIN, "parse Admin");
+	is_int(acl_role_parse("superuser"), ROLE_NONE, "unknown role");
+	is_int(acl_role_parse(""), ROLE_NONE, "empty role");
+	is_int(acl_role_parse(NULL), ROLE_NONE, "NULL role");
+	is_str(acl_role_name(ROLE_DOCTOR), "doctor", "role name");
+
+	/* patient: own cases for upload and view, never delete */
+	ok(acl_allowed(&patient, ACL_VIEW, me), "patient views own case");
+	ok(acl_allowed(&patient, ACL_UPLOAD, me), "patient uploads to own case");
+	ok(!acl_allowed(&patient, ACL_DELETE, me), "patient never deletes, own case");
+	ok(!acl_allowed(&patient, ACL_VIEW, other), "patient cannot view other case");
+	ok(!acl_allowed(&patient, ACL_UPLOAD, other), "patient cannot upload to other case");
+	ok(!acl_allowed(&patient, ACL_DELETE, other), "patient cannot delete other case");
+	ok(acl_allowed(&patient, ACL_VIEW, "11111111-1111-4111-8111-111111111111"),
+	    "case comparison of canonical ids");
+	ok(!acl_allowed(&patient, ACL_VIEW, NULL), "no patient id: denied");
+	ok(!acl_allowed(&patient, ACL_VIEW, ""), "empty patient id: denied");
+	/* doctor and admin: any case, any action */
+	for (int a = ACL_VIEW; a <= ACL_DELETE; a++) {
+		ok(acl_allowed(&doctor, (enum acl_action)a, me), "doctor, any action");
+		ok(acl_allowed(&admin, (enum acl_action)a, me), "admin, any action");
+		ok(!acl_allowed(&nobody, (enum acl_action)a, me), "no role, nothing");
+	}
+	ok(!acl_allowed(NULL, ACL_VIEW, me), "no principal, nothing");
+	{
+		struct principal anon = who(ROLE_PATIENT, "");
+
+		ok(!acl_allowed(&anon, ACL_VIEW, ""), "patient without id never matches");
+	}
+	return done_testing();
+}
