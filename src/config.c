@@ -48,7 +48,7 @@ struct cfg_entry {
 };
 
 static const char *const offload_values[] = { "nginx", "apache", "none", NULL };
-static const char *const provider_values[] = { "local", NULL };
+static const char *const provider_values[] = { "local", "s3", "supabase", NULL };
 static const char *const level_values[] = { "debug", "info", "warn", "error", NULL };
 static const char *const alg_values[] = { "HS256", "HS384", "HS512", "RS256",
 	"RS384", "RS512", "ES256", "ES384", "ES512", NULL };
@@ -91,6 +91,26 @@ static const struct cfg_entry config_table[] = {
 	  "scheme://host[:port] put in front of the URLs this service hands out" },
 	{ "body_file_dir", CFG_STR, F(body_file_dir), "", 0, 0, NULL, 0, NULL,
 	  "directory of request bodies nginx hands over by path; empty = off" },
+	{ "storage_bucket", CFG_STR, F(storage_bucket), "", 0, 0, NULL, 0, "STORAGE_BUCKET",
+	  "bucket name (s3, supabase)" },
+	{ "storage_region", CFG_STR, F(storage_region), "us-east-1", 0, 0, NULL, 0, "STORAGE_REGION",
+	  "S3 region" },
+	{ "storage_endpoint", CFG_STR, F(storage_endpoint), "", 0, 0, NULL, 0, "STORAGE_ENDPOINT",
+	  "S3-compatible endpoint URL; empty = AWS" },
+	{ "storage_access_key_id", CFG_STR, F(storage_access_key_id), "", 0, 0, NULL, CFG_SECRET,
+	  "STORAGE_ACCESS_KEY_ID", "S3 access key id" },
+	{ "storage_secret_access_key", CFG_STR, F(storage_secret_access_key), "", 0, 0, NULL,
+	  CFG_SECRET, "STORAGE_SECRET_ACCESS_KEY", "S3 secret access key" },
+	{ "storage_force_path_style", CFG_BOOL, F(storage_force_path_style), "false", 0, 0, NULL, 0,
+	  NULL, "address the bucket as <endpoint>/<bucket> instead of <bucket>.<host>" },
+	{ "storage_timeout", CFG_INT, F(storage_timeout), "30", 1, 3600, NULL, 0, NULL,
+	  "seconds for one storage request" },
+	{ "supabase_url", CFG_STR, F(supabase_url), "", 0, 0, NULL, 0, "SUPABASE_URL",
+	  "Supabase project URL (storage_provider = supabase)" },
+	{ "supabase_service_key", CFG_STR, F(supabase_service_key), "", 0, 0, NULL, CFG_SECRET,
+	  "SUPABASE_SERVICE_KEY", "Supabase service-role key" },
+	{ "supabase_jwt_secret", CFG_STR, F(supabase_jwt_secret), "", 0, 0, NULL, CFG_SECRET, NULL,
+	  "Supabase JWT secret: sign URLs locally; empty = ask the Storage API" },
 	{ "max_upload_bytes", CFG_SIZE, F(max_upload_bytes), "52428800", 1024, 16384 * MiB, NULL, 0, NULL,
 	  "largest image file accepted (suffixes k, m, g allowed)" },
 	{ "max_pixels", CFG_INT, F(max_pixels), "100000000", 1, 4000000000LL, NULL, 0, NULL,
@@ -463,6 +483,20 @@ cfg_check(struct config *cfg, char *err, size_t errsz)
 	if (strcmp(cfg->storage_provider, "local") == 0 &&
 	    cfg->storage_dir[0] != '/') {
 		set_err(err, errsz, "storage_dir: must be an absolute path");
+		return -1;
+	}
+	if (strcmp(cfg->storage_provider, "s3") == 0 &&
+	    (cfg->storage_bucket[0] == '\0' || cfg->storage_access_key_id[0] == '\0' ||
+	    cfg->storage_secret_access_key[0] == '\0')) {
+		set_err(err, errsz, "storage_bucket, storage_access_key_id and "
+		    "storage_secret_access_key: required for storage_provider = s3");
+		return -1;
+	}
+	if (strcmp(cfg->storage_provider, "supabase") == 0 &&
+	    (cfg->storage_bucket[0] == '\0' || cfg->supabase_url[0] == '\0' ||
+	    cfg->supabase_service_key[0] == '\0')) {
+		set_err(err, errsz, "storage_bucket, supabase_url and supabase_service_key: "
+		    "required for storage_provider = supabase");
 		return -1;
 	}
 	n = strlen(cfg->offload_prefix);

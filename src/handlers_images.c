@@ -826,9 +826,11 @@ h_upload(struct ctx *c)
 	    "Image uploaded successfully"));
 out:
 	sink_discard(&f.sink);
-	if (rc < 0 && img.case_id[0] != '\0' && rc != PI_ERR_FORBIDDEN &&
-	    rc != PI_ERR_NOT_FOUND)
-		audit(c, "upload", img.id[0] ? img.id : NULL, img.case_id, NULL, "error");
+	/* A refused or failed upload is on the record too (a denied one was
+	 * recorded by check_case). */
+	if (rc < 0 && rc != PI_ERR_FORBIDDEN)
+		audit(c, "upload", img.id[0] ? img.id : NULL,
+		    img.case_id[0] ? img.case_id : NULL, NULL, "error");
 	return rc;
 }
 
@@ -923,7 +925,7 @@ h_upload_url(struct ctx *c)
 	struct image img;
 	const char *file_name, *content_type;
 	long long file_size = -1, expires_in = 900;
-	int bad[8] = { 0 }, rc, has_expires;
+	int bad[9] = { 0 }, rc, has_expires;
 	int64_t now = (int64_t)time(NULL);
 	char token[128];
 	const char *url;
@@ -940,7 +942,7 @@ h_upload_url(struct ctx *c)
 	fields.description = jget_str(body, "description", &bad[5]);
 	fields.captured_at = jget_str(body, "capturedAt", &bad[6]);
 	(void)jget_int(body, "fileSize", &file_size, &bad[7]);
-	has_expires = jget_int(body, "expiresIn", &expires_in, &bad[7]);
+	has_expires = jget_int(body, "expiresIn", &expires_in, &bad[8]);
 
 	if (bad[0] || file_name == NULL || file_name[0] == '\0' ||
 	    !val_text(file_name, strlen(file_name), 255))
@@ -954,7 +956,7 @@ h_upload_url(struct ctx *c)
 	if (bad[7] || (file_size < 0 && file_size != -1))
 		details = http_detail_add(details, "fileSize",
 		    "must be a non-negative integer");
-	if (has_expires && (expires_in < 1 || expires_in > c->w->cfg->max_upload_url_ttl))
+	if (bad[8] || (has_expires && (expires_in < 1 || expires_in > c->w->cfg->max_upload_url_ttl)))
 		details = http_detail_add(details, "expiresIn",
 		    "must be between 1 and max_upload_url_ttl seconds");
 	if (details != NULL) {
@@ -1114,8 +1116,10 @@ h_complete(struct ctx *c)
 	rc = load_image(c, id, ACL_UPLOAD, "complete", &img);
 	if (rc != 0)
 		return rc;
-	if (strcmp(img.status, "ready") == 0)
+	if (strcmp(img.status, "ready") == 0) {
+		audit(c, "complete", img.id, img.case_id, NULL, "ok");
 		return http_json(c->req, 200, envelope(image_json(c->req->arena, &img), NULL));
+	}
 	/* Pending: the bytes must be in storage under the original's key. */
 	rc = storage_stat(c->w->storage, object_key(c->req->arena, &img, V_ORIGINAL), &st);
 	if (rc == PI_ERR_NOT_FOUND)

@@ -38,6 +38,15 @@ struct storage_ops {
 	/* Lists keys under prefix. */
 	int (*list)(struct storage *st, const char *prefix, storage_list_cb cb,
 	    void *ud);
+	/* A URL a client can use directly: method "GET" or "PUT" on key for
+	 * expires seconds (content_type, when not NULL, is signed and must be
+	 * sent as is). malloc'd; the caller frees it. NULL for a back end that
+	 * has no URLs of its own (local: polaimg signs its own). */
+	char *(*presign)(struct storage *st, const char *method, const char *key,
+	    const char *content_type, int64_t expires);
+	/* Sends bytes start..end (inclusive) of key to cb, in order. */
+	int (*stream)(struct storage *st, const char *key, long long start,
+	    long long end, int (*cb)(void *ud, const char *buf, size_t n), void *ud);
 	/* Is the back end usable now? 0 or PI_ERR_STORAGE. */
 	int (*check)(struct storage *st);
 	void (*destroy)(struct storage *st);
@@ -98,5 +107,7 @@ storage_check(struct storage *st)
 }
 
 extern const struct storage_ops storage_local_ops;
+extern const struct storage_ops storage_s3_ops;
+extern const struct storage_ops storage_supabase_ops;
 
 #endif
