@@ -989,14 +989,27 @@ h_upload_url(struct ctx *c)
 		if (rc != 0)
 			goto out;
 	}
-	if (urltoken_upload_token((const unsigned char *)c->w->cfg->url_signing_key,
-	    strlen(c->w->cfg->url_signing_key), img.id, img.upload_expires_at,
-	    token, sizeof(token)) != 0) {
-		rc = PI_ERR_INTERNAL;
-		goto out;
+	if (c->w->storage->ops->presign != NULL) {
+		/* S3 / Supabase: the client sends the bytes to the store. */
+		char *u = c->w->storage->ops->presign(c->w->storage, "PUT",
+		    object_key(c->req->arena, &img, V_ORIGINAL), img.mime_type, expires_in);
+
+		url = u != NULL ? arena_strdup(c->req->arena, u) : NULL;
+		free(u);
+		if (url == NULL) {
+			rc = PI_ERR_STORAGE;
+			goto out;
+		}
+	} else {
+		if (urltoken_upload_token((const unsigned char *)c->w->cfg->url_signing_key,
+		    strlen(c->w->cfg->url_signing_key), img.id, img.upload_expires_at,
+		    token, sizeof(token)) != 0) {
+			rc = PI_ERR_INTERNAL;
+			goto out;
+		}
+		url = public_url(c, arena_printf(c->req->arena,
+		    API_PREFIX "%s/upload?token=%s", img.id, token));
 	}
-	url = public_url(c, arena_printf(c->req->arena, API_PREFIX "%s/upload?token=%s",
-	    img.id, token));
 	data = json_object_new_object();
 	if (data == NULL || url == NULL) {
 		json_object_put(data);
@@ -1295,6 +1308,74 @@ object_headers(struct ctx *c, const struct image *img, enum variant v,
 	return 0;
 }
 
+static int
+write_cb(void *ud, const char *buf, size_t n)
+{
+	return http_write(ud, buf, n);
+}
+
+/* The bytes of an object through this worker (offload = none, or a remote
+ * back end without nginx), with a single Range. The size comes from the
+ * database, which measured every object when it was stored. */
+static int
+stream_object(struct ctx *c, const struct image *img, enum variant v,
+    const char *key, const char *mime, const char *etag, const char *ext)
+{
+	long long size = v == V_ORIGINAL ? img->file_size :
+	    v == V_DISPLAY ? img->display_size : img->thumb_size;
+	long long start = 0, end = size - 1;
+	int ranged, rc;
+
+	if (size < 0)
+		return PI_ERR_NOT_FOUND;
+	ranged = http_parse_range(http_param(c->req, "HTTP_RANGE"), size, &start, &end);
+	if (ranged < 0) {
+		if (http_begin(c->req, 416) == 0 &&
+		    http_headerf(c->req, "Content-Range", "bytes */%lld", size) == 0 &&
+		    http_header(c->req, "Content-Length", "0") == 0)
+			(void)http_end_headers(c->req);
+		return 0;
+	}
+	if (http_begin(c->req, ranged ? 206 : 200) != 0 ||
+	    object_headers(c, img, v, mime, etag, ext) != 0 ||
+	    http_header(c->req, "Accept-Ranges", "bytes") != 0 ||
+	    http_headerf(c->req, "Content-Length", "%lld", end - start + 1) != 0 ||
+	    (ranged && http_headerf(c->req, "Content-Range", "bytes %lld-%lld/%lld",
+	    start, end, size) != 0) ||
+	    http_end_headers(c->req) != 0)
+		return 0;
+	if (c->req->is_head || size == 0)
+		return 0;
+	rc = c->w->storage->ops->stream(c->w->storage, key, start, end, write_cb, c->req);
+	if (rc != 0)
+		log_error("serve: streaming %s failed after the headers: %s", key,
+		    pi_strerror(rc));
+	return 0;
+}
+
+/* For a back end with URLs of its own (S3, Supabase) and offload = nginx:
+ * nginx fetches a presigned URL valid for a minute through its internal
+ * location /_polaimg_remote/ and sends the bytes on. */
+static int
+remote_accel(struct ctx *c, const struct image *img, enum variant v,
+    const char *key, const char *mime, const char *etag, const char *ext)
+{
+	char *url = c->w->storage->ops->presign(c->w->storage, "GET", key, NULL, 60);
+	const char *p = url != NULL ? strstr(url, "://") : NULL;
+
+	p = p != NULL ? strchr(p + 3, '/') : NULL;
+	if (p == NULL) {
+		free(url);
+		return PI_ERR_STORAGE;
+	}
+	if (http_begin(c->req, 200) == 0 &&
+	    object_headers(c, img, v, mime, etag, ext) == 0 &&
+	    http_headerf(c->req, "X-Accel-Redirect", "/_polaimg_remote%s", p) == 0)
+		(void)http_end_headers(c->req);
+	free(url);
+	return 0;
+}
+
 /* Sends object v of img: 304 for a matching If-None-Match, else the
  * offload header (the web server then sends the file, with Range), else the
  * bytes themselves with Range. Returns 0, or a pi_err before anything was
@@ -1310,10 +1391,6 @@ serve(struct ctx *c, const struct image *img, enum variant v)
 	    v == V_DISPLAY ? img->display_sha256 : img->thumb_sha256;
 	const char *ext = img_ext(img_type_from_mime(mime));
 	char etag[70], path[1200];
-	long long start = 0, end = 0, size, off;
-	struct stat sb;
-	int fd = -1, rc, ranged;
-	char *buf = NULL;
 
 	if (key == NULL || mime[0] == '\0' || sha[0] == '\0' || ext == NULL)
 		return PI_ERR_NOT_FOUND;   /* a legacy row without its objects */
@@ -1327,6 +1404,10 @@ serve(struct ctx *c, const struct image *img, enum variant v)
 			return 0;
 		return 0;
 	}
+	if (c->w->storage->ops->presign != NULL)
+		return cfg->offload_mode == OFFLOAD_NGINX ?
+		    remote_accel(c, img, v, key, mime, etag, ext) :
+		    stream_object(c, img, v, key, mime, etag, ext);
 	if (cfg->offload_mode == OFFLOAD_NGINX) {
 		if (http_begin(c->req, 200) == 0 &&
 		    object_headers(c, img, v, mime, etag, ext) == 0 &&
@@ -1335,61 +1416,16 @@ serve(struct ctx *c, const struct image *img, enum variant v)
 			(void)http_end_headers(c->req);
 		return 0;
 	}
-	if (storage_local_path(c->w->storage, key, path, sizeof(path)) != 0)
-		return PI_ERR_STORAGE;
 	if (cfg->offload_mode == OFFLOAD_APACHE) {
+		if (storage_local_path(c->w->storage, key, path, sizeof(path)) != 0)
+			return PI_ERR_STORAGE;
 		if (http_begin(c->req, 200) == 0 &&
 		    object_headers(c, img, v, mime, etag, ext) == 0 &&
 		    http_header(c->req, "X-Sendfile", path) == 0)
 			(void)http_end_headers(c->req);
 		return 0;
 	}
-	/* offload = none: the bytes go through FastCGI. */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &sb) != 0) {
-		log_error("serve: %s: %s", key, strerror(errno));
-		rc = PI_ERR_STORAGE;
-		goto out;
-	}
-	size = sb.st_size;
-	rc = 0;
-	ranged = http_parse_range(http_param(c->req, "HTTP_RANGE"), size, &start, &end);
-	if (ranged < 0) {
-		if (http_begin(c->req, 416) == 0 &&
-		    http_headerf(c->req, "Content-Range", "bytes */%lld", size) == 0 &&
-		    http_header(c->req, "Content-Length", "0") == 0)
-			(void)http_end_headers(c->req);
-		goto out;
-	}
-	if (ranged == 0) {
-		start = 0;
-		end = size - 1;
-	}
-	if (http_begin(c->req, ranged ? 206 : 200) != 0 ||
-	    object_headers(c, img, v, mime, etag, ext) != 0 ||
-	    http_header(c->req, "Accept-Ranges", "bytes") != 0 ||
-	    http_headerf(c->req, "Content-Length", "%lld", end - start + 1) != 0 ||
-	    (ranged && http_headerf(c->req, "Content-Range", "bytes %lld-%lld/%lld",
-	    start, end, size) != 0) ||
-	    http_end_headers(c->req) != 0)
-		goto out;
-	buf = malloc(256 * 1024);
-	if (buf == NULL)
-		goto out;
-	for (off = start; off <= end && !c->req->is_head;) {
-		size_t want = (size_t)(end - off + 1) < 256 * 1024 ?
-		    (size_t)(end - off + 1) : 256 * 1024;
-		ssize_t n = pread(fd, buf, want, off);
-
-		if (n <= 0 || http_write(c->req, buf, (size_t)n) != 0)
-			break;   /* client gone or file shrank: nothing to add */
-		off += n;
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return rc;
+	return stream_object(c, img, v, key, mime, etag, ext);
 }
 
 /* --- GET /:id/proxy ------------------------------------------------------ */
@@ -1452,13 +1488,23 @@ h_download_url(struct ctx *c)
 	if (strcmp(img.status, "ready") != 0)
 		return PI_ERR_NOT_FOUND;
 	expires = (int64_t)time(NULL) + expires_in;
-	if (urltoken_sign((const unsigned char *)c->w->cfg->url_signing_key,
-	    strlen(c->w->cfg->url_signing_key), URLTOKEN_DOWNLOAD, img.id,
-	    variants[v], expires, sig, sizeof(sig)) != 0)
-		return PI_ERR_INTERNAL;
-	url = public_url(c, arena_printf(c->req->arena,
-	    API_PREFIX "%s/file?variant=%s&expires=%" PRId64 "&sig=%s",
-	    img.id, variants[v], expires, sig));
+	if (c->w->storage->ops->presign != NULL) {
+		char *u = c->w->storage->ops->presign(c->w->storage, "GET",
+		    object_key(c->req->arena, &img, (enum variant)v), NULL, expires_in);
+
+		url = u != NULL ? arena_strdup(c->req->arena, u) : NULL;
+		free(u);
+		if (url == NULL)
+			return PI_ERR_STORAGE;
+	} else {
+		if (urltoken_sign((const unsigned char *)c->w->cfg->url_signing_key,
+		    strlen(c->w->cfg->url_signing_key), URLTOKEN_DOWNLOAD, img.id,
+		    variants[v], expires, sig, sizeof(sig)) != 0)
+			return PI_ERR_INTERNAL;
+		url = public_url(c, arena_printf(c->req->arena,
+		    API_PREFIX "%s/file?variant=%s&expires=%" PRId64 "&sig=%s",
+		    img.id, variants[v], expires, sig));
+	}
 	data = json_object_new_object();
 	if (data == NULL || url == NULL) {
 		json_object_put(data);

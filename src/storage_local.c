@@ -273,6 +273,44 @@ local_list(struct storage *st, const char *prefix, storage_list_cb cb, void *ud)
 }
 
 static int
+local_stream(struct storage *st, const char *key, long long start,
+    long long end, int (*cb)(void *ud, const char *buf, size_t n), void *ud)
+{
+	char path[1200];
+	char *buf = NULL;
+	int fd, rc = full_path(st, key, path, sizeof(path));
+
+	if (rc != 0)
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno_to_pi(errno);
+	buf = malloc(256 * 1024);
+	if (buf == NULL) {
+		close(fd);
+		return PI_ERR_NOMEM;
+	}
+	for (long long off = start; off <= end;) {
+		size_t want = (size_t)(end - off + 1) < 256 * 1024 ?
+		    (size_t)(end - off + 1) : 256 * 1024;
+		ssize_t n = pread(fd, buf, want, off);
+
+		if (n <= 0) {
+			rc = PI_ERR_STORAGE;   /* the file is shorter than recorded */
+			break;
+		}
+		if (cb(ud, buf, (size_t)n) != 0) {
+			rc = PI_ERR_IO;        /* the client went away */
+			break;
+		}
+		off += n;
+	}
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static int
 local_check(struct storage *st)
 {
 	struct stat sb;
@@ -290,6 +328,8 @@ const struct storage_ops storage_local_ops = {
 	.fetch = local_fetch,
 	.del = local_del,
 	.list = local_list,
+	.presign = NULL,
+	.stream = local_stream,
 	.check = local_check,
 	.destroy = NULL,
 };

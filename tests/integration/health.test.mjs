@@ -22,10 +22,3 @@ test('health: a bearer token is not required and a bad one is ignored', async ()
 	assert.equal(r.status, 200);
 	assert.equal(r.json.status, 'ok');
 });
-
-test('--version prints "polaimg 0.1.0"', async () => {
-	const { polaimgCli } = await import('./lib.mjs');
-	const r = polaimgCli('--version');
-	assert.equal(r.status, 0);
-	assert.match(r.stdout + r.stderr, /polaimg 0\.1\.0/);
-});

@@ -203,6 +203,16 @@ test('hostile: percent-encoded path traversal in the id → 400/404, never file 
 	}
 });
 
+test('hostile: ids that reach polaimg undecoded (backslashes, double encoding) → 400 (id)', async () => {
+	for (const p of ['/api/v1/images/..%5C..%5Cetc%5Cpasswd', '/api/v1/images/%252e%252e%252fetc%252fpasswd/proxy',
+		'/api/v1/images/%252e%252e%252f%252e%252e%252fetc/download-url', `/api/v1/images/${known.id}%00/proxy`.replace('%00', '%2500')]) {
+		await hostile(async () => {
+			const r = await api('GET', p, { token: w.tDoctor });
+			assertError(r, 400, 'VALIDATION_FAILED', 'id');
+		});
+	}
+});
+
 test('hostile: raw ../../etc/passwd request line → 400/404, never file contents', async () => {
 	for (const target of ['/api/v1/images/../../etc/passwd', '/api/v1/images/../../../../../../etc/passwd',
 		'/_polaimg/../../../../etc/passwd']) {
@@ -235,6 +245,17 @@ test('hostile: a 64 KB header → 4xx from nginx or polaimg, no crash', async ()
 			assert.ok(r.status >= 400 && r.status < 500, `${name}: ${r.status}`);
 		});
 	}
+});
+
+test('hostile: three 7 KB headers (within nginx limits) reach polaimg → normal answer', async () => {
+	await hostile(async () => {
+		const big = (c) => c.repeat(7000);
+		const r = await rawRequest(`GET /api/v1/images/${known.id} HTTP/1.1\r\nHost: localhost\r\n` +
+			`Authorization: Bearer ${w.tDoctor}\r\nX-A: ${big('a')}\r\nX-B: ${big('b')}\r\n` +
+			`Cookie: x=${big('c')}; polacare_token=garbage\r\nConnection: close\r\n\r\n`);
+		assert.equal(r.status, 200, r.body?.toString().slice(0, 200));
+		assert.equal(JSON.parse(r.body.toString()).data.id, known.id);
+	});
 });
 
 test('hostile: a 16 KB token in a normal-sized request → 401, no crash', async () => {

@@ -316,11 +316,16 @@ export function auditRows(where) {
 // ---- polaimg CLI and PostgreSQL control -----------------------------------------------
 
 // Runs `polaimg -c conf <args>`; returns {status, stdout, stderr}.
-// The test variables named POLAIMG_* are removed from its environment:
-// polaimg reads POLAIMG_<KEY> as configuration overrides.
+// polaimg reads POLAIMG_<KEY>, JWT_SECRET, DATABASE_URL, STORAGE_* and
+// SUPABASE_* from the environment as configuration overrides; the test
+// variables of those names are not passed on.
+export function serviceEnv() {
+	return Object.fromEntries(Object.entries(process.env).filter(([k]) =>
+		!/^(POLAIMG_|STORAGE_|SUPABASE_)/.test(k) && !['JWT_SECRET', 'DATABASE_URL'].includes(k)));
+}
+
 export function polaimgCli(...args) {
-	const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('POLAIMG_')));
-	const r = spawnSync(POLAIMG_BIN, ['-c', POLAIMG_CONF, ...args], { encoding: 'utf8', timeout: 60000, env });
+	const r = spawnSync(POLAIMG_BIN, ['-c', POLAIMG_CONF, ...args], { encoding: 'utf8', timeout: 60000, env: serviceEnv() });
 	return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

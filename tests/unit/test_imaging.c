@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -550,6 +551,35 @@ now(void)
 
 /* ---- the tests ---- */
 
+/*
+ * img_init() in a child process (ImageMagick starts once per process), with
+ * policy_dir and, if home is set, HOME. Returns img_init's result.
+ */
+static int
+init_in_child(const char *policy_dir, const char *home)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	if ((pid = fork()) < 0)
+		return 1;
+	if (pid == 0) {
+		struct img_limits l = { .max_pixels = 1000, .disk_bytes = 0,
+		    .policy_dir = policy_dir };
+		int r;
+
+		if (home != NULL)
+			setenv("HOME", home, 1);
+		r = img_init(&l);
+		_exit(r == 0 ? 0 : r == PI_ERR_INTERNAL ? 11 : 1);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return 1;
+	return WEXITSTATUS(status) == 0 ? 0 :
+	    WEXITSTATUS(status) == 11 ? PI_ERR_INTERNAL : 1;
+}
+
 static void
 test_sniff(void)
 {
@@ -643,6 +673,8 @@ make_inputs(const struct bytes *icc)
 	    "PNG48:%s", tpath("deep.png"));
 	r |= run(CONVERT " -size 640x480 xc:green -size 100x100 xc:red "
 	    "-compress lzw TIFF:%s", tpath("multi.tif"));
+	r |= run(CONVERT " -size 200x100 xc:none -fill blue -draw "
+	    "'rectangle 0,0 99,99' -compress lzw TIFF:%s", tpath("alpha.tif"));
 	r |= run(CONVERT " -size 800x600 gradient:yellow-blue -quality 80 "
 	    "WEBP:%s", tpath("pic.webp"));
 	r |= run(CONVERT " -size 50x50 xc:red GIF:%s", tpath("pic.gif"));
@@ -963,6 +995,17 @@ test_derive_other(void)
 	ok(o.ok && o.w == 400 && o.h == 300, "TIFF thumb 400x300");
 	free_outputs(&out);
 
+	is_int(derive("alpha.tif", IMG_TIFF, "atif", &out), 0,
+	    "derive TIFF with transparency");
+	out_read("JPEG", out.display_path, &o);
+	ok(o.ok && o.w == 200 && o.h == 100 && !o.alpha, "JPEG has no alpha");
+	ok(out_pixel("JPEG", out.display_path, 150, 50, c) == 0 &&
+	    c[0] > 0.95 && c[1] > 0.95 && c[2] > 0.95,
+	    "transparent area flattened on white");
+	ok(out_pixel("JPEG", out.display_path, 50, 50, c) == 0 && is_blue(c),
+	    "opaque area unchanged");
+	free_outputs(&out);
+
 	is_int(derive("pic.webp", IMG_WEBP, "webp", &out), 0, "derive WebP");
 	is_int(out.display_type, IMG_JPEG, "WebP display is JPEG");
 	out_read("JPEG", out.display_path, &o);
@@ -1088,6 +1131,24 @@ main(void)
 	    stat(policy_file, &st) == 0) {
 		lim.policy_dir = policy_dir;
 		loaded = 1;
+	}
+	if (loaded) {
+		char home[128];
+
+		is_int(init_in_child(policy_dir, NULL), 0,
+		    "policy loads in a fresh process");
+		is_int(init_in_child(dir, NULL), PI_ERR_INTERNAL,
+		    "policy_dir without policy.xml: img_init fails closed");
+		snprintf(home, sizeof(home), "%s/home", dir);
+		ok(run("mkdir -p '%s/.config/ImageMagick' && printf "
+		    "'<policymap><policy domain=\"coder\" rights=\"read|write\" "
+		    "pattern=\"*\"/></policymap>' > "
+		    "'%s/.config/ImageMagick/policy.xml'", home, home) == 0,
+		    "made a user policy that allows all");
+		is_int(init_in_child(policy_dir, home), PI_ERR_INTERNAL,
+		    "a user policy re-allowing coders is detected");
+	} else {
+		ok(1, "fail-closed policy tests # SKIP top_srcdir not set");
 	}
 	is_int(img_init(&lim), 0, "img_init");
 	is_int(img_init(&lim), 0, "img_init again only re-applies limits");
