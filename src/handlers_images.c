@@ -1071,8 +1071,8 @@ h_put_upload(struct ctx *c)
 		    "Content-Type differs from the one the upload URL was issued for");
 	if (c->req->content_length > c->w->cfg->max_upload_bytes)
 		return PI_ERR_TOO_LARGE;
-	memcpy(c->who.user_id, img.uploaded_by, sizeof(c->who.user_id) < sizeof(img.uploaded_by) ?
-	    sizeof(c->who.user_id) - 1 : sizeof(img.uploaded_by));
+	/* The upload URL was issued to this user: the audit row is theirs. */
+	(void)snprintf(c->who.user_id, sizeof(c->who.user_id), "%s", img.uploaded_by);
 	rc = sink_open(c, &sink);
 	if (rc != 0)
 		goto out;
