@@ -1072,7 +1072,7 @@ h_put_upload(struct ctx *c)
 	if (c->req->content_length > c->w->cfg->max_upload_bytes)
 		return PI_ERR_TOO_LARGE;
 	/* The upload URL was issued to this user: the audit row is theirs. */
-	(void)snprintf(c->who.user_id, sizeof(c->who.user_id), "%s", img.uploaded_by);
+	(void)snprintf(c->who.user_id, sizeof(c->who.user_id), "%.36s", img.uploaded_by);
 	rc = sink_open(c, &sink);
 	if (rc != 0)
 		goto out;

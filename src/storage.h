@@ -108,6 +108,9 @@ storage_check(struct storage *st)
 
 extern const struct storage_ops storage_local_ops;
 extern const struct storage_ops storage_s3_ops;
+/* Sets up the S3 back end in st (st->cfg set; state in st->impl, freed by
+ * .destroy). 0, or -1 with a message in err. */
+int storage_s3_init(struct storage *st, char *err, size_t errsz);
 extern const struct storage_ops storage_supabase_ops;
 
 #endif

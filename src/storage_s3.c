@@ -72,6 +72,7 @@
 #define S3_MAX_KEY         1024
 #define S3_MAX_TOKEN       4096
 #define S3_MAX_EXTRA       4
+#define S3_MAX_HLINE       (64 + 4096 + 4)     /* "name: value", sigv4's bounds */
 #define S3_CONNECT_TIMEOUT 10L                  /* seconds, at most */
 #define S3_EMPTY_SHA256 \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -522,7 +523,7 @@ static int
 s3_attempt(struct s3 *s, struct s3_req *r)
 {
 	char *url = NULL, *hdr[4] = { NULL, NULL, NULL, NULL };
-	char line[SIGV4_MAX_HLINE];
+	char line[S3_MAX_HLINE];
 	struct curl_slist *list = NULL, *nl;
 	CURL *h = s->curl;
 	CURLcode cc = CURLE_OK;
