@@ -433,11 +433,23 @@ str_or_null(const char *s)
 	return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
-/* Runs the audit insert inside the current transaction. */
+/* Writes the audit row (if any) in the open transaction and commits. */
 static int
-audit_in_tx(struct db *db, const struct audit *ev)
+commit_with_audit(struct db *db, const struct audit *ev)
 {
-	return ev != NULL ? db_audit(db, ev) : 0;
+	if (ev != NULL && db_audit(db, ev) != 0)
+		return PI_ERR_DB;
+	return db_simple(db, "COMMIT");
+}
+
+/* The common end of a transaction: frees res and rolls back on failure. */
+static int
+end_tx(struct db *db, PGresult *res, int rc)
+{
+	PQclear(res);
+	if (rc != 0)
+		db_rollback(db);
+	return rc;
 }
 
 int
@@ -486,14 +498,9 @@ db_image_insert(struct db *db, struct image *img, const struct audit *ev)
 	img->created_at = img->updated_at = int_field(res, 0, 1, 0);
 	if (img->captured_at < 0)
 		img->captured_at = img->created_at;
-	if (audit_in_tx(db, ev) != 0)
-		goto out;
-	rc = db_simple(db, "COMMIT");
+	rc = commit_with_audit(db, ev);
 out:
-	PQclear(res);
-	if (rc != 0)
-		db_rollback(db);
-	return rc;
+	return end_tx(db, res, rc);
 }
 
 int
@@ -530,14 +537,9 @@ db_image_mark_ready(struct db *db, struct image *img, const struct audit *ev)
 	img->updated_at = int_field(res, 0, 1, 0);
 	(void)snprintf(img->status, sizeof(img->status), "ready");
 	img->upload_expires_at = -1;
-	if (audit_in_tx(db, ev) != 0)
-		goto out;
-	rc = db_simple(db, "COMMIT");
+	rc = commit_with_audit(db, ev);
 out:
-	PQclear(res);
-	if (rc != 0)
-		db_rollback(db);
-	return rc;
+	return end_tx(db, res, rc);
 }
 
 int
@@ -600,14 +602,9 @@ change_with_audit(struct db *db, enum stmt s, const char *const *params,
 		rc = PI_ERR_NOT_FOUND;
 		goto out;
 	}
-	if (audit_in_tx(db, ev) != 0)
-		goto out;
-	rc = db_simple(db, "COMMIT");
+	rc = commit_with_audit(db, ev);
 out:
-	PQclear(res);
-	if (rc != 0)
-		db_rollback(db);
-	return rc;
+	return end_tx(db, res, rc);
 }
 
 int

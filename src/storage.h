@@ -112,5 +112,8 @@ extern const struct storage_ops storage_s3_ops;
  * .destroy). 0, or -1 with a message in err. */
 int storage_s3_init(struct storage *st, char *err, size_t errsz);
 extern const struct storage_ops storage_supabase_ops;
+/* Sets up the Supabase back end in st->impl (st->cfg set, st->tmp_dir made);
+ * freed by its destroy op. Returns 0, or a pi_err with a message in err. */
+int storage_supabase_init(struct storage *st, char *err, size_t errsz);
 
 #endif

@@ -584,11 +584,11 @@ supa_perform_once(struct supa *s, const struct supa_req *req,
 			goto out;
 		hdrs = t;
 	}
-	if (req->json != NULL &&
-	    (t = curl_slist_append(hdrs, "Content-Type: application/json")) == NULL)
-		goto out;
-	else if (req->json != NULL)
+	if (req->json != NULL) {
+		if ((t = curl_slist_append(hdrs, "Content-Type: application/json")) == NULL)
+			goto out;
 		hdrs = t;
+	}
 	if (req->in_fd >= 0) {
 		if ((size_t)snprintf(line, sizeof(line), "Content-Type: %s",
 		    req->content_type != NULL ? req->content_type :
@@ -1073,7 +1073,7 @@ supa_list_level(struct supa *s, const char *dir, struct supa_entry **out,
     size_t *nout)
 {
 	struct supa_entry *ents = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, seen = 0;
 	struct supa_req req;
 	struct supa_resp resp = { 0 };
 	json_object *body = NULL, *arr = NULL;
@@ -1096,7 +1096,7 @@ supa_list_level(struct supa *s, const char *dir, struct supa_entry **out,
 		    json_object_object_add(body, "limit",
 		    json_object_new_int(SUPA_LIST_LIMIT)) != 0 ||
 		    json_object_object_add(body, "offset",
-		    json_object_new_int64((int64_t)n)) != 0 ||
+		    json_object_new_int64((int64_t)seen)) != 0 ||
 		    json_object_object_add(body, "sortBy", sort) != 0) {
 			json_object_put(sort);
 			rc = PI_ERR_NOMEM;
@@ -1126,6 +1126,7 @@ supa_list_level(struct supa *s, const char *dir, struct supa_entry **out,
 			goto out;
 		}
 		count = json_object_array_length(arr);
+		seen += count;
 		for (size_t i = 0; i < count; i++) {
 			json_object *e = json_object_array_get_idx(arr, i), *id;
 			const char *name = supa_json_str(e, "name");

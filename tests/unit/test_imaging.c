@@ -535,6 +535,42 @@ now(void)
 /* ---- the tests ---- */
 
 /*
+ * In a child process (ImageMagick starts once per process) whose pixel
+ * caches may hold 80 MiB and never go to disk, derives hint.jpg (4200x2800):
+ * 94 MB of pixels decoded in full, 24 MB when jpeg:size makes libjpeg
+ * decode at half size (the resize then holds about 69 MB at its peak).
+ * Returns 0 if the display copy came out 2048x1365.
+ */
+static int
+derive_small_memory(const char *policy_dir)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		struct img_limits l = { .max_pixels = 100000000,
+		    .memory_bytes = 80ull << 20, .map_bytes = 80ull << 20,
+		    .disk_bytes = 0, .policy_dir = policy_dir };
+		struct img_outputs out = { .display_path = tpath("hint.display"),
+		    .thumb_path = tpath("hint.thumb") };
+		struct img_info info;
+
+		if (img_init(&l) != 0 ||
+		    img_probe(tpath("hint.jpg"), IMG_JPEG, 100000000, &info) != 0 ||
+		    img_derive(tpath("hint.jpg"), &info, &out) != 0)
+			_exit(1);
+		_exit(out.display_width == 2048 && out.display_height == 1365 ?
+		    0 : 2);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/*
  * img_init() in a child process (ImageMagick starts once per process), with
  * policy_dir and, if home is set, HOME. Returns img_init's result.
  */
@@ -689,6 +725,8 @@ gen_images(void)
 	    "land.jpg", 90);
 	r |= gen_write(gen_new(2000, 3000, "gradient:green-yellow"), "JPEG",
 	    "port.jpg", 90);
+	r |= gen_write(gen_new(4200, 2800, "gradient:orange-purple"), "JPEG",
+	    "hint.jpg", 90);
 	/* Blue with a red marker in the stored top-left corner. */
 	if ((m = gen_new(600, 400, "xc:blue")) == NULL ||
 	    gen_paste(m, 120, 80, "xc:red") != 0 ||
@@ -1240,6 +1278,8 @@ main(void)
 	} else {
 		ok(1, "fail-closed policy tests # SKIP top_srcdir not set");
 	}
+	is_int(derive_small_memory(lim.policy_dir), 0,
+	    "12 MP JPEG made within 80 MiB: shrink-on-load works");
 	is_int(img_init(&lim), 0, "img_init");
 	is_int(img_init(&lim), 0, "img_init again only re-applies limits");
 
