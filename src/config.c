@@ -111,6 +111,8 @@ static const struct cfg_entry config_table[] = {
 	  "SUPABASE_SERVICE_KEY", "Supabase service-role key" },
 	{ "supabase_jwt_secret", CFG_STR, F(supabase_jwt_secret), "", 0, 0, NULL, CFG_SECRET, NULL,
 	  "Supabase JWT secret: sign URLs locally; empty = ask the Storage API" },
+	{ "imaging_policy_dir", CFG_STR, F(imaging_policy_dir), POLAIMG_DATADIR, 0, 0, NULL, 0, NULL,
+	  "directory of polaimg's restrictive ImageMagick policy.xml" },
 	{ "max_upload_bytes", CFG_SIZE, F(max_upload_bytes), "52428800", 1024, 16384 * MiB, NULL, 0, NULL,
 	  "largest image file accepted (suffixes k, m, g allowed)" },
 	{ "max_pixels", CFG_INT, F(max_pixels), "100000000", 1, 4000000000LL, NULL, 0, NULL,

@@ -36,7 +36,7 @@ enum stmt {
 	ST_PING, ST_USER, ST_CASE, ST_AUDIT, ST_IMAGE_GET, ST_CASE_LOCK,
 	ST_IMAGE_INSERT, ST_IMAGE_READY, ST_LIST, ST_COUNT, ST_DELETE,
 	ST_RESTORE, ST_SWEEP, ST_PURGED_DELETED, ST_PURGED_PENDING,
-	ST_KEY_KNOWN, ST__COUNT
+	ST_KEY_KNOWN, ST_LIVE_PAGE, ST__COUNT
 };
 
 /* The columns of an image, in the order row_to_image() reads them. */
@@ -124,6 +124,12 @@ static const struct {
 	    "AND status = 'pending'", 1 },
 	[ST_KEY_KNOWN] = { "SELECT 1 FROM case_images WHERE storage_key = $1 "
 	    "AND purged_at IS NULL LIMIT 1", 1 },
+	/* Keyset pages of the images whose objects must exist (`polaimg
+	 * verify`): ready and not purged, deleted ones included. */
+	[ST_LIVE_PAGE] = { "SELECT " IMG_COLS ", i.id::text FROM case_images i "
+	    "WHERE i.status = 'ready' AND i.purged_at IS NULL "
+	    "AND i.id::text COLLATE \"C\" > $1 "
+	    "ORDER BY i.id::text COLLATE \"C\" LIMIT $2", 2 },
 };
 
 struct db {
@@ -668,6 +674,32 @@ db_storage_key_known(struct db *db, const char *storage_key)
 	known = PQntuples(res) > 0;
 	PQclear(res);
 	return known;
+}
+
+int
+db_live_images(struct db *db, db_image_cb cb, void *ud)
+{
+	char after[64] = "", lim[24];
+	const char *params[2] = { after, lim };
+	struct image img;
+	int rows, rc = 0;
+
+	(void)snprintf(lim, sizeof(lim), "%d", DB_LIVE_PAGE);
+	do {
+		PGresult *res = db_run(db, ST_LIVE_PAGE, params, PGRES_TUPLES_OK);
+
+		if (res == NULL)
+			return PI_ERR_DB;
+		rows = PQntuples(res);
+		for (int i = 0; i < rows && rc == 0; i++) {
+			row_to_image(res, i, NULL, &img);
+			rc = cb(ud, &img);
+		}
+		if (rows > 0)
+			copy_field(after, sizeof(after), res, rows - 1, IMG_NCOLS);
+		PQclear(res);
+	} while (rc == 0 && rows == DB_LIVE_PAGE);
+	return rc;
 }
 
 /* --- migrations ------------------------------------------------------- */

@@ -107,4 +107,13 @@ int db_image_purged(struct db *db, const struct image *img, const struct audit *
 /* 1 if a live (not purged) row has this storage_key, 0 if none. */
 int db_storage_key_known(struct db *db, const char *storage_key);
 
+/* For `polaimg verify`: calls cb for every image whose objects must exist —
+ * ready and not purged, deleted ones included — in id order, reading
+ * DB_LIVE_PAGE rows at a time (memory stays flat however many images there
+ * are). img->description is NULL. Returns 0, PI_ERR_DB, or the first
+ * non-zero value cb returned (which stops the walk). */
+#define DB_LIVE_PAGE 500
+typedef int (*db_image_cb)(void *ud, const struct image *img);
+int db_live_images(struct db *db, db_image_cb cb, void *ud);
+
 #endif

@@ -13,6 +13,7 @@
 
 struct config;
 struct db;
+struct image;
 struct storage;
 
 /* What a worker keeps for its whole life. */
@@ -45,6 +46,22 @@ int h_download_url(struct ctx *c);
 int h_file(struct ctx *c);
 int h_proxy(struct ctx *c);
 int h_delete(struct ctx *c);
+
+/* The fields of a POST /upload-url body besides the image's own. */
+struct upload_url_fields {
+	const char *file_name, *content_type;   /* point into the body */
+	long long file_size;                    /* -1 when absent */
+	long long expires_in;                   /* 900 when absent */
+	int has_expires;
+};
+
+/* Extracts and validates the members of an upload-url body (a JSON object)
+ * into f and img (caseId, eyeSide, imageType, capturedAt, description; img
+ * is zeroed first, its description points into body). max_ttl bounds
+ * expiresIn. Returns NULL when every field is valid, else the
+ * VALIDATION_FAILED details array (the caller owns it). Pure: no I/O. */
+json_object *handlers_upload_url_fields(json_object *body, long long max_ttl,
+    struct upload_url_fields *f, struct image *img);
 
 /* Authenticates the request (bearer token or cookie, then the users table)
  * into c->who. Returns 0, or answers 401/503 itself and returns 1. */

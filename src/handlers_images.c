@@ -844,7 +844,6 @@ read_json_body(struct ctx *c)
 	char *buf = arena_alloc(c->req->arena, JSON_BODY_MAX + 1);
 	size_t len = 0;
 	ssize_t n;
-	json_tokener *tok;
 	json_object *obj;
 
 	if (buf == NULL) {
@@ -862,23 +861,12 @@ read_json_body(struct ctx *c)
 			return NULL;
 		}
 	}
-	tok = json_tokener_new_ex(32);
-	if (tok == NULL) {
-		http_error_for(c->req, PI_ERR_NOMEM);
-		return NULL;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	obj = json_tokener_parse_ex(tok, buf, (int)len);
-	if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len ||
-	    !json_object_is_type(obj, json_type_object)) {
-		json_object_put(obj);
-		json_tokener_free(tok);
+	obj = http_parse_json_object(buf, len);
+	if (obj == NULL) {
 		http_validation_error(c->req, http_detail_add(NULL, "body",
 		    "must be a JSON object"));
 		return NULL;
 	}
-	json_tokener_free(tok);
 	return obj;
 }
 
@@ -917,15 +905,55 @@ jget_int(json_object *o, const char *name, long long *out, int *bad)
 	return 1;
 }
 
+json_object *
+handlers_upload_url_fields(json_object *body, long long max_ttl,
+    struct upload_url_fields *f, struct image *img)
+{
+	struct image_fields fields;
+	json_object *details = NULL;
+	int bad[9] = { 0 };
+
+	memset(img, 0, sizeof(*img));
+	f->file_size = -1;
+	f->expires_in = 900;
+	f->file_name = jget_str(body, "fileName", &bad[0]);
+	f->content_type = jget_str(body, "contentType", &bad[1]);
+	fields.case_id_raw = jget_str(body, "caseId", &bad[2]);
+	fields.eye_side = jget_str(body, "eyeSide", &bad[3]);
+	fields.image_type = jget_str(body, "imageType", &bad[4]);
+	fields.description = jget_str(body, "description", &bad[5]);
+	fields.captured_at = jget_str(body, "capturedAt", &bad[6]);
+	(void)jget_int(body, "fileSize", &f->file_size, &bad[7]);
+	f->has_expires = jget_int(body, "expiresIn", &f->expires_in, &bad[8]);
+
+	if (bad[0] || f->file_name == NULL || f->file_name[0] == '\0' ||
+	    !val_text(f->file_name, strlen(f->file_name), 255))
+		details = http_detail_add(details, "fileName",
+		    "is required: text of 1 to 255 characters");
+	if (bad[1] || f->content_type == NULL || f->content_type[0] == '\0')
+		details = http_detail_add(details, "contentType", "is required");
+	if (bad[2] || bad[3] || bad[4] || bad[5] || bad[6])
+		details = http_detail_add(details, "body", "fields must be strings");
+	details = validate_image_fields(&fields, img, details);
+	if (bad[7] || (f->file_size < 0 && f->file_size != -1))
+		details = http_detail_add(details, "fileSize",
+		    "must be a non-negative integer");
+	if (bad[8] || (f->has_expires && (f->expires_in < 1 ||
+	    f->expires_in > max_ttl)))
+		details = http_detail_add(details, "expiresIn",
+		    "must be between 1 and max_upload_url_ttl seconds");
+	return details;
+}
+
 int
 h_upload_url(struct ctx *c)
 {
-	json_object *body, *details = NULL, *data;
-	struct image_fields fields;
+	json_object *body, *details, *data;
+	struct upload_url_fields f;
 	struct image img;
-	const char *file_name, *content_type;
-	long long file_size = -1, expires_in = 900;
-	int bad[9] = { 0 }, rc, has_expires;
+	const char *content_type;
+	long long file_size, expires_in;
+	int rc, has_expires;
 	int64_t now = (int64_t)time(NULL);
 	char token[128];
 	const char *url;
@@ -933,36 +961,16 @@ h_upload_url(struct ctx *c)
 	body = read_json_body(c);
 	if (body == NULL)
 		return 0;
-	memset(&img, 0, sizeof(img));
-	file_name = jget_str(body, "fileName", &bad[0]);
-	content_type = jget_str(body, "contentType", &bad[1]);
-	fields.case_id_raw = jget_str(body, "caseId", &bad[2]);
-	fields.eye_side = jget_str(body, "eyeSide", &bad[3]);
-	fields.image_type = jget_str(body, "imageType", &bad[4]);
-	fields.description = jget_str(body, "description", &bad[5]);
-	fields.captured_at = jget_str(body, "capturedAt", &bad[6]);
-	(void)jget_int(body, "fileSize", &file_size, &bad[7]);
-	has_expires = jget_int(body, "expiresIn", &expires_in, &bad[8]);
-
-	if (bad[0] || file_name == NULL || file_name[0] == '\0' ||
-	    !val_text(file_name, strlen(file_name), 255))
-		details = http_detail_add(details, "fileName",
-		    "is required: text of 1 to 255 characters");
-	if (bad[1] || content_type == NULL || content_type[0] == '\0')
-		details = http_detail_add(details, "contentType", "is required");
-	if (bad[2] || bad[3] || bad[4] || bad[5] || bad[6])
-		details = http_detail_add(details, "body", "fields must be strings");
-	details = validate_image_fields(&fields, &img, details);
-	if (bad[7] || (file_size < 0 && file_size != -1))
-		details = http_detail_add(details, "fileSize",
-		    "must be a non-negative integer");
-	if (bad[8] || (has_expires && (expires_in < 1 || expires_in > c->w->cfg->max_upload_url_ttl)))
-		details = http_detail_add(details, "expiresIn",
-		    "must be between 1 and max_upload_url_ttl seconds");
+	details = handlers_upload_url_fields(body, c->w->cfg->max_upload_url_ttl,
+	    &f, &img);
 	if (details != NULL) {
 		json_object_put(body);
 		return http_validation_error(c->req, details);
 	}
+	content_type = f.content_type;
+	file_size = f.file_size;
+	expires_in = f.expires_in;
+	has_expires = f.has_expires;
 	if (img_type_from_mime(content_type) == IMG_UNKNOWN) {
 		rc = PI_ERR_UNSUPPORTED;
 		goto out;

@@ -97,38 +97,34 @@ query_decode(struct arena *a, const char *s, size_t n)
 	return out;
 }
 
-static void
-parse_query(struct http_request *r)
+int
+http_parse_query(struct arena *a, const char *query, struct http_param *out,
+    int max, int *n)
 {
-	const char *q = r->query, *end;
+	const char *q = query, *end;
 
-	if (strlen(q) > HTTP_QUERY_MAX) {
-		r->query_invalid = 1;
-		return;
-	}
+	*n = 0;
+	if (strlen(q) > HTTP_QUERY_MAX)
+		return -1;
 	while (*q != '\0') {
 		const char *eq, *amp = strchr(q, '&');
 
 		end = amp != NULL ? amp : q + strlen(q);
 		if (end > q) {
-			if (r->nparams == HTTP_MAX_PARAMS) {
-				r->query_invalid = 1;
-				return;
-			}
+			if (*n == max)
+				return -1;
 			eq = memchr(q, '=', (size_t)(end - q));
-			r->params[r->nparams].name = query_decode(r->arena, q,
+			out[*n].name = query_decode(a, q,
 			    (size_t)((eq != NULL ? eq : end) - q));
-			r->params[r->nparams].value = eq != NULL ?
-			    query_decode(r->arena, eq + 1, (size_t)(end - eq - 1)) : "";
-			if (r->params[r->nparams].name == NULL ||
-			    r->params[r->nparams].value == NULL) {
-				r->query_invalid = 1;
-				return;
-			}
-			r->nparams++;
+			out[*n].value = eq != NULL ?
+			    query_decode(a, eq + 1, (size_t)(end - eq - 1)) : "";
+			if (out[*n].name == NULL || out[*n].value == NULL)
+				return -1;
+			(*n)++;
 		}
 		q = *end == '\0' ? end : end + 1;
 	}
+	return 0;
 }
 
 static void
@@ -188,7 +184,9 @@ http_request_init(struct http_request *r, FCGX_Request *fcgx,
 	r->query = q != NULL ? q + 1 : "";
 	if (r->path == NULL)
 		return -1;
-	parse_query(r);
+	if (http_parse_query(arena, r->query, r->params, HTTP_MAX_PARAMS,
+	    &r->nparams) != 0)
+		r->query_invalid = 1;
 	r->content_type = http_param(r, "CONTENT_TYPE");
 	if (r->content_type == NULL)
 		r->content_type = "";
@@ -212,6 +210,29 @@ http_request_init(struct http_request *r, FCGX_Request *fcgx,
 		r->body_file = bf;
 	}
 	return 0;
+}
+
+json_object *
+http_parse_json_object(const char *buf, size_t len)
+{
+	json_tokener *tok;
+	json_object *obj;
+
+	if (len > INT32_MAX)
+		return NULL;
+	tok = json_tokener_new_ex(HTTP_JSON_DEPTH);
+	if (tok == NULL)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, buf, (int)len);
+	if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != len ||
+	    !json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		obj = NULL;
+	}
+	json_tokener_free(tok);
+	return obj;
 }
 
 void

@@ -21,6 +21,7 @@
 
 #define HTTP_QUERY_MAX 4096      /* longest query string accepted */
 #define HTTP_MAX_PARAMS 32
+#define HTTP_JSON_DEPTH 32       /* deepest nesting of a JSON body */
 
 struct http_param {
 	const char *name;
@@ -56,6 +57,16 @@ struct http_request {
  * request is then answered with 400 by the caller). */
 int http_request_init(struct http_request *r, FCGX_Request *fcgx,
     struct arena *arena, const char *body_file_dir);
+/* Decodes a raw query string ("a=1&b=%20x", '+' = space) into at most max
+ * pairs in out, strings in arena memory; *n is the number decoded. Returns
+ * 0, or -1 when the query is longer than HTTP_QUERY_MAX, has more than max
+ * pairs, a bad %-escape or an encoded NUL (out[0..*n) stay valid). Pure. */
+int http_parse_query(struct arena *a, const char *query, struct http_param *out,
+    int max, int *n);
+/* Parses buf (len bytes) as exactly one JSON object: strict JSON, valid
+ * UTF-8, nesting at most HTTP_JSON_DEPTH, nothing after it. Returns the
+ * object (the caller puts it) or NULL. Pure. */
+json_object *http_parse_json_object(const char *buf, size_t len);
 /* Closes what the request opened (the body file). */
 void http_request_done(struct http_request *r);
 

@@ -67,8 +67,9 @@ struct img_info {
  * Fills info. path must be absolute and free of '[', ']' and '%' (ImageMagick
  * would read those as frame, size or scene syntax). Returns 0,
  * PI_ERR_UNPROCESSABLE if the header is unreadable or width*height exceeds
- * max_pixels (checked before any decode), PI_ERR_INTERNAL on bad arguments
- * or before img_init(). */
+ * max_pixels (checked before any decode), PI_ERR_UNSUPPORTED if the
+ * ImageMagick policy denies the type's coder, PI_ERR_INTERNAL on bad
+ * arguments or before img_init(). */
 int img_probe(const char *path, enum img_type type, uint64_t max_pixels,
     struct img_info *info);
 
@@ -90,7 +91,8 @@ struct img_outputs {
  * Writes to the given paths (same rules as img_probe's path; the caller
  * renames them into place, and removes them if this fails). Returns 0 or
  * PI_ERR_UNPROCESSABLE (corrupt, truncated, over the resource limits) /
- * PI_ERR_IO (cannot write) / PI_ERR_NOMEM / PI_ERR_INTERNAL (bad arguments). */
+ * PI_ERR_IO (cannot write) / PI_ERR_UNSUPPORTED (coder denied by policy) /
+ * PI_ERR_NOMEM / PI_ERR_INTERNAL (bad arguments). */
 int img_derive(const char *path, const struct img_info *info,
     struct img_outputs *out);
 

@@ -31,13 +31,17 @@
 static int
 worker_ctx_init(struct worker_ctx *w, const struct config *cfg)
 {
+	/* Pixels cost ImageMagick 8 bytes each (Q16 RGBA): room for the
+	 * largest image max_pixels allows, plus working space. Shrink-on-load
+	 * keeps ordinary JPEGs far below this; the limit is a ceiling. */
 	struct img_limits lim = {
 		.max_pixels = (uint64_t)cfg->max_pixels,
-		.memory_bytes = 256ULL << 20,
-		.map_bytes = 512ULL << 20,
+		.memory_bytes = 8 * (uint64_t)cfg->max_pixels + (128ULL << 20),
+		.map_bytes = 16 * (uint64_t)cfg->max_pixels + (256ULL << 20),
 		.disk_bytes = 0,
 		.max_dimension = 65500,
 		.time_seconds = (unsigned)cfg->request_timeout,
+		.policy_dir = cfg->imaging_policy_dir,
 	};
 	enum auth_alg alg;
 	const char *why = NULL;

@@ -180,6 +180,7 @@ public_base_url = http://127.0.0.1:$PORT
 max_upload_bytes = $MAX_UPLOAD_BYTES
 delete_retention_days = 0
 log_level = debug
+imaging_policy_dir = $REPO_ROOT/conf
 EOF
 
 echo "polaimg: migrate (twice, must be idempotent)"
