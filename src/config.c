@@ -181,7 +181,9 @@ parse_size(const char *s, long long *out)
 	}
 	if (mult != 1)
 		buf[n - 1] = '\0';
-	if (!val_int(buf, 0, (long long)1 << 50, &v))
+	/* The bound applies to the product: "22222222222249m" must not
+	 * overflow (found by tests/fuzz/fuzz_config.c). */
+	if (!val_int(buf, 0, ((long long)1 << 50) / mult, &v))
 		return 0;
 	*out = v * mult;
 	return 1;

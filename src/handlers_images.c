@@ -539,7 +539,11 @@ out:
 			delete_objects(c, img, stored);
 		}
 	}
-	if (rc == PI_ERR_EXISTS || rc == PI_ERR_NOT_FOUND || rc == PI_ERR_INVALID)
+	/* Every file ingest writes lives in storage's temp directory: a write
+	 * that fails there (ENOSPC while ImageMagick writes a copy) is a
+	 * storage failure, not an internal error. */
+	if (rc == PI_ERR_EXISTS || rc == PI_ERR_NOT_FOUND || rc == PI_ERR_INVALID ||
+	    rc == PI_ERR_IO)
 		rc = PI_ERR_STORAGE;
 	if (dpath[0] != '\0')
 		(void)unlink(dpath);
@@ -1316,10 +1320,42 @@ object_headers(struct ctx *c, const struct image *img, enum variant v,
 	return 0;
 }
 
+/* Headers of a streamed answer, sent when the first bytes are ready, so
+ * that a storage failure before that is still a clean 503. */
+struct stream_ctx {
+	struct ctx *c;
+	const struct image *img;
+	enum variant v;
+	const char *mime, *etag, *ext;
+	long long start, end, size;
+	int ranged, started;
+};
+
 static int
-write_cb(void *ud, const char *buf, size_t n)
+stream_headers(struct stream_ctx *s)
 {
-	return http_write(ud, buf, n);
+	struct http_request *r = s->c->req;
+
+	s->started = 1;
+	if (http_begin(r, s->ranged ? 206 : 200) != 0 ||
+	    object_headers(s->c, s->img, s->v, s->mime, s->etag, s->ext) != 0 ||
+	    http_header(r, "Accept-Ranges", "bytes") != 0 ||
+	    http_headerf(r, "Content-Length", "%lld", s->end - s->start + 1) != 0 ||
+	    (s->ranged && http_headerf(r, "Content-Range", "bytes %lld-%lld/%lld",
+	    s->start, s->end, s->size) != 0) ||
+	    http_end_headers(r) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+stream_cb(void *ud, const char *buf, size_t n)
+{
+	struct stream_ctx *s = ud;
+
+	if (!s->started && stream_headers(s) != 0)
+		return -1;
+	return http_write(s->c->req, buf, n);
 }
 
 /* The bytes of an object through this worker (offload = none, or a remote
@@ -1329,34 +1365,34 @@ static int
 stream_object(struct ctx *c, const struct image *img, enum variant v,
     const char *key, const char *mime, const char *etag, const char *ext)
 {
-	long long size = v == V_ORIGINAL ? img->file_size :
-	    v == V_DISPLAY ? img->display_size : img->thumb_size;
-	long long start = 0, end = size - 1;
-	int ranged, rc;
+	struct stream_ctx s = { .c = c, .img = img, .v = v, .mime = mime,
+		.etag = etag, .ext = ext };
+	int rc;
 
-	if (size < 0)
+	s.size = v == V_ORIGINAL ? img->file_size :
+	    v == V_DISPLAY ? img->display_size : img->thumb_size;
+	if (s.size < 0)
 		return PI_ERR_NOT_FOUND;
-	ranged = http_parse_range(http_param(c->req, "HTTP_RANGE"), size, &start, &end);
-	if (ranged < 0) {
+	s.end = s.size - 1;
+	s.ranged = http_parse_range(http_param(c->req, "HTTP_RANGE"), s.size,
+	    &s.start, &s.end);
+	if (s.ranged < 0) {
 		if (http_begin(c->req, 416) == 0 &&
-		    http_headerf(c->req, "Content-Range", "bytes */%lld", size) == 0 &&
+		    http_headerf(c->req, "Content-Range", "bytes */%lld", s.size) == 0 &&
 		    http_header(c->req, "Content-Length", "0") == 0)
 			(void)http_end_headers(c->req);
 		return 0;
 	}
-	if (http_begin(c->req, ranged ? 206 : 200) != 0 ||
-	    object_headers(c, img, v, mime, etag, ext) != 0 ||
-	    http_header(c->req, "Accept-Ranges", "bytes") != 0 ||
-	    http_headerf(c->req, "Content-Length", "%lld", end - start + 1) != 0 ||
-	    (ranged && http_headerf(c->req, "Content-Range", "bytes %lld-%lld/%lld",
-	    start, end, size) != 0) ||
-	    http_end_headers(c->req) != 0)
+	if (c->req->is_head || s.size == 0) {
+		(void)stream_headers(&s);
 		return 0;
-	if (c->req->is_head || size == 0)
-		return 0;
-	rc = c->w->storage->ops->stream(c->w->storage, key, start, end, write_cb, c->req);
+	}
+	rc = c->w->storage->ops->stream(c->w->storage, key, s.start, s.end,
+	    stream_cb, &s);
+	if (rc != 0 && !s.started)
+		return rc == PI_ERR_NOT_FOUND ? PI_ERR_STORAGE : rc;
 	if (rc != 0)
-		log_error("serve: streaming %s failed after the headers: %s", key,
+		log_error("serve: streaming %s broke off after the headers: %s", key,
 		    pi_strerror(rc));
 	return 0;
 }

@@ -14,14 +14,18 @@
  * thread, because the pre-forked workers already use the cores and OpenMP
  * inside each worker only adds contention.
  *
- * img_derive() decodes once. A JPEG is read with a jpeg:size hint of the
- * display size, computed from the real aspect ratio and never above the
- * image's own size (a larger hint makes libjpeg upscale), so a JPEG of
- * twice the display size or more is shrunk in the DCT domain while it is
- * decoded; then the image is auto-oriented, stripped of every profile and
- * property but the ICC profile, resized with MagickResizeImage and written
- * as the display copy. The thumbnail is resized from that same in-memory
- * display copy.
+ * img_derive() decodes once. A JPEG is read with a jpeg:size hint chosen so
+ * that libjpeg decodes at the smallest DCT scale whose result is still at
+ * least the display size (computed from the real aspect ratio, never above
+ * the image's own size: a larger hint makes libjpeg upscale), so a JPEG of
+ * twice the display size or more is shrunk while it is decoded; then the
+ * image is auto-oriented, stripped of every profile and property but the
+ * ICC profile, resized to the display size (computed from the stored size,
+ * not from whatever the decoder returned) and written as the display copy.
+ * The thumbnail is resized from that same in-memory display copy. A
+ * reduction of more than IMG_SHRINK_RATIO is done in two steps: a cheap
+ * area average (MagickScaleImage) to IMG_SHRINK_RATIO times the target,
+ * then the good filter for the last step only.
  *
  * Metadata: EXIF (GPS, serial numbers, dates), XMP, IPTC, comments and PNG
  * text chunks can all carry patient data, so derived copies keep nothing but
@@ -76,31 +80,48 @@
 #define IMG_FATAL_STATUS 70     /* EX_SOFTWARE */
 
 /*
- * jpeg:size is this many times the display size. libjpeg decodes at the
- * smallest scale (in 1/8 steps) that stays at or above the hint, so the
- * final Lanczos resize always shrinks, by a factor between 1 and 2.
+ * Shrink-on-load: libjpeg can decode a JPEG at k/8 of its size, and
+ * ImageMagick asks it for 1/n with n = floor(size / jpeg:size hint);
+ * libjpeg-turbo (like libjpeg 8 and later) then decodes at k/8 with
+ * k = ceil(8/n), so n = 3 gives 3/8 and n = 4..7 give 2/8; libjpeg 6b
+ * knows fewer scales and picks a larger one, which is only slower.
+ * img_jpeg_hint() takes the largest n whose result is still at least the
+ * target size, so the resize after it always shrinks, by less than 2
+ * (less than 1.34 after a 1/2 decode).
  *
- * Why 1 and not the customary 2 (libvips leaves that margin): with 2 there
- * is no DCT shrink at all below 4 x IMG_DISPLAY_MAX = 8192 px on the long
- * side, i.e. for nearly every camera, and the full decode then needs
- * 8 bytes a pixel. Measured here (one thread, q92 photographs, display
- * 2048): 20 MP 0.95 s / 247 MB peak RSS with 2, 0.42 s / 100 MB with 1;
- * 48 MP 1.6 s / 506 MB against 0.62 s / 124 MB; with a 256 MiB memory
- * limit a 24 MP JPEG is refused with 2 and made with 1. The cost is
- * detail: against a full decode, on synthetic fine high-contrast noise,
- * 2 dB lower PSNR (30.8 against 32.7 dB); on smooth content no difference
- * (36.12 against 36.11 dB), both well inside what q85 JPEG itself loses.
+ * Why not leave the customary margin of 2 (libvips does): there is then no
+ * DCT shrink at all below 4 x IMG_DISPLAY_MAX = 8192 px on the long side,
+ * i.e. for nearly every camera, and the full decode needs 8 bytes a pixel.
+ * Measured here (one thread, q92 photographs, display 2048): 20 MP 0.95 s /
+ * 247 MB peak RSS with 2, 0.42 s / 100 MB without; 48 MP 1.6 s / 506 MB
+ * against 0.62 s / 124 MB; with a 256 MiB memory limit a 24 MP JPEG is
+ * refused with 2 and made without. The cost is detail: against a full
+ * decode, on synthetic fine high-contrast noise, 2 dB lower PSNR (30.8
+ * against 32.7 dB); on smooth content no difference (36.12 against
+ * 36.11 dB), both well inside what q85 JPEG itself loses. 3/8 instead of
+ * 1/2 for a 24 MP (6000x4000) photograph: display PSNR against a full
+ * decode 39.37 against 39.38 dB, 0.27 s of CPU against 0.32 s.
  */
-#define IMG_HINT_FACTOR 1
 
 /*
- * Measured (20 MP): Triangle saves 45% of the time (0.30 s against 0.56 s
- * after a 1/2 shrink-on-load; 0.56 against 1.0 s after a full decode) but
- * on fine high-contrast detail lands 10 dB PSNR below Lanczos (blur);
- * Lanczos keeps thin structures such as retinal vessels, which is what the
- * display copy is looked at for.
+ * The filter of the last reduction step. Measured (20 MP photograph with
+ * thin dark lines like retinal vessels, display copy after a 1/2 decode,
+ * one thread, PSNR of the q85 copy against a full decode resized with
+ * Lanczos): Lanczos 0.34 s of CPU, 33.75 dB; Lanczos2 (two lobes) 0.30 s,
+ * 33.66 dB; Triangle 0.25 s, 33.18 dB, visibly softer lines. Lanczos2
+ * keeps thin structures, which is what the display copy is looked at for,
+ * at a quarter less resize time than Lanczos.
  */
-#define IMG_FILTER LanczosFilter
+#define IMG_FILTER Lanczos2Filter
+
+/*
+ * A reduction by more than this is done in two steps: an area average
+ * (MagickScaleImage, a few times cheaper than any filter) down to this many
+ * times the target, then IMG_FILTER. Used for the thumbnail made from the
+ * display copy (2048 to 400: a third of the time of Lanczos in one step,
+ * PSNR within 0.1 dB) and for non-JPEG input, which has no shrink-on-load.
+ */
+#define IMG_SHRINK_RATIO 2
 
 /* PNG chunks never written to derived copies: text and EXIF can carry
  * patient data, dates and times add nothing. iCCP, gAMA, cHRM and sRGB
@@ -627,27 +648,54 @@ img_fit(uint64_t w, uint64_t h, uint64_t box, uint64_t *fw, uint64_t *fh)
 		*fh = 1;
 }
 
+/* The size libjpeg decodes v pixels to when asked for 1/n (n >= 1):
+ * k/8 with k = ceil(8/n), rounded up (see "Shrink-on-load" above). */
+static uint64_t
+img_jpeg_scaled(uint64_t v, unsigned n)
+{
+	uint64_t k = (8 + n - 1) / n;
+
+	return (v * k + 7) / 8;
+}
+
 /*
- * Sets the jpeg:size hint for a w x h JPEG: IMG_HINT_FACTOR times the
- * display size, same aspect ratio, never above w x h (libjpeg would
- * upscale). No hint when the image is no larger than that anyway. Only
- * this option shrinks on load; MagickSetSize does not.
+ * Sets the jpeg:size hint for a w x h JPEG (as stored) whose result must
+ * be at least tw x th: the largest n (up to 8) for which libjpeg's 1/n
+ * decode is still that large, as the hint w/n x h/n, from which
+ * ImageMagick computes n back. No hint (a full decode) when n would be 1
+ * or the hint would not round-trip to n. Only this option shrinks on load;
+ * MagickSetSize does not.
  */
 static int
-img_jpeg_hint(MagickWand *wand, uint64_t w, uint64_t h)
+img_jpeg_hint(MagickWand *wand, uint64_t w, uint64_t h, uint64_t tw,
+    uint64_t th)
 {
-	uint64_t tw, th, hw, hh;
+	uint64_t hw, hh;
+	unsigned n = 1;
+	double back;
 	char hint[64];
-	int n;
+	int len;
 
-	img_fit(w, h, IMG_DISPLAY_MAX, &tw, &th);
-	hw = tw * IMG_HINT_FACTOR < w ? tw * IMG_HINT_FACTOR : w;
-	hh = th * IMG_HINT_FACTOR < h ? th * IMG_HINT_FACTOR : h;
-	if (hw == w && hh == h)
+	for (unsigned d = 8; d >= 2; d--)
+		if (img_jpeg_scaled(w, d) >= tw && img_jpeg_scaled(h, d) >= th) {
+			n = d;
+			break;
+		}
+	if (n < 2)
 		return 0;
-	n = snprintf(hint, sizeof(hint), "%llux%llu", (unsigned long long)hw,
+	hw = w / n;
+	hh = h / n;
+	if (hw == 0 || hh == 0)
+		return 0;
+	/* ImageMagick's own arithmetic: floor(min(w / hw, h / hh)). */
+	back = (double)w / (double)hw;
+	if ((double)h / (double)hh < back)
+		back = (double)h / (double)hh;
+	if ((unsigned)back != n)
+		return 0;
+	len = snprintf(hint, sizeof(hint), "%llux%llu", (unsigned long long)hw,
 	    (unsigned long long)hh);
-	if (n < 0 || (size_t)n >= sizeof(hint))
+	if (len < 0 || (size_t)len >= sizeof(hint))
 		return PI_ERR_INTERNAL;
 	return img_check(wand, MagickSetOption(wand, "jpeg:size", hint),
 	    "jpeg:size", PI_ERR_INTERNAL);
@@ -718,24 +766,31 @@ img_normalize(MagickWand *wand)
 	return img_check(wand, ok, "depth", PI_ERR_UNPROCESSABLE);
 }
 
-/* Resizes to fit a box x box square (never enlarging); *w, *h get the
- * result. */
+/*
+ * Resizes to exactly tw x th (the caller's fit of the stored size; the
+ * decoded image may differ by the shrink-on-load and its rounding). A
+ * reduction by more than IMG_SHRINK_RATIO in both directions is first
+ * area-averaged to IMG_SHRINK_RATIO times the target; IMG_FILTER makes the
+ * last step. A no-op when the image already has that size.
+ */
 static int
-img_resize(MagickWand *wand, uint64_t box, uint64_t *w, uint64_t *h)
+img_resize(MagickWand *wand, uint64_t tw, uint64_t th)
 {
 	uint64_t cw = MagickGetImageWidth(wand), ch = MagickGetImageHeight(wand);
 	MagickBooleanType ok;
 	int err;
 
-	img_fit(cw, ch, box, w, h);
-	if (*w == cw && *h == ch)
+	if (cw == tw && ch == th)
 		return 0;
-	ok = MagickResizeImage(wand, (size_t)*w, (size_t)*h, IMG_FILTER, 1.0);
-	if ((err = img_check(wand, ok, "resize", PI_ERR_UNPROCESSABLE)) != 0)
-		return err;
-	*w = MagickGetImageWidth(wand);
-	*h = MagickGetImageHeight(wand);
-	return 0;
+	if (cw / IMG_SHRINK_RATIO > tw && ch / IMG_SHRINK_RATIO > th) {
+		ok = MagickScaleImage(wand, (size_t)(tw * IMG_SHRINK_RATIO),
+		    (size_t)(th * IMG_SHRINK_RATIO));
+		if ((err = img_check(wand, ok, "shrink",
+		    PI_ERR_UNPROCESSABLE)) != 0)
+			return err;
+	}
+	ok = MagickResizeImage(wand, (size_t)tw, (size_t)th, IMG_FILTER, 1.0);
+	return img_check(wand, ok, "resize", PI_ERR_UNPROCESSABLE);
 }
 
 /* Flattens transparency onto white (JPEG has no alpha channel). */
@@ -815,13 +870,34 @@ img_derive(const char *path, const struct img_info *info,
 	char name[IMG_NAME_MAX];
 	MagickWand *wand = NULL, *first;
 	MagickBooleanType ok;
-	uint64_t dw, dh, tw, th;
-	int err;
+	uint64_t dw, dh, tw, th, hw, hh, cw, ch;
+	int err, turned, display, thumb;
 
-	if (info == NULL || out == NULL || out->display_path == NULL ||
-	    out->thumb_path == NULL || (fmt = img_format(info->type)) == NULL)
+	if (info == NULL || out == NULL)
+		return PI_ERR_INTERNAL;
+	display = !(out->skip & IMG_SKIP_DISPLAY);
+	thumb = !(out->skip & IMG_SKIP_THUMB);
+	if ((!display && !thumb) || (display && out->display_path == NULL) ||
+	    (thumb && out->thumb_path == NULL) || info->width == 0 ||
+	    info->height == 0 || (fmt = img_format(info->type)) == NULL)
 		return PI_ERR_INTERNAL;
 	otype = info->type == IMG_PNG ? IMG_PNG : IMG_JPEG;
+	/* The sizes as displayed (EXIF orientations 5..8 turn the image by a
+	 * quarter), from the stored size; the thumbnail fits the display
+	 * copy. */
+	turned = info->orientation >= 5 && info->orientation <= 8;
+	img_fit(turned ? info->height : info->width,
+	    turned ? info->width : info->height, IMG_DISPLAY_MAX, &dw, &dh);
+	img_fit(dw, dh, IMG_THUMB_MAX, &tw, &th);
+	/* What the decode must at least deliver, as stored. */
+	hw = display ? dw : tw;
+	hh = display ? dh : th;
+	if (turned) {
+		uint64_t x = hw;
+
+		hw = hh;
+		hh = x;
+	}
 	if ((err = img_begin()) != 0 ||
 	    (err = img_name(name, sizeof(name), fmt->coder, path, 1)) != 0)
 		goto out;
@@ -832,8 +908,8 @@ img_derive(const char *path, const struct img_info *info,
 	ok = MagickSetFormat(wand, fmt->coder);
 	if ((err = img_check(wand, ok, "set format", PI_ERR_INTERNAL)) != 0)
 		goto out;
-	if (info->type == IMG_JPEG && info->width > 0 && info->height > 0 &&
-	    (err = img_jpeg_hint(wand, info->width, info->height)) != 0)
+	if (info->type == IMG_JPEG && (err = img_jpeg_hint(wand, info->width,
+	    info->height, hw, hh)) != 0)
 		goto out;
 
 	/* The one decode. */
@@ -867,28 +943,42 @@ img_derive(const char *path, const struct img_info *info,
 	    (err = img_strip(wand, 1)) != 0 ||
 	    (err = img_normalize(wand)) != 0)
 		goto out;
+	/* The sizes below come from the probe; the decoded image (only
+	 * scaled on load) must have their shape, up to rounding, or the
+	 * resize would distort it. */
+	cw = MagickGetImageWidth(wand);
+	ch = MagickGetImageHeight(wand);
+	if (cw == 0 || ch == 0 || (cw * dh > ch * dw ? cw * dh - ch * dw :
+	    ch * dw - cw * dh) > 2 * (cw + ch + dw + dh)) {
+		log_warn("imaging: decoded %llux%llu does not match the probed "
+		    "shape %llux%llu", (unsigned long long)cw,
+		    (unsigned long long)ch, (unsigned long long)dw,
+		    (unsigned long long)dh);
+		err = PI_ERR_UNPROCESSABLE;
+		goto out;
+	}
 
-	/* Display copy. */
-	if ((err = img_resize(wand, IMG_DISPLAY_MAX, &dw, &dh)) != 0)
-		goto out;
-	if (otype == IMG_JPEG && (err = img_flatten(wand)) != 0)
-		goto out;
-	if ((err = img_write(wand, otype, out->display_path,
-	    IMG_DISPLAY_QUALITY, 1)) != 0)
+	/* Display copy (flattened after the resize: fewer pixels; a no-op
+	 * the second time). */
+	if (display && ((err = img_resize(wand, dw, dh)) != 0 ||
+	    (otype == IMG_JPEG && (err = img_flatten(wand)) != 0) ||
+	    (err = img_write(wand, otype, out->display_path,
+	    IMG_DISPLAY_QUALITY, 1)) != 0))
 		goto out;
 
 	/* Thumbnail, from the display copy still in memory. */
-	if ((err = img_resize(wand, IMG_THUMB_MAX, &tw, &th)) != 0 ||
+	if (thumb && ((err = img_resize(wand, tw, th)) != 0 ||
+	    (otype == IMG_JPEG && (err = img_flatten(wand)) != 0) ||
 	    (err = img_write(wand, otype, out->thumb_path, IMG_THUMB_QUALITY,
-	    0)) != 0)
+	    0)) != 0))
 		goto out;
 
 	out->display_type = otype;
 	out->thumb_type = otype;
-	out->display_width = dw;
-	out->display_height = dh;
-	out->thumb_width = tw;
-	out->thumb_height = th;
+	out->display_width = display ? dw : 0;
+	out->display_height = display ? dh : 0;
+	out->thumb_width = thumb ? tw : 0;
+	out->thumb_height = thumb ? th : 0;
 	err = 0;
 out:
 	if (wand != NULL)

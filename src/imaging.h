@@ -73,13 +73,20 @@ struct img_info {
 int img_probe(const char *path, enum img_type type, uint64_t max_pixels,
     struct img_info *info);
 
+/* img_outputs.skip: leave one copy out (benchmarks, re-making one). */
+#define IMG_SKIP_DISPLAY 1u
+#define IMG_SKIP_THUMB 2u
+
 struct img_outputs {
 	const char *display_path;  /* where to write the display copy */
 	const char *thumb_path;    /* where to write the thumbnail */
+	unsigned skip;             /* 0 (make both), IMG_SKIP_DISPLAY or
+	                            * IMG_SKIP_THUMB; the skipped path is not
+	                            * used and may be NULL */
 	enum img_type display_type;/* set: IMG_PNG for PNG input, else IMG_JPEG */
 	enum img_type thumb_type;  /* same rule */
 	uint64_t display_width, display_height; /* set: as displayed */
-	uint64_t thumb_width, thumb_height;     /* set */
+	uint64_t thumb_width, thumb_height;     /* set (0 x 0 when skipped) */
 };
 
 /* Decodes path once (info from img_probe(); jpeg:size hint from the real
@@ -88,6 +95,8 @@ struct img_outputs {
  * IMG_DISPLAY_MAX, progressive JPEG q85 4:2:0, or 8-bit PNG with alpha) and
  * from it the thumbnail (fits IMG_THUMB_MAX square, baseline JPEG q82 or
  * PNG). Never upscales. Transparency in non-PNG input is flattened on white.
+ * With out->skip, only the other copy is made, from a decode sized for it
+ * (the thumbnail has the same size either way).
  * Writes to the given paths (same rules as img_probe's path; the caller
  * renames them into place, and removes them if this fails). Returns 0 or
  * PI_ERR_UNPROCESSABLE (corrupt, truncated, over the resource limits) /

@@ -27,6 +27,7 @@
 #include "db.h"
 #include "log.h"
 #include "master.h"
+#include "presign.h"
 #include "storage.h"
 #include "worker.h"
 
@@ -46,6 +47,8 @@ usage(FILE *out)
 	    "                     pending uploads, orphan objects and temp files\n"
 	    "  restore ID         undo the deletion of an image\n"
 	    "  check-config       validate and print the effective configuration\n"
+	    "  presign --method GET|PUT --key K [--content-type T] [--expires S]\n"
+	    "          [--date YYYYMMDDTHHMMSSZ]   print an S3 presigned URL\n"
 	    "  config-keys        list every configuration key\n"
 	    "  --version          print the version\n"
 	    "The configuration is read from -c FILE, $POLAIMG_CONFIG or "
@@ -503,6 +506,16 @@ main(int argc, char **argv)
 		cfg_print(cfg, stdout);
 		free_config(cfg);
 		return 0;
+	}
+	if (strcmp(argv[0], "presign") == 0) {
+		struct config *cfg = load_config();
+		int rc;
+
+		if (cfg == NULL)
+			return 1;
+		rc = presign_main(cfg, argc, argv);
+		free_config(cfg);
+		return rc;
 	}
 	if (strcmp(argv[0], "config-keys") == 0) {
 		cfg_describe(stdout);

@@ -41,6 +41,7 @@ static int
 endpoint_is_local_literal(const char *endpoint)
 {
 	char host[256];
+	struct in_addr a;
 	const char *p;
 	size_t n;
 
@@ -57,11 +58,7 @@ endpoint_is_local_literal(const char *endpoint)
 	host[n] = '\0';
 	if (strcasecmp(host, "localhost") == 0)
 		return 1;
-	{
-		struct in_addr a;
-
-		return inet_pton(AF_INET, host, &a) == 1;
-	}
+	return inet_pton(AF_INET, host, &a) == 1;
 }
 
 /* 1 if bucket can be a DNS label in front of the endpoint's host. */

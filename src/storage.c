@@ -63,12 +63,16 @@ storage_open(const struct config *cfg, char *err, size_t errsz)
 		    st->tmp_dir, strerror(errno));
 		goto fail;
 	}
-	if (strcmp(cfg->storage_provider, "local") == 0) {
-		st->ops = &storage_local_ops;
+	if (strcmp(cfg->storage_provider, "s3") == 0) {
+		st->ops = &storage_s3_ops;
+		if (storage_s3_init(st, err, errsz) != 0)
+			goto fail;
+	} else if (strcmp(cfg->storage_provider, "supabase") == 0) {
+		st->ops = &storage_supabase_ops;
+		if (storage_supabase_init(st, err, errsz) != 0)
+			goto fail;
 	} else {
-		(void)snprintf(err, errsz, "storage_provider: %s is not available",
-		    cfg->storage_provider);
-		goto fail;
+		st->ops = &storage_local_ops;
 	}
 	return st;
 fail:

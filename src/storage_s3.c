@@ -19,7 +19,11 @@
  *
  * Retries. Connection errors, timeouts, 5xx and 429 are retried twice,
  * after 100 ms and 400 ms, for the idempotent operations (GET, HEAD,
- * DELETE, list). The conditional PUT is retried too, because If-None-Match
+ * DELETE, list). storage_timeout bounds an operation with all its
+ * attempts: each attempt gets what is left, and none starts with less than
+ * a second, so a storage that hangs costs one timeout, not three (a
+ * worker's request_timeout must still cover the few storage operations of
+ * a request). The conditional PUT is retried too, because If-None-Match
  * makes a repeat harmless: it can never overwrite anything. The one
  * ambiguity — the first attempt did land but its answer was lost, so the
  * retry meets our own object and gets 412 — is settled by a HEAD: if the
@@ -29,8 +33,13 @@
  * retried as S3 documents. A download is retried only before any byte
  * reached the caller (fetch truncates its file and starts over; stream,
  * whose bytes are already on their way to a client, does not retry after
- * the first byte). check (the health probe) makes one attempt: it should
- * answer quickly, not well.
+ * the first byte). check (the health probe: HEAD on the bucket) makes one
+ * attempt of at most five seconds: it should answer quickly, not well.
+ *
+ * Permissions: the credentials need s3:GetObject, s3:PutObject and
+ * s3:DeleteObject on the keys, and s3:ListBucket on the bucket (check,
+ * `polaimg sweep`, and S3 answers 404 rather than 403 for a missing key only
+ * with it).
  *
  * Errors. 404 is PI_ERR_NOT_FOUND for stat, fetch and stream and success for
  * del; every other failure — connection, timeout, 5xx, 403 and the other
@@ -48,12 +57,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,7 +80,8 @@
 #define S3_MAX_TOKEN       4096
 #define S3_MAX_EXTRA       4
 #define S3_MAX_HLINE       (64 + 4096 + 4)     /* "name: value", sigv4's bounds */
-#define S3_CONNECT_TIMEOUT 10L                  /* seconds, at most */
+#define S3_CONNECT_TIMEOUT_MS 10000L            /* at most, per attempt */
+#define S3_CHECK_TIMEOUT_MS   5000L             /* the health probe */
 #define S3_EMPTY_SHA256 \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -84,8 +92,9 @@ struct s3 {
 	CURL *curl;
 	struct sigv4_cred cred;     /* points into the configuration */
 	struct sigv4_target tgt;
-	long timeout;               /* seconds for one attempt */
-	long connect_timeout;
+	long timeout_ms;            /* one operation, all attempts */
+	long connect_timeout_ms;
+	char errbuf[CURL_ERROR_SIZE];
 	int curl_global;            /* curl_global_init() succeeded */
 };
 
@@ -121,6 +130,7 @@ struct s3_req {
 	int64_t upload_size;
 	const struct s3_sink *sink;  /* a 2xx body; NULL: dropped */
 	int retry;                   /* may be attempted S3_ATTEMPTS times */
+	long budget_ms;              /* 0: the back end's timeout */
 	/* what came back (of the last attempt) */
 	CURL *curl;
 	CURLcode cc;
@@ -514,13 +524,14 @@ on_seek(void *ud, curl_off_t offset, int origin)
 		cc = curl_easy_setopt((h), (opt), (val)); \
 } while (0)
 
-/* One attempt of r: sign it as of now, send it, fill r's results.
+/* One attempt of r with at most timeout_ms: sign it as of now, send it,
+ * fill r's results.
  * Returns 0 when an HTTP answer came back (any status; r->cc is CURLE_OK),
  * PI_ERR_STORAGE for a transfer failure (r->cc says which),
  * PI_ERR_INVALID if the request cannot be signed (bad key), or
  * PI_ERR_NOMEM. */
 static int
-s3_attempt(struct s3 *s, struct s3_req *r)
+s3_attempt(struct s3 *s, struct s3_req *r, long timeout_ms)
 {
 	char *url = NULL, *hdr[4] = { NULL, NULL, NULL, NULL };
 	char line[S3_MAX_HLINE];
@@ -537,6 +548,7 @@ s3_attempt(struct s3 *s, struct s3_req *r)
 	r->etag[0] = '\0';
 	r->sink_failed = 0;
 	r->cc = CURLE_OK;
+	s->errbuf[0] = '\0';
 	buf_clear(&r->err);
 
 	if (sigv4_sign_request(&s->cred, &s->tgt, r->method, r->key, r->query,
@@ -568,8 +580,10 @@ s3_attempt(struct s3 *s, struct s3_req *r)
 	SETOPT(h, CURLOPT_HTTPHEADER, list);
 	SETOPT(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(h, CURLOPT_NOSIGNAL, 1L);
-	SETOPT(h, CURLOPT_TIMEOUT, s->timeout);
-	SETOPT(h, CURLOPT_CONNECTTIMEOUT, s->connect_timeout);
+	SETOPT(h, CURLOPT_ERRORBUFFER, s->errbuf);
+	SETOPT(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < s->connect_timeout_ms ?
+	    timeout_ms : s->connect_timeout_ms);
 	SETOPT(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	SETOPT(h, CURLOPT_USERAGENT, "polaimg");
 	SETOPT(h, CURLOPT_FILETIME, 1L);
@@ -647,11 +661,23 @@ s3_transient(const struct s3_req *r, int rc)
 	    (r->status == 409 && strcmp(r->method, "PUT") == 0);
 }
 
-/* Runs r, with retries when r->retry. Returns as s3_attempt() for the last
- * attempt. */
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs r, with retries when r->retry, within r->budget_ms (or the back
+ * end's timeout). Returns as s3_attempt() for the last attempt. */
 static int
 s3_perform(struct s3 *s, struct s3_req *r)
 {
+	long budget = r->budget_ms > 0 ? r->budget_ms : s->timeout_ms;
+	long start = now_ms(), left;
 	int rc = PI_ERR_STORAGE;
 
 	for (r->attempts = 1;; r->attempts++) {
@@ -666,15 +692,23 @@ s3_perform(struct s3 *s, struct s3_req *r)
 				break;
 			r->delivered = 0;
 		}
-		rc = s3_attempt(s, r);
+		left = budget - (now_ms() - start);
+		if (left < 1)
+			left = 1;
+		rc = s3_attempt(s, r, left);
 		if (!r->retry || r->attempts >= S3_ATTEMPTS || !s3_transient(r, rc))
 			break;
 		if (r->delivered > 0 &&
 		    (r->sink == NULL || r->sink->rewind == NULL))
 			break;
+		/* No retry that could not get a second to work in. */
+		if (budget - (now_ms() - start) -
+		    s3_backoff_ms[r->attempts - 1] < 1000)
+			break;
 		if (rc != 0)
 			log_warn("storage: s3 %s %s: %s; retrying in %ld ms",
 			    r->method, r->key != NULL ? r->key : "(bucket)",
+			    s->errbuf[0] != '\0' ? s->errbuf :
 			    curl_easy_strerror(r->cc), s3_backoff_ms[r->attempts - 1]);
 		else
 			log_warn("storage: s3 %s %s: HTTP %ld; retrying in %ld ms",
@@ -692,7 +726,6 @@ s3_log_failure(const struct s3 *s, const struct s3_req *r, int rc)
 	char code[64];
 	const char *key = r->key != NULL ? r->key : "(bucket)";
 
-	(void)s;
 	if (rc == PI_ERR_INVALID) {
 		log_error("storage: s3 %s %s: the request cannot be signed "
 		    "(invalid key?)", r->method, key);
@@ -700,7 +733,7 @@ s3_log_failure(const struct s3 *s, const struct s3_req *r, int rc)
 		log_error("storage: s3 %s %s failed after %d attempt%s: %s",
 		    r->method, key, r->attempts, r->attempts == 1 ? "" : "s",
 		    r->sink_failed ? "the receiver stopped" :
-		    curl_easy_strerror(r->cc));
+		    s->errbuf[0] != '\0' ? s->errbuf : curl_easy_strerror(r->cc));
 	} else {
 		s3_error_code(&r->err, code, sizeof(code));
 		log_error("storage: s3 %s %s: HTTP %ld %s (after %d attempt%s)",
@@ -1227,8 +1260,11 @@ s3_check(struct storage *st)
 	struct s3_req r;
 	int rc;
 
+	/* The health probe: one quick attempt. */
 	req_init(&r, "HEAD", NULL);
 	r.retry = 0;
+	r.budget_ms = s->timeout_ms < S3_CHECK_TIMEOUT_MS ? s->timeout_ms :
+	    S3_CHECK_TIMEOUT_MS;
 	rc = s3_perform(s, &r);
 	if (rc == 0 && status_ok(&r)) {
 		rc = 0;
@@ -1282,9 +1318,8 @@ storage_s3_init(struct storage *st, char *err, size_t errsz)
 		    "bucket 3..63 characters)");
 		goto out;
 	}
-	s->timeout = (long)st->cfg->storage_timeout;
-	s->connect_timeout = s->timeout < S3_CONNECT_TIMEOUT ? s->timeout :
-	    S3_CONNECT_TIMEOUT;
+	s->timeout_ms = (long)st->cfg->storage_timeout * 1000;
+	s->connect_timeout_ms = S3_CONNECT_TIMEOUT_MS;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		(void)snprintf(err, errsz, "libcurl: initialisation failed");
 		goto out;

@@ -27,10 +27,12 @@
  * Never overwriting: uploads send x-upsert: false, so the server refuses to
  * replace an object, and a put is not retried once its body may have left
  * (a retry could find its own first attempt and report EXISTS). Only a
- * refused connection is retried for a put. Reads, deletes, lists and the
- * sign calls are idempotent and are retried twice with back-off on a
- * transport error, a 5xx or a 429. A stream that breaks after some bytes
- * were handed on resumes with a Range from the first byte not yet sent.
+ * refused connection is retried for a put (and libcurl itself may resend
+ * it, rewinding the file, when a kept-alive connection was closed under
+ * it). Reads, deletes, lists and the sign calls are idempotent and are
+ * retried twice with back-off on a transport error, a 5xx or a 429. A
+ * stream that breaks after some bytes were handed on resumes with a Range
+ * from the first byte not yet sent.
  *
  * Transfers: the upload is read from the temp file by a libcurl read
  * callback and downloads are written as they arrive, so no object is ever
@@ -56,11 +58,13 @@
  * user id, and the server's own service-role signing leaves it out too.
  * Servers from before scoping accept these tokens as well (they ignore the
  * extra claim; "upsert" is what marked an upload token then). When
- * supabase_jwt_secret is empty the URLs come from the sign endpoints
- * instead; the server then picks an upload URL's lifetime itself (its
- * uploadSignedUrlExpirationTime, 2 h by default), and Content-Type is never
- * part of a Supabase signature, so the type of a direct upload is checked
- * when the upload is completed, not by the URL.
+ * supabase_jwt_secret is empty the tokens come from the sign endpoints
+ * instead (the URL around a token is built the same way; a key is sent to
+ * them encodeURI-style, as supabase-js does, because the server signs
+ * decodeURI() of the request path). The server then picks an upload URL's
+ * lifetime itself (uploadSignedUrlExpirationTime, 2 h by default). In both
+ * cases Content-Type is not part of a Supabase signature, so the type of a
+ * direct upload is checked when the upload is completed, not by the URL.
  */
 #include "storage.h"
 
@@ -74,6 +78,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,6 +154,7 @@ struct supa_xfer {
 
 /* ---- small helpers ------------------------------------------------------ */
 
+/* Frees a buffer's memory; it is empty and usable again afterwards. */
 static void
 supa_buf_free(struct supa_buf *b)
 {
@@ -221,6 +227,18 @@ supa_free_secret(char *p)
 	}
 }
 
+/* 1 if v is non-empty printable ASCII without spaces (safe in a header). */
+static int
+supa_token_ok(const char *v)
+{
+	if (v[0] == '\0')
+		return 0;
+	for (const char *p = v; *p != '\0'; p++)
+		if (*p <= ' ' || *p > '~')
+			return 0;
+	return 1;
+}
+
 /* 1 if key is an object key Supabase accepts (ASCII letters, digits and
  * _/!.*'() &$=@;:+,?- per its mustBeValidKey), and a well-formed path:
  * no leading or trailing '/', no empty, "." or ".." segment. */
@@ -282,29 +300,26 @@ supa_pct(const char *src, int keep_slash, char *out, size_t outsz)
 	return 0;
 }
 
-/* Appends a server-relative URL ("/object/sign/b/k?token=…") to the base
- * the way supabase-js does (encodeURI): the characters encodeURI keeps stay,
- * every other byte becomes %XX. Returns a malloc'd URL, or NULL. */
-static char *
-supa_join_encoded(const char *base, const char *rel)
+/* Encodes key for the path of a sign request the way supabase-js sends
+ * it (encodeURI: the reserved characters stay as they are). The server
+ * signs decodeURI() of the request path, which leaves %2B, %26 and the like
+ * encoded, so a key sent strictly encoded would be signed under the wrong
+ * name. '?' and '#' cannot be sent raw and are refused. Returns 0 or -1. */
+static int
+supa_uri(const char *src, char *out, size_t outsz)
 {
-	static const char keep[] = ";,/?:@&=+$-_.!~*'()#";
+	static const char keep[] = ";,/:@&=+$-_.!~*'()";
 	static const char hex[] = "0123456789ABCDEF";
-	size_t bl = strlen(base), rl = strlen(rel), o;
-	char *out;
+	size_t o = 0;
 
-	if (rl > SUPA_URL_MAX)
-		return NULL;
-	out = malloc(bl + rl * 3 + 1);
-	if (out == NULL)
-		return NULL;
-	memcpy(out, base, bl);
-	o = bl;
-	for (const unsigned char *p = (const unsigned char *)rel; *p != '\0'; p++) {
+	for (const unsigned char *p = (const unsigned char *)src; *p != '\0'; p++) {
 		unsigned char c = *p;
+		int k = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr(keep, c) != NULL;
 
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || (c != '\0' && strchr(keep, c) != NULL)) {
+		if (c == '?' || c == '#' || o + (k ? 1 : 3) >= outsz)
+			return -1;
+		if (k) {
 			out[o++] = (char)c;
 		} else {
 			out[o++] = '%';
@@ -312,8 +327,10 @@ supa_join_encoded(const char *base, const char *rel)
 			out[o++] = hex[c & 15];
 		}
 	}
+	if (o >= outsz)
+		return -1;
 	out[o] = '\0';
-	return out;
+	return 0;
 }
 
 /* Writes "/<route>/<bucket>/<key>" (key percent-encoded) to req->path.
@@ -332,6 +349,7 @@ supa_object_path(struct supa *s, struct supa_req *req, const char *route,
 	return 0;
 }
 
+/* An empty request: method, a name for the logs, no body. */
 static void
 supa_req_init(struct supa_req *req, const char *method, const char *what)
 {
@@ -413,6 +431,8 @@ supa_json_parse(const struct supa_buf *b)
 
 /* ---- the request engine --------------------------------------------------- */
 
+/* libcurl write callback: a 2xx body goes to the request's sink (with the
+ * object offset of its first byte), anything else into the buffer. */
 static size_t
 supa_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -437,7 +457,8 @@ supa_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-/* Notes where a 206 body starts ("Content-Range: bytes a-b/size"). */
+/* libcurl header callback: notes where a 206 body starts
+ * ("Content-Range: bytes a-b/size"). */
 static size_t
 supa_header_cb(char *buf, size_t size, size_t nitems, void *ud)
 {
@@ -464,6 +485,7 @@ supa_header_cb(char *buf, size_t size, size_t nitems, void *ud)
 	return n;
 }
 
+/* libcurl read callback: the next bytes of the upload's temp file. */
 static size_t
 supa_read_cb(char *buf, size_t size, size_t nitems, void *ud)
 {
@@ -476,6 +498,19 @@ supa_read_cb(char *buf, size_t size, size_t nitems, void *ud)
 	if (n < 0)
 		return CURL_READFUNC_ABORT;
 	return (size_t)n;
+}
+
+/* Lets libcurl rewind the upload when it resends a request on a kept-alive
+ * connection that turned out to be closed. */
+static int
+supa_seek_cb(void *ud, curl_off_t offset, int origin)
+{
+	const struct supa_req *req = ud;
+
+	if (origin != SEEK_SET || offset < 0 ||
+	    lseek(req->in_fd, (off_t)offset, SEEK_SET) != (off_t)offset)
+		return CURL_SEEKFUNC_FAIL;
+	return CURL_SEEKFUNC_OK;
 }
 
 /* Reads the status an answer names: the JSON body's statusCode when there
@@ -642,6 +677,8 @@ supa_perform_once(struct supa *s, const struct supa_req *req,
 		SUPA_SETOPT(h, CURLOPT_POST, 1L);
 		SUPA_SETOPT(h, CURLOPT_READFUNCTION, supa_read_cb);
 		SUPA_SETOPT(h, CURLOPT_READDATA, (void *)req);
+		SUPA_SETOPT(h, CURLOPT_SEEKFUNCTION, supa_seek_cb);
+		SUPA_SETOPT(h, CURLOPT_SEEKDATA, (void *)req);
 		SUPA_SETOPT(h, CURLOPT_POSTFIELDSIZE_LARGE, req->in_size);
 	} else if (strcmp(req->method, "POST") == 0) {
 		const char *body = req->json != NULL ? req->json : "";
@@ -689,6 +726,7 @@ supa_transient(int rc, const struct supa_resp *resp)
 	    resp->http == 429;
 }
 
+/* Waits before retry number attempt: 100 ms, then 400 ms. */
 static void
 supa_backoff(int attempt)
 {
@@ -747,6 +785,9 @@ supa_result(struct supa *s, const struct supa_req *req, struct supa_resp *resp)
 
 /* ---- operations --------------------------------------------------------- */
 
+/* put_file: POST with x-upsert: false, the body read from src_path as it
+ * goes out. An existing object is PI_ERR_EXISTS; src_path is unlinked only
+ * when the server has stored the object. */
 static int
 supa_put_file(struct storage *st, const char *key, const char *src_path,
     const char *content_type)
@@ -761,6 +802,11 @@ supa_put_file(struct storage *st, const char *key, const char *src_path,
 	rc = supa_object_path(s, &req, "object", key);
 	if (rc != 0)
 		goto out;
+	if (content_type != NULL && (!supa_token_ok(content_type) ||
+	    strlen(content_type) > 200)) {
+		rc = PI_ERR_INVALID;
+		goto out;
+	}
 	fd = open(src_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		log_error("storage: supabase put %s: cannot read the temp file: %s",
@@ -803,6 +849,7 @@ out:
 	return rc;
 }
 
+/* stat: the object's size and last change from its info record. */
 static int
 supa_stat(struct storage *st, const char *key, struct storage_stat *out)
 {
@@ -852,6 +899,7 @@ struct supa_fetch {
 	int fd;
 };
 
+/* Writes a piece of the body to the fetch's file; -1 on a write error. */
 static int
 supa_fetch_sink(void *ud, const char *buf, size_t n, long long off)
 {
@@ -871,6 +919,7 @@ supa_fetch_sink(void *ud, const char *buf, size_t n, long long off)
 	return 0;
 }
 
+/* Before a retry: the file starts over. */
 static int
 supa_fetch_rewind(struct supa_req *req, void *ud)
 {
@@ -882,6 +931,7 @@ supa_fetch_rewind(struct supa_req *req, void *ud)
 	return 0;
 }
 
+/* fetch: the object into dst_path (created 0600, truncated on a retry). */
 static int
 supa_fetch(struct storage *st, const char *key, const char *dst_path)
 {
@@ -936,6 +986,9 @@ struct supa_stream {
 	char range[64];
 };
 
+/* Hands on the part of a piece that is still wanted; stops the transfer
+ * (-1) when everything was sent, the consumer refused, or bytes are
+ * missing. */
 static int
 supa_stream_sink(void *ud, const char *buf, size_t n, long long off)
 {
@@ -965,6 +1018,7 @@ supa_stream_sink(void *ud, const char *buf, size_t n, long long off)
 	return x->next > x->end ? -1 : 0;
 }
 
+/* Before an attempt: asks for the bytes not yet handed on. */
 static int
 supa_stream_rewind(struct supa_req *req, void *ud)
 {
@@ -979,6 +1033,9 @@ supa_stream_rewind(struct supa_req *req, void *ud)
 	return 0;
 }
 
+/* stream: bytes start..end to cb through a Range request, resumed from
+ * the first byte not yet handed on if the connection breaks. PI_ERR_IO
+ * when cb refuses bytes (the client went away). */
 static int
 supa_stream(struct storage *st, const char *key, long long start,
     long long end, int (*cb)(void *ud, const char *buf, size_t n), void *ud)
@@ -1024,6 +1081,7 @@ supa_stream(struct storage *st, const char *key, long long start,
 	return rc;
 }
 
+/* del: an object that is already absent is success. */
 static int
 supa_del(struct storage *st, const char *key)
 {
@@ -1057,6 +1115,7 @@ struct supa_entry {
 	time_t mtime;
 };
 
+/* Frees n entries and the array. */
 static void
 supa_entries_free(struct supa_entry *e, size_t n)
 {
@@ -1216,6 +1275,8 @@ supa_walk(struct supa *s, const char *dir, storage_list_cb cb, void *ud, int dep
 	return rc;
 }
 
+/* list: every object below prefix, folder by folder (Supabase lists one
+ * level per call). cb gets full keys. */
 static int
 supa_list(struct storage *st, const char *prefix, storage_list_cb cb, void *ud)
 {
@@ -1268,21 +1329,46 @@ out:
 	return res;
 }
 
-/* A signed URL through the Storage API's sign endpoints. */
+/* The URL of a token: base/object/[upload/]sign/<bucket>/<key>?token=…,
+ * the key percent-encoded (the server compares the token's url claim with
+ * the decoded path). Returns a malloc'd URL, or NULL. */
+static char *
+supa_signed_url(struct supa *s, const char *key, int upload, const char *tok)
+{
+	char enc[SUPA_MAX_KEY * 3 + 1];
+
+	for (const char *p = tok; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			return NULL;
+	if (tok[0] == '\0' || supa_pct(key, 1, enc, sizeof(enc)) != 0)
+		return NULL;
+	return supa_strdupf("%s/object/%ssign/%s/%s?token=%s", s->base,
+	    upload ? "upload/" : "", s->bucket_enc, enc, tok);
+}
+
+/* A signed URL through the Storage API's sign endpoints: the server makes
+ * the token, the URL around it is ours (the same form as a local one). */
 static char *
 supa_presign_api(struct supa *s, const char *key, int upload, int64_t expires)
 {
 	struct supa_req req;
 	struct supa_resp resp = { 0 };
 	json_object *o = NULL;
-	char body[64];
-	const char *rel;
+	char body[64], enc[SUPA_MAX_KEY * 3 + 1], tok[4096];
+	const char *rel, *t;
 	char *url = NULL;
+	size_t tl;
 	int rc;
 
 	supa_req_init(&req, "POST", key);
-	if (supa_object_path(s, &req, upload ? "object/upload/sign" : "object/sign",
-	    key) != 0)
+	if (supa_uri(key, enc, sizeof(enc)) != 0) {
+		log_error("storage: supabase sign %s: the Storage API cannot sign "
+		    "a key with '?' or '#'", key);
+		goto out;
+	}
+	if ((size_t)snprintf(req.path, sizeof(req.path), "/object/%ssign/%s/%s",
+	    upload ? "upload/" : "", s->bucket_enc, enc) >= sizeof(req.path))
 		goto out;
 	if (upload) {
 		req.json = "{}";
@@ -1299,19 +1385,29 @@ supa_presign_api(struct supa *s, const char *key, int upload, int64_t expires)
 		goto out;
 	}
 	if (supa_result(s, &req, &resp) != 0) {
-		if (resp.status == 404)
-			log_error("storage: supabase sign %s: no such object", key);
+		if (resp.status == 404 || resp.status == 409)
+			supa_log_failure(s, &req, &resp);
 		goto out;
 	}
 	o = supa_json_parse(&resp.body);
 	rel = supa_json_str(o, upload ? "url" : "signedURL");
 	if (rel == NULL)
 		rel = supa_json_str(o, "signedUrl");
-	if (rel == NULL || rel[0] != '/') {
+	t = rel != NULL ? strstr(rel, "?token=") : NULL;
+	if (t == NULL) {
 		log_error("storage: supabase sign %s: no URL in the answer", key);
 		goto out;
 	}
-	url = supa_join_encoded(s->base, rel);
+	t += strlen("?token=");
+	tl = strcspn(t, "&#");
+	if (tl == 0 || tl >= sizeof(tok))
+		goto out;
+	memcpy(tok, t, tl);
+	tok[tl] = '\0';
+	url = supa_signed_url(s, key, upload, tok);
+	explicit_bzero(tok, sizeof(tok));
+	if (url == NULL)
+		log_error("storage: supabase sign %s: a malformed token in the answer", key);
 out:
 	if (o != NULL)
 		json_object_put(o);
@@ -1321,12 +1417,15 @@ out:
 	return url;
 }
 
+/* presign: a signed download (GET) or upload (PUT) URL for key, made
+ * locally when supabase_jwt_secret is set, else by the Storage API.
+ * content_type is not part of a Supabase signature. malloc'd, or NULL. */
 static char *
 supa_presign(struct storage *st, const char *method, const char *key,
     const char *content_type, int64_t expires)
 {
 	struct supa *s = st->impl;
-	char enc[SUPA_MAX_KEY * 3 + 1], claim[SUPA_MAX_KEY + 256];
+	char claim[SUPA_MAX_KEY + 256];
 	char *tok, *url;
 	int upload;
 
@@ -1341,8 +1440,7 @@ supa_presign(struct storage *st, const char *method, const char *key,
 		return NULL;
 	if (s->jwt_secret[0] == '\0')
 		return supa_presign_api(s, key, upload, expires);
-	if (supa_pct(key, 1, enc, sizeof(enc)) != 0 ||
-	    (size_t)snprintf(claim, sizeof(claim), "%s/%s", s->bucket, key) >=
+	if ((size_t)snprintf(claim, sizeof(claim), "%s/%s", s->bucket, key) >=
 	    sizeof(claim))
 		return NULL;
 	tok = supa_sign_token(s, claim, upload, expires);
@@ -1350,13 +1448,14 @@ supa_presign(struct storage *st, const char *method, const char *key,
 		log_error("storage: supabase sign %s: cannot make the token", key);
 		return NULL;
 	}
-	url = supa_strdupf("%s/object/%ssign/%s/%s?token=%s", s->base,
-	    upload ? "upload/" : "", s->bucket_enc, enc, tok);
+	url = supa_signed_url(s, key, upload, tok);
 	explicit_bzero(tok, strlen(tok));
 	free(tok);
 	return url;
 }
 
+/* check: the bucket answers to the service key (one attempt, no retry:
+ * it says whether storage is usable now). */
 static int
 supa_check(struct storage *st)
 {
@@ -1374,7 +1473,7 @@ supa_check(struct storage *st)
 		supa_log_failure(s, &req, &resp);
 		rc = PI_ERR_STORAGE;
 	} else if (supa_result(s, &req, &resp) != 0) {
-		if (resp.status == 404)
+		if (resp.status == 404 && !resp.bucket_missing)
 			supa_log_failure(s, &req, &resp);
 		rc = PI_ERR_STORAGE;
 	}
@@ -1382,6 +1481,7 @@ supa_check(struct storage *st)
 	return rc;
 }
 
+/* destroy: frees st->impl, wiping the copies of the service key. */
 static void
 supa_destroy(struct storage *st)
 {
@@ -1402,18 +1502,8 @@ supa_destroy(struct storage *st)
 	st->impl = NULL;
 }
 
-/* 1 if v is non-empty printable ASCII without spaces (safe in a header). */
-static int
-supa_token_ok(const char *v)
-{
-	if (v[0] == '\0')
-		return 0;
-	for (const char *p = v; *p != '\0'; p++)
-		if (*p <= ' ' || *p > '~')
-			return 0;
-	return 1;
-}
-
+/* Checks the Supabase settings, builds the headers and the libcurl handle
+ * of this worker. On failure nothing is left in st->impl. */
 int
 storage_supabase_init(struct storage *st, char *err, size_t errsz)
 {

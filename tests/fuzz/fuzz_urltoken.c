@@ -12,6 +12,13 @@
  *    position and a byte from the next two. The genuine token must verify
  *    (VALID or EXPIRED as the clock says); with that one byte changed it
  *    must be refused.
+ * 3. As the query of a signed download URL (GET /:id/file?variant&expires
+ *    &sig): split at the first two '\n' into a variant and a signature,
+ *    with an expiry from the first bytes. urltoken_verify() must refuse it
+ *    unless the signature is byte for byte the one urltoken_sign() makes
+ *    for that variant and expiry; the signature of the upload token for the
+ *    same id and expiry must never pass as a download signature, nor a
+ *    download signature for another id.
  *
  * Build and run (clang with libFuzzer):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
@@ -111,6 +118,63 @@ check_genuine(const uint8_t *data, size_t size)
 		abort();
 }
 
+static void
+check_download(const uint8_t *data, size_t size)
+{
+	static const char other_id[] = "7d444840-9dc0-11d1-b245-5ffdce74fad3";
+	char *buf, *variant, *sig, *nl, good[URLTOKEN_SIG_LEN + 1];
+	char up[URLTOKEN_UPLOAD_MAX + 1];
+	uint64_t u = 0;
+	int64_t e;
+	int r, signable;
+
+	if (size < 8)
+		return;
+	for (int i = 0; i < 8; i++)
+		u = u << 8 | data[i];
+	e = (int64_t)(u >> 1);
+	buf = malloc(size - 8 + 1);
+	if (buf == NULL)
+		return;
+	memcpy(buf, data + 8, size - 8);
+	buf[size - 8] = '\0';
+	variant = buf;
+	nl = strchr(buf, '\n');
+	sig = nl != NULL ? nl + 1 : buf + strlen(buf);
+	if (nl != NULL)
+		*nl = '\0';
+	r = urltoken_verify(fuzz_key, sizeof(fuzz_key) - 1, URLTOKEN_DOWNLOAD,
+	    fuzz_id, variant, e, sig, FUZZ_NOW);
+	if (r != URLTOKEN_VALID && r != URLTOKEN_BAD && r != URLTOKEN_EXPIRED)
+		abort();
+	signable = urltoken_sign(fuzz_key, sizeof(fuzz_key) - 1,
+	    URLTOKEN_DOWNLOAD, fuzz_id, variant, e, good, sizeof(good)) == 0;
+	if (r != URLTOKEN_BAD && (!signable || strcmp(sig, good) != 0))
+		abort();
+	if (signable) {
+		/* The genuine signature verifies, for this id only. */
+		r = urltoken_verify(fuzz_key, sizeof(fuzz_key) - 1,
+		    URLTOKEN_DOWNLOAD, fuzz_id, variant, e, good, FUZZ_NOW);
+		if (r != (FUZZ_NOW <= e ? URLTOKEN_VALID : URLTOKEN_EXPIRED))
+			abort();
+		if (urltoken_verify(fuzz_key, sizeof(fuzz_key) - 1,
+		    URLTOKEN_DOWNLOAD, other_id, variant, e, good,
+		    FUZZ_NOW) != URLTOKEN_BAD)
+			abort();
+	}
+	/* An upload token's signature is no download signature. */
+	if (urltoken_upload_token(fuzz_key, sizeof(fuzz_key) - 1, fuzz_id, e,
+	    up, sizeof(up)) == 0) {
+		const char *usig = strchr(up, '.');
+
+		if (usig == NULL || urltoken_verify(fuzz_key,
+		    sizeof(fuzz_key) - 1, URLTOKEN_DOWNLOAD, fuzz_id,
+		    "original", e, usig + 1, FUZZ_NOW) != URLTOKEN_BAD)
+			abort();
+	}
+	free(buf);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -118,5 +182,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	check_verbatim(data, size);
 	check_genuine(data, size);
+	check_download(data, size);
 	return 0;
 }

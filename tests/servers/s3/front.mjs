@@ -21,6 +21,12 @@
 //   412 PreconditionFailed      PUT with "If-None-Match: *" on an existing key
 //                               (s3rver ignores If-None-Match: the front HEADs
 //                               the key first, one PUT per key at a time)
+//   416 InvalidRange           GET whose Range starts past the end, with
+//                               Content-Range: bytes */size (s3rver never
+//                               answers 416 and reads "bytes=-N" wrongly: the
+//                               front resolves suffix and open ranges against
+//                               the object's size first, and drops a Range
+//                               of several ranges, as S3 does)
 //
 // Everything else is forwarded verbatim to a plain s3rver started by this
 // process on another 127.0.0.1 port (its files in --dir), and the answer is
@@ -42,9 +48,11 @@
 //                      status, if-none-match, x-amz-content-sha256, range
 //   POST /__reset-log  empties that list
 //
-// Usage: node front.mjs --dir DIR --bucket B [--region R] [--port P]
+// Usage: node --openssl-legacy-provider front.mjs --dir DIR --bucket B [--region R] [--port P]
 //        with S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY in the environment.
 //        Prints one JSON line {"port":…, "s3rverPort":…} when ready.
+//        (--openssl-legacy-provider: s3rver encrypts its ListObjectsV2
+//        continuation tokens with DES, which OpenSSL 3 keeps there.)
 
 import http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
@@ -357,16 +365,44 @@ function forward(req, res, body) {
 	});
 }
 
-// HEAD of the object at path on s3rver (no signature needed there).
-function existsAtS3rver(path) {
+// HEAD of the object at path on s3rver (no signature needed there):
+// its size, or -1 when it does not exist.
+function sizeAtS3rver(path) {
 	return new Promise((resolve, reject) => {
 		const r = http.request({ host: '127.0.0.1', port: s3rverPort, method: 'HEAD', path }, (ur) => {
 			ur.resume();
-			resolve(ur.statusCode === 200);
+			resolve(ur.statusCode === 200 ? Number(ur.headers['content-length']) : -1);
 		});
 		r.on('error', reject);
 		r.end();
 	});
+}
+const existsAtS3rver = async (path) => (await sizeAtS3rver(path)) >= 0;
+
+// S3's reading of a GET's Range header against an object of size bytes
+// (s3rver gets suffix ranges wrong and never answers 416): null to ignore
+// the header (absent, malformed or several ranges: S3 sends the whole
+// object), { unsatisfiable: true }, or { start, end } inclusive.
+function s3Range(header, size) {
+	const m = /^bytes=(\d*)-(\d*)$/.exec((header || '').trim());
+	if (!m || (m[1] === '' && m[2] === ''))
+		return null;
+	let start, end;
+	if (m[1] === '') {                      // suffix: the last n bytes
+		const n = Number(m[2]);
+		if (n === 0 || size === 0)
+			return { unsatisfiable: true };
+		start = Math.max(0, size - n);
+		end = size - 1;
+	} else {
+		start = Number(m[1]);
+		end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+		if (m[2] !== '' && Number(m[2]) < start)
+			return null;
+		if (start >= size)
+			return { unsatisfiable: true };
+	}
+	return { start, end };
 }
 
 // One conditional PUT per key at a time, so a HEAD-then-PUT cannot race.
@@ -521,8 +557,28 @@ async function handle(req, res) {
 		});
 		return;
 	}
+	if (req.method === 'GET' && req.headers.range !== undefined && pathHasKey(path)) {
+		const size = await sizeAtS3rver(path);
+		if (size >= 0) {
+			const r = s3Range(req.headers.range, size);
+			if (r === null) {
+				delete req.headers.range;
+			} else if (r.unsatisfiable) {
+				entry.code = 'InvalidRange';
+				res.setHeader('Content-Range', `bytes */${size}`);
+				entry.status = sendError(req, res, 416, 'InvalidRange',
+					'The requested range is not satisfiable');
+				return;
+			} else {
+				req.headers.range = `bytes=${r.start}-${r.end}`;
+			}
+		}
+	}
 	entry.status = await forward(req, res, body);
 }
+
+// "/bucket/key…" (path style, as polaimg and the tests address it).
+const pathHasKey = (path) => /^\/[^/]+\/.+/.test(path);
 
 // ---- start -----------------------------------------------------------------------
 

@@ -25,13 +25,18 @@
 #     curl -s -XPOST "$S3_ENDPOINT/__fault" -d '{"mode":"none"}'   # healthy again
 #     curl -s "$S3_ENDPOINT/__requests"                            # what reached the front
 
+# --openssl-legacy-provider: s3rver makes its ListObjectsV2 continuation
+# tokens with DES, which OpenSSL 3 keeps in the legacy provider.
 S3_START_SH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 S3_TESTS_DIR="$(cd "$S3_START_SH_DIR/../.." && pwd)"
 S3_PID=""
 
 s3_rand() {
-	# $1 characters from the alphabet $2
-	LC_ALL=C tr -dc "$2" </dev/urandom | head -c "$1"
+	# $1 random characters from the alphabet $2 (no pipe: the harness runs
+	# with pipefail, and tr | head ends in SIGPIPE)
+	node -e 'const c = require("node:crypto"); let s = "";
+		while (s.length < +process.argv[1]) s += process.argv[2][c.randomInt(process.argv[2].length)];
+		process.stdout.write(s);' "$1" "$2"
 }
 
 s3_start() {
@@ -48,17 +53,17 @@ s3_start() {
 	mkdir -p "$S3_DIR/data"
 	S3_BUCKET="polaimg-test"
 	S3_REGION="eu-central-1"
-	S3_ACCESS_KEY_ID="AKIA$(s3_rand 16 'A-Z0-9')"
-	S3_SECRET_ACCESS_KEY="$(s3_rand 36 'A-Za-z0-9')/+$(s3_rand 2 'A-Za-z0-9')"
+	S3_ACCESS_KEY_ID="AKIA$(s3_rand 16 ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789)"
+	S3_SECRET_ACCESS_KEY="$(s3_rand 36 ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789)/+$(s3_rand 2 abcdefghij)"
 	out="$S3_DIR/front.out"
 	: >"$out"
 	S3_ACCESS_KEY_ID="$S3_ACCESS_KEY_ID" S3_SECRET_ACCESS_KEY="$S3_SECRET_ACCESS_KEY" \
-		node "$S3_START_SH_DIR/front.mjs" --dir "$S3_DIR/data" --bucket "$S3_BUCKET" \
+		node --openssl-legacy-provider "$S3_START_SH_DIR/front.mjs" --dir "$S3_DIR/data" --bucket "$S3_BUCKET" \
 		--region "$S3_REGION" >"$out" 2>"$S3_DIR/front.log" &
 	S3_PID=$!
 	S3_PORT=""
 	for i in $(seq 1 100); do
-		S3_PORT="$(sed -n 's/^{"port":\([0-9]*\),.*/\1/p' "$out" | head -n 1)"
+		S3_PORT="$(sed -n 's/^{"port":\([0-9]*\),.*/\1/p' "$out")"
 		[ -n "$S3_PORT" ] && break
 		kill -0 "$S3_PID" 2>/dev/null || break
 		sleep 0.1

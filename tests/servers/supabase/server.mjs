@@ -402,15 +402,27 @@ async function readJSON(req) {
 	}
 }
 
+function dec(v) {
+	try {
+		return decodeURIComponent(v);
+	} catch {
+		throw E.validation('invalid path encoding');
+	}
+}
+
 // "/a/b%20c/d" after a route prefix → {bucket, name} with decoded parts.
 function splitObject(rest) {
 	const i = rest.indexOf('/');
 	if (i <= 0 || i === rest.length - 1) throw E.validation('params must have required property \'*\'');
+	let bucket, name;
 	try {
-		return { bucket: decodeURIComponent(rest.slice(0, i)), name: decodeURIComponent(rest.slice(i + 1)) };
+		bucket = decodeURIComponent(rest.slice(0, i));
+		name = decodeURIComponent(rest.slice(i + 1));
 	} catch {
 		throw E.validation('invalid path encoding');
 	}
+	checkKey(name); // findObject and uploads check it too (mustBeValidKey)
+	return { bucket, name };
 }
 
 const stats = { requests: 0, byRoute: {} };
@@ -444,7 +456,7 @@ async function route(req, res, url) {
 		await requireServiceKey(req);
 		const body = await readJSON(req);
 		const id = body.id || body.name;
-		if (!id || !/^[A-Za-z0-9_.-]+$/.test(id)) throw new StorageError(400, 'InvalidBucketName', 'Bucket name invalid', 'Invalid Input');
+		if (!id || !/^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/.test(id)) throw new StorageError(400, 'InvalidBucketName', 'Bucket name invalid', 'Invalid Input');
 		if (buckets.has(id)) throw E.bucketExists();
 		const now = new Date().toISOString();
 		buckets.set(id, {
@@ -459,7 +471,7 @@ async function route(req, res, url) {
 	if ((r = /^\/bucket\/([^/]+)$/.exec(p)) && m === 'GET') {
 		count('bucket.get');
 		await requireServiceKey(req);
-		return sendJSON(res, 200, bucketOf(decodeURIComponent(r[1])));
+		return sendJSON(res, 200, bucketOf(dec(r[1])));
 	}
 
 	// ---- signed URLs (no service key; the token is the authorization)
@@ -510,7 +522,7 @@ async function route(req, res, url) {
 	if ((r = /^\/object\/list\/([^/]+)$/.exec(p)) && m === 'POST') {
 		count('object.list');
 		await requireServiceKey(req);
-		const bucket = decodeURIComponent(r[1]);
+		const bucket = dec(r[1]);
 		bucketOf(bucket);
 		const body = await readJSON(req);
 		let prefix = typeof body.prefix === 'string' ? body.prefix : '';
@@ -575,14 +587,16 @@ async function route(req, res, url) {
 	if ((r = /^\/object\/([^/]+)$/.exec(p)) && m === 'DELETE') {
 		count('object.delete.many');
 		await requireServiceKey(req);
-		const bucket = decodeURIComponent(r[1]);
+		const bucket = dec(r[1]);
 		bucketOf(bucket);
 		const body = await readJSON(req);
 		if (!Array.isArray(body.prefixes) || body.prefixes.length < 1)
 			throw E.validation('body/prefixes must NOT have fewer than 1 items');
 		const out = [];
 		for (const k of body.prefixes) {
-			const mt = typeof k === 'string' ? readMeta(bucket, k) : null;
+			let valid = typeof k === 'string';
+			try { if (valid) checkKey(k); } catch { valid = false; }
+			const mt = valid ? readMeta(bucket, k) : null;
 			if (mt && deleteObject(bucket, k)) out.push({ name: k, bucket_id: bucket, id: mt.id });
 		}
 		return sendJSON(res, 200, out);
@@ -617,7 +631,7 @@ const server = http.createServer(async (req, res) => {
 			res.writeHead(404, { 'Content-Type': 'application/json' });
 			return res.end(JSON.stringify({ message: 'no Route matched with those values' }));
 		}
-		if (process.env.SUPA_LOG) console.error(`${req.method} ${url.pathname}`);
+		if (process.env.SUPA_LOG) console.error(`${req.method} ${url.pathname} [${Object.keys(req.headers).join(' ')}]`);
 		if (fault.mode === 'down' && takeFault()) {
 			req.socket.destroy();
 			return;

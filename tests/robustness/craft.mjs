@@ -1,0 +1,221 @@
+// Hostile images, made byte by byte at run time (nothing binary is
+// committed). Each function documents what it builds and why it is hostile.
+
+import { createDeflate, deflateSync } from 'node:zlib';
+import { crc32, makeImage } from '../integration/lib.mjs';
+
+const u16 = (v) => { const b = Buffer.alloc(2); b.writeUInt16BE(v); return b; };
+const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32BE(v >>> 0); return b; };
+
+// ---- JPEG ---------------------------------------------------------------------
+
+const seg = (marker, payload) => Buffer.concat([Buffer.from([0xff, marker]), u16(payload.length + 2), payload]);
+
+// JPEG segments: [{marker, buf}] (SOS carries its entropy-coded data).
+export function jpegSegments(jpg) {
+	const out = [];
+	let i = 2;
+	while (i < jpg.length) {
+		const m = jpg[i + 1];
+		if (m === 0xd9) { out.push({ marker: m, buf: jpg.subarray(i, i + 2) }); break; }
+		const len = jpg.readUInt16BE(i + 2);
+		if (m === 0xda) {
+			let j = i + 2 + len;
+			while (!(jpg[j] === 0xff && jpg[j + 1] !== 0 && !(jpg[j + 1] >= 0xd0 && jpg[j + 1] <= 0xd7))) j++;
+			out.push({ marker: m, buf: jpg.subarray(i, j) });
+			i = j;
+		} else {
+			out.push({ marker: m, buf: jpg.subarray(i, i + 2 + len) });
+			i += 2 + len;
+		}
+	}
+	return out;
+}
+
+// A small JPEG whose SOF claims width×height: the header says "huge", the
+// file is a few KB (a decompression bomb by declaration).
+export function jpegWithHeaderDims(width, height) {
+	const jpg = Buffer.from(makeImage(64, 48, 'jpg'));
+	for (const s of jpegSegments(jpg)) {
+		if (s.marker >= 0xc0 && s.marker <= 0xc2) {
+			s.buf.writeUInt16BE(height, 5);
+			s.buf.writeUInt16BE(width, 7);
+		}
+	}
+	return jpg;
+}
+
+// A progressive JPEG with n + the original scans: its last scan repeated n
+// times ("thousands of scans"). libjpeg takes each as a scan to decode.
+export function jpegManyScans(n) {
+	const jpg = makeImage(64, 64, 'jpg', ['-interlace', 'Plane']);
+	const segs = jpegSegments(jpg);
+	const sos = segs.filter((s) => s.marker === 0xda);
+	const last = sos[sos.length - 1].buf;
+	const body = segs.slice(0, -1).map((s) => s.buf);
+	return Buffer.concat([Buffer.from([0xff, 0xd8]), ...body, ...Array(n).fill(last), Buffer.from([0xff, 0xd9])]);
+}
+
+// Bits into bytes, with JPEG's 0xFF 0x00 stuffing; pads with 1s.
+class BitWriter {
+	constructor() { this.bytes = []; this.acc = 0; this.n = 0; }
+	put(v, n) {
+		for (let i = n - 1; i >= 0; i--) {
+			this.acc = (this.acc << 1) | ((v >> i) & 1);
+			if (++this.n === 8) {
+				this.bytes.push(this.acc);
+				if (this.acc === 0xff) this.bytes.push(0);
+				this.acc = 0;
+				this.n = 0;
+			}
+		}
+	}
+	flush() { while (this.n) this.put(1, 1); return Buffer.from(this.bytes); }
+}
+
+// A valid progressive greyscale JPEG of side×side pixels with 883 scans —
+// under libjpeg's/ImageMagick's limit of about a thousand — every one of
+// which covers the whole image: one DC scan, then for each of the 63 AC
+// coefficients a first scan (Al = 13) and 13 refinement scans. All
+// coefficients are zero, so each scan is a handful of end-of-band runs and
+// the file stays small (about 350 KB at 10000×10000), but the decoder walks
+// every block of the image in every scan: seconds to minutes of CPU for one
+// request. The time goes inside libjpeg, where ImageMagick never checks its
+// time limit.
+export function jpegSlowProgressive(side, coefficients = 63) {
+	const blocks = Math.ceil(side / 8) ** 2;
+	const dqt = seg(0xdb, Buffer.from([0, ...Array(64).fill(1)]));
+	const sof = seg(0xc2, Buffer.concat([Buffer.from([8]), u16(side), u16(side), Buffer.from([1, 1, 0x11, 0])]));
+	// DC table: one code '0' for category 0. AC table: EOB runs r = 0..14, 4-bit codes.
+	const dhtDc = seg(0xc4, Buffer.from([0x00, 1, ...Array(15).fill(0), 0]));
+	const dhtAc = seg(0xc4, Buffer.from([0x10, 0, 0, 0, 15, ...Array(12).fill(0),
+		...Array.from({ length: 15 }, (_, r) => r << 4)]));
+	const sos = (ss, se, ah, al) => seg(0xda, Buffer.from([1, 1, 0x00, ss, se, (ah << 4) | al]));
+	const dc = new BitWriter();
+	for (let i = 0; i < blocks; i++) dc.put(0, 1);
+	const eob = new BitWriter();
+	for (let rem = blocks; rem > 0;) {
+		const run = Math.min(rem, 32767);
+		const r = 31 - Math.clz32(run);
+		eob.put(r, 4);
+		if (r) eob.put(run - (1 << r), r);
+		rem -= run;
+	}
+	const ac = eob.flush();
+	const parts = [Buffer.from([0xff, 0xd8]), dqt, sof, dhtDc, dhtAc, sos(0, 0, 0, 0), dc.flush()];
+	for (let k = 1; k <= coefficients; k++) {
+		parts.push(sos(k, k, 0, 13), ac);
+		for (let a = 13; a > 0; a--) parts.push(sos(k, k, a, a - 1), ac);
+	}
+	parts.push(Buffer.from([0xff, 0xd9]));
+	return Buffer.concat(parts);
+}
+
+// A valid JPEG that is also an HTML document with a script: the markup sits
+// in a COM segment right after SOI, so a browser sniffing the first bytes
+// could take it for HTML.
+export function jpegHtmlPolyglot() {
+	const jpg = makeImage(120, 90, 'jpg');
+	const html = Buffer.from('<html><head><title>x</title></head><body><script>document.title="polyglot";' +
+		'alert(document.cookie)</script><!--');
+	return Buffer.concat([jpg.subarray(0, 2), seg(0xfe, html), jpg.subarray(2)]);
+}
+
+// ---- PNG --------------------------------------------------------------------------
+
+const chunk = (type, data) => {
+	const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+	return Buffer.concat([u32(data.length), td, u32(crc32(td))]);
+};
+
+// A PNG whose IDAT really inflates to side×side grey pixels (all zero): a
+// true decompression bomb of a few hundred KB, within max_pixels or not as
+// side decides.
+export async function pngRealBomb(side) {
+	const ihdr = Buffer.concat([u32(side), u32(side), Buffer.from([8, 0, 0, 0, 0])]);
+	// (side + 1) * side zero bytes (filter byte 0 + a zero row each), deflated
+	// a megabyte at a time.
+	const z = createDeflate({ level: 9 });
+	const chunks = [];
+	z.on('data', (c) => chunks.push(c));
+	const done = new Promise((resolve, reject) => { z.on('end', resolve); z.on('error', reject); });
+	const zero = Buffer.alloc(1 << 20);
+	for (let left = (side + 1) * side; left > 0; left -= zero.length) {
+		if (!z.write(left >= zero.length ? zero : zero.subarray(0, left)))
+			await new Promise((r) => z.once('drain', r));
+	}
+	z.end();
+	await done;
+	const idat = Buffer.concat(chunks);
+	return Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), chunk('IHDR', ihdr),
+		chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
+
+// A small real PNG with a zTXt chunk that inflates to `mb` MiB of text
+// (a metadata bomb in front of the pixels).
+export function pngGiantZtxt(mb) {
+	const png = Buffer.from(makeImage(64, 48, 'png'));
+	const text = deflateSync(Buffer.alloc(mb << 20, 0x41), { level: 9 });
+	const z = chunk('zTXt', Buffer.concat([Buffer.from('Comment\0\0', 'latin1'), text]));
+	// IHDR is 8 + 25 bytes from the start; insert after it.
+	return Buffer.concat([png.subarray(0, 33), z, png.subarray(33)]);
+}
+
+// ---- TIFF -------------------------------------------------------------------------
+
+// A big-endian TIFF of `count` 1×1 grey images chained by their next-IFD
+// offsets (loop: the last IFD points back at the first). With declared
+// width×height in the first IFD, it is also a bomb by declaration.
+export function tiffManyIfds(count, { loop = false, width = 1, height = 1 } = {}) {
+	const entries = (w, h, stripOff) => [
+		[256, 4, 1, w], [257, 4, 1, h], [258, 3, 1, 8], [259, 3, 1, 1], [262, 3, 1, 1],
+		[273, 4, 1, stripOff], [277, 3, 1, 1], [278, 4, 1, h], [279, 4, 1, 1],
+	];
+	const ifdSize = 2 + 9 * 12 + 4;
+	const first = 8;
+	const pixel = first + count * ifdSize;  // one shared strip byte
+	const parts = [Buffer.from('MM\0\x2a', 'latin1'), u32(first)];
+	for (let i = 0; i < count; i++) {
+		const e = entries(i === 0 ? width : 1, i === 0 ? height : 1, pixel);
+		const b = Buffer.alloc(ifdSize);
+		b.writeUInt16BE(e.length, 0);
+		e.forEach(([tag, type, n, v], j) => {
+			const o = 2 + j * 12;
+			b.writeUInt16BE(tag, o);
+			b.writeUInt16BE(type, o + 2);
+			b.writeUInt32BE(n, o + 4);
+			if (type === 3) b.writeUInt16BE(v, o + 8); else b.writeUInt32BE(v, o + 8);
+		});
+		const next = i + 1 < count ? first + (i + 1) * ifdSize : (loop ? first : 0);
+		b.writeUInt32BE(next, 2 + e.length * 12);
+		parts.push(b);
+	}
+	parts.push(Buffer.from([0x80]));
+	return Buffer.concat(parts);
+}
+
+// ---- scripts dressed as images ----------------------------------------------------
+
+export const MARKER_DIR = '/tmp';
+
+// ImageTragick payloads; each would create or read a file if a coder ran it.
+export function imageTragick(marker) {
+	return {
+		mvg: Buffer.from(`push graphic-context\nviewbox 0 0 640 480\n` +
+			`fill 'url(https://127.0.0.1/x.jpg"|touch "${marker}-mvg)'\npop graphic-context\n`),
+		msl: Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n<image>\n<read filename="label:pwned"/>\n` +
+			`<write filename="${marker}-msl"/>\n</image>\n`),
+		svgXxe: Buffer.from(`<?xml version="1.0" standalone="no"?>\n<!DOCTYPE svg [\n` +
+			`<!ENTITY xxe SYSTEM "file:///etc/passwd">\n]>\n<svg xmlns="http://www.w3.org/2000/svg" ` +
+			`width="100" height="100"><text x="0" y="20">&xxe;</text>` +
+			`<image href="file://${marker}-svg" width="1" height="1"/></svg>\n`),
+		// The same MVG behind JPEG magic bytes: sniffed as JPEG, so it reaches
+		// ImageMagick — but with the JPEG coder forced, never the MVG one.
+		mvgAsJpeg: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]),
+			Buffer.from(`\npush graphic-context\nviewbox 0 0 640 480\nimage over 0,0 0,0 'ephemeral:${marker}-eph'\n` +
+				`fill 'url(https://127.0.0.1/x.jpg"|touch "${marker}-mvg2)'\npop graphic-context\n`)]),
+		// MSL behind PNG magic bytes.
+		mslAsPng: Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'),
+			Buffer.from(`<?xml version="1.0"?><image><read filename="label:x"/><write filename="${marker}-msl2"/></image>`)]),
+	};
+}
