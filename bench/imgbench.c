@@ -143,8 +143,14 @@ polaimg_run(enum op op, const char *in)
 	memset(&out, 0, sizeof(out));
 	out.display_path = dpath;
 	out.thumb_path = tpath;
+#ifdef IMG_SKIP_DISPLAY
 	out.skip = op == OP_THUMB ? IMG_SKIP_DISPLAY : op == OP_DISPLAY ?
 	    IMG_SKIP_THUMB : 0;
+#else
+	/* an older imaging.c: it always makes both */
+	if (op != OP_DERIVE)
+		return -1;
+#endif
 	return img_derive(in, &info, &out);
 }
 

@@ -1125,6 +1125,18 @@ out:
 
 /* --- POST /:id/complete -------------------------------------------------- */
 
+/* Does the media type a store recorded (maybe with parameters, any case)
+ * name the type want? */
+static int
+same_media_type(const char *stored, const char *want)
+{
+	size_t n = strcspn(stored, ";");
+
+	while (n > 0 && (stored[n - 1] == ' ' || stored[n - 1] == '\t'))
+		n--;
+	return n == strlen(want) && strncasecmp(stored, want, n) == 0;
+}
+
 int
 h_complete(struct ctx *c)
 {
@@ -1154,6 +1166,14 @@ h_complete(struct ctx *c)
 		return rc;
 	if (st.size > c->w->cfg->max_upload_bytes) {
 		rc = PI_ERR_TOO_LARGE;
+		goto reject;
+	}
+	/* The object must carry the Content-Type the URL was issued for, as
+	 * the client was told: a Supabase signed upload URL does not sign it,
+	 * and the store serves the object's own download URLs with it. */
+	if (st.content_type[0] != '\0' &&
+	    !same_media_type(st.content_type, img.mime_type)) {
+		rc = PI_ERR_UNSUPPORTED;
 		goto reject;
 	}
 	fd = storage_tmpfile(c->w->storage, tmp, sizeof(tmp));

@@ -911,6 +911,13 @@ img_derive(const char *path, const struct img_info *info,
 	if (info->type == IMG_JPEG && (err = img_jpeg_hint(wand, info->width,
 	    info->height, hw, hh)) != 0)
 		goto out;
+	/* A camera's progressive JPEG has about ten scans; thousands of tiny
+	 * ones make libjpeg spend seconds of CPU where ImageMagick's time limit
+	 * cannot interrupt it. libjpeg refuses the file past this count. */
+	if (info->type == IMG_JPEG &&
+	    (err = img_check(wand, MagickSetOption(wand, "jpeg:max-scan-number",
+	    "100"), "jpeg:max-scan-number", PI_ERR_INTERNAL)) != 0)
+		goto out;
 
 	/* The one decode. */
 	ok = MagickReadImage(wand, name);

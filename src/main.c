@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,6 +30,7 @@
 #include "master.h"
 #include "presign.h"
 #include "storage.h"
+#include "verify.h"
 #include "worker.h"
 
 extern char **environ;
@@ -46,6 +48,7 @@ usage(FILE *out)
 	    "  sweep              purge deleted images past retention, expired\n"
 	    "                     pending uploads, orphan objects and temp files\n"
 	    "  restore ID         undo the deletion of an image\n"
+	    "  verify [--quiet]   re-hash every stored object against the database\n"
 	    "  check-config       validate and print the effective configuration\n"
 	    "  presign --method GET|PUT --key K [--content-type T] [--expires S]\n"
 	    "          [--date YYYYMMDDTHHMMSSZ]   print an S3 presigned URL\n"
@@ -167,6 +170,10 @@ static int
 hook_worker_main(void *ud, int listen_fd, struct scoreboard_slot *slot)
 {
 	(void)ud;
+	/* A worker must not outlive its master (a SIGKILLed master would
+	 * leave workers serving on the socket with nobody supervising). */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() == 1)
+		return 1;
 	return worker_run(current, listen_fd, slot);
 }
 
@@ -498,6 +505,17 @@ main(int argc, char **argv)
 		return cmd_sweep();
 	if (strcmp(argv[0], "restore") == 0 && argc == 2)
 		return cmd_restore(argv[1]);
+	if (strcmp(argv[0], "verify") == 0) {
+		struct config *cfg = load_config();
+		int rc;
+
+		if (cfg == NULL)
+			return 1;
+		(void)log_init(cfg->log_level, "");
+		rc = verify_main(cfg, argc, argv);
+		free_config(cfg);
+		return rc;
+	}
 	if (strcmp(argv[0], "check-config") == 0) {
 		struct config *cfg = load_config();
 

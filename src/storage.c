@@ -5,7 +5,10 @@
  * publish an object with one rename on the same file system; remote back
  * ends use the same directory as scratch space for uploads and derived
  * copies. A crash leaves at most stray temp files, which `polaimg sweep`
- * removes; it never leaves a half object under a final key.
+ * removes; it never leaves a half object under a final key. Because every
+ * back end stages its uploads there, the health check looks at the scratch
+ * directory first, whichever back end is configured: a store that answers
+ * is no help when no upload can be staged.
  */
 #include "storage.h"
 
@@ -101,6 +104,17 @@ storage_tmpfile(struct storage *st, char *path, size_t pathsz)
 	if (fd < 0)
 		path[0] = '\0';
 	return fd;
+}
+
+int
+storage_scratch_check(const struct storage *st)
+{
+	struct stat sb;
+
+	if (stat(st->tmp_dir, &sb) != 0 || !S_ISDIR(sb.st_mode) ||
+	    access(st->tmp_dir, W_OK | X_OK) != 0)
+		return PI_ERR_STORAGE;
+	return 0;
 }
 
 int

@@ -19,6 +19,10 @@ struct storage;
 struct storage_stat {
 	int64_t size;
 	time_t mtime;
+	/* The media type the store keeps with the object and serves it with
+	 * ("" when the back end keeps none, or when the upload URL signs it so
+	 * that it cannot differ from the one it was issued for: local, S3). */
+	char content_type[128];
 };
 
 /* Called for each object key by storage_list(); return non-zero to stop. */
@@ -69,6 +73,11 @@ void storage_close(struct storage *st);
  * bytes) and returns an fd open for writing, or -1. */
 int storage_tmpfile(struct storage *st, char *path, size_t pathsz);
 
+/* Is the scratch directory (st->tmp_dir) usable: a directory polaimg may
+ * write to? 0 or PI_ERR_STORAGE. Every back end writes its uploads and
+ * derived copies there first. */
+int storage_scratch_check(const struct storage *st);
+
 /* For local storage, the absolute path of key (for X-Sendfile and streaming).
  * Returns 0, or -1 if the back end is not local or it does not fit. */
 int storage_local_path(const struct storage *st, const char *key, char *out,
@@ -83,6 +92,7 @@ storage_put_file(struct storage *st, const char *key, const char *src,
 static inline int
 storage_stat(struct storage *st, const char *key, struct storage_stat *out)
 {
+	out->content_type[0] = '\0';
 	return st->ops->stat(st, key, out);
 }
 static inline int
@@ -100,10 +110,13 @@ storage_list(struct storage *st, const char *prefix, storage_list_cb cb, void *u
 {
 	return st->ops->list(st, prefix, cb, ud);
 }
+/* Health: the scratch directory, then the back end itself. */
 static inline int
 storage_check(struct storage *st)
 {
-	return st->ops->check(st);
+	int rc = storage_scratch_check(st);
+
+	return rc != 0 ? rc : st->ops->check(st);
 }
 
 extern const struct storage_ops storage_local_ops;

@@ -849,7 +849,9 @@ out:
 	return rc;
 }
 
-/* stat: the object's size and last change from its info record. */
+/* stat: the object's size, last change and media type from its info
+ * record. The type matters: a signed upload URL does not cover it, and the
+ * store serves its own download URLs with it. */
 static int
 supa_stat(struct storage *st, const char *key, struct storage_stat *out)
 {
@@ -881,6 +883,13 @@ supa_stat(struct storage *st, const char *key, struct storage_stat *out)
 		goto out;
 	}
 	out->size = json_object_get_int64(v);
+	t = supa_json_str(o, "content_type");
+	if (t == NULL && json_object_object_get_ex(o, "metadata", &v))
+		t = supa_json_str(v, "mimetype");
+	if (t != NULL && (size_t)snprintf(out->content_type,
+	    sizeof(out->content_type), "%s", t) >= sizeof(out->content_type))
+		(void)snprintf(out->content_type, sizeof(out->content_type),
+		    "application/octet-stream");
 	t = supa_json_str(o, "last_modified");
 	if (t == NULL)
 		t = supa_json_str(o, "updated_at");

@@ -1,9 +1,16 @@
 // image_events: one row per upload, upload_url, complete, view, list, proxy,
 // download_url, file (signed-URL redemption) and delete, with the request id
 // of the response's X-Request-Id header, the caller, the image and the case.
+//
+// With S3 or Supabase the signed URLs are the store's: the direct-upload PUT
+// and the download go to the store, never through polaimg, so polaimg
+// audits what it sees — issuing the URL (upload_url, download_url) and the
+// complete — and has no "file" row to write (api.md audits "local
+// signed-URL redemption"). The tests below say so where it applies.
 import { before, test } from 'node:test';
 import {
-	api, assert, auditByRequest, auditRows, lit, makeImage, seedWorld, upload, uploadOk,
+	REMOTE, api, assert, assertStoreRefused, auditByRequest, auditRows, curl, lit, makeImage, seedWorld, upload,
+	uploadOk,
 } from './lib.mjs';
 
 let w;
@@ -38,17 +45,29 @@ test('audit: upload', async () => {
 	});
 });
 
-test('audit: upload_url, and the local PUT that completes the image', async () => {
+test('audit: upload_url, and the PUT (local) or complete (remote) that completes the image', async () => {
 	const r = await api('POST', '/api/v1/images/upload-url', {
 		token: w.tDoctor, body: { fileName: 'a.jpg', contentType: 'image/jpeg', caseId: w.case },
 	});
 	assert.equal(r.status, 200);
 	const id = r.json.data.imageId;
 	await oneRow(r, { action: 'upload_url', outcome: 'ok', user_id: w.doctor, role: 'doctor', image_id: id, case_id: w.case });
-	const p = await api('PUT', r.json.data.uploadUrl, { body: jpg, headers: r.json.data.headers });
-	assert.equal(p.status, 201);
-	const row = await oneRow(p, { outcome: 'ok', image_id: id, case_id: w.case, user_id: w.doctor });
-	assert.ok(['complete', 'upload'].includes(row.action), row.action);
+	if (!REMOTE) {
+		// the local PUT carries no bearer token: the row names the user the URL was issued to
+		const p = await api('PUT', r.json.data.uploadUrl, { body: jpg, headers: r.json.data.headers });
+		assert.equal(p.status, 201);
+		const row = await oneRow(p, { outcome: 'ok', image_id: id, case_id: w.case, user_id: w.doctor });
+		assert.ok(['complete', 'upload'].includes(row.action), row.action);
+		return;
+	}
+	// the PUT goes to the store: no row; complete (by the admin) writes one
+	const before = auditRows(`image_id = ${lit(id)}`).length;
+	const p = curl('PUT', r.json.data.uploadUrl, { body: jpg, headers: r.json.data.headers });
+	assert.equal(p.status, 200, p.text);
+	assert.equal(auditRows(`image_id = ${lit(id)}`).length, before, 'polaimg never saw the PUT');
+	const c = await api('POST', `/api/v1/images/${id}/complete`, { token: w.tAdmin });
+	assert.equal(c.status, 200, c.text);
+	await oneRow(c, { action: 'complete', outcome: 'ok', user_id: w.admin, role: 'admin', image_id: id, case_id: w.case });
 });
 
 test('audit: complete (of an image already ready) is audited', async () => {
@@ -89,14 +108,33 @@ test('audit: download_url and file (redemption of the signed URL)', async () => 
 		action: 'download_url', outcome: 'ok', user_id: w.patient, role: 'patient', image_id: img.id, case_id: w.case,
 		variant: 'original',
 	});
+	if (REMOTE) {
+		// the store serves its URL: no request reaches polaimg, no "file" row
+		const before = auditRows(`image_id = ${lit(img.id)} AND action = 'file'`);
+		const f = curl('GET', r.json.data.downloadUrl);
+		assert.equal(f.status, 200);
+		assert.ok(f.buf.equals(jpg));
+		assert.deepEqual(auditRows(`image_id = ${lit(img.id)} AND action = 'file'`), before);
+		return;
+	}
 	const f = await api('GET', r.json.data.downloadUrl);
 	assert.equal(f.status, 200);
 	await oneRow(f, { action: 'file', outcome: 'ok', image_id: img.id, case_id: w.case, variant: 'original' });
 });
 
-test('audit: a refused signed URL is audited as denied', async () => {
+test('audit: a refused signed URL is audited as denied (local; the store refuses its own)', async () => {
 	const r = await api('GET', `/api/v1/images/${img.id}/download-url?variant=original`, { token: w.tPatient });
 	const u = new URL(r.json.data.downloadUrl);
+	if (REMOTE) {
+		// the store checks its URLs: a changed key is refused there, and
+		// polaimg, which never sees the request, has nothing to audit
+		u.pathname = u.pathname.replace(/original$/, 'display.jpg');
+		const before = auditRows(`image_id = ${lit(img.id)} AND outcome = 'denied'`);
+		assertStoreRefused(curl('GET', u.toString()),
+			{ s3Codes: ['SignatureDoesNotMatch'], supaCodes: ['InvalidSignature'] }, 'changed key');
+		assert.deepEqual(auditRows(`image_id = ${lit(img.id)} AND outcome = 'denied'`), before);
+		return;
+	}
 	u.searchParams.set('variant', 'display');
 	const f = await api('GET', u.toString());
 	assert.equal(f.status, 403);

@@ -4,7 +4,7 @@
 // of every test that ran before; no test relies on another's images.
 import { test } from 'node:test';
 import {
-	api, assert, assertError, auditRows, fs, imageRow, lit, makeImage, objectDir, objectsOf, polaimgCli,
+	REMOTE, STORAGE, api, assert, assertError, auditRows, curl, imageRow, lit, makeImage, objectsOf, polaimgCli,
 	seedWorld, uploadOk,
 } from './lib.mjs';
 
@@ -37,9 +37,18 @@ test('delete: 200 message; then 404 on every read, absent from the list, delete 
 	const l = await api('GET', `/api/v1/images/cases/${w.case}`, { token: w.tPatient });
 	assert.deepEqual(l.json.data.images.map((i) => i.id), [keep.id]);
 	assert.equal(l.json.data.total, 1);
-	// a signed URL issued before the delete no longer serves the bytes
-	const f = await api('GET', dl.json.data.downloadUrl);
-	assert.ok([403, 404].includes(f.status), `old signed URL after delete: ${f.status}`);
+	// A signed URL issued before the delete. Local: polaimg redeems it and
+	// finds no live image → 404. Remote: the URL is the store's, which knows
+	// nothing of the delete, and the objects stay until the sweep: it keeps
+	// serving the bytes until it expires — the documented limit of presigned
+	// URLs (README.md, "Storage back ends"; keep max_download_url_ttl short).
+	const f = curl('GET', dl.json.data.downloadUrl);
+	if (REMOTE) {
+		assert.equal(f.status, 200, `a store URL outlives the delete: ${f.status} ${f.text.slice(0, 200)}`);
+		assert.ok(f.buf.equals(jpg), 'the original, until the URL expires or the sweep purges it');
+	} else {
+		assertError(f, 404, 'NOT_FOUND');
+	}
 	// soft delete: row marked, objects kept until the sweep
 	assert.notEqual(imageRow(img.id).deleted_at, null);
 	assert.deepEqual(objectsOf(w.case, img.id), ['display.jpg', 'original', 'thumb.jpg']);
@@ -88,6 +97,8 @@ test('sweep: with retention 0 purges a deleted image\'s objects; restored and li
 	const live = await uploadOk(w.tDoctor, w.case, jpg);
 	const restored = await uploadOk(w.tDoctor, w.case, jpg);
 	const gone = await uploadOk(w.tDoctor, w.case, jpg);
+	const dl = await api('GET', `/api/v1/images/${gone.id}/download-url?variant=original`, { token: w.tDoctor });
+	assert.equal(dl.status, 200);
 	for (const i of [restored, gone])
 		assert.equal((await api('DELETE', `/api/v1/images/${i.id}`, { token: w.tDoctor })).status, 200);
 	assert.equal(polaimgCli('restore', restored.id).status, 0);
@@ -95,7 +106,21 @@ test('sweep: with retention 0 purges a deleted image\'s objects; restored and li
 	const s = polaimgCli('sweep');
 	assert.equal(s.status, 0, `sweep: ${s.stdout}${s.stderr}`);
 	assert.deepEqual(objectsOf(w.case, gone.id), [], 'purged objects');
-	assert.ok(!fs.existsSync(objectDir(w.case, gone.id)) || fs.readdirSync(objectDir(w.case, gone.id)).length === 0);
+	// after the purge no URL serves the bytes any more: the store has no
+	// object (S3 404 NoSuchKey; Supabase HTTP 400 with statusCode 404),
+	// polaimg no image (404)
+	const f = curl('GET', dl.json.data.downloadUrl);
+	assert.ok(!f.buf.equals(jpg), 'no bytes after the purge');
+	if (STORAGE === 's3') {
+		assert.equal(f.status, 404, f.text.slice(0, 200));
+		assert.equal(f.code, 'NoSuchKey');
+	} else if (STORAGE === 'supabase') {
+		assert.equal(f.status, 400, f.text.slice(0, 200));
+		assert.equal(f.json.statusCode, '404');
+		assert.equal(f.code, 'NoSuchKey');
+	} else {
+		assertError(f, 404, 'NOT_FOUND');
+	}
 	for (const i of [live, restored])
 		assert.deepEqual(objectsOf(w.case, i.id), ['display.jpg', 'original', 'thumb.jpg']);
 	assertError(await api('GET', `/api/v1/images/${gone.id}`, { token: w.tDoctor }), 404, 'NOT_FOUND');

@@ -3,7 +3,7 @@
 // empty and no new case_images row (guard() in lib.mjs).
 import { before, test } from 'node:test';
 import {
-	MAX_UPLOAD_BYTES, api, assert, assertError, fs, guard, imageRow, imageRowCount, listFiles, makeImage, multipart,
+	MAX_UPLOAD_BYTES, REMOTE, api, assert, assertError, curl, fs, guard, imageRow, imageRowCount, listFiles, makeImage, multipart,
 	pngWithHeaderDims, rawRequest, seedWorld, sha256, upload, uploadOk,
 } from './lib.mjs';
 
@@ -274,13 +274,24 @@ test('hostile: a 20 KB query string → 4xx, no crash', async () => {
 	});
 });
 
+// Local: polaimg refuses the PUT. Remote: the store takes any bytes, and
+// complete refuses them and deletes the object (the guard then finds
+// storage as it was).
 test('hostile: a direct-upload PUT of a GIF declared image/jpeg → 415, stays pending', async () => {
 	const u = await api('POST', '/api/v1/images/upload-url', {
 		token: w.tDoctor, body: { fileName: 'a.jpg', contentType: 'image/jpeg', caseId: w.case },
 	});
 	assert.equal(u.status, 200);
 	await hostile(async () => {
-		const r = await api('PUT', u.json.data.uploadUrl, { body: makeImage(64, 48, 'gif'), headers: u.json.data.headers });
+		const gif = makeImage(64, 48, 'gif');
+		if (!REMOTE) {
+			const r = await api('PUT', u.json.data.uploadUrl, { body: gif, headers: u.json.data.headers });
+			assertError(r, 415, 'UNSUPPORTED_MEDIA_TYPE');
+			return;
+		}
+		const p = curl('PUT', u.json.data.uploadUrl, { body: gif, headers: u.json.data.headers });
+		assert.equal(p.status, 200, p.text);
+		const r = await api('POST', `/api/v1/images/${u.json.data.imageId}/complete`, { token: w.tDoctor });
 		assertError(r, 415, 'UNSUPPORTED_MEDIA_TYPE');
 	});
 	assert.equal(imageRow(u.json.data.imageId).status, 'pending');

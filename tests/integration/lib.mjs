@@ -2,7 +2,14 @@
 // directory). Only Node built-ins: fetch, node:crypto, node:child_process,
 // node:fs, node:net. The environment comes from run.sh (see its header):
 // BASE_URL, JWT_SECRET, URL_SIGNING_KEY, PG*, STORAGE_DIR, MAX_UPLOAD_BYTES,
-// OFFLOAD, POLAIMG_BIN, POLAIMG_CONF, PG_CTL_STOP, PG_CTL_START, ...
+// OFFLOAD, POLAIMG_BIN, POLAIMG_CONF, PG_CTL_STOP, PG_CTL_START, ITEST_*, ...
+//
+// The same tests run against every storage back end (ITEST_STORAGE = local,
+// s3 or supabase). The storage helpers at the end of this file read the
+// objects wherever the back end keeps them, so a test asks "which objects
+// does this image have" the same way for all three; where a back end
+// legitimately behaves differently (a direct upload goes to the store, a
+// presigned URL is the store's), the test branches on STORAGE and says why.
 //
 // Every test seeds its own users and cases with random UUIDs (seedWorld),
 // so tests do not depend on each other. Images are made with
@@ -35,6 +42,18 @@ export const IMAGE_CACHE_DIR = process.env.IMAGE_CACHE_DIR || path.join(TEST_TMP
 export const CONVERT = '/usr/bin/convert';
 export const IDENTIFY = '/usr/bin/identify';
 export const BASE_PORT = Number(new URL(BASE_URL).port);
+
+// The storage back end under test and where its objects are (see run.sh).
+export const STORAGE = process.env.ITEST_STORAGE || 'local';
+export const REMOTE = STORAGE !== 'local';
+export const OBJECT_ROOT = process.env.ITEST_OBJECT_ROOT || STORAGE_DIR;
+export const OBJECT_LAYOUT = process.env.ITEST_OBJECT_LAYOUT || 'plain';
+export const STORE_URL = process.env.ITEST_STORE_URL || '';
+export const FAULT_URL = process.env.ITEST_FAULT_URL || '';
+if (!['local', 's3', 'supabase'].includes(STORAGE))
+	throw new Error(`ITEST_STORAGE=${STORAGE}: must be local, s3 or supabase`);
+if (REMOTE && (!STORE_URL || !FAULT_URL || !process.env.ITEST_OBJECT_ROOT))
+	throw new Error('remote storage: ITEST_STORE_URL, ITEST_FAULT_URL and ITEST_OBJECT_ROOT must be set (run.sh)');
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const RFC3339_UTC_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
@@ -227,7 +246,11 @@ export function assertNoLeak(r) {
 	const t = rid ? r.text.split(rid).join('') : r.text;
 	const needles = [STORAGE_DIR, TEST_TMP, '/tmp/', '/var/', JWT_SECRET, URL_SIGNING_KEY, 'SELECT', 'INSERT',
 		'UPDATE ', 'case_images', 'image_events', 'postgres', 'libpq', 'ERROR:', 'errno', '.c:',
-		'ENOTDIR', 'ENOENT', 'Not a directory', 'No such file', 'dbname', 'host='];
+		'ENOTDIR', 'ENOENT', 'Not a directory', 'No such file', 'dbname', 'host=',
+		// remote storage: its address, credentials and answers stay inside
+		'127.0.0.1:', 'X-Amz-', '<Error>', '<?xml', 'statusCode', 'curl', 'supabase', 's3rver',
+		...[process.env.S3_SECRET_ACCESS_KEY, process.env.S3_ACCESS_KEY_ID, process.env.SUPA_SERVICE_KEY,
+			process.env.SUPA_JWT_SECRET].filter(Boolean)];
 	for (const n of needles)
 		assert.ok(!t.includes(n), `5xx body reveals ${JSON.stringify(n)}: ${t.slice(0, 300)}`);
 }
@@ -528,14 +551,23 @@ export function spliceApp1(jpeg, app1) {
 }
 
 // ---- storage --------------------------------------------------------------------
+//
+// Where the objects are, by back end (run.sh exports the root):
+//   local     <storage_dir>/<key>
+//   s3        s3rver's files: <bucket dir>/<key>._S3rver_object (with
+//             ._S3rver_metadata.json and .md5 files beside it)
+//   supabase  the stand-in's bucket directory: <bucket dir>/<key>
+// Every back end uses <storage_dir>/.tmp as scratch space for temp files.
 
-// All files (and symlinks) under dir, as paths relative to dir, sorted.
-export function listFiles(dir = STORAGE_DIR) {
+const S3RVER_OBJECT = '._S3rver_object';
+
+// Files under dir as paths relative to dir (symlinks count as files).
+function walkFiles(dir) {
 	const out = [];
 	const walk = (d, rel) => {
 		let ents;
 		try { ents = fs.readdirSync(d, { withFileTypes: true }); } catch (e) {
-			if (e.code === 'ENOENT') return;
+			if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return;
 			throw e;
 		}
 		for (const e of ents) {
@@ -545,7 +577,23 @@ export function listFiles(dir = STORAGE_DIR) {
 		}
 	};
 	walk(dir, '');
-	return out.sort();
+	return out;
+}
+
+// The object keys the back end holds, sorted.
+export function objectKeys() {
+	const files = walkFiles(OBJECT_ROOT);
+	if (OBJECT_LAYOUT === 's3rver')
+		return files.filter((f) => f.endsWith(S3RVER_OBJECT)).map((f) => f.slice(0, -S3RVER_OBJECT.length)).sort();
+	return files.sort();
+}
+
+// Everything storage holds: for local storage all files under storage_dir
+// (objects and .tmp entries); for a remote back end the object keys plus
+// whatever is under storage_dir (its scratch space). Sorted.
+export function listFiles() {
+	if (!REMOTE) return walkFiles(STORAGE_DIR).sort();
+	return [...new Set([...objectKeys(), ...walkFiles(STORAGE_DIR)])].sort();
 }
 
 // Entries in <storage_dir>/.tmp (must be [] between requests).
@@ -556,14 +604,134 @@ export function tmpEntries() {
 	}
 }
 
-export const objectDir = (caseId, imageId) => path.join(STORAGE_DIR, 'cases', caseId, imageId);
+// The file holding object <key>.
+function objectFile(key) {
+	return path.join(OBJECT_ROOT, OBJECT_LAYOUT === 's3rver' ? key + S3RVER_OBJECT : key);
+}
 
-// The object files of one image (names only), [] when none.
+// The object names of one image (original, display.jpg, ...), sorted; []
+// when none.
 export function objectsOf(caseId, imageId) {
-	try { return fs.readdirSync(objectDir(caseId, imageId)).sort(); } catch (e) {
-		if (e.code === 'ENOENT') return [];
-		throw e;
+	const prefix = `cases/${caseId}/${imageId}/`;
+	return objectKeys().filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)).sort();
+}
+
+// The bytes of object `name` of an image, read where the back end keeps it
+// (not through polaimg).
+export function readObject(caseId, imageId, name) {
+	return fs.readFileSync(objectFile(`cases/${caseId}/${imageId}/${name}`));
+}
+
+// ---- remote storage: the store's own URLs and its fault switch -------------------
+
+// The fault switch of the S3 front and the Supabase stand-in: "down" drops
+// every connection without an answer (both servers), "ok" heals. Local
+// storage has no such switch (outage.test.mjs breaks its .tmp instead).
+export async function storeFault(mode) {
+	if (!REMOTE) throw new Error('storeFault: local storage has no store to take down');
+	const m = mode === 'ok' ? (STORAGE === 's3' ? 'none' : 'ok') : mode;
+	const r = await fetch(FAULT_URL, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+		body: JSON.stringify({ mode: m }) });
+	assert.equal(r.status, 200, `fault switch ${m}: ${r.status} ${await r.text()}`);
+}
+
+// A request straight to the store (a presigned URL), as a plain client:
+// curl, no cookies, no bearer token, nothing of polaimg's. Same answer
+// shape as api(); headers.get() is case-insensitive. code is the store's
+// error code, if any: S3's <Code> or Supabase's JSON "code".
+export function curl(method, url, { body, headers = {} } = {}) {
+	const dir = fs.mkdtempSync(path.join(TEST_TMP, 'curl-'));
+	try {
+		const args = ['-s', '-S', '-g', '-X', method, '-D', path.join(dir, 'h'), '-o', path.join(dir, 'b'),
+			'--max-time', '30'];
+		if (method === 'HEAD') args.splice(args.indexOf('-X'), 2, '-I');
+		for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+		if (body !== undefined) {
+			fs.writeFileSync(path.join(dir, 'in'), body);
+			args.push('--data-binary', `@${path.join(dir, 'in')}`);
+		}
+		args.push(url);
+		const r = spawnSync('curl', args, { encoding: 'utf8' });
+		if (r.status !== 0) return { status: 0, error: r.stderr.trim(), headers: new Headers(), buf: Buffer.alloc(0), text: '' };
+		const blocks = fs.readFileSync(path.join(dir, 'h'), 'latin1').split(/\r\n\r\n/).filter((b) => b.trim());
+		const head = blocks[blocks.length - 1].split('\r\n');
+		const headersOut = new Headers();
+		for (const line of head.slice(1)) {
+			const i = line.indexOf(':');
+			if (i > 0) headersOut.append(line.slice(0, i).trim(), line.slice(i + 1).trim());
+		}
+		const buf = fs.existsSync(path.join(dir, 'b')) ? fs.readFileSync(path.join(dir, 'b')) : Buffer.alloc(0);
+		const text = buf.toString('utf8');
+		let json;
+		try { json = JSON.parse(text); } catch { json = undefined; }
+		const xmlCode = /<Code>([^<]*)<\/Code>/.exec(text);
+		return {
+			status: Number(/^HTTP\/[\d.]+ (\d{3})/.exec(head[0])?.[1] || 0), headers: headersOut, buf, text, json,
+			requestId: headersOut.get('x-request-id'), code: xmlCode ? xmlCode[1] : json?.code,
+		};
+	} finally {
+		fs.rmSync(dir, { recursive: true, force: true });
 	}
+}
+
+// Asserts that the store refused a request made with one of its URLs, the
+// way that store refuses: S3 with HTTP 403 and an XML <Error> whose code is
+// one of s3Codes; Supabase with HTTP 400 (its error handler answers every
+// client error so) and a JSON body naming the real status (400 or 403) and
+// one of supaCodes.
+export function assertStoreRefused(r, { s3Codes, supaCodes }, what = '') {
+	if (STORAGE === 's3') {
+		assert.equal(r.status, 403, `${what}: S3 answers 403, got ${r.status} ${r.text.slice(0, 300)}`);
+		assert.ok(s3Codes.includes(r.code), `${what}: S3 error code ${r.code} not in ${s3Codes}`);
+	} else {
+		assert.equal(r.status, 400, `${what}: Supabase answers 400, got ${r.status} ${r.text.slice(0, 300)}`);
+		assert.ok(['400', '403'].includes(r.json?.statusCode), `${what}: statusCode ${r.json?.statusCode}`);
+		assert.ok(supaCodes.includes(r.code), `${what}: Supabase error code ${r.code} not in ${supaCodes}`);
+	}
+}
+
+// The claims of a Supabase signed-URL token (not verified: the stand-in does
+// that; tests look at scope, url and lifetime).
+export function jwtClaims(tok) {
+	return JSON.parse(Buffer.from(tok.split('.')[1], 'base64url').toString('utf8'));
+}
+
+// The variant a download URL serves: local /file URLs name it; a store's
+// URL names the object (original, display.jpg, thumb.png, ...).
+export function downloadUrlVariant(url) {
+	const u = new URL(url);
+	if (!REMOTE) return u.searchParams.get('variant');
+	const name = decodeURIComponent(u.pathname.split('/').pop());
+	return { original: 'original', 'display.jpg': 'display', 'display.png': 'display',
+		'thumb.jpg': 'thumbnail', 'thumb.png': 'thumbnail' }[name] ?? `unknown object ${name}`;
+}
+
+// Asserts a URL polaimg handed out for the store's object `key` (method
+// GET or PUT) and returns its lifetime in seconds as the URL states it.
+// S3: a SigV4 presigned URL on the endpoint, path style
+// /<bucket>/<key>, the Content-Type signed for PUT. Supabase: the signed
+// URL route of the stand-in with a token scoped for the method's purpose.
+export function assertStoreUrl(url, key, method) {
+	const u = new URL(url);
+	assert.equal(`${u.protocol}//${u.host}`, STORE_URL, 'the URL points at the store');
+	if (STORAGE === 's3') {
+		assert.equal(decodeURIComponent(u.pathname), `/${process.env.S3_BUCKET}/${key}`);
+		assert.equal(u.searchParams.get('X-Amz-Algorithm'), 'AWS4-HMAC-SHA256');
+		assert.match(u.searchParams.get('X-Amz-Signature') || '', /^[0-9a-f]{64}$/);
+		assert.ok((u.searchParams.get('X-Amz-Credential') || '').startsWith(`${process.env.S3_ACCESS_KEY_ID}/`));
+		const signed = (u.searchParams.get('X-Amz-SignedHeaders') || '').split(';');
+		assert.ok(signed.includes('host'));
+		assert.equal(signed.includes('content-type'), method === 'PUT', `content-type signed for ${method}: ${signed}`);
+		return Number(u.searchParams.get('X-Amz-Expires'));
+	}
+	const bucket = process.env.SUPA_BUCKET;
+	const route = method === 'PUT' ? '/storage/v1/object/upload/sign/' : '/storage/v1/object/sign/';
+	assert.equal(decodeURIComponent(u.pathname), `${route}${bucket}/${key}`);
+	const c = jwtClaims(u.searchParams.get('token'));
+	assert.equal(c.url, `${bucket}/${key}`);
+	assert.equal(c.scope, method === 'PUT' ? 'upload' : 'download');
+	if (method === 'PUT') assert.equal(c.upsert, false, 'a signed upload URL never overwrites');
+	return c.exp - c.iat;
 }
 
 // ---- image resource ---------------------------------------------------------------
@@ -585,7 +753,7 @@ export function assertImage(img, exp = {}) {
 	assert.match(img.caseId, UUID_RE);
 	assertAppUrl(img.imageUrl, `/api/v1/images/${img.id}/proxy`);
 	assertAppUrl(img.thumbnailUrl, `/api/v1/images/${img.id}/proxy?thumbnail=true`);
-	assert.equal(img.storageType, 'local');
+	assert.equal(img.storageType, STORAGE, 'storageType names the configured back end');
 	assert.ok(['slit_lamp', 'fundus', 'oct', 'other'].includes(img.imageType));
 	assert.ok(['left', 'right', 'both', 'unknown'].includes(img.eyeSide));
 	assert.match(img.capturedAt, RFC3339_UTC_RE);

@@ -1,14 +1,18 @@
 // Outages: PostgreSQL stopped (503 DATABASE_UNAVAILABLE, health 503, recovery
-// after restart) and storage unwritable (<storage_dir>/.tmp replaced by a
+// after restart); storage unwritable (<storage_dir>/.tmp replaced by a
 // regular file: temp-file creation fails with ENOTDIR → 503
-// STORAGE_UNAVAILABLE). Each describe breaks something in before(), its
-// tests run in the order written against the broken state, and after()
-// repairs it whatever happened; the recovery test after each describe then
-// checks the service came back.
+// STORAGE_UNAVAILABLE — every back end stages uploads there); and, for S3
+// and Supabase, the store itself down (its /__fault switch: connections
+// dropped, then 5xx answers) → 503 STORAGE_UNAVAILABLE with nothing
+// half-recorded. Each describe breaks something in before(), its tests run
+// in the order written against the broken state, and after() repairs it
+// whatever happened; the recovery test after each describe then checks the
+// service came back.
 import { after, before, describe, test } from 'node:test';
 import {
-	STORAGE_DIR, api, assert, assertError, assertNoLeak, auditByRequest, fs, imageRow, imageRowCount, listFiles, makeImage,
-	path, pgStart, pgStop, seedWorld, sleep, sql, upload, uploadOk,
+	REMOTE, STORAGE_DIR, api, assert, assertError, assertNoLeak, auditByRequest, curl, fs, imageRow,
+	imageRowCount, listFiles, makeImage, objectsOf, path, pgStart, pgStop, seedWorld, sleep, sql, storeFault,
+	tmpEntries, upload, uploadOk,
 } from './lib.mjs';
 
 let w;
@@ -99,6 +103,10 @@ function repairStorage() {
 	else fs.mkdirSync(TMP, { recursive: true });
 }
 
+// A direct upload whose complete failed while storage was broken (remote
+// back ends): completed after the repair.
+let stranded = null;
+
 describe('storage unwritable (in order: break, requests, repair)', () => {
 	let rows;
 	before(() => { rows = imageRowCount(w.case); breakStorage(); });
@@ -120,14 +128,28 @@ describe('storage unwritable (in order: break, requests, repair)', () => {
 		assert.equal(a[0].outcome, 'error');
 	});
 
-	test('direct-upload PUT → 503 STORAGE_UNAVAILABLE, image stays pending', async () => {
+	// Local: the PUT to polaimg cannot stage the bytes → 503. Remote: the PUT
+	// goes to the store, which is fine and takes it; complete cannot stage
+	// its copy → 503, the image stays pending with its original in the
+	// store and no derived copies, and a complete after the repair works.
+	test('direct upload: local PUT / remote complete → 503 STORAGE_UNAVAILABLE, image stays pending', async () => {
 		const u = await api('POST', '/api/v1/images/upload-url', {
 			token: w.tDoctor, body: { fileName: 'a.jpg', contentType: 'image/jpeg', caseId: w.case },
 		});
 		assert.equal(u.status, 200, u.text);
-		const r = await api('PUT', u.json.data.uploadUrl, { body: jpg, headers: u.json.data.headers });
-		assertError(r, 503, 'STORAGE_UNAVAILABLE');
-		assert.equal(imageRow(u.json.data.imageId).status, 'pending');
+		const id = u.json.data.imageId;
+		if (!REMOTE) {
+			const r = await api('PUT', u.json.data.uploadUrl, { body: jpg, headers: u.json.data.headers });
+			assertError(r, 503, 'STORAGE_UNAVAILABLE');
+		} else {
+			const p = curl('PUT', u.json.data.uploadUrl, { body: jpg, headers: u.json.data.headers });
+			assert.equal(p.status, 200, p.text);
+			const r = await api('POST', `/api/v1/images/${id}/complete`, { token: w.tDoctor });
+			assertError(r, 503, 'STORAGE_UNAVAILABLE');
+			assert.deepEqual(objectsOf(w.case, id), ['original'], 'the upload is kept for a later complete');
+			stranded = id;
+		}
+		assert.equal(imageRow(id).status, 'pending');
 	});
 
 	test('reads still work while writes fail', async () => {
@@ -151,4 +173,112 @@ test('storage repaired: uploads work again and .tmp is empty', async () => {
 	assert.equal(r.status, 201, r.text);
 	assert.ok(fs.statSync(TMP).isDirectory());
 	assert.deepEqual(fs.readdirSync(TMP), []);
+	if (REMOTE) {
+		assert.ok(stranded, 'the remote direct upload of the broken phase');
+		const c = await api('POST', `/api/v1/images/${stranded}/complete`, { token: w.tDoctor });
+		assert.equal(c.status, 200, c.text);
+		assert.equal(c.json.data.status, 'ready');
+		assert.deepEqual(objectsOf(w.case, stranded), ['display.jpg', 'original', 'thumb.jpg']);
+	}
+});
+
+// The remote store down: first every connection dropped without an answer
+// ("down"), then every request answered with a server error ("error": S3
+// 503 ServiceUnavailable, Supabase 500). Local storage has no separate store
+// to take down: its outage is the describe above.
+// The direct upload begun before the store went down (its URL stays valid).
+let pending = null;
+
+describe('remote store down (in order: down, requests, errors, heal)', { skip: !REMOTE && 'local storage has no remote store' }, () => {
+	let rows;
+	before(async () => {
+		const u = await api('POST', '/api/v1/images/upload-url', {
+			token: w.tDoctor, body: { fileName: 'a.jpg', contentType: 'image/jpeg', caseId: w.case },
+		});
+		assert.equal(u.status, 200, u.text);
+		pending = u.json.data;
+		rows = imageRowCount(w.case);
+		await storeFault('down');
+	});
+	after(async () => { await storeFault('ok'); });
+
+	test('upload → 503 STORAGE_UNAVAILABLE without internals; no row, no object, .tmp empty; audited', async () => {
+		const files = listFiles();
+		const r = await upload(w.tDoctor, w.case, jpg);
+		assertError(r, 503, 'STORAGE_UNAVAILABLE');
+		assertNoLeak(r);
+		assert.equal(imageRowCount(w.case), rows);
+		assert.deepEqual(listFiles(), files);
+		assert.deepEqual(tmpEntries(), []);
+		const a = await auditByRequest(r.requestId);
+		assert.equal(a.length, 1, JSON.stringify(a));
+		assert.equal(a[0].action, 'upload');
+		assert.equal(a[0].outcome, 'error');
+	});
+
+	test('health → 503 {database: ok, storage: error}', async () => {
+		const r = await api('GET', '/api/v1/images/health');
+		assert.equal(r.status, 503, r.text);
+		assert.deepEqual(r.json, { status: 'error', database: 'ok', storage: 'error', version: '0.1.0' });
+		assertNoLeak(r);
+	});
+
+	test('direct upload: the PUT cannot reach the store; complete → 503, the image stays pending', async () => {
+		const p = curl('PUT', pending.uploadUrl, { body: jpg, headers: pending.headers });
+		assert.ok(p.status === 0 || p.status >= 500, `PUT to a store that is down: ${p.status}`);
+		const r = await api('POST', `/api/v1/images/${pending.imageId}/complete`, { token: w.tDoctor });
+		assertError(r, 503, 'STORAGE_UNAVAILABLE');
+		assertNoLeak(r);
+		assert.equal(imageRow(pending.imageId).status, 'pending');
+		assert.deepEqual(objectsOf(w.case, pending.imageId), []);
+	});
+
+	test('proxy → 503 STORAGE_UNAVAILABLE (the bytes are in the store); metadata still 200', async () => {
+		for (const v of ['original', 'display', 'thumbnail']) {
+			const r = await api('GET', `/api/v1/images/${img.id}/proxy?variant=${v}`, { token: w.tDoctor });
+			assertError(r, 503, 'STORAGE_UNAVAILABLE');
+			assert.ok(!r.buf.equals(jpg));
+		}
+		const g = await api('GET', `/api/v1/images/${img.id}`, { token: w.tDoctor });
+		assert.equal(g.status, 200, g.text);
+		assert.equal(g.json.data.status, 'ready');
+	});
+
+	test('download-url still answers: the URL is signed by polaimg, the store is not asked', async () => {
+		const d = await api('GET', `/api/v1/images/${img.id}/download-url?variant=original`, { token: w.tDoctor });
+		assert.equal(d.status, 200, d.text);
+		assert.equal(curl('GET', d.json.data.downloadUrl).status, 0, 'but the store does not answer it');
+	});
+
+	test('the store answering 5xx instead: upload and complete → 503, nothing recorded', async () => {
+		await storeFault('error');
+		const files = listFiles();
+		assertError(await upload(w.tDoctor, w.case, jpg), 503, 'STORAGE_UNAVAILABLE');
+		assertError(await api('POST', `/api/v1/images/${pending.imageId}/complete`, { token: w.tDoctor }),
+			503, 'STORAGE_UNAVAILABLE');
+		assert.equal((await api('GET', '/api/v1/images/health')).status, 503);
+		assert.equal(imageRowCount(w.case), rows);
+		assert.deepEqual(listFiles(), files);
+		assert.deepEqual(tmpEntries(), []);
+		assert.equal(imageRow(pending.imageId).status, 'pending');
+	});
+});
+
+test('remote store back: health, uploads, reads and the pending direct upload recover', { skip: !REMOTE && 'local storage has no remote store' }, async () => {
+	await storeFault('ok');
+	assert.ok(await eventually(async () => (await api('GET', '/api/v1/images/health')).status === 200, 5000), 'health recovers');
+	const r = await upload(w.tDoctor, w.case, jpg);
+	assert.equal(r.status, 201, r.text);
+	const p = await api('GET', `/api/v1/images/${img.id}/proxy?variant=original`, { token: w.tDoctor });
+	assert.equal(p.status, 200);
+	assert.ok(p.buf.equals(jpg));
+	// the direct upload begun before the outage: its URL is still valid
+	assert.ok(pending, 'the direct upload of the outage phase');
+	assert.equal(imageRow(pending.imageId).status, 'pending');
+	const put = curl('PUT', pending.uploadUrl, { body: jpg, headers: pending.headers });
+	assert.equal(put.status, 200, put.text);
+	const c = await api('POST', `/api/v1/images/${pending.imageId}/complete`, { token: w.tDoctor });
+	assert.equal(c.status, 200, c.text);
+	assert.equal(c.json.data.status, 'ready');
+	assert.deepEqual(tmpEntries(), []);
 });

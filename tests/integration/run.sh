@@ -4,8 +4,8 @@
 # Usage (from the repository root, with src/polaimg built; build/src/polaimg
 # of an out-of-tree build or POLAIMG_BIN=/path/to/polaimg also do):
 #
-#     tests/integration/run.sh [--offload nginx|none] [--storage local] [--keep]
-#                              [--nginx-snippet FILE] [-- test-file.test.mjs ...]
+#     tests/integration/run.sh [--offload nginx|none] [--storage local|s3|supabase]
+#                              [--keep] [--nginx-snippet FILE] [-- test-file.test.mjs ...]
 #
 # Starts a throw-away PostgreSQL 15 cluster (unix socket only), polaimg
 # (master + 2 workers on a unix FastCGI socket) and nginx in front of it with
@@ -15,10 +15,24 @@
 # failure. --keep leaves the temp directory in place for inspection;
 # --nginx-snippet tries another version of conf/nginx/polaimg.conf.
 #
+# --storage s3 starts the S3-compatible test server (s3rver behind the
+# SigV4-verifying front, tests/servers/s3/start.sh), --storage supabase the
+# Supabase Storage stand-in (tests/servers/supabase/start.sh); polaimg.conf
+# gets the server's storage lines instead of "storage_provider = local"
+# (storage_dir stays: it is the scratch space for temp files), and nginx
+# includes conf/nginx/polaimg-s3.conf or conf/nginx/polaimg-supabase.conf
+# (uncommented) with the server's port. The same test files run against
+# every back end; lib.mjs reads the objects where the server keeps them.
+#
 # Environment handed to the tests (see lib.mjs): BASE_URL, JWT_SECRET,
 # URL_SIGNING_KEY, PGHOST, PGDATABASE, PGUSER, STORAGE_DIR, MAX_UPLOAD_BYTES,
 # OFFLOAD, POLAIMG_LOG, POLAIMG_BIN, POLAIMG_CONF, PG_CTL_STOP, PG_CTL_START,
-# IMAGE_CACHE_DIR, TEST_TMP.
+# IMAGE_CACHE_DIR, TEST_TMP; and for the back end: ITEST_STORAGE (local, s3
+# or supabase), ITEST_OBJECT_ROOT (the directory holding the objects: the
+# storage_dir, s3rver's bucket directory, the stand-in's bucket directory),
+# ITEST_OBJECT_LAYOUT (plain: one file per key; s3rver: <key>._S3rver_object),
+# ITEST_STORE_URL (the remote store's origin) and ITEST_FAULT_URL (its
+# /__fault switch), empty for local storage.
 set -euo pipefail
 
 OFFLOAD=nginx
@@ -28,7 +42,7 @@ SNIPPET=conf/nginx/polaimg.conf
 TEST_FILES=()
 
 usage() {
-	echo "usage: $0 [--offload nginx|none] [--storage local] [--keep] [--nginx-snippet FILE] [-- files...]" >&2
+	echo "usage: $0 [--offload nginx|none] [--storage local|s3|supabase] [--keep] [--nginx-snippet FILE] [-- files...]" >&2
 	exit 2
 }
 
@@ -47,7 +61,7 @@ while [ $# -gt 0 ]; do
 done
 
 case "$OFFLOAD" in nginx|none) ;; *) echo "--offload must be nginx or none" >&2; exit 2 ;; esac
-case "$STORAGE" in local) ;; *) echo "--storage: only 'local' is supported by this harness" >&2; exit 2 ;; esac
+case "$STORAGE" in local|s3|supabase) ;; *) echo "--storage must be local, s3 or supabase" >&2; exit 2 ;; esac
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$REPO_ROOT"
@@ -89,6 +103,7 @@ PLOG="$TMP/polaimg.log"
 POLAIMG_PID=""
 NGINX_PID=""
 PG_STARTED=0
+STORE_STARTED=""
 
 as_pg() { runuser -u postgres -- "$@"; }
 
@@ -113,6 +128,10 @@ cleanup() {
 	if [ "$PG_STARTED" = 1 ] && [ -f "$PG_DATA/postmaster.pid" ]; then
 		as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1
 	fi
+	case "$STORE_STARTED" in
+	s3) s3_stop ;;
+	supabase) supabase_stop ;;
+	esac
 	if [ "$KEEP" = 1 ]; then
 		echo "kept $TMP" >&2
 	else
@@ -130,6 +149,16 @@ show_logs() {
 	tail -n 60 "$PLOG" >&2 2>/dev/null || true
 	echo "----- tail of nginx error.log -----" >&2
 	tail -n 30 "$NGX/logs/error.log" >&2 2>/dev/null || true
+	case "$STORAGE" in
+	s3)
+		echo "----- tail of the S3 front's log -----" >&2
+		tail -n 30 "$TMP/s3/front.log" >&2 2>/dev/null || true
+		;;
+	supabase)
+		echo "----- tail of the Supabase stand-in's log -----" >&2
+		tail -n 30 "$TMP/supabase/server.log" >&2 2>/dev/null || true
+		;;
+	esac
 }
 
 # ---- PostgreSQL ---------------------------------------------------------
@@ -165,6 +194,57 @@ for p in $(seq 18080 18179); do
 done
 [ -n "$PORT" ] || { echo "no free port in 18080..18179" >&2; exit 1; }
 
+# ---- the storage back end ---------------------------------------------------
+# STORAGE_CONF replaces "storage_provider = local" in polaimg.conf; REMOTE_SNIPPET
+# is the nginx location that fetches presigned URLs for offload = nginx.
+STORAGE_CONF="storage_provider = local"
+REMOTE_SNIPPET=""
+ITEST_OBJECT_ROOT="$STORE"
+ITEST_OBJECT_LAYOUT=plain
+ITEST_STORE_URL=""
+ITEST_FAULT_URL=""
+case "$STORAGE" in
+s3)
+	# shellcheck source=../servers/s3/start.sh
+	. "$REPO_ROOT/tests/servers/s3/start.sh"
+	STORE_STARTED=s3
+	s3_start "$TMP" || exit 1
+	STORAGE_CONF="$S3_CONF_LINES"
+	ITEST_OBJECT_ROOT="$S3_DIR/data/$S3_BUCKET"
+	ITEST_OBJECT_LAYOUT=s3rver
+	ITEST_STORE_URL="$S3_ENDPOINT"
+	ITEST_FAULT_URL="$S3_ENDPOINT/__fault"
+	# The snippet's defaults are a MinIO at 127.0.0.1:9000 (path style).
+	grep -q '127\.0\.0\.1:9000' "$REPO_ROOT/conf/nginx/polaimg-s3.conf" ||
+		{ echo "conf/nginx/polaimg-s3.conf no longer names 127.0.0.1:9000" >&2; exit 1; }
+	REMOTE_SNIPPET="$(sed -e "s#127\.0\.0\.1:9000#127.0.0.1:$S3_PORT#g" "$REPO_ROOT/conf/nginx/polaimg-s3.conf")"
+	;;
+supabase)
+	# shellcheck source=../servers/supabase/start.sh
+	. "$REPO_ROOT/tests/servers/supabase/start.sh"
+	STORE_STARTED=supabase
+	supabase_start "$TMP" || exit 1
+	STORAGE_CONF="$SUPA_CONF_LINES"
+	ITEST_OBJECT_ROOT="$SUPA_STORAGE_DIR"
+	ITEST_STORE_URL="$SUPA_URL"
+	ITEST_FAULT_URL="$SUPA_URL/__fault"
+	# The snippet ships commented out: uncomment its location blocks (from
+	# the first "#location" on, lines "#location", "#}", "#" and "#    …";
+	# the prose between the blocks starts with "# " and stays), point it at
+	# the stand-in (plain http: no proxy_ssl_* lines).
+	grep -q '^#location /_polaimg_remote/' "$REPO_ROOT/conf/nginx/polaimg-supabase.conf" ||
+		{ echo "conf/nginx/polaimg-supabase.conf: no commented-out location to enable" >&2; exit 1; }
+	REMOTE_SNIPPET="$(sed -e '/^#location /,$ s/^#\(location \|}\|    \|$\)/\1/' \
+		-e "s#https://PROJECT\.supabase\.co/#$SUPA_URL/#" \
+		-e "s#Host PROJECT\.supabase\.co;#Host 127.0.0.1:$SUPA_PORT;#" \
+		-e '/^ *proxy_ssl_/d' "$REPO_ROOT/conf/nginx/polaimg-supabase.conf")"
+	;;
+esac
+if [ "$STORAGE" != local ] && [ "$OFFLOAD" = nginx ]; then
+	grep -qE '^[^#]*PROJECT|^#location' <<<"$REMOTE_SNIPPET" &&
+		{ echo "the $STORAGE nginx snippet was not fully rewritten" >&2; exit 1; }
+fi
+
 # ---- polaimg ------------------------------------------------------------
 # Run a private copy, so that a rebuild during the run cannot mix binaries.
 mkdir -p "$TMP/bin"
@@ -178,7 +258,7 @@ cat >"$CONF" <<EOF
 # generated by tests/integration/run.sh
 listen = unix:$SOCK
 workers = 2
-storage_provider = local
+$STORAGE_CONF
 storage_dir = $STORE
 database_url = host=$PG_DIR dbname=polaimg_test user=postgres
 jwt_secret = $JWT_SECRET
@@ -217,6 +297,12 @@ sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" \
 	-e "s#/var/lib/polaimg/store/#$STORE/#g" \
 	-e "s#/usr/share/polaimg/www/#$REPO_ROOT/www/#g" \
 	"$SNIPPET" >"$NGX/polaimg-snippet.conf"
+# Remote storage with offload = nginx: the location that fetches presigned URLs.
+if [ "$STORAGE" != local ] && [ "$OFFLOAD" = nginx ]; then
+	printf '%s\n' "$REMOTE_SNIPPET" >"$NGX/polaimg-remote.conf"
+else
+	echo "# no remote storage location (storage=$STORAGE, offload=$OFFLOAD)" >"$NGX/polaimg-remote.conf"
+fi
 cat >"$NGX/nginx.conf" <<EOF
 # generated by tests/integration/run.sh
 user root;
@@ -239,6 +325,7 @@ http {
 		server_name localhost;
 		root $NGX/html;
 		include $NGX/polaimg-snippet.conf;
+		include $NGX/polaimg-remote.conf;
 	}
 }
 EOF
@@ -266,6 +353,7 @@ export BASE_URL JWT_SECRET URL_SIGNING_KEY STORAGE_DIR="$STORE" MAX_UPLOAD_BYTES
 export POLAIMG_LOG="$PLOG" POLAIMG_BIN POLAIMG_CONF="$CONF"
 export PG_CTL_STOP="$PG_STOP_CMD" PG_CTL_START="$PG_START_CMD"
 export IMAGE_CACHE_DIR="$TMP/images" TEST_TMP="$TMP" NGINX_ERROR_LOG="$NGX/logs/error.log"
+export ITEST_STORAGE="$STORAGE" ITEST_OBJECT_ROOT ITEST_OBJECT_LAYOUT ITEST_STORE_URL ITEST_FAULT_URL
 
 if [ ${#TEST_FILES[@]} -eq 0 ]; then
 	TEST_FILES=(tests/integration/*.test.mjs)

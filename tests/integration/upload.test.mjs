@@ -3,8 +3,8 @@
 // server-measured fields, sniffed type, stored objects.
 import { test } from 'node:test';
 import {
-	api, assert, assertImage, assertAppUrl, dims, exifApp1, fs, imageRow, lit, listFiles, makeImage,
-	objectDir, objectsOf, path, seedWorld, sha256, spliceApp1, sqlValue, tmpEntries, token, upload, uploadOk,
+	STORAGE, api, assert, assertImage, assertAppUrl, dims, exifApp1, imageRow, lit, listFiles, makeImage,
+	objectsOf, readObject, seedWorld, sha256, spliceApp1, sqlValue, tmpEntries, token, upload, uploadOk,
 	createUser, createCase,
 } from './lib.mjs';
 
@@ -22,7 +22,7 @@ test('upload: 201, message, and every field of the image resource with defaults'
 	assertImage(img, {
 		caseId: w.case, imageType: 'slit_lamp', eyeSide: 'unknown', description: null, order: 1,
 		fileSize: jpg.length, mimeType: 'image/jpeg', width: 160, height: 120, sha256: sha256(jpg),
-		status: 'ready', uploadedBy: w.patient, storageType: 'local',
+		status: 'ready', uploadedBy: w.patient, storageType: STORAGE,
 	});
 	assert.ok(near(img.capturedAt), `capturedAt defaults to the upload time: ${img.capturedAt}`);
 	assert.ok(near(img.createdAt), `createdAt is now: ${img.createdAt}`);
@@ -35,7 +35,7 @@ test('upload: stores original (byte-identical), display.jpg and thumb.jpg; .tmp 
 	const jpg = makeImage(200, 100, 'jpg');
 	const img = await uploadOk(w.tDoctor, w.case, jpg);
 	assert.deepEqual(objectsOf(w.case, img.id), ['display.jpg', 'original', 'thumb.jpg']);
-	assert.ok(fs.readFileSync(path.join(objectDir(w.case, img.id), 'original')).equals(jpg));
+	assert.ok(readObject(w.case, img.id, 'original').equals(jpg), 'the stored original is the uploaded bytes');
 	assert.deepEqual(tmpEntries(), []);
 	const row = imageRow(img.id);
 	assert.equal(row.status, 'ready');

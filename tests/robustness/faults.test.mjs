@@ -60,7 +60,7 @@ describe('a worker SIGKILLed in the middle of an upload', () => {
 		inst = await startInstance({ conf: { workers: 3 } });
 		w = inst.seedWorld();
 		// A PNG is decoded in full (no shrink-on-load): seconds of work.
-		big = makeImage(7000, 5000, 'png');
+		big = makeImage(5000, 3500, 'png');
 	});
 
 	test('the master respawns it, the client gets an error, the others complete, nothing half-stored', async () => {

@@ -1,0 +1,655 @@
+#!/usr/bin/env bash
+# bench/run.sh — polaimg against named references, side by side, one command.
+#
+#     bench/run.sh [--rounds N] [--net-rounds N] [--duration S] [--keep]
+#     bench/run.sh --hold     start the services only, print how to reach
+#                             them (for perf or callgrind), wait for Ctrl-C
+#
+# Installs its references with apt-get (libvips, libjpeg-turbo's TurboJPEG,
+# wrk, spawn-fcgi), builds polaimg (build/, as ./dev does) and the two bench
+# programs (imgbench.c linked against build/src/libpolaimg.a, the very
+# objects the service runs; trivial_fcgi.c), generates its inputs (cached in
+# /tmp/polaimg-bench-inputs-<version>), starts a private PostgreSQL, polaimg
+# (2 workers) and nginx the way tests/integration/run.sh does, runs the six
+# cases of the performance issue and writes bench/results.md.
+#
+# Every case alternates polaimg and its reference (A B A B ...) for
+# --rounds (in-process imaging, default 7) or --net-rounds (through nginx,
+# default 5) rounds and reports medians; ratios are polaimg / reference.
+# Timings are reported, never asserted: this is not part of ./dev test.
+# Takes about 5 minutes on 2 cores (the first run also makes the inputs).
+set -euo pipefail
+
+ROUNDS=7
+NET_ROUNDS=5
+DURATION=3
+KEEP=0
+HOLD=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--rounds) ROUNDS="$2"; shift 2 ;;
+	--net-rounds) NET_ROUNDS="$2"; shift 2 ;;
+	--duration) DURATION="$2"; shift 2 ;;
+	--keep) KEEP=1; shift ;;
+	--hold) HOLD=1; shift ;;
+	*) echo "usage: $0 [--rounds N] [--net-rounds N] [--duration S] [--keep] | --hold" >&2; exit 2 ;;
+	esac
+done
+[ "$ROUNDS" -ge 5 ] && [ "$NET_ROUNDS" -ge 5 ] || { echo "at least 5 rounds" >&2; exit 2; }
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+say() { printf "bench [%3ds]: %s\n" "$SECONDS" "$*" >&2; }
+
+# ---- packages ---------------------------------------------------------------
+DEPS="build-essential autoconf automake pkg-config libfcgi-dev libpq-dev
+ libmagickwand-6.q16-dev libcurl4-openssl-dev libssl-dev libjson-c-dev libjwt-dev
+ postgresql nginx-light imagemagick openssl curl spawn-fcgi
+ libvips-dev libturbojpeg0-dev wrk libgs-common"
+missing=()
+for p in $DEPS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	say "installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >/dev/null
+	(service nginx stop; service postgresql stop) >/dev/null 2>&1 || true
+fi
+
+# ---- build --------------------------------------------------------------------
+if [ ! -x "$ROOT/configure" ] || [ "$ROOT/configure.ac" -nt "$ROOT/configure" ] ||
+	[ "$ROOT/Makefile.am" -nt "$ROOT/Makefile.in" ]; then
+	(cd "$ROOT" && autoreconf -fi >/dev/null)
+fi
+mkdir -p "$ROOT/build"
+[ -f "$ROOT/build/Makefile" ] || (cd "$ROOT/build" && "$ROOT/configure" -q)
+say "building polaimg"
+make -C "$ROOT/build" -j"$(nproc)" >/dev/null
+
+TMP="$(mktemp -d /tmp/polaimg-bench.XXXXXX)"
+chmod 755 "$TMP"
+PG_BINDIR=/usr/lib/postgresql/15/bin
+PG_DIR="$TMP/pg"; PG_DATA="$PG_DIR/data"; STORE="$TMP/store"; NGX="$TMP/nginx"
+SOCK="$TMP/polaimg.sock"; TSOCK="$TMP/trivial.sock"; CONF="$TMP/polaimg.conf"
+PLOG="$TMP/polaimg.log"; BODYDIR="$NGX/body"
+POLAIMG_PID=""; NGINX_PID=""; PG_STARTED=0; TRIVIAL_PIDS=""
+as_pg() { runuser -u postgres -- "$@"; }
+cleanup() {
+	local rc=$?
+	set +e
+	for p in $TRIVIAL_PIDS; do kill -TERM "$p" 2>/dev/null; done
+	if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
+		kill -QUIT "$NGINX_PID"
+		for _ in $(seq 1 50); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null
+	fi
+	if [ -n "$POLAIMG_PID" ] && kill -0 "$POLAIMG_PID" 2>/dev/null; then
+		kill -TERM "$POLAIMG_PID"
+		for _ in $(seq 1 100); do kill -0 "$POLAIMG_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$POLAIMG_PID" 2>/dev/null; wait "$POLAIMG_PID" 2>/dev/null
+	fi
+	if [ "$PG_STARTED" = 1 ]; then
+		as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1
+	fi
+	if [ "$KEEP" = 1 ] || [ "$rc" -ne 0 ]; then
+		echo "bench: kept $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+BIN="$TMP/bin"
+mkdir -p "$BIN" "$TMP/out"
+cp "$ROOT/build/src/polaimg" "$BIN/polaimg"
+CFLAGS_B="-std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror"
+# shellcheck disable=SC2046
+gcc $CFLAGS_B -I"$ROOT/src" bench/imgbench.c "$ROOT/build/src/libpolaimg.a" \
+	$(pkg-config --cflags --libs vips libturbojpeg MagickWand libpq libcurl \
+	libcrypto json-c libjwt) -lfcgi -lm -o "$BIN/imgbench"
+gcc $CFLAGS_B bench/trivial_fcgi.c -lfcgi -o "$BIN/trivial_fcgi"
+
+# ---- inputs -----------------------------------------------------------------
+# Photograph-like: a plasma fractal (smooth colour fields), slightly blurred,
+# upscaled, with sensor-like Gaussian noise, an sRGB ICC profile, q92 4:2:0.
+INPUTS_VERSION=1
+IN="/tmp/polaimg-bench-inputs-$INPUTS_VERSION"
+ICC=/usr/share/color/icc/ghostscript/srgb.icc
+gen() { # name WxH seed noise  (JPEG)
+	local half
+	half="$(echo "$2" | awk -Fx '{printf "%dx%d", $1/2, $2/2}')"
+	convert -size "$half" -seed "$3" plasma:fractal -blur 0x1.2 -resize "$2!" \
+		-attenuate "$4" +noise Gaussian -profile "$ICC" -quality 92 \
+		-sampling-factor 2x2 "$IN/$1.part.jpg" && mv "$IN/$1.part.jpg" "$IN/$1"
+}
+if [ ! -f "$IN/done" ]; then
+	say "generating inputs in $IN (once)"
+	mkdir -p "$IN"
+	gen p10.jpg 3651x2738 1 0.4 &
+	gen p20.jpg 5163x3872 2 0.22 &
+	wait
+	gen p24.jpg 6000x4000 3 0.22 &
+	convert -size 1155x866 -seed 4 plasma:fractal -blur 0x0.8 -attenuate 0.5 \
+		+noise Gaussian -quality 92 -sampling-factor 2x2 "$IN/p1.jpg" &
+	convert -size 1000x1000 -seed 5 plasma:fractal -blur 0x1 -resize '2000x2000!' \
+		-depth 16 "$IN/deep16.png" &
+	wait
+	touch "$IN/done"
+fi
+for f in p10.jpg p20.jpg p24.jpg p1.jpg deep16.png; do [ -s "$IN/$f" ] || { echo "missing input $IN/$f" >&2; exit 1; }; done
+fsize() { stat -c %s "$1"; }
+human() { awk -v b="$1" 'BEGIN { if (b >= 1048576) printf "%.1f MB", b/1048576; else printf "%.0f KB", b/1024 }'; }
+dims() { identify -format '%wx%h' "$1"; }
+
+median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) {print "nan"; exit} if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "n/a" }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k/1024 }'; }
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+T0=$SECONDS
+
+# ---- cases 1 and 2: imaging in-process ---------------------------------------
+export POLAIMG_POLICY_DIR="$ROOT/conf"
+if [ "$HOLD" = 0 ]; then
+IMG="$TMP/img.tsv"     # input op impl wall_ms min max cpu_ms
+: >"$IMG"
+imgtime() { # input op
+	say "imaging: $2 of $1 ($ROUNDS rounds, A B C A B C ...)"
+	"$BIN/imgbench" time "$2" "$IN/$1" "$ROUNDS" "$TMP/out" 2>>"$TMP/imgbench.log" |
+		awk -v f="$1" '{print f "\t" $0}' >>"$IMG"
+}
+RSS="$TMP/rss.tsv"     # input op impl peak_kib
+: >"$RSS"
+imgrss() { # input op impl...
+	local f=$1 op=$2 im
+	shift 2
+	for im in "$@"; do
+		"$BIN/imgbench" rss "$im" "$op" "$IN/$f" "$TMP/out" 2>>"$TMP/imgbench.log" |
+			awk -v f="$f" -v o="$op" -v i="$im" '{print f "\t" o "\t" i "\t" $2}' >>"$RSS"
+	done
+}
+imgtime p10.jpg thumb
+imgtime p20.jpg thumb
+imgtime p20.jpg display
+imgtime p24.jpg display
+imgtime p10.jpg display
+imgtime p10.jpg derive
+imgtime deep16.png derive
+say "imaging: peak RSS, one job per fresh process"
+imgrss p10.jpg thumb polaimg vips tj
+imgrss p20.jpg thumb polaimg vips tj
+imgrss p20.jpg display polaimg vips tj
+imgrss p24.jpg display polaimg vips tj
+imgrss p24.jpg derive polaimg vips tj
+say "imaging: quality of the 20 MP display copies against a full decode + Lanczos"
+convert "$IN/p20.jpg" -filter Lanczos -resize 2048x2048 "$TMP/ref20.png"
+"$BIN/imgbench" time display "$IN/p20.jpg" 1 "$TMP/out" polaimg vips tj >/dev/null 2>>"$TMP/imgbench.log"
+psnr() { { compare -metric PSNR "$1" "$TMP/ref20.png" null: 2>&1 || true; } | awk '{printf "%.2f", $1}'; }
+PSNR_P="$(psnr "$TMP/out/polaimg.display")"
+PSNR_V="$(psnr "$TMP/out/vips.display")"
+PSNR_T="$(psnr "$TMP/out/tj.display")"
+img() { # input op impl field(4=wall 7=cpu)
+	awk -F'\t' -v f="$1" -v o="$2" -v i="$3" -v c="$4" \
+		'$1==f && $3==o && $2==i {print $c}' "$IMG"
+}
+rss() { awk -F'\t' -v f="$1" -v o="$2" -v i="$3" '$1==f && $2==o && $3==i {print $4}' "$RSS"; }
+fi
+
+# ---- the service: PostgreSQL, polaimg, nginx (as tests/integration/run.sh) ---
+unset DATABASE_URL JWT_SECRET STORAGE_PROVIDER || true
+for v in $(env | sed -n 's/^\(POLAIMG_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+
+say "starting PostgreSQL (default durability: fsync and synchronous_commit on)"
+mkdir -p "$PG_DIR" && chown postgres: "$PG_DIR"
+as_pg "$PG_BINDIR/initdb" -D "$PG_DATA" -A trust -U postgres -E UTF8 --locale=C.UTF-8 \
+	>"$TMP/initdb.log" 2>&1 || { cat "$TMP/initdb.log" >&2; exit 1; }
+printf "listen_addresses = ''\nunix_socket_directories = '%s'\n" "$PG_DIR" >>"$PG_DATA/postgresql.conf"
+as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/server.log" -w -t 30 start >/dev/null
+PG_STARTED=1
+export PGHOST="$PG_DIR" PGUSER=postgres PGDATABASE=polaimg_bench
+psql -q -d postgres -c 'CREATE DATABASE polaimg_bench' >/dev/null
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+PORTS=()
+for p in $(seq 18280 18379); do
+	port_free "$p" && PORTS+=("$p")
+	[ ${#PORTS[@]} -ge 2 ] && break
+done
+[ ${#PORTS[@]} -ge 2 ] || { echo "no free ports in 18280..18379" >&2; exit 1; }
+PORT=${PORTS[0]}; PORT_BF=${PORTS[1]}
+BASE="http://127.0.0.1:$PORT"; BASE_BF="http://127.0.0.1:$PORT_BF"
+rand48() { head -c 36 /dev/urandom | base64 | tr '+/' 'xy' | head -c 48; }
+JWT_SECRET="$(rand48)"
+mkdir -p "$STORE" "$NGX/logs" "$NGX/tmp" "$BODYDIR"
+cat >"$CONF" <<EOF
+# generated by bench/run.sh
+listen = unix:$SOCK
+workers = 2
+max_requests = 0
+storage_provider = local
+storage_dir = $STORE
+database_url = host=$PG_DIR dbname=polaimg_bench user=postgres
+jwt_secret = $JWT_SECRET
+url_signing_key = $(rand48)
+offload = nginx
+public_base_url = $BASE
+body_file_dir = $BODYDIR
+log_file = $PLOG
+imaging_policy_dir = $ROOT/conf
+EOF
+"$BIN/polaimg" -c "$CONF" migrate --dir "$ROOT/sql" >"$TMP/migrate.log" 2>&1 ||
+	{ cat "$TMP/migrate.log" >&2; exit 1; }
+ADMIN=00000000-0000-4000-8000-00000000000a DOCTOR=00000000-0000-4000-8000-00000000000d
+PATIENT=00000000-0000-4000-8000-00000000000e OTHER=00000000-0000-4000-8000-00000000000f
+CASE_UP=00000000-0000-4000-8000-0000000000c1 CASE_LIST=00000000-0000-4000-8000-0000000000c2
+CASE_MIX=00000000-0000-4000-8000-0000000000c3 CASE_OTHER=00000000-0000-4000-8000-0000000000c4
+psql -q -v ON_ERROR_STOP=1 <<SQL
+INSERT INTO users (id, role) VALUES ('$ADMIN', 'admin'), ('$DOCTOR', 'doctor'),
+  ('$PATIENT', 'patient'), ('$OTHER', 'patient');
+INSERT INTO patient_cases (id, patient_id) VALUES ('$CASE_UP', '$PATIENT'),
+  ('$CASE_LIST', '$PATIENT'), ('$CASE_MIX', '$PATIENT'), ('$CASE_OTHER', '$OTHER');
+SQL
+"$BIN/polaimg" -c "$CONF" serve 2>>"$PLOG" &
+POLAIMG_PID=$!
+for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+[ -S "$SOCK" ] || { echo "polaimg did not start" >&2; tail "$PLOG" >&2; exit 1; }
+
+# The reference responder for case 5 (its JSON is written once the list
+# exists; it starts then).
+cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$NGX/"
+sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" -e "s#/var/lib/polaimg/store/#$STORE/#g" \
+	conf/nginx/polaimg.conf >"$NGX/polaimg.conf"
+# The same snippet with its "faster uploads" lines switched on.
+sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" -e "s#/var/lib/polaimg/store/#$STORE/#g" \
+	-e "s#/var/lib/polaimg/nginx-body#$BODYDIR#g" \
+	-e 's/^\( *\)# \(client_body_temp_path\|client_body_in_file_only\|fastcgi_pass_request_body\|fastcgi_param REQUEST_BODY_FILE\)/\1\2/' \
+	conf/nginx/polaimg.conf >"$NGX/polaimg-bodyfile.conf"
+grep -q '^ *client_body_in_file_only clean;' "$NGX/polaimg-bodyfile.conf" ||
+	{ echo "could not switch on the body-file lines of conf/nginx/polaimg.conf" >&2; exit 1; }
+cat >"$NGX/nginx.conf" <<EOF
+# generated by bench/run.sh
+user root;
+worker_processes 2;
+error_log $NGX/logs/error.log;
+pid $NGX/nginx.pid;
+events { worker_connections 1024; }
+http {
+	include mime.types;
+	default_type application/octet-stream;
+	access_log off;
+	client_body_temp_path $NGX/tmp/body;
+	proxy_temp_path $NGX/tmp/proxy;
+	fastcgi_temp_path $NGX/tmp/fastcgi;
+	uwsgi_temp_path $NGX/tmp/uwsgi;
+	scgi_temp_path $NGX/tmp/scgi;
+	sendfile on;
+	server {
+		listen 127.0.0.1:$PORT;
+		include $NGX/polaimg.conf;
+		# references: the same files served statically, a trivial responder
+		location /static/ { alias $STORE/; }
+		location /trivial/ {
+			include fastcgi_params;
+			fastcgi_pass unix:$TSOCK;
+		}
+	}
+	server {
+		listen 127.0.0.1:$PORT_BF;
+		include $NGX/polaimg-bodyfile.conf;
+	}
+}
+EOF
+/usr/sbin/nginx -t -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" >"$TMP/nginx-t.log" 2>&1 ||
+	{ cat "$TMP/nginx-t.log" >&2; exit 1; }
+/usr/sbin/nginx -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" -g 'daemon off;' &
+NGINX_PID=$!
+for _ in $(seq 1 50); do port_free "$PORT" || break; sleep 0.1; done
+
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+mint_token() {
+	local now h p s
+	now=$(date +%s)
+	h=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+	p=$(printf '{"userId":"%s","iat":%d,"exp":%d}' "$1" "$now" $((now + 86400)) | b64url)
+	s=$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -hmac "$JWT_SECRET" -binary | b64url)
+	printf '%s.%s.%s' "$h" "$p" "$s"
+}
+TD="$(mint_token "$DOCTOR")"
+TP="$(mint_token "$PATIENT")"
+API=/api/v1/images
+# upload BASE FILE CASE -> prints "http_code seconds id"
+upload() {
+	curl -s -o "$TMP/up.json" -w '%{http_code} %{time_total}' -H "Authorization: Bearer $TD" \
+		-F "image=@$2;type=image/jpeg" -F "caseId=$3" -F eyeSide=left "$1$API/upload"
+	printf ' %s\n' "$(sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p' "$TMP/up.json")"
+}
+up_ok() { # BASE FILE CASE -> id, or fail
+	local r
+	r="$(upload "$@")"
+	[ "${r%% *}" = 201 ] || { echo "upload of $2 failed: $r $(cat "$TMP/up.json")" >&2; exit 1; }
+	echo "${r##* }"
+}
+worker_pids() { ps -o pid= --ppid "$POLAIMG_PID" | tr -d ' '; }
+status_kib() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
+
+if [ "$HOLD" = 1 ]; then
+	cat <<TXT >&2
+bench: services up in $TMP (logs: $PLOG, $NGX/logs); Ctrl-C stops them.
+  streamed uploads: $BASE   body-file uploads: $BASE_BF
+  master $POLAIMG_PID, workers $(worker_pids | tr '\n' ' ')
+  DOCTOR=$TD
+  PATIENT=$TP
+  case $CASE_UP; inputs in $IN
+TXT
+	sleep infinity &
+	wait $!
+	exit 0
+fi
+
+# ---- case 3: upload end to end -------------------------------------------------
+say "case 3: POST /upload of p10.jpg, streamed and body-file, $NET_ROUNDS rounds"
+up_ok "$BASE" "$IN/p10.jpg" "$CASE_UP" >/dev/null      # warm-up, both workers
+up_ok "$BASE_BF" "$IN/p10.jpg" "$CASE_UP" >/dev/null
+up_ok "$BASE" "$IN/p10.jpg" "$CASE_UP" >/dev/null
+: >"$TMP/up_stream"; : >"$TMP/up_file"
+for _ in $(seq 1 "$NET_ROUNDS"); do
+	r="$(upload "$BASE" "$IN/p10.jpg" "$CASE_UP")"
+	[ "${r%% *}" = 201 ] || { echo "upload failed: $r" >&2; exit 1; }
+	echo "$r" | awk '{print $2 * 1000}' >>"$TMP/up_stream"
+	r="$(upload "$BASE_BF" "$IN/p10.jpg" "$CASE_UP")"
+	[ "${r%% *}" = 201 ] || { echo "upload failed: $r" >&2; exit 1; }
+	echo "$r" | awk '{print $2 * 1000}' >>"$TMP/up_file"
+done
+UP_S="$(median <"$TMP/up_stream")"; UP_F="$(median <"$TMP/up_file")"
+# The worker's own time for the same requests, from its log lines.
+UP_W="$(grep ' POST /api/v1/images/upload 201 ' "$PLOG" | tail -n $((2 * NET_ROUNDS)) |
+	sed -n 's/.* \([0-9]*\)ms rid=.*/\1/p' | median)"
+UP_ID="$(up_ok "$BASE" "$IN/p10.jpg" "$CASE_UP")"
+BF_LEFT="$(find "$BODYDIR" -type f | wc -l)"
+
+# ---- case 4: proxy ------------------------------------------------------------------
+BIG_ID="$(up_ok "$BASE" "$IN/p20.jpg" "$CASE_UP")"
+KEY_SMALL="cases/$CASE_UP/$UP_ID/display.jpg"
+KEY_BIG="cases/$CASE_UP/$BIG_ID/original"
+SIZE_SMALL="$(fsize "$STORE/$KEY_SMALL")"; SIZE_BIG="$(fsize "$STORE/$KEY_BIG")"
+WRK="$TMP/wrk.tsv"    # name rps p50_ms p99_ms requests errors
+: >"$WRK"
+wrk_run() { # name url [token]
+	local out
+	out="$(wrk -t2 -c32 -d"${DURATION}s" --latency ${3:+-H "Authorization: Bearer $3"} "$2")"
+	echo "$out" >>"$TMP/wrk.log"
+	echo "$out" | awk -v n="$1" '
+		function ms(s) { if (s ~ /us$/) return s / 1000; if (s ~ /ms$/) return s + 0;
+			if (s ~ /s$/) return s * 1000; return s }
+		$1 == "50.000%" || $1 == "50%" { p50 = ms($2) }
+		$1 == "99.000%" || $1 == "99%" { p99 = ms($2) }
+		/requests in/ { req = $1 }
+		/Non-2xx or 3xx/ { err += $NF }
+		/Socket errors/ { err += 1 }
+		/^Requests\/sec/ { rps = $2 }
+		END { printf "%s\t%s\t%s\t%s\t%s\t%d\n", n, rps, p50, p99, req, err }' >>"$WRK"
+}
+say "case 4: GET /proxy ($(human "$SIZE_SMALL") display, $(human "$SIZE_BIG") original) vs nginx static, $NET_ROUNDS rounds x ${DURATION}s each"
+curl -sf -o /dev/null -H "Authorization: Bearer $TP" "$BASE$API/$UP_ID/proxy" ||
+	{ echo "proxy does not answer" >&2; exit 1; }
+curl -sf -o /dev/null "$BASE/static/$KEY_BIG" || { echo "static does not answer" >&2; exit 1; }
+for _ in $(seq 1 "$NET_ROUNDS"); do
+	wrk_run proxy_small "$BASE$API/$UP_ID/proxy" "$TP"
+	wrk_run static_small "$BASE/static/$KEY_SMALL"
+	wrk_run proxy_big "$BASE$API/$BIG_ID/proxy?variant=original" "$TP"
+	wrk_run static_big "$BASE/static/$KEY_BIG"
+done
+
+# ---- case 5: list of 20 -----------------------------------------------------------
+say "case 5: 20 images into a case, GET /cases/:id vs a trivial libfcgi responder"
+for _ in $(seq 1 20); do up_ok "$BASE" "$IN/p1.jpg" "$CASE_LIST" >/dev/null; done
+curl -sf -H "Authorization: Bearer $TP" -o "$TMP/list.json" "$BASE$API/cases/$CASE_LIST"
+N_LIST="$(grep -o '"id":' "$TMP/list.json" | wc -l)"
+[ "$N_LIST" = 20 ] || { echo "list has $N_LIST images, not 20" >&2; exit 1; }
+TRIVIAL_PIDS="$(spawn-fcgi -s "$TSOCK" -F 2 -- "$BIN/trivial_fcgi" "$TMP/list.json" 2>&1 |
+	sed -n 's/.*PID: *\([0-9]*\).*/\1/p' | tr '\n' ' ')"
+[ -n "$TRIVIAL_PIDS" ] || { echo "spawn-fcgi failed" >&2; exit 1; }
+cmp -s "$TMP/list.json" <(curl -sf "$BASE/trivial/x") ||
+	{ echo "the trivial responder does not return the same bytes" >&2; exit 1; }
+for _ in $(seq 1 "$NET_ROUNDS"); do
+	wrk_run list "$BASE$API/cases/$CASE_LIST" "$TP"
+	wrk_run trivial "$BASE/trivial/cases/$CASE_LIST" "$TP"
+done
+
+# ---- case 6: memory ----------------------------------------------------------------
+say "case 6: fresh workers (SIGHUP), $NET_ROUNDS uploads of p24.jpg, peak RSS"
+OLD_PIDS="$(worker_pids | sort | tr '\n' ' ')"
+kill -HUP "$POLAIMG_PID"
+for _ in $(seq 1 100); do
+	NOW="$(worker_pids | sort | tr '\n' ' ')"
+	fresh=1
+	for p in $OLD_PIDS; do case " $NOW " in *" $p "*) fresh=0 ;; esac; done
+	[ "$fresh" = 1 ] && [ "$(echo "$NOW" | wc -w)" = 2 ] && break
+	sleep 0.1
+done
+[ "$fresh" = 1 ] || { echo "workers were not replaced after SIGHUP" >&2; exit 1; }
+sleep 0.5
+WPIDS="$(worker_pids | tr '\n' ' ')"
+HWM0=""; for p in $WPIDS; do HWM0="$HWM0 $(status_kib "$p" VmHWM)"; done
+: >"$TMP/up24"
+for _ in $(seq 1 "$NET_ROUNDS"); do
+	r="$(upload "$BASE" "$IN/p24.jpg" "$CASE_MIX")"
+	[ "${r%% *}" = 201 ] || { echo "24 MP upload failed: $r $(cat "$TMP/up.json")" >&2; exit 1; }
+	echo "$r" | awk '{print $2 * 1000}' >>"$TMP/up24"
+done
+HWM=""; for p in $WPIDS; do HWM="$HWM $(status_kib "$p" VmHWM)"; done
+HWM_MAX="$(echo "$HWM" | tr ' ' '\n' | sort -g | tail -1)"
+
+say "case 6: RSS of every worker before and after 10,000 mixed requests"
+MIXUP="$TMP/mix-upload.body"
+{
+	printf -- '--polaimgbench\r\nContent-Disposition: form-data; name="caseId"\r\n\r\n%s\r\n' "$CASE_MIX"
+	printf -- '--polaimgbench\r\nContent-Disposition: form-data; name="image"; filename="p.jpg"\r\n'
+	printf 'Content-Type: image/jpeg\r\n\r\n'
+	cat "$IN/p1.jpg"
+	printf -- '\r\n--polaimgbench--\r\n'
+} >"$MIXUP"
+cat >"$TMP/mix.lua" <<'LUA'
+-- Mixed requests, cycled; every thread stops after its share of MIX_N.
+local reqs, i, n = {}, 0, 0
+local share = tonumber(os.getenv("MIX_N")) / 2
+function init(args)
+	local api = "/api/v1/images"
+	local auth = { ["Authorization"] = "Bearer " .. os.getenv("MIX_TOKEN") }
+	local img, case = os.getenv("MIX_IMG"), os.getenv("MIX_CASE")
+	local f = io.open(os.getenv("MIX_UPLOAD"), "rb")
+	local body = f:read("*a")
+	f:close()
+	local list = {
+		wrk.format("GET", api .. "/cases/" .. case, auth),
+		wrk.format("GET", api .. "/" .. img, auth),
+		wrk.format("GET", api .. "/" .. img .. "/proxy", auth),
+		wrk.format("GET", api .. "/" .. img .. "/proxy?thumbnail=true", auth),
+		wrk.format("GET", api .. "/" .. img .. "/download-url", auth),
+		wrk.format("GET", api .. "/health"),
+		wrk.format("GET", api .. "/00000000-0000-4000-8000-00000000ffff", auth),
+		wrk.format("GET", api .. "/cases/" .. case),
+		wrk.format("GET", api .. "/cases/" .. os.getenv("MIX_OTHER"), auth),
+		wrk.format("GET", api .. "/cases/" .. case .. "?limit=0", auth),
+		wrk.format("GET", api .. "/" .. img .. "/proxy?variant=original", auth),
+	}
+	local up = wrk.format("POST", api .. "/upload", {
+		["Authorization"] = "Bearer " .. os.getenv("MIX_UPLOADER"),
+		["Content-Type"] = "multipart/form-data; boundary=polaimgbench" }, body)
+	-- 49 light requests, then one upload of a 1 MP JPEG
+	for k = 1, 49 do reqs[#reqs + 1] = list[(k - 1) % #list + 1] end
+	reqs[#reqs + 1] = up
+end
+function request()
+	i = i % #reqs + 1
+	return reqs[i]
+end
+function response(status, headers, body)
+	n = n + 1
+	if n >= share then wrk.thread:stop() end
+end
+LUA
+mix() { # N
+	MIX_N="$1" MIX_TOKEN="$TP" MIX_UPLOADER="$TD" MIX_IMG="$UP_ID" MIX_CASE="$CASE_LIST" \
+		MIX_OTHER="$CASE_OTHER" MIX_UPLOAD="$MIXUP" \
+		wrk -t2 -c8 -d300s -s "$TMP/mix.lua" "$BASE" >>"$TMP/mix.log"
+}
+mix 1000
+RSS0=""; for p in $WPIDS; do RSS0="$RSS0 $(status_kib "$p" VmRSS)"; done
+MIX_T0=$SECONDS
+mix 10000
+MIX_SECS=$((SECONDS - MIX_T0))
+RSS1=""; for p in $WPIDS; do RSS1="$RSS1 $(status_kib "$p" VmRSS)"; done
+MIX_DONE="$(awk '/requests in/ {s += $1} END {print s}' "$TMP/mix.log")"
+SAME_PIDS="$(worker_pids | tr '\n' ' ')"
+[ "$SAME_PIDS" = "$WPIDS" ] || say "warning: the workers changed during the mixed requests ($WPIDS -> $SAME_PIDS)"
+CRASHES="$(grep -cE 'master: worker [0-9]+ (killed by signal|exited with status [1-9])' "$PLOG" || true)"
+LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- results.md ------------------------------------------------------------------
+wmed() { awk -F'\t' -v n="$1" -v c="$2" '$1==n {print $c}' "$WRK" | median; }
+R="$TMP/results.md"
+verdict() { # value op target
+	awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<=") ? (v <= t) : (op == "<") ? (v < t) : (v >= t);
+		print (v == "n/a") ? "?" : ok ? "met" : "**missed**" }'
+}
+{
+	echo "# polaimg benchmarks"
+	echo
+	echo "Written by \`bench/run.sh\` on $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores" \
+		"($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM," \
+		"load average $LOAD_START at the start, $LOAD_END at the end; $((SECONDS - T0)) s."
+	echo "Versions: ImageMagick $(convert -version | sed -n 's/^Version: ImageMagick \([^ ]*\).*/\1/p'), libvips $(pkg-config --modversion vips)," \
+		"libjpeg-turbo $(pkg-config --modversion libturbojpeg), nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*nginx\///')," \
+		"PostgreSQL $(psql -tAc 'SHOW server_version' | cut -d' ' -f1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)."
+	echo
+	echo "Medians of A B A B … rounds ($ROUNDS in-process, $NET_ROUNDS through nginx); ratio ="
+	echo "polaimg / reference. Wall-clock milliseconds; in-process cases also give the"
+	echo "process CPU time, steadier when the machine is busy. One thread everywhere:"
+	echo "polaimg's workers use one each, libvips is run with concurrency 1 and no cache."
+	echo "Everything (wrk, nginx, polaimg, PostgreSQL) shares the same cores."
+	echo
+	echo "Inputs (made by the script): $(dims "$IN/p10.jpg") $(human "$(fsize "$IN/p10.jpg")"), $(dims "$IN/p20.jpg") $(human "$(fsize "$IN/p20.jpg")")," \
+		"$(dims "$IN/p24.jpg") $(human "$(fsize "$IN/p24.jpg")") JPEGs (q92, 4:2:0, sRGB ICC), a 16-bit" \
+		"$(dims "$IN/deep16.png") PNG ($(human "$(fsize "$IN/deep16.png")")), a $(dims "$IN/p1.jpg") JPEG ($(human "$(fsize "$IN/p1.jpg")"))."
+	echo
+	echo "## Summary against the targets"
+	echo
+	echo "| case | ratio | target | |"
+	echo "|---|---|---|---|"
+	for f in p10.jpg p20.jpg; do
+		rr="$(ratio "$(img $f thumb polaimg 4)" "$(img $f thumb vips 4)")"
+		echo "| thumbnail $(dims "$IN/$f") | $rr × libvips | ≤ 1.0 | $(verdict "$rr" "<=" 1.0) |"
+	done
+	rr="$(ratio "$(img p20.jpg display polaimg 4)" "$(img p20.jpg display vips 4)")"
+	echo "| display copy 20 MP | $rr × libvips | ≤ 1.3 | $(verdict "$rr" "<=" 1.3) |"
+	IMGWORK="$(img p10.jpg derive polaimg 4)"
+	rr="$(ratio "$UP_S" "$IMGWORK")"
+	echo "| upload end to end (streamed body) | $rr × the imaging work | ≤ 1.25 | $(verdict "$rr" "<=" 1.25) |"
+	rr="$(ratio "$UP_F" "$IMGWORK")"
+	echo "| upload end to end (body file) | $rr × the imaging work | ≤ 1.25 | $(verdict "$rr" "<=" 1.25) |"
+	rr="$(ratio "$(wmed proxy_big 2)" "$(wmed static_big 2)")"
+	echo "| proxy $(human "$SIZE_BIG") | $rr × nginx static | ≥ 0.9 | $(verdict "$rr" ">=" 0.9) |"
+	rr="$(ratio "$(wmed proxy_small 2)" "$(wmed static_small 2)")"
+	echo "| proxy $(human "$SIZE_SMALL") | $rr × nginx static | ≥ 0.5 | $(verdict "$rr" ">=" 0.5) |"
+	rr="$(ratio "$(wmed list 2)" "$(wmed trivial 2)")"
+	echo "| list of 20 | $rr × trivial responder | ≥ 0.6 | $(verdict "$rr" ">=" 0.6) |"
+	echo "| worker peak RSS, 24 MP upload | $(mib "$HWM_MAX") MiB | ≤ 128 MiB | $(verdict "$(mib "$HWM_MAX")" "<=" 128) |"
+	drift="$(paste -d' ' <(echo "$RSS0" | tr ' ' '\n' | sed '/^$/d') <(echo "$RSS1" | tr ' ' '\n' | sed '/^$/d') |
+		awk '{d = ($2 - $1) * 100 / $1; if (d < 0) d = -d; if (d > m) m = d} END {printf "%.1f", m}')"
+	echo "| worker RSS drift, 10,000 requests | $drift % (largest) | < 5 % | $(verdict "$drift" "<" 5) |"
+	echo
+	echo "## 1. Thumbnail (fit 400×400, baseline JPEG q82, stripped), in-process"
+	echo
+	echo "| input | polaimg ms (cpu) | libvips ms (cpu) | libjpeg-turbo ms (cpu) | polaimg / libvips | floor / libvips | peak RSS polaimg / libvips / turbo |"
+	echo "|---|---|---|---|---|---|---|"
+	for f in p10.jpg p20.jpg; do
+		echo "| $(dims "$IN/$f") | $(img $f thumb polaimg 4) ($(img $f thumb polaimg 7)) | $(img $f thumb vips 4) ($(img $f thumb vips 7)) |" \
+			"$(img $f thumb tj 4) ($(img $f thumb tj 7)) | $(ratio "$(img $f thumb polaimg 4)" "$(img $f thumb vips 4)") |" \
+			"$(ratio "$(img $f thumb tj 4)" "$(img $f thumb vips 4)") |" \
+			"$(mib "$(rss $f thumb polaimg)") / $(mib "$(rss $f thumb vips)") / $(mib "$(rss $f thumb tj)") MiB |"
+	done
+	echo
+	echo "## 2. Display copy (long side 2048, progressive JPEG q85, auto-oriented, stripped, ICC kept), in-process"
+	echo
+	echo "| input | polaimg ms (cpu) | libvips ms (cpu) | libjpeg-turbo ms (cpu) | polaimg / libvips | floor / libvips | peak RSS polaimg / libvips / turbo |"
+	echo "|---|---|---|---|---|---|---|"
+	for f in p20.jpg p24.jpg p10.jpg; do
+		echo "| $(dims "$IN/$f") | $(img $f display polaimg 4) ($(img $f display polaimg 7)) | $(img $f display vips 4) ($(img $f display vips 7)) |" \
+			"$(img $f display tj 4) ($(img $f display tj 7)) | $(ratio "$(img $f display polaimg 4)" "$(img $f display vips 4)") |" \
+			"$(ratio "$(img $f display tj 4)" "$(img $f display vips 4)") |" \
+			"$( [ -n "$(rss $f display polaimg)" ] && echo "$(mib "$(rss $f display polaimg)") / $(mib "$(rss $f display vips)") / $(mib "$(rss $f display tj)") MiB" || echo "—")|"
+	done
+	echo
+	echo "Both copies from one decode (polaimg's upload path: display, then the thumbnail from it;"
+	echo "libvips: vips_thumbnail to 2048 kept in memory, then vips_thumbnail_image to 400):"
+	echo
+	echo "| input | polaimg ms (cpu) | libvips ms (cpu) | libjpeg-turbo ms (cpu) | polaimg / libvips |"
+	echo "|---|---|---|---|---|"
+	for f in p10.jpg deep16.png; do
+		echo "| $(dims "$IN/$f") $(echo "$f" | sed 's/.*\.//') | $(img $f derive polaimg 4) ($(img $f derive polaimg 7)) |" \
+			"$(img $f derive vips 4) ($(img $f derive vips 7)) | $( [ -n "$(img $f derive tj 4)" ] && echo "$(img $f derive tj 4) ($(img $f derive tj 7))" || echo "—") |" \
+			"$(ratio "$(img $f derive polaimg 4)" "$(img $f derive vips 4)") |"
+	done
+	echo
+	echo "Peak RSS of one 24 MP derive (both copies) in a fresh process: polaimg $(mib "$(rss p24.jpg derive polaimg)") MiB," \
+		"libvips $(mib "$(rss p24.jpg derive vips)") MiB, libjpeg-turbo $(mib "$(rss p24.jpg derive tj)") MiB."
+	echo "Quality of the 20 MP display copies (q85 output) against a full decode resized with Lanczos:"
+	echo "PSNR polaimg $PSNR_P dB, libvips $PSNR_V dB, libjpeg-turbo floor $PSNR_T dB."
+	echo
+	echo "## 3. Upload end to end: POST /upload of the $(dims "$IN/p10.jpg") JPEG through nginx"
+	echo
+	echo "Original + display + thumbnail + SHA-256 + database row + audit row, one client, curl's total time."
+	echo
+	echo "| | ms | / imaging work | / (thumbnail + display) |"
+	echo "|---|---|---|---|"
+	SUM12="$(awk -v a="$(img p10.jpg thumb polaimg 4)" -v b="$(img p10.jpg display polaimg 4)" 'BEGIN {print a + b}')"
+	echo "| body streamed over FastCGI | $UP_S | $(ratio "$UP_S" "$IMGWORK") | $(ratio "$UP_S" "$SUM12") |"
+	echo "| body file handed over (\`client_body_in_file_only\`) | $UP_F | $(ratio "$UP_F" "$IMGWORK") | $(ratio "$UP_F" "$SUM12") |"
+	echo "| in the worker (its log), both modes | $UP_W | $(ratio "$UP_W" "$IMGWORK") | $(ratio "$UP_W" "$SUM12") |"
+	echo
+	echo "Imaging work = polaimg's in-process probe + derive of the same file (case 2's last table): $IMGWORK ms;"
+	echo "thumbnail + display made separately (cases 1 and 2): $SUM12 ms. Body files left behind by nginx: $BF_LEFT."
+	echo
+	echo "## 4. Proxy: GET /proxy with offload = nginx vs nginx serving the same file, wrk 32 connections"
+	echo
+	echo "| object | polaimg req/s | static req/s | ratio | polaimg p50 / p99 ms | static p50 / p99 ms |"
+	echo "|---|---|---|---|---|---|"
+	for s in small big; do
+		sz=$SIZE_SMALL; [ $s = big ] && sz=$SIZE_BIG
+		echo "| $(human "$sz") | $(wmed proxy_$s 2) | $(wmed static_$s 2) | $(ratio "$(wmed proxy_$s 2)" "$(wmed static_$s 2)") |" \
+			"$(wmed proxy_$s 3) / $(wmed proxy_$s 4) | $(wmed static_$s 3) / $(wmed static_$s 4) |"
+	done
+	echo
+	echo "## 5. List of 20 images: GET /cases/:id vs a trivial libfcgi responder with the same $(fsize "$TMP/list.json") bytes"
+	echo
+	echo "| | req/s | p50 / p99 ms |"
+	echo "|---|---|---|"
+	echo "| polaimg (2 workers) | $(wmed list 2) | $(wmed list 3) / $(wmed list 4) |"
+	echo "| trivial_fcgi.c (2 processes) | $(wmed trivial 2) | $(wmed trivial 3) / $(wmed trivial 4) |"
+	echo "| ratio | $(ratio "$(wmed list 2)" "$(wmed trivial 2)") | |"
+	echo
+	echo "## 6. Memory"
+	echo
+	echo "Peak RSS (VmHWM) of each worker, started fresh by SIGHUP, across $NET_ROUNDS uploads of the" \
+		"$(dims "$IN/p24.jpg") JPEG (median $(median <"$TMP/up24") ms each):" \
+		"$(for k in $HWM; do printf '%s MiB, ' "$(mib "$k")"; done | sed 's/, $//') (before: $(for k in $HWM0; do printf '%s MiB, ' "$(mib "$k")"; done | sed 's/, $//'))."
+	echo
+	echo "RSS of every worker after 1,000 mixed requests and after $MIX_DONE more in total" \
+		"(10,000 asked; $MIX_SECS s; list, metadata, proxy of each variant, download-url, health," \
+		"404, 401, 403, 400, and an upload of the 1 MP JPEG every 50th):"
+	echo
+	echo "| worker | before KiB | after KiB | drift |"
+	echo "|---|---|---|---|"
+	paste -d' ' <(echo "$WPIDS" | tr ' ' '\n' | sed '/^$/d') <(echo "$RSS0" | tr ' ' '\n' | sed '/^$/d') \
+		<(echo "$RSS1" | tr ' ' '\n' | sed '/^$/d') |
+		awk '{printf "| %s | %s | %s | %+.1f %% |\n", $1, $2, $3, ($3 - $2) * 100 / $2}'
+	echo
+	echo "Workers that crashed during the run: $CRASHES."
+} >"$R"
+cp "$R" "$ROOT/bench/results.md"
+cat "$R"
+say "done in $((SECONDS - T0)) s; bench/results.md written"

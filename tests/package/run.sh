@@ -1,0 +1,442 @@
+#!/usr/bin/env bash
+# tests/package/run.sh — the Debian package, end to end, on this machine (as
+# root; it installs and purges the package):
+#
+#   1. builds polaimg_*.deb with dpkg-buildpackage -us -uc -b in a scratch
+#      copy of the tree (the repository stays clean), and runs lintian
+#      (its output is printed; an error fails the test);
+#   2. installs it with apt-get and checks what went where: files, modes,
+#      owners, the system user, the conffiles, the manual, and every unit
+#      with `systemd-analyze verify` (systemd need not run);
+#   3. runs the HTTP integration suite against the installed copy three
+#      times: behind nginx (the installed snippet), behind Apache with
+#      mod_proxy_fcgi and mod_xsendfile, and behind Apache with mod_fcgid
+#      starting polaimg (tests/integration/run.sh --installed --server ...);
+#   4. upgrades the package with the service running: polaimg is started the
+#      way polaimg.service starts it, with the installed configuration and
+#      the real paths (/run/polaimg, /var/lib/polaimg/store) behind nginx
+#      with the installed snippet; an upload trickles into a worker over
+#      several seconds while version -2 is installed and the service is
+#      restarted the way systemd restarts it (SIGTERM to the master, wait,
+#      ExecStart again); the upload must end 201, the new master must serve,
+#      and the image must be downloadable;
+#   5. purges the package: the configuration must be gone, the image store
+#      and the system user must remain.
+#
+# Usage: tests/package/run.sh [--keep] [--check] [--no-suite]
+#   --keep      keep the temp directory (build tree, logs)
+#   --check     run the unit tests during the package build too (make check;
+#               skipped by default: ./dev test has just run them)
+#   --no-suite  skip step 3 (a quicker check of the packaging itself)
+#
+# Installs what it needs with apt-get. Everything it starts is stopped on
+# exit, pass or fail. Takes about five minutes on two cores.
+set -euo pipefail
+
+KEEP=0
+CHECK=0
+SUITE=1
+for a in "$@"; do
+	case "$a" in
+	--keep) KEEP=1 ;;
+	--check) CHECK=1 ;;
+	--no-suite) SUITE=0 ;;
+	*) echo "usage: $0 [--keep] [--check] [--no-suite]" >&2; exit 2 ;;
+	esac
+done
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+T0=$SECONDS
+step() { printf '\n== [%3d s] %s\n' $((SECONDS - T0)) "$*"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || fail "run as root (it installs the package)"
+
+# ---- what it needs ---------------------------------------------------------
+PKGS="build-essential autoconf automake pkg-config libfcgi-dev libpq-dev
+ libmagickwand-6.q16-dev libcurl4-openssl-dev libssl-dev libjson-c-dev libjwt-dev
+ debhelper dh-autoreconf dpkg-dev fakeroot lintian rsync systemd man-db
+ postgresql nginx-light imagemagick openssl curl spawn-fcgi libfcgi-bin
+ apache2 libapache2-mod-fcgid libapache2-mod-xsendfile"
+missing=()
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >/dev/null
+	# The web servers' and PostgreSQL's packages start their services: this
+	# test runs its own instances.
+	for s in apache2 nginx postgresql; do service "$s" stop >/dev/null 2>&1 || true; done
+fi
+
+TMP="$(mktemp -d /tmp/polaimg-pkg.XXXXXX)"
+chmod 755 "$TMP"
+PGBIN=/usr/lib/postgresql/15/bin
+PG="$TMP/pg"
+NGX="$TMP/nginx"
+UNIT=/lib/systemd/system/polaimg.service
+MAINPID=""
+NGINX_PID=""
+PG_UP=0
+SLOW_PID=""
+PROBE_PID=""
+CASE=""
+
+# ---- polaimg.service without systemd ------------------------------------------
+# A key of the unit (the last one if repeated).
+unit_get() { sed -n "s/^$1=//p" "$UNIT" | tail -n 1; }
+
+# What `systemctl start polaimg` does: RuntimeDirectory and LogsDirectory,
+# then ExecStart with the unit's environment, user, groups and umask.
+service_start() {
+	local user group supp e
+	local -a envs=() groups=(--clear-groups)
+	user=$(unit_get User) group=$(unit_get Group) supp=$(unit_get SupplementaryGroups)
+	[ -n "$supp" ] && groups=(--groups="${supp// /,}")
+	while IFS= read -r e; do [ -n "$e" ] && envs+=("$e"); done < <(sed -n 's/^Environment=//p' "$UNIT")
+	install -d -o "$user" -g "$group" -m "$(unit_get RuntimeDirectoryMode)" "/run/$(unit_get RuntimeDirectory)"
+	install -d -o "$user" -g "$group" -m "$(unit_get LogsDirectoryMode)" "/var/log/$(unit_get LogsDirectory)"
+	# shellcheck disable=SC2046 # ExecStart is split into words, as systemd does
+	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${envs[@]}" \
+		setpriv --reuid="$user" --regid="$group" "${groups[@]}" --no-new-privs -- \
+		sh -c 'umask "$0"; exec "$@"' "$(unit_get UMask)" $(unit_get ExecStart) \
+		>>"$TMP/service.log" 2>&1 &
+	MAINPID=$!
+	for _ in $(seq 1 100); do
+		[ -S /run/polaimg/polaimg.sock ] && return 0
+		kill -0 "$MAINPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	tail -n 20 "$TMP/service.log" >&2
+	fail "polaimg.service did not come up"
+}
+
+# What `systemctl stop polaimg` does: KillSignal to the main process only
+# (KillMode=mixed), TimeoutStopSec, then SIGKILL; RuntimeDirectory removed.
+# Sets STOP_SECONDS and STOP_STATUS.
+service_stop() {
+	local t0=$SECONDS limit
+	limit=$(unit_get TimeoutStopSec)
+	STOP_STATUS=0
+	kill -"$(unit_get KillSignal | sed 's/^SIG//')" "$MAINPID"
+	for _ in $(seq 1 $((limit * 10))); do kill -0 "$MAINPID" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$MAINPID" 2>/dev/null; then
+		echo "polaimg did not stop within TimeoutStopSec=$limit s: SIGKILL" >&2
+		pkill -KILL -P "$MAINPID" || true
+		kill -KILL "$MAINPID" || true
+	fi
+	wait "$MAINPID" || STOP_STATUS=$?
+	STOP_SECONDS=$((SECONDS - t0))
+	MAINPID=""
+	rm -rf "/run/$(unit_get RuntimeDirectory)"
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	[ -n "$SLOW_PID" ] && kill "$SLOW_PID" 2>/dev/null
+	[ -n "$PROBE_PID" ] && kill "$PROBE_PID" 2>/dev/null
+	if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
+		kill -QUIT "$NGINX_PID"
+		wait "$NGINX_PID" 2>/dev/null
+	fi
+	[ -n "$MAINPID" ] && kill -0 "$MAINPID" 2>/dev/null && service_stop
+	[ "$PG_UP" = 1 ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -m fast -w stop >/dev/null 2>&1
+	[ -n "$CASE" ] && rm -rf "/var/lib/polaimg/store/cases/$CASE"
+	if [ "$KEEP" = 1 ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
+	if [ "$rc" -ne 0 ]; then
+		echo "package test FAILED after $((SECONDS - T0)) s" >&2
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- 1. build and lintian ---------------------------------------------------------
+step "build the package in a scratch copy of the tree"
+SRC="$TMP/build/polaimg"
+mkdir -p "$SRC"
+# The working tree without build products, generated autotools files or git.
+rsync -a \
+	--exclude=/.git --include=/build-aux/ --include=/build-aux/.keep --exclude='/build-aux/*' \
+	--exclude='/build*' --exclude=/var --exclude=node_modules --exclude=autom4te.cache \
+	--exclude=/configure --exclude='/configure~' --exclude=/Makefile.in --exclude=/aclocal.m4 \
+	--exclude=/config.status --exclude=/config.log --exclude=/Makefile \
+	--include=/m4/.keep --exclude='/m4/*' --exclude='*.o' --exclude='*.a' --exclude=.deps \
+	--exclude=.dirstamp --exclude=/src/polaimg --exclude='/tests/unit/test_*[!c]' \
+	--exclude='*.log' --exclude='*.trs' --exclude='/polaimg-*.tar.gz' \
+	--exclude=/debian/polaimg --exclude=/debian/.debhelper --exclude=/debian/files \
+	--exclude='/debian/*.substvars' --exclude=/debian/debhelper-build-stamp --exclude=/debian/tmp \
+	"$ROOT"/ "$SRC"/
+opts="parallel=$(nproc)"
+[ "$CHECK" = 1 ] || opts="nocheck $opts"
+(cd "$SRC" && DEB_BUILD_OPTIONS="$opts" dpkg-buildpackage -us -uc -b) >"$TMP/build1.log" 2>&1 ||
+	{ tail -n 40 "$TMP/build1.log" >&2; fail "dpkg-buildpackage"; }
+DEB1=$(ls "$TMP"/build/polaimg_*_"$(dpkg --print-architecture)".deb)
+V1=$(dpkg-deb -f "$DEB1" Version)
+echo "built $(basename "$DEB1")"
+
+step "lintian"
+# lintian warns when run as root; run it as nobody on a readable copy.
+lint=0
+runuser -u nobody -- lintian --fail-on error --display-info --show-overrides \
+	"$TMP"/build/polaimg_"${V1}"_*.changes >"$TMP/lintian.txt" 2>&1 || lint=$?
+cat "$TMP/lintian.txt"
+[ "$lint" = 0 ] || fail "lintian reports errors"
+echo "lintian: no errors; $(grep -c '^W: ' "$TMP/lintian.txt" || true) warnings; $(grep -c '^O: ' "$TMP/lintian.txt" || true) tags overridden (reasons above, debian/polaimg.lintian-overrides)"
+
+# ---- 2. install and check the files ----------------------------------------------
+step "install $(basename "$DEB1")"
+if dpkg-query -W -f='${Status}' polaimg 2>/dev/null | grep -q "ok installed"; then
+	DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq polaimg >/dev/null
+fi
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$DEB1" >"$TMP/install1.log" 2>&1 ||
+	{ cat "$TMP/install1.log" >&2; fail "apt-get install"; }
+
+step "check the installed files"
+checks=0
+expect() { # expect DESCRIPTION COMMAND...
+	local d=$1
+	shift
+	if "$@"; then checks=$((checks + 1)); else fail "$d"; fi
+}
+mode_of() { stat -c '%U:%G %a' "$1"; }
+for f in /usr/sbin/polaimg /etc/polaimg/polaimg.conf /usr/share/polaimg/sql/001_base.sql \
+	/usr/share/polaimg/policy.xml /lib/systemd/system/polaimg.service \
+	/lib/systemd/system/polaimg-sweep.service /lib/systemd/system/polaimg-sweep.timer \
+	/etc/nginx/snippets/polaimg.conf /etc/apache2/conf-available/polaimg.conf \
+	/etc/apache2/conf-available/polaimg-fcgid.conf /usr/share/man/man8/polaimg.8.gz \
+	/usr/share/doc/polaimg/copyright; do
+	expect "$f installed" test -f "$f"
+done
+expect "polaimg --version" sh -c "/usr/sbin/polaimg --version | grep -q '^polaimg '"
+expect "the system user polaimg" sh -c 'id -u polaimg >/dev/null && [ "$(id -u polaimg)" -lt 1000 ]'
+expect "polaimg has no login shell" sh -c 'getent passwd polaimg | grep -q ":/usr/sbin/nologin$"'
+expect "/etc/polaimg/polaimg.conf is root:polaimg 0640" test "$(mode_of /etc/polaimg/polaimg.conf)" = "root:polaimg 640"
+expect "/var/lib/polaimg is polaimg:www-data 0750" test "$(mode_of /var/lib/polaimg)" = "polaimg:www-data 750"
+expect "/var/lib/polaimg/store is polaimg:www-data 0750" test "$(mode_of /var/lib/polaimg/store)" = "polaimg:www-data 750"
+for f in /etc/polaimg/polaimg.conf /etc/nginx/snippets/polaimg.conf \
+	/etc/apache2/conf-available/polaimg.conf /etc/apache2/conf-available/polaimg-fcgid.conf; do
+	expect "$f is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}' polaimg | grep -q ' $f '"
+done
+expect "every configuration key is in the installed polaimg.conf" sh -c \
+	'for k in $(/usr/sbin/polaimg -c /dev/null config-keys 2>/dev/null | cut -f1); do grep -q "^#$k = " /etc/polaimg/polaimg.conf || exit 1; done'
+expect "the installed binary reads /etc/polaimg/polaimg.conf" sh -c \
+	'/usr/sbin/polaimg --help | grep -q "/etc/polaimg/polaimg.conf"'
+expect "man -w polaimg finds polaimg(8)" sh -c 'man -w 8 polaimg | grep -q /usr/share/man/man8/polaimg.8'
+expect "the ImageMagick policy is the one polaimg loads" sh -c \
+	'/usr/sbin/polaimg -c /dev/null config-keys | grep -q "^imaging_policy_dir.*/usr/share/polaimg"'
+expect "polaimg.service is neither enabled nor started by the installation" \
+	test ! -e /etc/systemd/system/multi-user.target.wants/polaimg.service
+systemd-analyze verify /lib/systemd/system/polaimg.service /lib/systemd/system/polaimg-sweep.service \
+	/lib/systemd/system/polaimg-sweep.timer >"$TMP/verify.txt" 2>&1 ||
+	{ cat "$TMP/verify.txt" >&2; fail "systemd-analyze verify"; }
+if [ -s "$TMP/verify.txt" ]; then cat "$TMP/verify.txt"; fi
+checks=$((checks + 1))
+echo "$checks checks passed (systemd-analyze verify: the three units are clean)"
+
+# ---- 3. the integration suite, three times -----------------------------------------
+declare -A RESULT
+for server in nginx apache-proxy-fcgi apache-fcgid; do
+	[ "$SUITE" = 1 ] || { RESULT[$server]="skipped (--no-suite)"; continue; }
+	step "integration suite against the installed package behind $server"
+	log="$TMP/itest-$server.log"
+	r=0
+	"$ROOT/tests/integration/run.sh" --installed --server "$server" >"$log" 2>&1 || r=$?
+	RESULT[$server]=$(grep '^==== polaimg integration tests' "$log" | tail -n 1)
+	echo "${RESULT[$server]:-no summary}"
+	if [ "$r" -ne 0 ]; then
+		grep -E '^✖' "$log" | sort -u | head -n 40 >&2
+		tail -n 40 "$log" >&2
+		fail "integration suite behind $server"
+	fi
+done
+
+# ---- 4. upgrade with the service running -------------------------------------------
+step "build version 2 (changelog entry only: the binary package is rebuilt)"
+V2="${V1%-*}-$(( ${V1##*-} + 1 ))"
+{
+	printf 'polaimg (%s) unstable; urgency=medium\n\n  * Upgrade test build.\n\n' "$V2"
+	printf ' -- %s  %s\n\n' "$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Maintainer)" "$(date -R)"
+	cat "$SRC/debian/changelog"
+} >"$TMP/changelog" && mv "$TMP/changelog" "$SRC/debian/changelog"
+(cd "$SRC" && DEB_BUILD_OPTIONS="$opts" dpkg-buildpackage -us -uc -b -nc) >"$TMP/build2.log" 2>&1 ||
+	{ tail -n 40 "$TMP/build2.log" >&2; fail "dpkg-buildpackage (version 2)"; }
+DEB2="$TMP/build/polaimg_${V2}_$(dpkg --print-architecture).deb"
+[ -f "$DEB2" ] || fail "$DEB2 not built"
+echo "built $(basename "$DEB2")"
+
+step "configure the installed package and start it as polaimg.service does"
+# A PostgreSQL cluster of our own, reached over its unix socket.
+mkdir -p "$PG" && chown postgres: "$PG"
+runuser -u postgres -- "$PGBIN/initdb" -D "$PG/data" -A trust -U postgres -E UTF8 \
+	--locale=C.UTF-8 >"$TMP/initdb.log" 2>&1 || { cat "$TMP/initdb.log" >&2; fail initdb; }
+printf "listen_addresses = ''\nunix_socket_directories = '%s'\nfsync = off\n" "$PG" >>"$PG/data/postgresql.conf"
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -l "$PG/server.log" -w start >/dev/null
+PG_UP=1
+# The README's steps 2 to 4: a login role for the service, the
+# configuration, the migrations applied by the tables' owner, the grants.
+psql -h "$PG" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
+	-c "CREATE DATABASE polacare" -c "CREATE ROLE polaimg LOGIN" >/dev/null
+JWT=$(openssl rand -hex 32)
+# The administrator's edits of the conffile (kept across the upgrade).
+cat >>/etc/polaimg/polaimg.conf <<EOF
+
+# set by tests/package/run.sh
+database_url = host=$PG dbname=polacare user=polaimg
+jwt_secret = $JWT
+url_signing_key = $(openssl rand -hex 32)
+workers = 2
+EOF
+/usr/sbin/polaimg check-config >"$TMP/check-config.txt" 2>&1 ||
+	{ cat "$TMP/check-config.txt" >&2; fail "polaimg check-config"; }
+POLAIMG_DATABASE_URL="host=$PG dbname=polacare" \
+	runuser -u postgres -g polaimg -- polaimg migrate >"$TMP/migrate.log" 2>&1 ||
+	{ cat "$TMP/migrate.log" >&2; fail "polaimg migrate"; }
+runuser -u postgres -- psql -h "$PG" -d polacare -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+GRANT CONNECT ON DATABASE polacare TO polaimg;
+GRANT USAGE ON SCHEMA public TO polaimg;
+GRANT SELECT ON users, patient_cases TO polaimg;
+GRANT SELECT, INSERT, UPDATE ON case_images TO polaimg;
+GRANT INSERT ON image_events TO polaimg;
+GRANT USAGE ON SEQUENCE image_events_id_seq TO polaimg;
+SQL
+DOCTOR=$(cat /proc/sys/kernel/random/uuid) PATIENT=$(cat /proc/sys/kernel/random/uuid)
+CASE=$(cat /proc/sys/kernel/random/uuid)
+psql -h "$PG" -U postgres -d polacare -q -v ON_ERROR_STOP=1 <<EOF
+INSERT INTO users (id, role) VALUES ('$DOCTOR', 'doctor'), ('$PATIENT', 'patient');
+INSERT INTO patient_cases (id, patient_id) VALUES ('$CASE', '$PATIENT');
+EOF
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+token() {
+	local h p now
+	now=$(date +%s)
+	h=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+	p=$(printf '{"userId":"%s","iat":%d,"exp":%d}' "$1" "$now" $((now + 3600)) | b64url)
+	printf '%s.%s.%s' "$h" "$p" "$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -hmac "$JWT" -binary | b64url)"
+}
+TD=$(token "$DOCTOR") TP=$(token "$PATIENT")
+
+service_start
+echo "polaimg.service (emulated) running: master $MAINPID, $(unit_get User):$(unit_get Group)"
+
+# nginx as Debian runs it (workers as www-data) with the installed snippet,
+# unchanged: the real socket and store paths.
+mkdir -p "$NGX/logs" "$NGX/tmp"
+cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$NGX/"
+PORT=18290
+while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
+cat >"$NGX/nginx.conf" <<EOF
+user www-data;
+worker_processes 1;
+pid $NGX/nginx.pid;
+error_log $NGX/logs/error.log;
+events { worker_connections 256; }
+http {
+	include mime.types;
+	access_log $NGX/logs/access.log;
+	client_body_temp_path $NGX/tmp/body;
+	fastcgi_temp_path $NGX/tmp/fastcgi;
+	proxy_temp_path $NGX/tmp/proxy;
+	uwsgi_temp_path $NGX/tmp/uwsgi;
+	scgi_temp_path $NGX/tmp/scgi;
+	server {
+		listen 127.0.0.1:$PORT;
+		include /etc/nginx/snippets/polaimg.conf;
+	}
+}
+EOF
+nginx -t -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/logs/error.log" >"$TMP/nginx-t.log" 2>&1 ||
+	{ cat "$TMP/nginx-t.log" >&2; fail "nginx -t with the installed snippet"; }
+nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/logs/error.log" -g 'daemon off;' &
+NGINX_PID=$!
+BASE="http://127.0.0.1:$PORT/api/v1/images"
+for _ in $(seq 1 50); do curl -fs "$BASE/health" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS "$BASE/health" | grep -q '"status":"ok"' || fail "health through nginx"
+
+convert -size 1600x1200 plasma:fractal -quality 92 "$TMP/a.jpg"
+up=$(curl -fsS -H "Authorization: Bearer $TD" -F "caseId=$CASE" -F "image=@$TMP/a.jpg;type=image/jpeg" "$BASE/upload") ||
+	fail "upload through nginx"
+ID1=$(printf '%s' "$up" | grep -o '"id":"[0-9a-f-]*"' | head -n 1 | cut -d'"' -f4)
+curl -fsS -H "Authorization: Bearer $TP" "$BASE/$ID1/proxy?variant=original" -o "$TMP/a.out" ||
+	{ tail -n 5 "$NGX/logs/error.log" >&2; fail "download through nginx (X-Accel-Redirect as www-data)"; }
+cmp -s "$TMP/a.jpg" "$TMP/a.out" || fail "the downloaded original differs from the upload"
+[ "$(psql -h "$PG" -U postgres -d polacare -tAc "SELECT count(*) FROM image_events WHERE image_id = '$ID1'")" -ge 2 ] ||
+	fail "no audit rows for the upload and the download"
+echo "upload and offloaded download through nginx with the real paths, as database role polaimg: ok"
+
+step "upgrade $V1 -> $V2 while an upload is in flight"
+convert -size 2400x1800 plasma:fractal -quality 92 "$TMP/b.jpg"
+node "$ROOT/tests/package/fcgi-slow.mjs" /run/polaimg/polaimg.sock "$TD" "$CASE" "$TMP/b.jpg" 8 \
+	>"$TMP/slow.json" 2>&1 &
+SLOW_PID=$!
+# Health through nginx every 0.1 s for the whole upgrade: how many fail.
+(
+	while :; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$BASE/health" || true)
+		echo "$code" >>"$TMP/probe.txt"
+		sleep 0.1
+	done
+) &
+PROBE_PID=$!
+sleep 2
+OLD=$MAINPID
+t_up=$SECONDS
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$DEB2" >"$TMP/install2.log" 2>&1 ||
+	{ cat "$TMP/install2.log" >&2; fail "apt-get install (upgrade)"; }
+# postinst's `deb-systemd-invoke try-restart polaimg.service`, as systemd
+# would carry it out (no systemd here, so postinst skipped it).
+kill -0 "$OLD" || fail "the old master died during the upgrade"
+service_stop
+stop_seconds=$STOP_SECONDS stop_status=$STOP_STATUS
+service_start
+echo "old master $OLD stopped in ${stop_seconds} s (exit status $stop_status); new master $MAINPID"
+r=0
+wait "$SLOW_PID" || r=$?
+SLOW_PID=""
+cat "$TMP/slow.json"
+[ "$r" = 0 ] || fail "the upload in flight during the upgrade did not end with 201"
+[ "$stop_status" = 0 ] || fail "the old master exited with status $stop_status"
+for _ in $(seq 1 50); do curl -fs "$BASE/health" >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 1
+kill "$PROBE_PID" 2>/dev/null; wait "$PROBE_PID" 2>/dev/null || true
+PROBE_PID=""
+probes=$(wc -l <"$TMP/probe.txt")
+bad=$(grep -vc '^200$' "$TMP/probe.txt" || true)
+echo "health probes through nginx during the upgrade ($((SECONDS - t_up)) s): $probes sent, $bad not 200 ($(grep -v '^200$' "$TMP/probe.txt" | sort | uniq -c | tr -s ' \n' ' '))"
+[ "$(dpkg-query -W -f='${Version}' polaimg)" = "$V2" ] || fail "version $V2 not installed"
+curl -fsS "$BASE/health" | grep -q '"status":"ok"' || fail "health after the upgrade"
+ID2=$(grep -o '\\"id\\":\\"[0-9a-f-]*' "$TMP/slow.json" | head -n 1 | sed 's/.*"//')
+curl -fsS -H "Authorization: Bearer $TP" "$BASE/$ID2/proxy?variant=original" -o "$TMP/b.out" ||
+	fail "download of the image uploaded during the upgrade"
+cmp -s "$TMP/b.jpg" "$TMP/b.out" || fail "the image uploaded during the upgrade differs"
+grep -q "^database_url = host=$PG" /etc/polaimg/polaimg.conf || fail "the edited conffile was not kept"
+echo "upgrade: the in-flight upload completed (201), the new master serves, the conffile kept its edits"
+
+# ---- 5. purge ------------------------------------------------------------------------
+step "purge"
+service_stop
+kill -QUIT "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true
+NGINX_PID=""
+objects=$(find /var/lib/polaimg/store/cases/"$CASE" -type f | wc -l)
+DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq polaimg >"$TMP/purge.log" 2>&1 ||
+	{ cat "$TMP/purge.log" >&2; fail "apt-get purge"; }
+[ ! -e /etc/polaimg ] || fail "/etc/polaimg remains after purge"
+[ ! -e /usr/sbin/polaimg ] || fail "/usr/sbin/polaimg remains after purge"
+[ ! -e "$UNIT" ] || fail "$UNIT remains after purge"
+[ "$(find /var/lib/polaimg/store/cases/"$CASE" -type f | wc -l)" = "$objects" ] ||
+	fail "purge removed images from the store"
+id polaimg >/dev/null 2>&1 || fail "the system user polaimg was removed (it owns the store)"
+echo "purged: configuration gone; the store ($objects objects of the test case) and the user polaimg kept"
+# The test's own images go; the store directory stays as purge left it.
+rm -rf "/var/lib/polaimg/store/cases/$CASE"
+CASE=""
+
+step "done"
+for server in nginx apache-proxy-fcgi apache-fcgid; do echo "$server: ${RESULT[$server]}"; done
+echo "package test passed in $((SECONDS - T0)) s"
