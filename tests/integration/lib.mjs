@@ -167,6 +167,18 @@ export async function uploadOk(tok, caseId, data, opts = {}) {
 // the complete request (string or Buffer); "Connection: close" is the
 // caller's business. Resolves {status, headers (lower-case map), body
 // (Buffer), raw} or {error} when the connection fails without a response.
+// The body of a Transfer-Encoding: chunked message (what arrived of it).
+function dechunk(buf) {
+	const out = [];
+	for (let i = 0; ;) {
+		const eol = buf.indexOf('\r\n', i);
+		const n = eol < 0 ? 0 : parseInt(buf.subarray(i, eol).toString('latin1'), 16);
+		if (!(n > 0)) return Buffer.concat(out);
+		out.push(buf.subarray(eol + 2, eol + 2 + n));
+		i = eol + 2 + n + 2;
+	}
+}
+
 export function rawRequest(request, { timeoutMs = 10000 } = {}) {
 	return new Promise((resolve) => {
 		const chunks = [];
@@ -187,7 +199,11 @@ export function rawRequest(request, { timeoutMs = 10000 } = {}) {
 				const i = line.indexOf(':');
 				if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
 			}
-			resolve({ status: m ? Number(m[1]) : 0, headers, body: raw.subarray(sep + 4), raw });
+			// HTTP/1.1 allows a chunked body even with Connection: close
+			// (Apache sends one); body is the decoded payload.
+			let body = raw.subarray(sep + 4);
+			if (/chunked/i.test(headers['transfer-encoding'] || '')) body = dechunk(body);
+			resolve({ status: m ? Number(m[1]) : 0, headers, body, raw });
 		}
 		sock.on('data', (d) => chunks.push(d));
 		// Do not half-close our side before the answer: nginx takes an

@@ -15,6 +15,22 @@
 # failure. --keep leaves the temp directory in place for inspection;
 # --nginx-snippet tries another version of conf/nginx/polaimg.conf.
 #
+# Also: [--server nginx|apache-proxy-fcgi|apache-fcgid] [--installed].
+# --server puts Apache 2.4 in front instead of nginx: run as root in the
+# foreground on 127.0.0.1 with a generated httpd.conf (its own pid file,
+# mutexes and logs in the temp directory) that includes
+# conf/apache/polaimg.conf (apache-proxy-fcgi: mod_proxy_fcgi to polaimg's
+# socket) or conf/apache/polaimg-fcgid.conf (apache-fcgid: mod_fcgid starts
+# polaimg itself, one worker per process), both with mod_xsendfile and
+# offload = apache (--offload none also works). polaimg then runs as
+# www-data, so that Apache's workers can read the files it stores.
+# --installed tests the installed Debian package instead of the build tree:
+# /usr/sbin/polaimg with its migrations and ImageMagick policy from
+# /usr/share/polaimg, the nginx snippet and Apache configurations from /etc,
+# polaimg started the way polaimg.service starts it (its ExecStart as its
+# User, Group and SupplementaryGroups, with its UMask and Environment, via
+# setpriv: systemd need not run) and nginx's workers as www-data.
+#
 # --storage s3 starts the S3-compatible test server (s3rver behind the
 # SigV4-verifying front, tests/servers/s3/start.sh), --storage supabase the
 # Supabase Storage stand-in (tests/servers/supabase/start.sh); polaimg.conf
@@ -39,10 +55,13 @@ OFFLOAD=nginx
 STORAGE=local
 KEEP=0
 SNIPPET=conf/nginx/polaimg.conf
+SERVER=nginx
+INSTALLED=0
 TEST_FILES=()
 
 usage() {
 	echo "usage: $0 [--offload nginx|none] [--storage local|s3|supabase] [--keep] [--nginx-snippet FILE] [-- files...]" >&2
+	echo "       [--server nginx|apache-proxy-fcgi|apache-fcgid] [--installed]" >&2
 	exit 2
 }
 
@@ -54,13 +73,23 @@ while [ $# -gt 0 ]; do
 	--storage=*) STORAGE="${1#*=}"; shift ;;
 	--keep) KEEP=1; shift ;;
 	--nginx-snippet) [ $# -ge 2 ] || usage; SNIPPET="$2"; shift 2 ;;
+	--server) [ $# -ge 2 ] || usage; SERVER="$2"; shift 2 ;;
+	--server=*) SERVER="${1#*=}"; shift ;;
+	--installed) INSTALLED=1; shift ;;
 	--) shift; TEST_FILES=("$@"); break ;;
 	-h|--help) usage ;;
 	*) echo "unknown argument: $1" >&2; usage ;;
 	esac
 done
 
-case "$OFFLOAD" in nginx|none) ;; *) echo "--offload must be nginx or none" >&2; exit 2 ;; esac
+case "$SERVER" in nginx|apache-proxy-fcgi|apache-fcgid) ;; *) echo "--server must be nginx, apache-proxy-fcgi or apache-fcgid" >&2; exit 2 ;; esac
+# Behind Apache, offload by the web server is X-Sendfile: the default
+# --offload nginx means offload = apache there.
+if [ "$SERVER" != nginx ] && [ "$OFFLOAD" = nginx ]; then OFFLOAD=apache; fi
+case "$SERVER:$OFFLOAD" in
+nginx:nginx|nginx:none|apache-*:apache|apache-*:none) ;;
+*) echo "--offload must be nginx or none (behind Apache: apache or none)" >&2; exit 2 ;;
+esac
 case "$STORAGE" in local|s3|supabase) ;; *) echo "--storage must be local, s3 or supabase" >&2; exit 2 ;; esac
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -73,6 +102,17 @@ elif [ -x "$REPO_ROOT/src/polaimg" ] || ! [ -x "$REPO_ROOT/build/src/polaimg" ];
 	SRC_BIN="$REPO_ROOT/src/polaimg"
 else
 	SRC_BIN="$REPO_ROOT/build/src/polaimg"
+fi
+UNIT=/lib/systemd/system/polaimg.service
+if [ "$INSTALLED" = 1 ]; then
+	SRC_BIN=/usr/sbin/polaimg
+	[ -f "$UNIT" ] || { echo "$UNIT missing: install the polaimg package first" >&2; exit 2; }
+	if [ "$SNIPPET" = conf/nginx/polaimg.conf ]; then SNIPPET=/etc/nginx/snippets/polaimg.conf; fi
+fi
+APACHE_BIN=/usr/sbin/apache2
+if [ "$SERVER" != nginx ] && ! [ -x "$APACHE_BIN" ]; then
+	echo "$APACHE_BIN missing (apt-get install apache2 libapache2-mod-fcgid libapache2-mod-xsendfile)" >&2
+	exit 2
 fi
 # polaimg reads POLAIMG_<KEY> (and a few other names) from the environment as
 # configuration overrides: start it with none of the caller's.
@@ -103,6 +143,8 @@ PLOG="$TMP/polaimg.log"
 POLAIMG_PID=""
 NGINX_PID=""
 PG_STARTED=0
+APACHE_PID=""
+APX="$TMP/apache"
 STORE_STARTED=""
 
 as_pg() { runuser -u postgres -- "$@"; }
@@ -110,6 +152,12 @@ as_pg() { runuser -u postgres -- "$@"; }
 cleanup() {
 	local rc=$?
 	set +e
+	if [ -n "$APACHE_PID" ] && kill -0 "$APACHE_PID" 2>/dev/null; then
+		kill -TERM "$APACHE_PID" 2>/dev/null
+		for _ in $(seq 1 100); do kill -0 "$APACHE_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$APACHE_PID" 2>/dev/null
+		wait "$APACHE_PID" 2>/dev/null
+	fi
 	if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
 		kill -QUIT "$NGINX_PID" 2>/dev/null
 		for _ in $(seq 1 50); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
@@ -149,6 +197,10 @@ show_logs() {
 	tail -n 60 "$PLOG" >&2 2>/dev/null || true
 	echo "----- tail of nginx error.log -----" >&2
 	tail -n 30 "$NGX/logs/error.log" >&2 2>/dev/null || true
+	if [ "$SERVER" != nginx ]; then
+		echo "----- tail of apache error.log -----" >&2
+		tail -n 30 "$APX/logs/error.log" >&2 2>/dev/null || true
+	fi
 	case "$STORAGE" in
 	s3)
 		echo "----- tail of the S3 front's log -----" >&2
@@ -159,6 +211,110 @@ show_logs() {
 		tail -n 30 "$TMP/supabase/server.log" >&2 2>/dev/null || true
 		;;
 	esac
+}
+
+# ---- --server and --installed -------------------------------------------
+# A key of polaimg.service (the last one if repeated).
+unit_get() { sed -n "s/^$1=//p" "$UNIT" | tail -n 1; }
+
+# Replaces this (background) shell with polaimg serve, run as RUN_USER.
+start_polaimg() {
+	if [ "$INSTALLED" = 1 ]; then
+		# As polaimg.service does: its environment only (plus the test
+		# configuration), its user and groups, its umask, its ExecStart.
+		local -a envs=() groups=(--clear-groups)
+		local e supp
+		while IFS= read -r e; do [ -n "$e" ] && envs+=("$e"); done \
+			< <(sed -n 's/^Environment=//p' "$UNIT")
+		supp=$(unit_get SupplementaryGroups)
+		if [ -n "$supp" ]; then groups=(--groups="${supp// /,}"); fi
+		# shellcheck disable=SC2046 # ExecStart is split into words, as systemd does
+		exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${envs[@]}" POLAIMG_CONFIG="$CONF" \
+			setpriv --reuid="$(unit_get User)" --regid="$(unit_get Group)" \
+			"${groups[@]}" --no-new-privs -- \
+			sh -c 'umask "$0"; exec "$@"' "$(unit_get UMask)" $(unit_get ExecStart)
+	elif [ "$RUN_USER" != root ]; then
+		exec setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --clear-groups -- \
+			"$POLAIMG_BIN" -c "$CONF" serve
+	else
+		exec "$POLAIMG_BIN" -c "$CONF" serve
+	fi
+}
+
+# Starts Apache in the foreground on 127.0.0.1:$PORT with polaimg's Apache
+# configuration (the source tree's, or the installed one) and waits for it.
+start_apache() {
+	local src mods m
+	if [ "$SERVER" = apache-fcgid ]; then
+		src=conf/apache/polaimg-fcgid.conf mods="fcgid xsendfile"
+	else
+		src=conf/apache/polaimg.conf mods="proxy proxy_fcgi xsendfile"
+	fi
+	if [ "$INSTALLED" = 1 ]; then src=/etc/apache2/conf-available/${src##*/}; fi
+	mkdir -p "$APX/logs" "$APX/run" "$APX/html" "$APX/fcgid"
+	chown www-data:www-data "$APX/fcgid"
+	sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" \
+		-e "s#/var/lib/polaimg/store#$STORE#g" \
+		-e "s#/usr/sbin/polaimg#$POLAIMG_BIN#g" \
+		-e "s#/etc/polaimg/polaimg.conf#$CONF#g" \
+		"$src" >"$APX/polaimg.conf"
+	{
+		cat <<EOF
+# generated by tests/integration/run.sh
+ServerRoot /etc/apache2
+ServerName localhost
+Listen 127.0.0.1:$PORT
+PidFile $APX/run/apache2.pid
+DefaultRuntimeDir $APX/run
+Mutex file:$APX/run default
+User www-data
+Group www-data
+ErrorLog $APX/logs/error.log
+LogLevel warn
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+EOF
+		# Debian's default modules, and the ones polaimg's configuration names.
+		for m in authz_core authz_host mime dir alias env setenvif filter deflate reqtimeout $mods; do
+			echo "LoadModule ${m}_module /usr/lib/apache2/modules/mod_$m.so"
+		done
+		cat <<EOF
+TypesConfig /etc/mime.types
+LogFormat "%h %t \"%r\" %>s %b %D" short
+CustomLog $APX/logs/access.log short
+DocumentRoot $APX/html
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory $APX/html>
+    Require all granted
+</Directory>
+EOF
+		if [ "$SERVER" = apache-fcgid ]; then
+			echo "FcgidIPCDir $APX/fcgid"
+			echo "FcgidProcessTableFile $APX/fcgid/shm"
+		fi
+		echo "Include $APX/polaimg.conf"
+	} >"$APX/httpd.conf"
+	"$APACHE_BIN" -t -f "$APX/httpd.conf" >"$TMP/apache-t.log" 2>&1 ||
+		{ cat "$TMP/apache-t.log" >&2; exit 1; }
+	"$APACHE_BIN" -f "$APX/httpd.conf" -DFOREGROUND >"$APX/logs/stdout.log" 2>&1 &
+	APACHE_PID=$!
+	BASE_URL="http://127.0.0.1:$PORT"
+	for _ in $(seq 1 50); do
+		kill -0 "$APACHE_PID" 2>/dev/null || break
+		if node -e 'require("net").connect(+process.argv[1], "127.0.0.1").on("connect", () => process.exit(0)).on("error", () => process.exit(1))' "$PORT"; then
+			# With mod_fcgid, Apache is polaimg's supervisor: the checks
+			# of the master below watch Apache.
+			if [ "$SERVER" = apache-fcgid ]; then POLAIMG_PID=$APACHE_PID; fi
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "apache did not start" >&2
+	cat "$APX/logs/stdout.log" >&2
+	show_logs
+	exit 1
 }
 
 # ---- PostgreSQL ---------------------------------------------------------
@@ -250,6 +406,24 @@ fi
 mkdir -p "$TMP/bin"
 cp "$SRC_BIN" "$TMP/bin/polaimg"
 POLAIMG_BIN="$TMP/bin/polaimg"
+# Who runs polaimg: root for the build tree behind nginx; www-data behind
+# Apache (its workers must read the files polaimg stores; mod_fcgid starts
+# polaimg as www-data anyway); with --installed, polaimg.service's user. A
+# user other than root gets a socket directory of its own, like the unit's
+# RuntimeDirectory, in the web server's group.
+RUN_USER=root CONF_GROUP=root
+if [ "$SERVER" = apache-fcgid ]; then
+	RUN_USER=www-data CONF_GROUP=www-data
+elif [ "$INSTALLED" = 1 ]; then
+	RUN_USER=$(unit_get User) CONF_GROUP=polaimg
+elif [ "$SERVER" != nginx ]; then
+	RUN_USER=www-data CONF_GROUP=www-data
+fi
+if [ "$INSTALLED" = 1 ]; then POLAIMG_BIN=/usr/sbin/polaimg; fi
+if [ "$RUN_USER" != root ]; then
+	install -d -o "$RUN_USER" -g www-data -m 0750 "$TMP/run" "$STORE"
+	SOCK="$TMP/run/polaimg.sock"
+fi
 JWT_SECRET="$(rand48)"
 URL_SIGNING_KEY="$(rand48)"
 MAX_UPLOAD_BYTES=4194304
@@ -271,13 +445,26 @@ log_level = debug
 imaging_policy_dir = $REPO_ROOT/conf
 EOF
 
+if [ "$INSTALLED" = 1 ]; then
+	echo "imaging_policy_dir = /usr/share/polaimg" >>"$CONF"
+fi
+if [ "$SERVER" = apache-fcgid ]; then
+	# polaimg's standard error goes to Apache's error log there.
+	echo "log_file = $PLOG" >>"$CONF"
+	: >"$PLOG"
+	chown www-data "$PLOG"
+fi
+chgrp "$CONF_GROUP" "$CONF"
+chmod 0640 "$CONF"
+
 echo "polaimg: migrate (twice, must be idempotent)"
 "$POLAIMG_BIN" -c "$CONF" migrate >"$TMP/migrate1.log" 2>&1 ||
 	{ echo "first migrate failed:" >&2; cat "$TMP/migrate1.log" >&2; exit 1; }
 "$POLAIMG_BIN" -c "$CONF" migrate >"$TMP/migrate2.log" 2>&1 ||
 	{ echo "second migrate failed (not idempotent):" >&2; cat "$TMP/migrate2.log" >&2; exit 1; }
 
-"$POLAIMG_BIN" -c "$CONF" serve >"$PLOG" 2>&1 &
+if [ "$SERVER" != apache-fcgid ]; then
+start_polaimg >"$PLOG" 2>&1 &
 POLAIMG_PID=$!
 for _ in $(seq 1 100); do
 	[ -S "$SOCK" ] && break
@@ -289,8 +476,10 @@ if ! [ -S "$SOCK" ] || ! kill -0 "$POLAIMG_PID" 2>/dev/null; then
 	show_logs
 	exit 1
 fi
+fi # not apache-fcgid
 
-# ---- nginx ----------------------------------------------------------------
+# ---- nginx (or Apache) ------------------------------------------------------
+if [ "$SERVER" = nginx ]; then
 mkdir -p "$NGX/logs" "$NGX/tmp"
 cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$NGX/"
 sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" \
@@ -330,6 +519,10 @@ http {
 }
 EOF
 mkdir -p "$NGX/html"
+if [ "$INSTALLED" = 1 ]; then
+	# As the nginx package runs: workers as www-data.
+	sed -i 's/^user root;$/user www-data;/' "$NGX/nginx.conf"
+fi
 "$NGINX_BIN" -t -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" >"$TMP/nginx-t.log" 2>&1 ||
 	{ cat "$TMP/nginx-t.log" >&2; exit 1; }
 "$NGINX_BIN" -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" -g 'daemon off;' \
@@ -346,6 +539,9 @@ for _ in $(seq 1 50); do
 	sleep 0.1
 done
 [ "$up" = 1 ] || { echo "nginx did not start" >&2; show_logs; exit 1; }
+else
+	start_apache
+fi
 
 # ---- tests ------------------------------------------------------------------
 mkdir -p "$TMP/images"
@@ -359,7 +555,7 @@ if [ ${#TEST_FILES[@]} -eq 0 ]; then
 	TEST_FILES=(tests/integration/*.test.mjs)
 fi
 
-echo "polaimg up (offload=$OFFLOAD, storage=$STORAGE) behind nginx at $BASE_URL; temp dir $TMP"
+echo "polaimg up (offload=$OFFLOAD, storage=$STORAGE) behind $SERVER at $BASE_URL; temp dir $TMP"
 NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]')"
 TAP="$TMP/results.tap"
 rc=0

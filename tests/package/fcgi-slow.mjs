@@ -3,17 +3,19 @@
 // a polaimg worker for that long (nginx would buffer the body first). Used by
 // tests/package/run.sh to upgrade the package under a running request.
 //
-//     node fcgi-slow.mjs SOCKET TOKEN CASE_ID IMAGE SECONDS
+//     node fcgi-slow.mjs SOCKET TOKEN CASE_ID IMAGE SECONDS [RELEASE_FILE]
 //
-// Prints one JSON line {status, seconds, body} and exits 0 when polaimg
+// The body goes in 20 slices over SECONDS; with RELEASE_FILE, the last slice
+// waits until that file exists, so the caller decides when the request can
+// end. Prints one JSON line {status, seconds, body} and exits 0 when polaimg
 // answered 201. Only Node built-ins; FastCGI 1.0 records, one request.
 import fs from 'node:fs';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 
-const [sockPath, token, caseId, imagePath, secondsArg] = process.argv.slice(2);
+const [sockPath, token, caseId, imagePath, secondsArg, releaseFile] = process.argv.slice(2);
 if (!secondsArg) {
-	console.error('usage: node fcgi-slow.mjs SOCKET TOKEN CASE_ID IMAGE SECONDS');
+	console.error('usage: node fcgi-slow.mjs SOCKET TOKEN CASE_ID IMAGE SECONDS [RELEASE_FILE]');
 	process.exit(2);
 }
 const seconds = Number(secondsArg);
@@ -101,10 +103,13 @@ sock.on('connect', async () => {
 	for (let i = 0; i < params.length; i += 65535)
 		sock.write(record(PARAMS, params.subarray(i, i + 65535)));
 	sock.write(record(PARAMS));
-	// The body in 20 slices over `seconds`, the last one at the end.
+	// The body in 20 slices over `seconds`; the last one, with a release
+	// file, once that file exists (two minutes at most).
 	const slice = Math.ceil(body.length / 20);
 	for (let i = 0; i < body.length; i += slice) {
 		await sleep((seconds * 1000) / 20);
+		if (releaseFile && i + slice >= body.length)
+			for (let t = 0; t < 2400 && !fs.existsSync(releaseFile); t++) await sleep(50);
 		const part = body.subarray(i, i + slice);
 		for (let j = 0; j < part.length; j += 65535)
 			sock.write(record(STDIN, part.subarray(j, j + 65535)));

@@ -118,12 +118,18 @@ service_start() {
 
 # What `systemctl stop polaimg` does: KillSignal to the main process only
 # (KillMode=mixed), TimeoutStopSec, then SIGKILL; RuntimeDirectory removed.
-# Sets STOP_SECONDS and STOP_STATUS.
+# service_signal sends the signal; service_stop sends it unless that was
+# done, and waits. Sets STOP_SECONDS (from the signal) and STOP_STATUS.
+STOP_T0=""
+service_signal() {
+	STOP_T0=$SECONDS
+	kill -"$(unit_get KillSignal | sed 's/^SIG//')" "$MAINPID"
+}
 service_stop() {
-	local t0=$SECONDS limit
+	local limit
 	limit=$(unit_get TimeoutStopSec)
 	STOP_STATUS=0
-	kill -"$(unit_get KillSignal | sed 's/^SIG//')" "$MAINPID"
+	[ -n "$STOP_T0" ] || service_signal
 	for _ in $(seq 1 $((limit * 10))); do kill -0 "$MAINPID" 2>/dev/null || break; sleep 0.1; done
 	if kill -0 "$MAINPID" 2>/dev/null; then
 		echo "polaimg did not stop within TimeoutStopSec=$limit s: SIGKILL" >&2
@@ -131,7 +137,8 @@ service_stop() {
 		kill -KILL "$MAINPID" || true
 	fi
 	wait "$MAINPID" || STOP_STATUS=$?
-	STOP_SECONDS=$((SECONDS - t0))
+	STOP_SECONDS=$((SECONDS - STOP_T0))
+	STOP_T0=""
 	MAINPID=""
 	rm -rf "/run/$(unit_get RuntimeDirectory)"
 }
@@ -372,8 +379,10 @@ echo "upload and offloaded download through nginx with the real paths, as databa
 
 step "upgrade $V1 -> $V2 while an upload is in flight"
 convert -size 2400x1800 plasma:fractal -quality 92 "$TMP/b.jpg"
-node "$ROOT/tests/package/fcgi-slow.mjs" /run/polaimg/polaimg.sock "$TD" "$CASE" "$TMP/b.jpg" 8 \
-	>"$TMP/slow.json" 2>&1 &
+# The body trickles in over 3 s, then its last slice waits for
+# $TMP/release: the request stays in flight until the test lets it end.
+node "$ROOT/tests/package/fcgi-slow.mjs" /run/polaimg/polaimg.sock "$TD" "$CASE" "$TMP/b.jpg" 3 \
+	"$TMP/release" >"$TMP/slow.json" 2>&1 &
 SLOW_PID=$!
 # Health through nginx every 0.1 s for the whole upgrade: how many fail.
 (
@@ -390,12 +399,20 @@ t_up=$SECONDS
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$DEB2" >"$TMP/install2.log" 2>&1 ||
 	{ cat "$TMP/install2.log" >&2; fail "apt-get install (upgrade)"; }
 # postinst's `deb-systemd-invoke try-restart polaimg.service`, as systemd
-# would carry it out (no systemd here, so postinst skipped it).
+# would carry it out (no systemd here, so postinst skipped it): the stop,
+# with the upload still in flight; the master must wait for it.
 kill -0 "$OLD" || fail "the old master died during the upgrade"
+kill -0 "$SLOW_PID" || { cat "$TMP/slow.json" >&2; fail "the upload ended before the restart"; }
+service_signal
+sleep 2
+kill -0 "$OLD" || fail "the old master exited with a request in flight (SIGTERM was not graceful)"
+kill -0 "$SLOW_PID" || { cat "$TMP/slow.json" >&2; fail "the upload in flight was cut off by SIGTERM"; }
+touch "$TMP/release"
 service_stop
 stop_seconds=$STOP_SECONDS stop_status=$STOP_STATUS
 service_start
-echo "old master $OLD stopped in ${stop_seconds} s (exit status $stop_status); new master $MAINPID"
+echo "old master $OLD: still serving the upload 2 s after SIGTERM, exited $stop_seconds s after it" \
+	"(status $stop_status) once the upload was done; new master $MAINPID"
 r=0
 wait "$SLOW_PID" || r=$?
 SLOW_PID=""
