@@ -457,9 +457,9 @@ MIXUP="$TMP/mix-upload.body"
 	printf -- '\r\n--polaimgbench--\r\n'
 } >"$MIXUP"
 cat >"$TMP/mix.lua" <<'LUA'
--- Mixed requests, cycled; every thread stops after its share of MIX_N.
+-- Mixed requests, cycled; wrk (one thread) exits after MIX_N responses.
 local reqs, i, n = {}, 0, 0
-local share = tonumber(os.getenv("MIX_N")) / 2
+local total = tonumber(os.getenv("MIX_N"))
 function init(args)
 	local api = "/api/v1/images"
 	local auth = { ["Authorization"] = "Bearer " .. os.getenv("MIX_TOKEN") }
@@ -493,13 +493,16 @@ function request()
 end
 function response(status, headers, body)
 	n = n + 1
-	if n >= share then wrk.thread:stop() end
+	if n >= total then
+		io.write("mixed responses: " .. n .. "\n")
+		os.exit(0)
+	end
 end
 LUA
 mix() { # N
 	MIX_N="$1" MIX_TOKEN="$TP" MIX_UPLOADER="$TD" MIX_IMG="$UP_ID" MIX_CASE="$CASE_LIST" \
 		MIX_OTHER="$CASE_OTHER" MIX_UPLOAD="$MIXUP" \
-		wrk -t2 -c8 -d300s -s "$TMP/mix.lua" "$BASE" >>"$TMP/mix.log"
+		wrk -t1 -c8 -d600s -s "$TMP/mix.lua" "$BASE" >>"$TMP/mix.log"
 }
 mix 1000
 RSS0=""; for p in $WPIDS; do RSS0="$RSS0 $(status_kib "$p" VmRSS)"; done
@@ -507,7 +510,7 @@ MIX_T0=$SECONDS
 mix 10000
 MIX_SECS=$((SECONDS - MIX_T0))
 RSS1=""; for p in $WPIDS; do RSS1="$RSS1 $(status_kib "$p" VmRSS)"; done
-MIX_DONE="$(awk '/requests in/ {s += $1} END {print s}' "$TMP/mix.log")"
+MIX_DONE="$(sed -n 's/^mixed responses: //p' "$TMP/mix.log" | tail -1)"
 SAME_PIDS="$(worker_pids | tr '\n' ' ')"
 [ "$SAME_PIDS" = "$WPIDS" ] || say "warning: the workers changed during the mixed requests ($WPIDS -> $SAME_PIDS)"
 CRASHES="$(grep -cE 'master: worker [0-9]+ (killed by signal|exited with status [1-9])' "$PLOG" || true)"

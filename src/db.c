@@ -70,18 +70,19 @@ enum stmt {
 static const struct {
 	const char *sql;
 	int nparams;
+	int read_only;     /* safe to send again after a lost connection */
 } stmts[ST__COUNT] = {
-	[ST_PING] = { "SELECT 1", 0 },
+	[ST_PING] = { "SELECT 1", 0, 1 },
 	[ST_USER] = { "SELECT lower(role::text), coalesce(is_active, false) "
-	    "FROM users WHERE id = $1", 1 },
-	[ST_CASE] = { "SELECT patient_id::text FROM patient_cases WHERE id = $1", 1 },
+	    "FROM users WHERE id = $1", 1, 1 },
+	[ST_CASE] = { "SELECT patient_id::text FROM patient_cases WHERE id = $1", 1, 1 },
 	[ST_AUDIT] = { "INSERT INTO image_events (user_id, role, action, "
 	    "image_id, case_id, variant, outcome, remote_addr, request_id) "
 	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9 },
 	[ST_IMAGE_GET] = { "SELECT " IMG_COLS ", c.patient_id::text "
 	    "FROM case_images i JOIN patient_cases c ON c.id = i.case_id "
 	    "WHERE i.id = $1 AND i.purged_at IS NULL "
-	    "AND ($2::boolean OR i.deleted_at IS NULL)", 2 },
+	    "AND ($2::boolean OR i.deleted_at IS NULL)", 2, 1 },
 	/* An advisory lock, not FOR UPDATE: polaimg needs no UPDATE right on a
 	 * table it does not own. */
 	[ST_CASE_LOCK] = { "SELECT pg_advisory_xact_lock(7244012, hashtext($1::text))", 1 },
@@ -112,11 +113,11 @@ static const struct {
 	    "FROM case_images i WHERE i.case_id = $1 AND i.status = 'ready' "
 	    "AND i.deleted_at IS NULL AND i.purged_at IS NULL "
 	    "AND ($2::text IS NULL OR lower(i.eye_side::text) = $2) "
-	    "ORDER BY i.\"order\", i.created_at, i.id LIMIT $3 OFFSET $4", 4 },
+	    "ORDER BY i.\"order\", i.created_at, i.id LIMIT $3 OFFSET $4", 4, 1 },
 	[ST_COUNT] = { "SELECT count(*) FROM case_images i WHERE i.case_id = $1 "
 	    "AND i.status = 'ready' AND i.deleted_at IS NULL "
 	    "AND i.purged_at IS NULL "
-	    "AND ($2::text IS NULL OR lower(i.eye_side::text) = $2)", 2 },
+	    "AND ($2::text IS NULL OR lower(i.eye_side::text) = $2)", 2, 1 },
 	[ST_DELETE] = { "UPDATE case_images SET deleted_at = now(), "
 	    "deleted_by = $2, updated_at = now() WHERE id = $1 "
 	    "AND deleted_at IS NULL AND purged_at IS NULL", 2 },
@@ -128,19 +129,19 @@ static const struct {
 	    "(i.deleted_at IS NOT NULL AND "
 	    "i.deleted_at <= now() - make_interval(days => $1::int)) OR "
 	    "(i.status = 'pending' AND i.upload_expires_at < now())) "
-	    "ORDER BY i.created_at LIMIT 1000", 1 },
+	    "ORDER BY i.created_at LIMIT 1000", 1, 1 },
 	[ST_PURGED_DELETED] = { "UPDATE case_images SET purged_at = now() "
 	    "WHERE id = $1 AND deleted_at IS NOT NULL AND purged_at IS NULL", 1 },
 	[ST_PURGED_PENDING] = { "DELETE FROM case_images WHERE id = $1 "
 	    "AND status = 'pending'", 1 },
 	[ST_KEY_KNOWN] = { "SELECT 1 FROM case_images WHERE storage_key = $1 "
-	    "AND purged_at IS NULL LIMIT 1", 1 },
+	    "AND purged_at IS NULL LIMIT 1", 1, 1 },
 	/* Keyset pages of the images whose objects must exist (`polaimg
 	 * verify`): ready and not purged, deleted ones included. */
 	[ST_LIVE_PAGE] = { "SELECT " IMG_COLS ", i.id::text FROM case_images i "
 	    "WHERE i.status = 'ready' AND i.purged_at IS NULL "
 	    "AND i.id::text COLLATE \"C\" > $1 "
-	    "ORDER BY i.id::text COLLATE \"C\" LIMIT $2", 2 },
+	    "ORDER BY i.id::text COLLATE \"C\" LIMIT $2", 2, 1 },
 };
 
 struct db {
@@ -253,15 +254,23 @@ db_run(struct db *db, enum stmt s, const char *const *params,
 {
 	char name[16];
 	PGresult *res;
+	int attempt = 0;
 
+	(void)snprintf(name, sizeof(name), "pi%d", (int)s);
+again:
 	if (db_connect(db) != 0)
 		return NULL;
-	(void)snprintf(name, sizeof(name), "pi%d", (int)s);
+	/* Outside a transaction, a connection the server dropped (a restart,
+	 * a failover) is found only by the next statement. A prepare, or a
+	 * statement that only reads, is safe to send again on a new
+	 * connection; a write is not (it may have committed). */
 	if (!db->prepared[s]) {
 		res = PQprepare(db->conn, name, stmts[s].sql, stmts[s].nparams, NULL);
 		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 			log_pq_error("prepare", res, db->conn);
 			PQclear(res);
+			if (attempt++ == 0 && PQstatus(db->conn) == CONNECTION_BAD)
+				goto again;
 			return NULL;
 		}
 		PQclear(res);
@@ -271,6 +280,9 @@ db_run(struct db *db, enum stmt s, const char *const *params,
 	if (res == NULL || PQresultStatus(res) != want) {
 		log_pq_error(name, res, db->conn);
 		PQclear(res);
+		if (attempt++ == 0 && stmts[s].read_only &&
+		    PQstatus(db->conn) == CONNECTION_BAD)
+			goto again;
 		return NULL;
 	}
 	return res;
@@ -298,7 +310,14 @@ db_begin(struct db *db)
 {
 	int rc = db_connect(db);
 
-	return rc != 0 ? rc : db_simple(db, DB_BEGIN);
+	if (rc == 0 && (rc = db_simple(db, DB_BEGIN)) != 0 &&
+	    PQstatus(db->conn) == CONNECTION_BAD) {
+		/* Nothing was done yet: a dropped connection may be replaced. */
+		rc = db_connect(db);
+		if (rc == 0)
+			rc = db_simple(db, DB_BEGIN);
+	}
+	return rc;
 }
 
 static void
