@@ -1427,14 +1427,12 @@ stream_object(struct ctx *c, const struct image *img, enum variant v,
 	if (s.size < 0)
 		return PI_ERR_NOT_FOUND;
 	s.end = s.size - 1;
+	/* serve() has answered an unsatisfiable Range already. */
 	s.ranged = http_parse_range(http_param(c->req, "HTTP_RANGE"), s.size,
-	    &s.start, &s.end);
-	if (s.ranged < 0) {
-		if (http_begin(c->req, 416) == 0 &&
-		    http_headerf(c->req, "Content-Range", "bytes */%lld", s.size) == 0 &&
-		    http_header(c->req, "Content-Length", "0") == 0)
-			(void)http_end_headers(c->req);
-		return 0;
+	    &s.start, &s.end) > 0;
+	if (!s.ranged) {
+		s.start = 0;
+		s.end = s.size - 1;
 	}
 	if (c->req->is_head || s.size == 0) {
 		(void)stream_headers(&s);
@@ -1473,6 +1471,24 @@ remote_accel(struct ctx *c, const struct image *img, enum variant v,
 	return 0;
 }
 
+/* 1 (and a 416 with "Content-Range: bytes * /size" sent) if the request's
+ * Range cannot be satisfied for an object of size bytes, else 0. Answered
+ * here before any offload, so that every web server gives the same 416. */
+static int
+range_unsatisfiable(struct ctx *c, long long size)
+{
+	long long start, end;
+
+	if (size < 0 || http_parse_range(http_param(c->req, "HTTP_RANGE"), size,
+	    &start, &end) >= 0)
+		return 0;
+	if (http_begin(c->req, 416) == 0 &&
+	    http_headerf(c->req, "Content-Range", "bytes */%lld", size) == 0 &&
+	    http_header(c->req, "Content-Length", "0") == 0)
+		(void)http_end_headers(c->req);
+	return 1;
+}
+
 /* Sends object v of img: 304 for a matching If-None-Match, else the
  * offload header (the web server then sends the file, with Range), else the
  * bytes themselves with Range. Returns 0, or a pi_err before anything was
@@ -1501,6 +1517,9 @@ serve(struct ctx *c, const struct image *img, enum variant v)
 			return 0;
 		return 0;
 	}
+	if (range_unsatisfiable(c, v == V_ORIGINAL ? img->file_size :
+	    v == V_DISPLAY ? img->display_size : img->thumb_size))
+		return 0;
 	if (c->w->storage->ops->presign != NULL)
 		return cfg->offload_mode == OFFLOAD_NGINX ?
 		    remote_accel(c, img, v, key, mime, etag, ext) :

@@ -101,8 +101,19 @@ storage_tmpfile(struct storage *st, char *path, size_t pathsz)
 	if ((size_t)snprintf(path, pathsz, "%s/up-XXXXXX", st->tmp_dir) >= pathsz)
 		return -1;
 	fd = mkostemp(path, O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
 		path[0] = '\0';
+		return -1;
+	}
+	/* mkostemp makes 0600; objects published from temp files must be
+	 * readable by the group (the web server's, for X-Accel-Redirect and
+	 * X-Sendfile), never by others. */
+	if (fchmod(fd, 0640) != 0) {
+		close(fd);
+		(void)unlink(path);
+		path[0] = '\0';
+		return -1;
+	}
 	return fd;
 }
 
