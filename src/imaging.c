@@ -60,6 +60,7 @@
 #include "common.h"
 #include "log.h"
 
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,7 @@
  * against 2.0 s and 2.87 MB with ImageMagick's default (level 7); PNG stays
  * lossless at every level. */
 #define IMG_PNG_QUALITY 45
+#define IMG_MMAP_THRESHOLD (1024 * 1024)  /* bytes; see img_init() */
 #define IMG_NAME_MAX 4096       /* "CODER:" + path + "[0]" */
 #define IMG_FATAL_STATUS 70     /* EX_SOFTWARE */
 
@@ -269,6 +271,18 @@ img_init(const struct img_limits *lim)
 	if (lim == NULL)
 		return PI_ERR_INTERNAL;
 	if (!img_ready) {
+		/* Pixel buffers come and go with every image. From mmap they
+		 * go back to the system when freed; glibc's default threshold
+		 * slides up to the largest block freed so far, and past that
+		 * such blocks come from the heap, which keeps up to twice that
+		 * much resident between requests. Measured: after making
+		 * copies of 1 and 10 MP photographs a process stayed at 45 MB,
+		 * 11 MB with this fixed threshold, for some 13 ms more system
+		 * time (page faults) per 10-20 MP image. The setting is the
+		 * process's: img_init() runs in each worker. */
+		if (mallopt(M_MMAP_THRESHOLD, IMG_MMAP_THRESHOLD) != 1)
+			log_debug("imaging: the allocator keeps its own mmap "
+			    "threshold (sanitizers)");
 		if (lim->policy_dir != NULL &&
 		    setenv("MAGICK_CONFIGURE_PATH", lim->policy_dir, 1) != 0) {
 			log_error("imaging: cannot set MAGICK_CONFIGURE_PATH");

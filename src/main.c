@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
@@ -166,6 +167,38 @@ open_listen(const char *spec)
 	}
 }
 
+#define SD_LISTEN_FDS_START 3
+
+/* 1 if systemd socket activation handed this process its listening socket
+ * (LISTEN_PID is us, LISTEN_FDS is 1, fd 3 listens), as polaimg.socket does.
+ * The variables are removed so that nothing started later takes them as
+ * its own. The protocol is sd_listen_fds(3)'s, read without libsystemd. */
+static int
+socket_activated(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	char *end;
+	long p, n;
+	int ok;
+
+	if (pid == NULL || fds == NULL)
+		return 0;
+	errno = 0;
+	p = strtol(pid, &end, 10);
+	ok = errno == 0 && *end == '\0' && p == (long)getpid();
+	n = strtol(fds, &end, 10);
+	ok = ok && errno == 0 && *end == '\0' && n == 1 &&
+	    is_listening_socket(SD_LISTEN_FDS_START);
+	(void)unsetenv("LISTEN_PID");
+	(void)unsetenv("LISTEN_FDS");
+	(void)unsetenv("LISTEN_FDNAMES");
+	if (ok && fcntl(SD_LISTEN_FDS_START, F_SETFD, FD_CLOEXEC) != 0)
+		ok = 0;
+	if (!ok && n > 0)
+		log_warn("ignoring LISTEN_FDS=%s: polaimg takes exactly one socket", fds);
+	return ok;
+}
+
 static int
 hook_worker_main(void *ud, int listen_fd, struct scoreboard_slot *slot)
 {
@@ -210,7 +243,7 @@ cmd_serve(void)
 	struct master_settings s;
 	struct master_hooks hooks = { NULL, hook_worker_main, hook_reload,
 		hook_reopen_logs };
-	int fd, rc;
+	int fd, rc, activated;
 
 	current = load_config();
 	if (current == NULL)
@@ -233,7 +266,8 @@ cmd_serve(void)
 		free_config(current);
 		return 1;
 	}
-	fd = open_listen(current->listen);
+	activated = socket_activated();
+	fd = activated ? SD_LISTEN_FDS_START : open_listen(current->listen);
 	if (fd < 0) {
 		free_config(current);
 		return 1;
@@ -241,10 +275,12 @@ cmd_serve(void)
 	s.workers = (int)current->workers;
 	s.request_timeout = (int)current->request_timeout;
 	log_info("polaimg %s: listening on %s with %d workers", PACKAGE_VERSION,
-	    current->listen, s.workers);
+	    activated ? "the socket passed by systemd" : current->listen, s.workers);
 	rc = master_run(fd, &s, &hooks);
 	close(fd);
-	if (strncmp(current->listen, "unix:", 5) == 0)
+	/* A socket systemd passed stays systemd's: it keeps accepting (and
+	 * queueing) connections while polaimg restarts, e.g. on upgrade. */
+	if (!activated && strncmp(current->listen, "unix:", 5) == 0)
 		(void)unlink(current->listen + 5);
 	free_config(current);
 	return rc;

@@ -91,8 +91,17 @@ CASE=""
 # A key of the unit (the last one if repeated).
 unit_get() { sed -n "s/^$1=//p" "$UNIT" | tail -n 1; }
 
-# What `systemctl start polaimg` does: RuntimeDirectory and LogsDirectory,
-# then ExecStart with the unit's environment, user, groups and umask.
+# polaimg.socket without systemd: tests/package/socket-holder.c holds
+# /run/polaimg/polaimg.sock as the socket unit says (owner, group, mode) for
+# the whole test and starts polaimg on SIGUSR1 with the socket as fd 3.
+SOCKET_UNIT=/lib/systemd/system/polaimg.socket
+socket_get() { sed -n "s/^$1=//p" "$SOCKET_UNIT" | tail -n 1; }
+HOLDER_PID=""
+
+# What `systemctl start polaimg` does: the socket unit first (once), then
+# RuntimeDirectory and LogsDirectory, then ExecStart with the unit's
+# environment, user, groups and umask, and the socket passed as systemd
+# passes it (LISTEN_FDS=1, LISTEN_PID the pid that runs polaimg).
 service_start() {
 	local user group supp e
 	local -a envs=() groups=(--clear-groups)
@@ -101,15 +110,30 @@ service_start() {
 	while IFS= read -r e; do [ -n "$e" ] && envs+=("$e"); done < <(sed -n 's/^Environment=//p' "$UNIT")
 	install -d -o "$user" -g "$group" -m "$(unit_get RuntimeDirectoryMode)" "/run/$(unit_get RuntimeDirectory)"
 	install -d -o "$user" -g "$group" -m "$(unit_get LogsDirectoryMode)" "/var/log/$(unit_get LogsDirectory)"
-	# shellcheck disable=SC2046 # ExecStart is split into words, as systemd does
-	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${envs[@]}" \
-		setpriv --reuid="$user" --regid="$group" "${groups[@]}" --no-new-privs -- \
-		sh -c 'umask "$0"; exec "$@"' "$(unit_get UMask)" $(unit_get ExecStart) \
-		>>"$TMP/service.log" 2>&1 &
-	MAINPID=$!
+	if [ -z "$HOLDER_PID" ]; then
+		cc -O -o "$TMP/socket-holder" "$ROOT/tests/package/socket-holder.c" ||
+			fail "building the socket holder"
+		rm -f "$TMP/main.pid" "$TMP/main.pid.status"
+		# shellcheck disable=SC2046,SC2016 # ExecStart is split into words, as systemd does
+		"$TMP/socket-holder" "$(socket_get ListenStream)" "$(socket_get SocketUser)" \
+			"$(socket_get SocketGroup)" "$TMP/main.pid" -- \
+			env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${envs[@]}" \
+			setpriv --reuid="$user" --regid="$group" "${groups[@]}" --no-new-privs -- \
+			sh -c 'umask "$0"; export LISTEN_FDS=1 LISTEN_PID=$$; exec "$@"' \
+			"$(unit_get UMask)" $(unit_get ExecStart) >>"$TMP/service.log" 2>&1 &
+		HOLDER_PID=$!
+		for _ in $(seq 1 50); do [ -f "$TMP/main.pid.status" ] && break; sleep 0.1; done
+		[ "$(stat -c '%U:%G %a' "$(socket_get ListenStream)")" = \
+			"$(socket_get SocketUser):$(socket_get SocketGroup) $(socket_get SocketMode | sed 's/^0//')" ] ||
+			fail "the socket does not have the owner and mode of polaimg.socket"
+	fi
+	kill -USR1 "$HOLDER_PID"
 	for _ in $(seq 1 100); do
-		[ -S /run/polaimg/polaimg.sock ] && return 0
-		kill -0 "$MAINPID" 2>/dev/null || break
+		if [ -s "$TMP/main.pid" ]; then
+			MAINPID=$(cat "$TMP/main.pid")
+			# Up once its first worker runs.
+			pgrep -P "$MAINPID" >/dev/null && return 0
+		fi
 		sleep 0.1
 	done
 	tail -n 20 "$TMP/service.log" >&2
@@ -117,7 +141,8 @@ service_start() {
 }
 
 # What `systemctl stop polaimg` does: KillSignal to the main process only
-# (KillMode=mixed), TimeoutStopSec, then SIGKILL; RuntimeDirectory removed.
+# (KillMode=mixed), TimeoutStopSec, then SIGKILL. The socket stays
+# (polaimg.socket) and so does /run/polaimg (RuntimeDirectoryPreserve).
 # service_signal sends the signal; service_stop sends it unless that was
 # done, and waits. Sets STOP_SECONDS (from the signal) and STOP_STATUS.
 STOP_T0=""
@@ -130,17 +155,17 @@ service_stop() {
 	limit=$(unit_get TimeoutStopSec)
 	STOP_STATUS=0
 	[ -n "$STOP_T0" ] || service_signal
-	for _ in $(seq 1 $((limit * 10))); do kill -0 "$MAINPID" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$MAINPID" 2>/dev/null; then
+	for _ in $(seq 1 $((limit * 10))); do [ -e "$TMP/main.pid" ] || break; sleep 0.1; done
+	if [ -e "$TMP/main.pid" ]; then
 		echo "polaimg did not stop within TimeoutStopSec=$limit s: SIGKILL" >&2
 		pkill -KILL -P "$MAINPID" || true
 		kill -KILL "$MAINPID" || true
+		for _ in $(seq 1 50); do [ -e "$TMP/main.pid" ] || break; sleep 0.1; done
 	fi
-	wait "$MAINPID" || STOP_STATUS=$?
+	STOP_STATUS=$(cat "$TMP/main.pid.status" 2>/dev/null || echo unknown)
 	STOP_SECONDS=$((SECONDS - STOP_T0))
 	STOP_T0=""
 	MAINPID=""
-	rm -rf "/run/$(unit_get RuntimeDirectory)"
 }
 
 cleanup() {
@@ -153,6 +178,7 @@ cleanup() {
 		wait "$NGINX_PID" 2>/dev/null
 	fi
 	[ -n "$MAINPID" ] && kill -0 "$MAINPID" 2>/dev/null && service_stop
+	[ -n "$HOLDER_PID" ] && kill "$HOLDER_PID" 2>/dev/null && wait "$HOLDER_PID" 2>/dev/null
 	[ "$PG_UP" = 1 ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -m fast -w stop >/dev/null 2>&1
 	[ -n "$CASE" ] && rm -rf "/var/lib/polaimg/store/cases/$CASE"
 	if [ "$KEEP" = 1 ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
@@ -215,6 +241,7 @@ expect() { # expect DESCRIPTION COMMAND...
 mode_of() { stat -c '%U:%G %a' "$1"; }
 for f in /usr/sbin/polaimg /etc/polaimg/polaimg.conf /usr/share/polaimg/sql/001_base.sql \
 	/usr/share/polaimg/policy.xml /lib/systemd/system/polaimg.service \
+	/lib/systemd/system/polaimg.socket \
 	/lib/systemd/system/polaimg-sweep.service /lib/systemd/system/polaimg-sweep.timer \
 	/etc/nginx/snippets/polaimg.conf /etc/apache2/conf-available/polaimg.conf \
 	/etc/apache2/conf-available/polaimg-fcgid.conf /usr/share/man/man8/polaimg.8.gz \
@@ -240,12 +267,13 @@ expect "the ImageMagick policy is the one polaimg loads" sh -c \
 	'/usr/sbin/polaimg -c /dev/null config-keys | grep -q "^imaging_policy_dir.*/usr/share/polaimg"'
 expect "polaimg.service is neither enabled nor started by the installation" \
 	test ! -e /etc/systemd/system/multi-user.target.wants/polaimg.service
-systemd-analyze verify /lib/systemd/system/polaimg.service /lib/systemd/system/polaimg-sweep.service \
+systemd-analyze verify /lib/systemd/system/polaimg.service /lib/systemd/system/polaimg.socket \
+	/lib/systemd/system/polaimg-sweep.service \
 	/lib/systemd/system/polaimg-sweep.timer >"$TMP/verify.txt" 2>&1 ||
 	{ cat "$TMP/verify.txt" >&2; fail "systemd-analyze verify"; }
 if [ -s "$TMP/verify.txt" ]; then cat "$TMP/verify.txt"; fi
 checks=$((checks + 1))
-echo "$checks checks passed (systemd-analyze verify: the three units are clean)"
+echo "$checks checks passed (systemd-analyze verify: the four units are clean)"
 
 # ---- 3. the integration suite, three times -----------------------------------------
 declare -A RESULT
@@ -426,6 +454,7 @@ PROBE_PID=""
 probes=$(wc -l <"$TMP/probe.txt")
 bad=$(grep -vc '^200$' "$TMP/probe.txt" || true)
 echo "health probes through nginx during the upgrade ($((SECONDS - t_up)) s): $probes sent, $bad not 200 ($(grep -v '^200$' "$TMP/probe.txt" | sort | uniq -c | tr -s ' \n' ' '))"
+[ "$bad" = 0 ] || fail "requests failed while the service restarted (polaimg.socket should hold them)"
 [ "$(dpkg-query -W -f='${Version}' polaimg)" = "$V2" ] || fail "version $V2 not installed"
 curl -fsS "$BASE/health" | grep -q '"status":"ok"' || fail "health after the upgrade"
 ID2=$(grep -o '\\"id\\":\\"[0-9a-f-]*' "$TMP/slow.json" | head -n 1 | sed 's/.*"//')
