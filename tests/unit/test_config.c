@@ -50,6 +50,9 @@ main(void)
 	ok(load(&c, BASE "workers = 0\n", env0, err, sizeof(err)) != 0, "out of range refused");
 	ok(strstr(err, "workers") != NULL, "message names the key");
 	ok(load(&c, BASE "workers = 4x\n", env0, err, sizeof(err)) != 0, "trailing garbage refused");
+	ok(load(&c, BASE "max_upload_bytes = 22222222222249m\n", env0, err, sizeof(err)) != 0,
+	    "a size whose suffix overflows is refused (fuzz regression)");
+	ok(strstr(err, "max_upload_bytes") != NULL, "message names max_upload_bytes");
 	ok(load(&c, BASE "offload = ftp\n", env0, err, sizeof(err)) != 0, "bad enum refused");
 	ok(strstr(err, "offload") != NULL, "message names offload");
 	ok(load(&c, BASE "jwt_require_exp = maybe\n", env0, err, sizeof(err)) != 0,
