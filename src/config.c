@@ -49,6 +49,7 @@ struct cfg_entry {
 
 static const char *const offload_values[] = { "nginx", "apache", "none", NULL };
 static const char *const provider_values[] = { "local", "s3", "supabase", NULL };
+static const char *const commit_values[] = { "async", "sync", NULL };
 static const char *const level_values[] = { "debug", "info", "warn", "error", NULL };
 static const char *const alg_values[] = { "HS256", "HS384", "HS512", "RS256",
 	"RS384", "RS512", "ES256", "ES384", "ES512", NULL };
@@ -125,6 +126,8 @@ static const struct cfg_entry config_table[] = {
 	  "longest lifetime of a signed upload URL, seconds" },
 	{ "delete_retention_days", CFG_INT, F(delete_retention_days), "30", 0, 36500, NULL, 0, NULL,
 	  "days a deleted image's objects are kept before sweep purges them" },
+	{ "audit_read_commit", CFG_ENUM, F(audit_read_commit), "async", 0, 0, commit_values, 0,
+	  NULL, "audit rows of reads: async (PostgreSQL flushes them within 200 ms) or sync" },
 	{ "log_level", CFG_ENUM, F(log_level), "info", 0, 0, level_values, 0, NULL,
 	  "debug, info, warn or error" },
 	{ "log_file", CFG_STR, F(log_file), "", 0, 0, NULL, 0, NULL,

@@ -58,6 +58,7 @@ struct config {
 	long long max_download_url_ttl;
 	long long max_upload_url_ttl;
 	long long delete_retention_days;
+	char *audit_read_commit;
 	/* logging */
 	char *log_level;
 	char *log_file;

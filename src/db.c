@@ -25,6 +25,7 @@
  *   a crash of polaimg loses none, a crash of PostgreSQL or of its machine
  *   can lose the last fraction of a second of them, never part of one and
  *   never an image change or the audit row written with it.
+ *   audit_read_commit = sync makes them durable too, at that cost.
  */
 #include "db.h"
 
@@ -148,6 +149,7 @@ struct db {
 	char *conninfo;
 	PGconn *conn;
 	unsigned char prepared[ST__COUNT];
+	int sync_reads;
 };
 
 struct db *
@@ -163,6 +165,12 @@ db_new(const char *conninfo)
 		return NULL;
 	}
 	return db;
+}
+
+void
+db_set_sync_reads(struct db *db, int sync)
+{
+	db->sync_reads = sync;
 }
 
 void
@@ -188,7 +196,9 @@ quiet_notice(void *arg, const char *message)
 static int
 session_setup(struct db *db)
 {
-	PGresult *res = PQexec(db->conn,
+	PGresult *res = PQexec(db->conn, db->sync_reads ?
+	    "SET TIME ZONE 'UTC'; SET statement_timeout = '30s'; "
+	    "SET application_name = 'polaimg'" :
 	    "SET TIME ZONE 'UTC'; SET statement_timeout = '30s'; "
 	    "SET application_name = 'polaimg'; SET synchronous_commit = off");
 	int ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;

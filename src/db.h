@@ -19,6 +19,9 @@ struct db;
  * connect yet. NULL on OOM. */
 struct db *db_new(const char *conninfo);
 void db_free(struct db *db);
+/* sync = 1: the audit rows of reads are committed durably like every
+ * other write (audit_read_commit = sync); 0 (the default): asynchronously. */
+void db_set_sync_reads(struct db *db, int sync);
 /* Connects now (or checks the connection): 0 or PI_ERR_DB. */
 int db_ping(struct db *db);
 

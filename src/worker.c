@@ -59,6 +59,7 @@ worker_ctx_init(struct worker_ctx *w, const struct config *cfg)
 		log_error("worker: out of memory");
 		return -1;
 	}
+	db_set_sync_reads(w->db, strcmp(cfg->audit_read_commit, "sync") == 0);
 	w->storage = storage_open(cfg, err, sizeof(err));
 	if (w->storage == NULL) {
 		log_error("worker: storage: %s", err);
