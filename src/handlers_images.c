@@ -1027,13 +1027,6 @@ h_upload_url(struct ctx *c)
 	(void)snprintf(img.mime_type, sizeof(img.mime_type), "%s",
 	    img_mime(img_type_from_mime(content_type)));
 	img.upload_expires_at = now + expires_in;
-	{
-		struct audit ev = audit_for(c, "upload_url", img.id, img.case_id, NULL);
-
-		rc = db_image_insert(c->w->db, &img, &ev);
-		if (rc != 0)
-			goto out;
-	}
 	if (c->w->storage->ops->presign != NULL) {
 		/* S3 / Supabase: the client sends the bytes to the store. */
 		char *u = c->w->storage->ops->presign(c->w->storage, "PUT",
@@ -1054,6 +1047,18 @@ h_upload_url(struct ctx *c)
 		}
 		url = public_url(c, arena_printf(c->req->arena,
 		    API_PREFIX "%s/upload?token=%s", img.id, token));
+	}
+	if (url == NULL) {
+		rc = PI_ERR_NOMEM;
+		goto out;
+	}
+	/* The row only once its URL exists: a failure above leaves nothing. */
+	{
+		struct audit ev = audit_for(c, "upload_url", img.id, img.case_id, NULL);
+
+		rc = db_image_insert(c->w->db, &img, &ev);
+		if (rc != 0)
+			goto out;
 	}
 	data = json_object_new_object();
 	if (data == NULL || url == NULL) {
