@@ -7,6 +7,10 @@
  * to the same endpoint reuse one kept-alive (TLS) connection. Each request
  * is signed by sigv4.c, the same signer that makes the presigned URLs handed
  * to clients; libcurl's own CURLOPT_AWS_SIGV4 is not used (design.md §9).
+ * The plumbing shared with the Supabase back end — the bounded buffer, the
+ * upload and download callbacks, the sinks, the pause between attempts —
+ * is in storage_http.c; this file keeps what is S3's own: signing, the
+ * retry policy below, the XML of errors and listings.
  *
  * Uploads. put_file reads the temp file twice: once to compute its SHA-256
  * (sent and signed as x-amz-content-sha256, so S3 rejects a body that was
@@ -72,20 +76,18 @@
 #include "log.h"
 #include "presign.h"
 #include "sigv4.h"
+#include "storage_http.h"
 
-#define S3_ATTEMPTS        3
+#define S3_ATTEMPTS        SHTTP_ATTEMPTS
 #define S3_ERRBODY_MAX     8192                 /* kept of an error answer */
 #define S3_LISTBODY_MAX    (16 * 1024 * 1024)   /* one ListObjectsV2 page */
 #define S3_MAX_KEY         1024
 #define S3_MAX_TOKEN       4096
 #define S3_MAX_EXTRA       4
-#define S3_MAX_HLINE       (64 + 4096 + 4)     /* "name: value", sigv4's bounds */
 #define S3_CONNECT_TIMEOUT_MS 10000L            /* at most, per attempt */
 #define S3_CHECK_TIMEOUT_MS   5000L             /* the health probe */
 #define S3_EMPTY_SHA256 \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-static const long s3_backoff_ms[S3_ATTEMPTS - 1] = { 100, 400 };
 
 /* The worker-lifetime state of the back end (st->impl). */
 struct s3 {
@@ -96,16 +98,6 @@ struct s3 {
 	long connect_timeout_ms;
 	char errbuf[CURL_ERROR_SIZE];
 	int curl_global;            /* curl_global_init() succeeded */
-};
-
-/* A growing byte buffer with a hard cap; past the cap it sets overflow and
- * keeps what it has. Always NUL-terminated when p is not NULL. */
-struct s3_buf {
-	char *p;
-	size_t len;
-	size_t cap;
-	size_t max;
-	int overflow;
 };
 
 /* Where a 2xx answer's body goes: write() gets the bytes in order and
@@ -138,7 +130,7 @@ struct s3_req {
 	int64_t content_length;      /* -1 if unknown */
 	time_t mtime;                /* Last-Modified, -1 if unknown */
 	char etag[80];               /* as sent, quotes included */
-	struct s3_buf err;           /* body of a non-2xx answer */
+	struct shttp_buf err;           /* body of a non-2xx answer */
 	int64_t delivered;           /* bytes given to the sink */
 	int sink_failed;             /* the sink refused bytes */
 	int attempts;
@@ -146,76 +138,6 @@ struct s3_req {
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers. */
-
-static int
-buf_add(struct s3_buf *b, const char *s, size_t n)
-{
-	size_t want;
-	char *np;
-
-	if (n > b->max - b->len) {
-		n = b->max - b->len;
-		b->overflow = 1;
-	}
-	if (b->len + n + 1 > b->cap) {
-		want = b->cap != 0 ? b->cap : 1024;
-		while (want < b->len + n + 1)
-			want *= 2;
-		if (want > b->max + 1)
-			want = b->max + 1;
-		np = realloc(b->p, want);
-		if (np == NULL) {
-			b->overflow = 1;
-			return -1;
-		}
-		b->p = np;
-		b->cap = want;
-	}
-	if (n > 0)
-		memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return b->overflow ? -1 : 0;
-}
-
-static void
-buf_clear(struct s3_buf *b)
-{
-	b->len = 0;
-	b->overflow = 0;
-	if (b->p != NULL)
-		b->p[0] = '\0';
-}
-
-static void
-buf_free(struct s3_buf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
-	b->overflow = 0;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	/* An interrupting signal only shortens the pause. */
-	(void)nanosleep(&ts, NULL);
-}
-
-static void
-hex_of(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 /* Finds the first <name>text</name> in [p, end): *val and *vlen get the
  * raw text, *after points past the closing tag. 0, or -1 if absent. */
@@ -414,7 +336,7 @@ parse_iso8601(const char *s, size_t n, time_t *t)
 /* S3's <Code> from an error body, reduced to [A-Za-z0-9.] so that a log line
  * can hold nothing else; "-" when there is none. */
 static void
-s3_error_code(const struct s3_buf *b, char *out, size_t outsz)
+s3_error_code(const struct shttp_buf *b, char *out, size_t outsz)
 {
 	const char *v;
 	size_t vn, o = 0;
@@ -457,7 +379,7 @@ on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 		return n;
 	}
 	/* An error answer: keep its start for the <Code>, drop the rest. */
-	(void)buf_add(&r->err, ptr, n);
+	(void)shttp_buf_add(&r->err, ptr, n);
 	return n;
 }
 
@@ -474,46 +396,12 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 		r->status = 0;
 		return n;
 	}
-	if (n > 5 && strncasecmp(ptr, "etag:", 5) == 0) {
-		v = ptr + 5;
-		vn = n - 5;
-		while (vn > 0 && (*v == ' ' || *v == '\t')) {
-			v++;
-			vn--;
-		}
-		while (vn > 0 && (v[vn - 1] == '\r' || v[vn - 1] == '\n' ||
-		    v[vn - 1] == ' ' || v[vn - 1] == '\t'))
-			vn--;
-		if (vn < sizeof(r->etag)) {
-			memcpy(r->etag, v, vn);
-			r->etag[vn] = '\0';
-		}
+	if (shttp_header_value(ptr, n, "etag", &v, &vn) &&
+	    vn < sizeof(r->etag)) {
+		memcpy(r->etag, v, vn);
+		r->etag[vn] = '\0';
 	}
 	return n;
-}
-
-static size_t
-on_read(char *buf, size_t size, size_t nitems, void *ud)
-{
-	struct s3_req *r = ud;
-	ssize_t n;
-
-	do
-		n = read(r->upload_fd, buf, size * nitems);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return CURL_READFUNC_ABORT;
-	return (size_t)n;
-}
-
-static int
-on_seek(void *ud, curl_off_t offset, int origin)
-{
-	struct s3_req *r = ud;
-
-	if (lseek(r->upload_fd, (off_t)offset, origin) < 0)
-		return CURL_SEEKFUNC_FAIL;
-	return CURL_SEEKFUNC_OK;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -104,7 +104,10 @@ else
 	SRC_BIN="$REPO_ROOT/build/src/polaimg"
 fi
 UNIT=/lib/systemd/system/polaimg.service
+# The clinic web page: the tree's, or the package's when testing the package.
+WWW_DIR="$REPO_ROOT/www"
 if [ "$INSTALLED" = 1 ]; then
+	WWW_DIR=/usr/share/polaimg/www
 	SRC_BIN=/usr/sbin/polaimg
 	[ -f "$UNIT" ] || { echo "$UNIT missing: install the polaimg package first" >&2; exit 2; }
 	if [ "$SNIPPET" = conf/nginx/polaimg.conf ]; then SNIPPET=/etc/nginx/snippets/polaimg.conf; fi
@@ -246,9 +249,9 @@ start_polaimg() {
 start_apache() {
 	local src mods m
 	if [ "$SERVER" = apache-fcgid ]; then
-		src=conf/apache/polaimg-fcgid.conf mods="fcgid xsendfile"
+		src=conf/apache/polaimg-fcgid.conf mods="fcgid xsendfile headers"
 	else
-		src=conf/apache/polaimg.conf mods="proxy proxy_fcgi xsendfile"
+		src=conf/apache/polaimg.conf mods="proxy proxy_fcgi xsendfile headers"
 	fi
 	if [ "$INSTALLED" = 1 ]; then src=/etc/apache2/conf-available/${src##*/}; fi
 	mkdir -p "$APX/logs" "$APX/run" "$APX/html" "$APX/fcgid"
@@ -257,6 +260,7 @@ start_apache() {
 		-e "s#/var/lib/polaimg/store#$STORE#g" \
 		-e "s#/usr/sbin/polaimg#$POLAIMG_BIN#g" \
 		-e "s#/etc/polaimg/polaimg.conf#$CONF#g" \
+		-e "s#/usr/share/polaimg/www#$WWW_DIR#g" \
 		"$src" >"$APX/polaimg.conf"
 	{
 		cat <<EOF
@@ -484,7 +488,7 @@ mkdir -p "$NGX/logs" "$NGX/tmp"
 cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$NGX/"
 sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" \
 	-e "s#/var/lib/polaimg/store/#$STORE/#g" \
-	-e "s#/usr/share/polaimg/www/#$REPO_ROOT/www/#g" \
+	-e "s#/usr/share/polaimg/www/#$WWW_DIR/#g" \
 	"$SNIPPET" >"$NGX/polaimg-snippet.conf"
 # Remote storage with offload = nginx: the location that fetches presigned URLs.
 if [ "$STORAGE" != local ] && [ "$OFFLOAD" = nginx ]; then

@@ -1,0 +1,47 @@
+// The clinic web page as the shipped web-server configuration serves it
+// (nginx snippet or Apache conf-available file): the files are there, and
+// the security headers the page relies on come with them — above all a
+// Content-Security-Policy that allows no inline script. The page's
+// behaviour is tested in a browser by tests/e2e/.
+import { test } from 'node:test';
+import { assert, BASE_URL } from './lib.mjs';
+
+async function get(path) {
+	const r = await fetch(BASE_URL + path, { redirect: 'manual' });
+	return { status: r.status, headers: r.headers, text: await r.text() };
+}
+
+test('page: /images/ is the web page, with its security headers', async () => {
+	const r = await get('/images/');
+	assert.equal(r.status, 200);
+	assert.match(r.headers.get('content-type'), /^text\/html/);
+	assert.match(r.text, /<script type="module" src="[^"]+"><\/script>/, 'scripts come from files');
+	assert.doesNotMatch(r.text, /<script(?![^>]*\bsrc=)[^>]*>/i, 'no inline script in the page');
+	const csp = r.headers.get('content-security-policy') || '';
+	assert.match(csp, /default-src 'none'/);
+	assert.match(csp, /script-src 'self'(;|$)/, 'scripts only from this origin, none inline');
+	assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+	assert.match(csp, /frame-ancestors 'none'/);
+	assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+	assert.equal(r.headers.get('referrer-policy'), 'no-referrer');
+	assert.equal(r.headers.get('cache-control'), 'no-cache');
+});
+
+test('page: its modules and styles are served with their types', async () => {
+	const js = await get('/images/js/app.js');
+	assert.equal(js.status, 200);
+	assert.match(js.headers.get('content-type'), /javascript/);
+	assert.equal(js.headers.get('x-content-type-options'), 'nosniff');
+	const css = await get('/images/style.css');
+	assert.equal(css.status, 200);
+	assert.match(css.headers.get('content-type'), /^text\/css/);
+});
+
+test('page: /images redirects to /images/, and nothing outside the page is served', async () => {
+	const r = await get('/images');
+	assert.equal(r.status, 301);
+	assert.match(r.headers.get('location'), /\/images\/$/);
+	assert.equal((await get('/images/../../etc/passwd')).status === 200 &&
+		(await get('/images/../../etc/passwd')).text.includes('root:'), false);
+	assert.notEqual((await get('/images/no-such-file.js')).status, 200);
+});
