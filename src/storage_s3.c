@@ -422,8 +422,7 @@ static int
 s3_attempt(struct s3 *s, struct s3_req *r, long timeout_ms)
 {
 	char *url = NULL, *hdr[4] = { NULL, NULL, NULL, NULL };
-	char line[S3_MAX_HLINE];
-	struct curl_slist *list = NULL, *nl;
+	struct curl_slist *list = NULL;
 	CURL *h = s->curl;
 	CURLcode cc = CURLE_OK;
 	curl_off_t clen = -1, ftime = -1;
@@ -437,7 +436,7 @@ s3_attempt(struct s3 *s, struct s3_req *r, long timeout_ms)
 	r->sink_failed = 0;
 	r->cc = CURLE_OK;
 	s->errbuf[0] = '\0';
-	buf_clear(&r->err);
+	shttp_buf_clear(&r->err);
 
 	if (sigv4_sign_request(&s->cred, &s->tgt, r->method, r->key, r->query,
 	    r->extra, r->nextra, r->payload_hash, (int64_t)time(NULL), &url,
@@ -445,48 +444,27 @@ s3_attempt(struct s3 *s, struct s3_req *r, long timeout_ms)
 		rc = PI_ERR_INVALID;
 		goto out;
 	}
-	for (int i = 0; i < 4; i++) {
-		if ((nl = curl_slist_append(list, hdr[i])) == NULL)
+	for (int i = 0; i < 4; i++)
+		if ((rc = shttp_header_add(&list, hdr[i])) != 0)
 			goto out;
-		list = nl;
-	}
-	for (size_t i = 0; i < r->nextra; i++) {
-		int n = snprintf(line, sizeof(line), "%s: %s", r->extra[i].name,
-		    r->extra[i].value);
+	for (size_t i = 0; i < r->nextra; i++)
+		if ((rc = shttp_header_addf(&list, r->extra[i].name,
+		    r->extra[i].value)) != 0)
+			goto out;
 
-		if (n < 0 || (size_t)n >= sizeof(line)) {
-			rc = PI_ERR_INVALID;
-			goto out;
-		}
-		if ((nl = curl_slist_append(list, line)) == NULL)
-			goto out;
-		list = nl;
-	}
-
-	curl_easy_reset(h);
-	SETOPT(h, CURLOPT_URL, url);
-	SETOPT(h, CURLOPT_HTTPHEADER, list);
-	SETOPT(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	SETOPT(h, CURLOPT_NOSIGNAL, 1L);
-	SETOPT(h, CURLOPT_ERRORBUFFER, s->errbuf);
+	cc = shttp_setup(h, url, list, s->errbuf, on_body, on_header, r);
 	SETOPT(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < s->connect_timeout_ms ?
 	    timeout_ms : s->connect_timeout_ms);
-	SETOPT(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	SETOPT(h, CURLOPT_USERAGENT, "polaimg");
 	SETOPT(h, CURLOPT_FILETIME, 1L);
-	SETOPT(h, CURLOPT_WRITEFUNCTION, on_body);
-	SETOPT(h, CURLOPT_WRITEDATA, r);
-	SETOPT(h, CURLOPT_HEADERFUNCTION, on_header);
-	SETOPT(h, CURLOPT_HEADERDATA, r);
 	if (strcmp(r->method, "HEAD") == 0) {
 		SETOPT(h, CURLOPT_NOBODY, 1L);
 	} else if (strcmp(r->method, "PUT") == 0) {
 		SETOPT(h, CURLOPT_UPLOAD, 1L);
-		SETOPT(h, CURLOPT_READFUNCTION, on_read);
-		SETOPT(h, CURLOPT_READDATA, r);
-		SETOPT(h, CURLOPT_SEEKFUNCTION, on_seek);
-		SETOPT(h, CURLOPT_SEEKDATA, r);
+		SETOPT(h, CURLOPT_READFUNCTION, shttp_read_fd);
+		SETOPT(h, CURLOPT_READDATA, &r->upload_fd);
+		SETOPT(h, CURLOPT_SEEKFUNCTION, shttp_seek_fd);
+		SETOPT(h, CURLOPT_SEEKDATA, &r->upload_fd);
 		SETOPT(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->upload_size);
 	} else if (strcmp(r->method, "GET") != 0) {
 		SETOPT(h, CURLOPT_CUSTOMREQUEST, r->method);
@@ -549,23 +527,13 @@ s3_transient(const struct s3_req *r, int rc)
 	    (r->status == 409 && strcmp(r->method, "PUT") == 0);
 }
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		return 0;
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Runs r, with retries when r->retry, within r->budget_ms (or the back
  * end's timeout). Returns as s3_attempt() for the last attempt. */
 static int
 s3_perform(struct s3 *s, struct s3_req *r)
 {
 	long budget = r->budget_ms > 0 ? r->budget_ms : s->timeout_ms;
-	long start = now_ms(), left;
+	long start = shttp_now_ms(), left;
 	int rc = PI_ERR_STORAGE;
 
 	for (r->attempts = 1;; r->attempts++) {
@@ -580,7 +548,7 @@ s3_perform(struct s3 *s, struct s3_req *r)
 				break;
 			r->delivered = 0;
 		}
-		left = budget - (now_ms() - start);
+		left = budget - (shttp_now_ms() - start);
 		if (left < 1)
 			left = 1;
 		rc = s3_attempt(s, r, left);
@@ -590,19 +558,19 @@ s3_perform(struct s3 *s, struct s3_req *r)
 		    (r->sink == NULL || r->sink->rewind == NULL))
 			break;
 		/* No retry that could not get a second to work in. */
-		if (budget - (now_ms() - start) -
-		    s3_backoff_ms[r->attempts - 1] < 1000)
+		if (budget - (shttp_now_ms() - start) -
+		    shttp_backoff_ms(r->attempts) < 1000)
 			break;
 		if (rc != 0)
 			log_warn("storage: s3 %s %s: %s; retrying in %ld ms",
 			    r->method, r->key != NULL ? r->key : "(bucket)",
 			    s->errbuf[0] != '\0' ? s->errbuf :
-			    curl_easy_strerror(r->cc), s3_backoff_ms[r->attempts - 1]);
+			    curl_easy_strerror(r->cc), shttp_backoff_ms(r->attempts));
 		else
 			log_warn("storage: s3 %s %s: HTTP %ld; retrying in %ld ms",
 			    r->method, r->key != NULL ? r->key : "(bucket)",
-			    r->status, s3_backoff_ms[r->attempts - 1]);
-		sleep_ms(s3_backoff_ms[r->attempts - 1]);
+			    r->status, shttp_backoff_ms(r->attempts));
+		shttp_sleep_ms(shttp_backoff_ms(r->attempts));
 	}
 	return rc;
 }
@@ -682,10 +650,10 @@ hash_file(int fd, char sha_hex[65], char md5_hex[33], int64_t *size)
 	}
 	if (EVP_DigestFinal_ex(sha, d, &dn) != 1 || dn != 32)
 		goto out;
-	hex_of(d, 32, sha_hex);
+	shttp_hex(d, 32, sha_hex);
 	if (EVP_DigestFinal_ex(md5, d, &dn) != 1 || dn != 16)
 		goto out;
-	hex_of(d, 16, md5_hex);
+	shttp_hex(d, 16, md5_hex);
 	*size = total;
 	rc = 0;
 out:
@@ -710,7 +678,7 @@ s3_is_our_object(struct s3 *s, const char *key, int64_t size,
 	    snprintf(want, sizeof(want), "\"%s\"", md5_hex) == 34 &&
 	    strcasecmp(r.etag, want) == 0)
 		same = 1;
-	buf_free(&r.err);
+	shttp_buf_free(&r.err);
 	return same;
 }
 
@@ -765,7 +733,7 @@ s3_put_file(struct storage *st, const char *key, const char *src_path,
 		    key, strerror(errno));
 out:
 	close(fd);
-	buf_free(&r.err);
+	shttp_buf_free(&r.err);
 	return rc;
 }
 
@@ -787,41 +755,8 @@ s3_stat(struct storage *st, const char *key, struct storage_stat *out)
 		s3_log_failure(s, &r, rc);
 		rc = rc == PI_ERR_INVALID ? rc : PI_ERR_STORAGE;
 	}
-	buf_free(&r.err);
+	shttp_buf_free(&r.err);
 	return rc;
-}
-
-/* fetch's sink: the bytes go to a file, which a retry truncates. */
-struct file_sink {
-	int fd;
-};
-
-static int
-file_write(void *ud, const char *buf, size_t n)
-{
-	struct file_sink *f = ud;
-
-	while (n > 0) {
-		ssize_t w = write(f->fd, buf, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		buf += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
-file_rewind(void *ud)
-{
-	struct file_sink *f = ud;
-
-	if (ftruncate(f->fd, 0) != 0 || lseek(f->fd, 0, SEEK_SET) != 0)
-		return -1;
-	return 0;
 }
 
 static int
@@ -829,8 +764,8 @@ s3_fetch(struct storage *st, const char *key, const char *dst_path)
 {
 	struct s3 *s = st->impl;
 	struct s3_req r;
-	struct file_sink f;
-	struct s3_sink sink = { file_write, file_rewind, &f };
+	struct shttp_file_sink f;     /* a retry truncates the copy */
+	struct s3_sink sink = { shttp_file_write, shttp_file_rewind, &f };
 	int rc;
 
 	req_init(&r, "GET", key);
@@ -856,10 +791,10 @@ s3_fetch(struct storage *st, const char *key, const char *dst_path)
 	}
 	/* Never leave a partial copy that could pass for the object. */
 	if (rc != 0)
-		(void)file_rewind(&f);
+		(void)shttp_file_rewind(&f);
 	if (close(f.fd) != 0 && rc == 0)
 		rc = PI_ERR_IO;
-	buf_free(&r.err);
+	shttp_buf_free(&r.err);
 	return rc;
 }
 
@@ -878,22 +813,8 @@ s3_del(struct storage *st, const char *key)
 		s3_log_failure(s, &r, rc);
 		rc = rc == PI_ERR_INVALID ? rc : PI_ERR_STORAGE;
 	}
-	buf_free(&r.err);
+	shttp_buf_free(&r.err);
 	return rc;
-}
-
-/* list's sink: the page's XML into a bounded buffer. */
-static int
-mem_write(void *ud, const char *buf, size_t n)
-{
-	return buf_add(ud, buf, n);
-}
-
-static int
-mem_rewind(void *ud)
-{
-	buf_clear(ud);
-	return 0;
 }
 
 /* Calls cb for every <Contents> of one ListObjectsV2 page; sets *stop when
@@ -945,8 +866,8 @@ s3_list(struct storage *st, const char *prefix, storage_list_cb cb, void *ud)
 {
 	struct s3 *s = st->impl;
 	struct s3_req r;
-	struct s3_buf body = { .max = S3_LISTBODY_MAX };
-	struct s3_sink sink = { mem_write, mem_rewind, &body };
+	struct shttp_buf body = { .max = S3_LISTBODY_MAX };   /* one page */
+	struct s3_sink sink = { shttp_mem_write, shttp_mem_rewind, &body };
 	char dir[S3_MAX_KEY + 2], enc_prefix[3 * (S3_MAX_KEY + 2) + 1];
 	char *token = NULL, *enc_token = NULL, *query = NULL;
 	size_t pn = strlen(prefix), qsz;
@@ -994,7 +915,7 @@ s3_list(struct storage *st, const char *prefix, storage_list_cb cb, void *ud)
 		req_init(&r, "GET", NULL);
 		r.query = query;
 		r.sink = &sink;
-		buf_clear(&body);
+		shttp_buf_clear(&body);
 		rc = s3_perform(s, &r);
 		if (rc != 0 || !status_ok(&r)) {
 			s3_log_failure(s, &r, rc);
@@ -1007,7 +928,7 @@ s3_list(struct storage *st, const char *prefix, storage_list_cb cb, void *ud)
 			rc = PI_ERR_STORAGE;
 			goto out;
 		}
-		buf_free(&r.err);
+		shttp_buf_free(&r.err);
 		rc = list_page(body.p, body.len, cb, ud, &stop, token,
 		    S3_MAX_TOKEN + 1);
 		if (rc != 0) {
@@ -1020,8 +941,8 @@ s3_list(struct storage *st, const char *prefix, storage_list_cb cb, void *ud)
 	}
 	rc = 0;
 out:
-	buf_free(&r.err);
-	buf_free(&body);
+	shttp_buf_free(&r.err);
+	shttp_buf_free(&body);
 	free(token);
 	free(enc_token);
 	free(query);
@@ -1137,7 +1058,7 @@ s3_stream(struct storage *st, const char *key, long long start,
 		s3_log_failure(s, &r, rc);
 		rc = rc == PI_ERR_INVALID ? rc : PI_ERR_STORAGE;
 	}
-	buf_free(&r.err);
+	shttp_buf_free(&r.err);
 	return rc;
 }
 
@@ -1160,7 +1081,7 @@ s3_check(struct storage *st)
 		s3_log_failure(s, &r, rc);
 		rc = PI_ERR_STORAGE;
 	}
-	buf_free(&r.err);
+	shttp_buf_free(&r.err);
 	return rc;
 }
 

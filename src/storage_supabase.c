@@ -43,7 +43,11 @@
  *
  * One libcurl easy handle per worker, reset before each request
  * (curl_easy_reset keeps the connection cache, so the connection to the
- * project stays alive between requests).
+ * project stays alive between requests). The plumbing shared with the S3
+ * back end — the bounded buffer, the upload and download callbacks, the
+ * file sink, the pause between attempts — is in storage_http.c; this file
+ * keeps what is Supabase's own: the service-key headers, the JSON errors,
+ * the retry policy above, token signing and the folder-by-folder listing.
  *
  * Signed URLs follow supabase/storage as of 2026 (the server that adds the
  * "scope" claim, src/internal/auth/jwt.ts and src/storage/object.ts): an
@@ -86,8 +90,9 @@
 #include "common.h"
 #include "config.h"
 #include "log.h"
+#include "storage_http.h"
 
-#define SUPA_TRIES 3                     /* attempts of an idempotent request */
+#define SUPA_TRIES SHTTP_ATTEMPTS        /* attempts of an idempotent request */
 #define SUPA_MAX_BODY (8 * 1024 * 1024)  /* JSON answers kept in memory */
 #define SUPA_MAX_KEY 1024
 #define SUPA_LIST_LIMIT 1000             /* entries per list call */
@@ -107,13 +112,6 @@ struct supa {
 	const char *jwt_secret;/* cfg->supabase_jwt_secret; "" = use the API */
 	long timeout;          /* storage_timeout, seconds */
 	char errbuf[CURL_ERROR_SIZE];
-};
-
-/* A growing, bounded byte buffer, always NUL-terminated when p != NULL. */
-struct supa_buf {
-	char *p;
-	size_t len, cap;
-	int truncated;
 };
 
 /* One request. path starts with '/' and is already percent-encoded. */
@@ -141,7 +139,7 @@ struct supa_resp {
 	int bucket_missing;        /* the answer said the bucket is missing */
 	int sink_stop;             /* the sink asked to stop */
 	long long range_start;     /* first byte of a 206 body (Content-Range) */
-	struct supa_buf body;      /* non-2xx bodies, and 2xx without a sink */
+	struct shttp_buf body;     /* non-2xx bodies, and 2xx without a sink */
 };
 
 /* Transfer context of the libcurl callbacks. */
@@ -153,43 +151,6 @@ struct supa_xfer {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-/* Frees a buffer's memory; it is empty and usable again afterwards. */
-static void
-supa_buf_free(struct supa_buf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
-	b->truncated = 0;
-}
-
-/* Appends n bytes, up to SUPA_MAX_BODY; beyond it only marks truncation.
- * Returns 0, or -1 when out of memory. */
-static int
-supa_buf_add(struct supa_buf *b, const char *data, size_t n)
-{
-	if (b->len + n > SUPA_MAX_BODY) {
-		b->truncated = 1;
-		n = SUPA_MAX_BODY - b->len;
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap != 0 ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (p == NULL)
-			return -1;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
 
 /* A malloc'd formatted string, or NULL. */
 static char *supa_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -410,12 +371,12 @@ supa_json_str(json_object *o, const char *name)
 /* Parses a whole buffer as JSON; NULL if it is not (or was truncated).
  * The caller owns the result (json_object_put). */
 static json_object *
-supa_json_parse(const struct supa_buf *b)
+supa_json_parse(const struct shttp_buf *b)
 {
 	json_tokener *tok;
 	json_object *o;
 
-	if (b->p == NULL || b->len == 0 || b->truncated || b->len > INT_MAX)
+	if (b->p == NULL || b->len == 0 || b->overflow || b->len > INT_MAX)
 		return NULL;
 	tok = json_tokener_new();
 	if (tok == NULL)
@@ -452,7 +413,7 @@ supa_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 		}
 		return n;
 	}
-	if (supa_buf_add(&x->resp->body, ptr, n) != 0)
+	if (shttp_buf_add(&x->resp->body, ptr, n) < 0)
 		return 0;
 	return n;
 }
@@ -464,53 +425,20 @@ supa_header_cb(char *buf, size_t size, size_t nitems, void *ud)
 {
 	struct supa_xfer *x = ud;
 	size_t n = size * nitems;
-	static const char name[] = "content-range:";
-	size_t nl = sizeof(name) - 1;
+	const char *p, *end;
+	size_t vn;
+	long long v = 0;
+	int digits = 0;
 
-	if (n > nl && strncasecmp(buf, name, nl) == 0) {
-		const char *p = buf + nl;
-		long long v = 0;
-		int digits = 0;
-
-		while (p < buf + n && (*p == ' ' || *p == '\t'))
-			p++;
-		if (p + 6 <= buf + n && strncasecmp(p, "bytes ", 6) == 0) {
-			for (p += 6; p < buf + n && *p >= '0' && *p <= '9' &&
-			    v < LLONG_MAX / 10 - 10; p++, digits++)
-				v = v * 10 + (*p - '0');
-			if (digits > 0)
-				x->resp->range_start = v;
-		}
+	if (shttp_header_value(buf, n, "content-range", &p, &vn) &&
+	    vn >= 6 && strncasecmp(p, "bytes ", 6) == 0) {
+		for (end = p + vn, p += 6; p < end && *p >= '0' && *p <= '9' &&
+		    v < LLONG_MAX / 10 - 10; p++, digits++)
+			v = v * 10 + (*p - '0');
+		if (digits > 0)
+			x->resp->range_start = v;
 	}
 	return n;
-}
-
-/* libcurl read callback: the next bytes of the upload's temp file. */
-static size_t
-supa_read_cb(char *buf, size_t size, size_t nitems, void *ud)
-{
-	const struct supa_req *req = ud;
-	ssize_t n;
-
-	do
-		n = read(req->in_fd, buf, size * nitems);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return CURL_READFUNC_ABORT;
-	return (size_t)n;
-}
-
-/* Lets libcurl rewind the upload when it resends a request on a kept-alive
- * connection that turned out to be closed. */
-static int
-supa_seek_cb(void *ud, curl_off_t offset, int origin)
-{
-	const struct supa_req *req = ud;
-
-	if (origin != SEEK_SET || offset < 0 ||
-	    lseek(req->in_fd, (off_t)offset, SEEK_SET) != (off_t)offset)
-		return CURL_SEEKFUNC_FAIL;
-	return CURL_SEEKFUNC_OK;
 }
 
 /* Reads the status an answer names: the JSON body's statusCode when there
@@ -598,12 +526,13 @@ supa_perform_once(struct supa *s, const struct supa_req *req,
     struct supa_resp *resp)
 {
 	CURL *h = s->curl;
-	struct curl_slist *hdrs = NULL, *t;
+	struct curl_slist *hdrs = NULL;
 	struct supa_xfer x = { .s = s, .req = req, .resp = resp, .body_off = 0 };
-	char url[SUPA_URL_MAX + 512], line[512];
+	char url[SUPA_URL_MAX + 512];
 	int rc = PI_ERR_STORAGE;
 
-	supa_buf_free(&resp->body);
+	shttp_buf_free(&resp->body);
+	resp->body.max = SUPA_MAX_BODY;
 	resp->cc = CURLE_FAILED_INIT;
 	resp->http = resp->status = 0;
 	resp->bucket_missing = resp->sink_stop = 0;
@@ -614,54 +543,26 @@ supa_perform_once(struct supa *s, const struct supa_req *req,
 
 	/* Headers: the service key twice, then what this request needs. */
 	const char *fixed[] = { s->hdr_auth, s->hdr_apikey, "Expect:", NULL };
-	for (int i = 0; fixed[i] != NULL; i++) {
-		if ((t = curl_slist_append(hdrs, fixed[i])) == NULL)
+	for (int i = 0; fixed[i] != NULL; i++)
+		if (shttp_header_add(&hdrs, fixed[i]) != 0)
 			goto out;
-		hdrs = t;
-	}
-	if (req->json != NULL) {
-		if ((t = curl_slist_append(hdrs, "Content-Type: application/json")) == NULL)
-			goto out;
-		hdrs = t;
-	}
-	if (req->in_fd >= 0) {
-		if ((size_t)snprintf(line, sizeof(line), "Content-Type: %s",
-		    req->content_type != NULL ? req->content_type :
-		    "application/octet-stream") >= sizeof(line))
-			goto out;
-		if ((t = curl_slist_append(hdrs, line)) == NULL)
-			goto out;
-		hdrs = t;
-		/* Patients' images: no shared cache may keep them. */
-		if ((t = curl_slist_append(hdrs, "Cache-Control: private, max-age=0")) == NULL)
-			goto out;
-		hdrs = t;
-	}
-	if (req->upsert_false) {
-		if ((t = curl_slist_append(hdrs, "x-upsert: false")) == NULL)
-			goto out;
-		hdrs = t;
-	}
-	if (req->range != NULL) {
-		if ((size_t)snprintf(line, sizeof(line), "Range: %s", req->range) >=
-		    sizeof(line) || (t = curl_slist_append(hdrs, line)) == NULL)
-			goto out;
-		hdrs = t;
-	}
+	if (req->json != NULL &&
+	    shttp_header_add(&hdrs, "Content-Type: application/json") != 0)
+		goto out;
+	/* Patients' images: no shared cache may keep them. */
+	if (req->in_fd >= 0 && (shttp_header_addf(&hdrs, "Content-Type",
+	    req->content_type != NULL ? req->content_type :
+	    "application/octet-stream") != 0 ||
+	    shttp_header_add(&hdrs, "Cache-Control: private, max-age=0") != 0))
+		goto out;
+	if (req->upsert_false && shttp_header_add(&hdrs, "x-upsert: false") != 0)
+		goto out;
+	if (req->range != NULL && shttp_header_addf(&hdrs, "Range", req->range) != 0)
+		goto out;
 
-	curl_easy_reset(h);
-	SUPA_SETOPT(h, CURLOPT_URL, url);
-	SUPA_SETOPT(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	SUPA_SETOPT(h, CURLOPT_NOSIGNAL, 1L);
-	SUPA_SETOPT(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	SUPA_SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
-	SUPA_SETOPT(h, CURLOPT_USERAGENT, "polaimg");
-	SUPA_SETOPT(h, CURLOPT_ERRORBUFFER, s->errbuf);
-	SUPA_SETOPT(h, CURLOPT_HTTPHEADER, hdrs);
-	SUPA_SETOPT(h, CURLOPT_WRITEFUNCTION, supa_write_cb);
-	SUPA_SETOPT(h, CURLOPT_WRITEDATA, &x);
-	SUPA_SETOPT(h, CURLOPT_HEADERFUNCTION, supa_header_cb);
-	SUPA_SETOPT(h, CURLOPT_HEADERDATA, &x);
+	if (shttp_setup(h, url, hdrs, s->errbuf, supa_write_cb, supa_header_cb,
+	    &x) != CURLE_OK)
+		goto out;
 	SUPA_SETOPT(h, CURLOPT_CONNECTTIMEOUT, s->timeout < 10 ? s->timeout : 10L);
 	if (req->data) {
 		SUPA_SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -675,10 +576,10 @@ supa_perform_once(struct supa *s, const struct supa_req *req,
 		SUPA_SETOPT(h, CURLOPT_CUSTOMREQUEST, "DELETE");
 	} else if (strcmp(req->method, "POST") == 0 && req->in_fd >= 0) {
 		SUPA_SETOPT(h, CURLOPT_POST, 1L);
-		SUPA_SETOPT(h, CURLOPT_READFUNCTION, supa_read_cb);
-		SUPA_SETOPT(h, CURLOPT_READDATA, (void *)req);
-		SUPA_SETOPT(h, CURLOPT_SEEKFUNCTION, supa_seek_cb);
-		SUPA_SETOPT(h, CURLOPT_SEEKDATA, (void *)req);
+		SUPA_SETOPT(h, CURLOPT_READFUNCTION, shttp_read_fd);
+		SUPA_SETOPT(h, CURLOPT_READDATA, (void *)&req->in_fd);
+		SUPA_SETOPT(h, CURLOPT_SEEKFUNCTION, shttp_seek_fd);
+		SUPA_SETOPT(h, CURLOPT_SEEKDATA, (void *)&req->in_fd);
 		SUPA_SETOPT(h, CURLOPT_POSTFIELDSIZE_LARGE, req->in_size);
 	} else if (strcmp(req->method, "POST") == 0) {
 		const char *body = req->json != NULL ? req->json : "";
@@ -726,16 +627,6 @@ supa_transient(int rc, const struct supa_resp *resp)
 	    resp->http == 429;
 }
 
-/* Waits before retry number attempt: 100 ms, then 400 ms. */
-static void
-supa_backoff(int attempt)
-{
-	struct timespec ts = { 0, attempt == 1 ? 100000000L : 400000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* Runs an idempotent request, retrying transient failures (tries in all).
  * rewind, when not NULL, is called before each retry and may refuse it
  * (non-zero). Returns as supa_perform_once; failures are logged. */
@@ -749,7 +640,7 @@ supa_perform(struct supa *s, struct supa_req *req, struct supa_resp *resp,
 		if (attempt > 1) {
 			if (rewind != NULL && rewind(req, ud) != 0)
 				break;
-			supa_backoff(attempt - 1);
+			shttp_sleep_ms(shttp_backoff_ms(attempt - 1));
 		}
 		rc = supa_perform_once(s, req, resp);
 		if (!supa_transient(rc, resp))
@@ -829,7 +720,7 @@ supa_put_file(struct storage *st, const char *key, const char *src_path,
 			break;
 		if (lseek(fd, 0, SEEK_SET) != 0)
 			break;
-		supa_backoff(attempt);
+		shttp_sleep_ms(shttp_backoff_ms(attempt));
 	}
 	if (rc != 0) {
 		supa_log_failure(s, &req, &resp);
@@ -845,7 +736,7 @@ supa_put_file(struct storage *st, const char *key, const char *src_path,
 out:
 	if (fd >= 0)
 		close(fd);
-	supa_buf_free(&resp.body);
+	shttp_buf_free(&resp.body);
 	return rc;
 }
 
@@ -899,45 +790,24 @@ supa_stat(struct storage *st, const char *key, struct storage_stat *out)
 out:
 	if (o != NULL)
 		json_object_put(o);
-	supa_buf_free(&resp.body);
+	shttp_buf_free(&resp.body);
 	return rc;
 }
-
-/* fetch: writes the body to a file descriptor. */
-struct supa_fetch {
-	int fd;
-};
 
 /* Writes a piece of the body to the fetch's file; -1 on a write error. */
 static int
 supa_fetch_sink(void *ud, const char *buf, size_t n, long long off)
 {
-	struct supa_fetch *f = ud;
-
 	(void)off;
-	while (n > 0) {
-		ssize_t w = write(f->fd, buf, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		buf += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return shttp_file_write(ud, buf, n);
 }
 
 /* Before a retry: the file starts over. */
 static int
 supa_fetch_rewind(struct supa_req *req, void *ud)
 {
-	struct supa_fetch *f = ud;
-
 	(void)req;
-	if (ftruncate(f->fd, 0) != 0 || lseek(f->fd, 0, SEEK_SET) != 0)
-		return -1;
-	return 0;
+	return shttp_file_rewind(ud);
 }
 
 /* fetch: the object into dst_path (created 0600, truncated on a retry). */
@@ -947,7 +817,7 @@ supa_fetch(struct storage *st, const char *key, const char *dst_path)
 	struct supa *s = st->impl;
 	struct supa_req req;
 	struct supa_resp resp = { 0 };
-	struct supa_fetch f = { -1 };
+	struct shttp_file_sink f = { -1 };
 	int rc;
 
 	supa_req_init(&req, "GET", key);
@@ -979,7 +849,7 @@ supa_fetch(struct storage *st, const char *key, const char *dst_path)
 out:
 	if (f.fd >= 0 && close(f.fd) != 0 && rc == 0)
 		rc = PI_ERR_IO;
-	supa_buf_free(&resp.body);
+	shttp_buf_free(&resp.body);
 	return rc;
 }
 
@@ -1086,7 +956,7 @@ supa_stream(struct storage *st, const char *key, long long start,
 			rc = PI_ERR_STORAGE;
 		}
 	}
-	supa_buf_free(&resp.body);
+	shttp_buf_free(&resp.body);
 	return rc;
 }
 
@@ -1113,7 +983,7 @@ supa_del(struct storage *st, const char *key)
 	if (rc == PI_ERR_NOT_FOUND)
 		rc = 0;
 out:
-	supa_buf_free(&resp.body);
+	shttp_buf_free(&resp.body);
 	return rc;
 }
 
@@ -1244,7 +1114,7 @@ out:
 		json_object_put(arr);
 	if (body != NULL)
 		json_object_put(body);
-	supa_buf_free(&resp.body);
+	shttp_buf_free(&resp.body);
 	if (rc != 0) {
 		supa_entries_free(ents, n);
 		ents = NULL;
@@ -1422,7 +1292,7 @@ out:
 		json_object_put(o);
 	if (resp.body.p != NULL)
 		explicit_bzero(resp.body.p, resp.body.len);
-	supa_buf_free(&resp.body);
+	shttp_buf_free(&resp.body);
 	return url;
 }
 
@@ -1486,7 +1356,7 @@ supa_check(struct storage *st)
 			supa_log_failure(s, &req, &resp);
 		rc = PI_ERR_STORAGE;
 	}
-	supa_buf_free(&resp.body);
+	shttp_buf_free(&resp.body);
 	return rc;
 }
 
