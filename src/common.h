@@ -28,6 +28,9 @@ enum pi_err {
 	PI_ERR_STORAGE_FULL = -15 /* storage has no space (ENOSPC, EROFS) */
 };
 
+/* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void pi_hex(const unsigned char *in, size_t n, char *out);
+
 /* A short English name for an error, for logs. Never NULL. */
 const char *pi_strerror(int err);
 

@@ -65,18 +65,6 @@ new_uuid(char out[37])
 	    b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-static void
-hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static const char *
 fmt_time(struct arena *a, int64_t t)
 {
@@ -410,7 +398,7 @@ sink_finish(struct sink *s, char hexout[65])
 		return s->err;
 	if (EVP_DigestFinal_ex(s->md, digest, &dlen) != 1 || dlen != 32)
 		return PI_ERR_INTERNAL;
-	hex(digest, 32, hexout);
+	pi_hex(digest, 32, hexout);
 	if (close(s->fd) != 0) {
 		s->fd = -1;
 		return PI_ERR_STORAGE;
@@ -456,7 +444,7 @@ file_sha256(const char *path, char hexout[65], long long *size)
 	}
 	if (n < 0 || EVP_DigestFinal_ex(md, digest, &dlen) != 1 || dlen != 32)
 		goto out;
-	hex(digest, 32, hexout);
+	pi_hex(digest, 32, hexout);
 	rc = 0;
 out:
 	if (fd >= 0)

@@ -187,7 +187,6 @@ hex_val(unsigned char c)
 }
 
 static const char hex_upper[] = "0123456789ABCDEF";
-static const char hex_lower[] = "0123456789abcdef";
 
 /* Appends the SigV4 percent-encoding of in[0..n) to b. */
 static void
@@ -238,16 +237,6 @@ sigv4_uri_encode(const char *in, size_t inlen, int keep_slash, char *out,
 toolong:
 	out[0] = '\0';
 	return -1;
-}
-
-static void
-hex_encode(const unsigned char *in, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex_lower[in[i] >> 4];
-		out[2 * i + 1] = hex_lower[in[i] & 0x0f];
-	}
-	out[2 * n] = '\0';
 }
 
 /* ------------------------------------------------------------------------ */
@@ -374,7 +363,7 @@ sha256_hex(const void *data, size_t n, char out[65])
 	if (EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL) != 1 ||
 	    mdlen != 32)
 		return -1;
-	hex_encode(md, 32, out);
+	pi_hex(md, 32, out);
 	return 0;
 }
 
@@ -789,7 +778,7 @@ sign_canonical(const struct sigv4_cred *cred, const char *amzdate,
 		goto out;
 	if (hmac256(key, sizeof(key), sts.p, sts.len, mac) != 0)
 		goto out;
-	hex_encode(mac, sizeof(mac), sig);
+	pi_hex(mac, sizeof(mac), sig);
 	rc = 0;
 out:
 	OPENSSL_cleanse(key, sizeof(key));

@@ -269,15 +269,3 @@ shttp_now_ms(void)
 		return 0;
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-
-void
-shttp_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}

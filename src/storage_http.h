@@ -109,8 +109,4 @@ void shttp_sleep_ms(long ms);
 /* A monotonic clock in milliseconds (0 if the clock cannot be read). */
 long shttp_now_ms(void);
 
-/* Writes the n bytes of in as 2n lower-case hex digits and a NUL into out,
- * which must hold 2n + 1 bytes. */
-void shttp_hex(const unsigned char *in, size_t n, char *out);
-
 #endif

@@ -650,10 +650,10 @@ hash_file(int fd, char sha_hex[65], char md5_hex[33], int64_t *size)
 	}
 	if (EVP_DigestFinal_ex(sha, d, &dn) != 1 || dn != 32)
 		goto out;
-	shttp_hex(d, 32, sha_hex);
+	pi_hex(d, 32, sha_hex);
 	if (EVP_DigestFinal_ex(md5, d, &dn) != 1 || dn != 16)
 		goto out;
-	shttp_hex(d, 16, md5_hex);
+	pi_hex(d, 16, md5_hex);
 	*size = total;
 	rc = 0;
 out:

@@ -74,7 +74,6 @@ static int
 verify_digest(struct storage *st, const char *key, long long size,
     char hexout[65])
 {
-	static const char digits[] = "0123456789abcdef";
 	struct hasher h = { NULL, 0 };
 	unsigned char digest[32];
 	unsigned int dlen = 0;
@@ -95,11 +94,7 @@ verify_digest(struct storage *st, const char *key, long long size,
 	rc = PI_ERR_INTERNAL;
 	if (EVP_DigestFinal_ex(h.md, digest, &dlen) != 1 || dlen != 32)
 		goto out;
-	for (size_t i = 0; i < 32; i++) {
-		hexout[2 * i] = digits[digest[i] >> 4];
-		hexout[2 * i + 1] = digits[digest[i] & 15];
-	}
-	hexout[64] = '\0';
+	pi_hex(digest, 32, hexout);
 	rc = 0;
 out:
 	EVP_MD_CTX_free(h.md);

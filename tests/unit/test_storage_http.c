@@ -124,7 +124,7 @@ test_misc(void)
 	is_int(shttp_backoff_ms(1), 100, "backoff: first retry");
 	is_int(shttp_backoff_ms(2), 400, "backoff: second retry");
 	is_int(shttp_backoff_ms(7), 400, "backoff: later retries");
-	shttp_hex(in, sizeof(in), out);
+	pi_hex(in, sizeof(in), out);
 	is_str(out, "009fa0ff", "hex: lower case");
 	t0 = shttp_now_ms();
 	shttp_sleep_ms(20);
