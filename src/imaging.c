@@ -584,6 +584,28 @@ img_captured_at(MagickWand *wand)
 	return t;
 }
 
+/*
+ * Prepares to read path as fmt's coder: the per-call limits (img_begin),
+ * the name "CODER:/path[0]" for the read, and a new wand whose format is
+ * set to the coder, so nothing in the data can choose another. *wand is
+ * the caller's to destroy (also when an error is returned after it was
+ * made). Returns 0 or a pi_err.
+ */
+static int
+img_open(const struct img_format *fmt, const char *path, char *name,
+    size_t namesz, MagickWand **wand)
+{
+	int err;
+
+	if ((err = img_begin()) != 0 ||
+	    (err = img_name(name, namesz, fmt->coder, path, 1)) != 0)
+		return err;
+	if ((*wand = NewMagickWand()) == NULL)
+		return PI_ERR_NOMEM;
+	return img_check(*wand, MagickSetFormat(*wand, fmt->coder), "set format",
+	    PI_ERR_INTERNAL);
+}
+
 int
 img_probe(const char *path, enum img_type type, uint64_t max_pixels,
     struct img_info *info)
@@ -601,15 +623,7 @@ img_probe(const char *path, enum img_type type, uint64_t max_pixels,
 	info->type = type;
 	info->orientation = 1;
 	info->captured_at = -1;
-	if ((err = img_begin()) != 0 ||
-	    (err = img_name(name, sizeof(name), fmt->coder, path, 1)) != 0)
-		goto out;
-	if ((wand = NewMagickWand()) == NULL) {
-		err = PI_ERR_NOMEM;
-		goto out;
-	}
-	ok = MagickSetFormat(wand, fmt->coder);
-	if ((err = img_check(wand, ok, "set format", PI_ERR_INTERNAL)) != 0)
+	if ((err = img_open(fmt, path, name, sizeof(name), &wand)) != 0)
 		goto out;
 	ok = MagickPingImage(wand, name);
 	if ((err = img_check(wand, ok, "ping", PI_ERR_UNPROCESSABLE)) != 0)
@@ -924,15 +938,7 @@ img_derive(const char *path, const struct img_info *info,
 		hw = hh;
 		hh = x;
 	}
-	if ((err = img_begin()) != 0 ||
-	    (err = img_name(name, sizeof(name), fmt->coder, path, 1)) != 0)
-		goto out;
-	if ((wand = NewMagickWand()) == NULL) {
-		err = PI_ERR_NOMEM;
-		goto out;
-	}
-	ok = MagickSetFormat(wand, fmt->coder);
-	if ((err = img_check(wand, ok, "set format", PI_ERR_INTERNAL)) != 0)
+	if ((err = img_open(fmt, path, name, sizeof(name), &wand)) != 0)
 		goto out;
 	if (info->type == IMG_JPEG && (err = img_jpeg_hint(wand, info->width,
 	    info->height, hw, hh)) != 0)

@@ -70,6 +70,7 @@
  * cases Content-Type is not part of a Supabase signature, so the type of a
  * direct upload is checked when the upload is completed, not by the URL.
  */
+#include "sigv4.h"
 #include "storage.h"
 
 #include <curl/curl.h>
@@ -230,37 +231,6 @@ supa_key_ok(const char *key)
 	}
 }
 
-/* Percent-encodes src into out: RFC 3986 unreserved characters stay, and
- * '/' too when keep_slash; every other byte becomes %XX. Returns 0, or -1
- * if it does not fit. */
-static int
-supa_pct(const char *src, int keep_slash, char *out, size_t outsz)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	for (const unsigned char *p = (const unsigned char *)src; *p != '\0'; p++) {
-		unsigned char c = *p;
-		int keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-		    c == '~' || (keep_slash && c == '/');
-
-		if (o + (keep ? 1 : 3) >= outsz)
-			return -1;
-		if (keep) {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	if (o >= outsz)
-		return -1;
-	out[o] = '\0';
-	return 0;
-}
-
 /* Encodes key for the path of a sign request the way supabase-js sends
  * it (encodeURI: the reserved characters stay as they are). The server
  * signs decodeURI() of the request path, which leaves %2B, %26 and the like
@@ -302,7 +272,7 @@ supa_object_path(struct supa *s, struct supa_req *req, const char *route,
 {
 	char enc[SUPA_MAX_KEY * 3 + 1];
 
-	if (!supa_key_ok(key) || supa_pct(key, 1, enc, sizeof(enc)) != 0)
+	if (!supa_key_ok(key) || sigv4_uri_encode(key, strlen(key), 1, enc, sizeof(enc)) < 0)
 		return PI_ERR_INVALID;
 	if ((size_t)snprintf(req->path, sizeof(req->path), "/%s/%s/%s", route,
 	    s->bucket_enc, enc) >= sizeof(req->path))
@@ -1220,7 +1190,7 @@ supa_signed_url(struct supa *s, const char *key, int upload, const char *tok)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
 			return NULL;
-	if (tok[0] == '\0' || supa_pct(key, 1, enc, sizeof(enc)) != 0)
+	if (tok[0] == '\0' || sigv4_uri_encode(key, strlen(key), 1, enc, sizeof(enc)) < 0)
 		return NULL;
 	return supa_strdupf("%s/object/%ssign/%s/%s?token=%s", s->base,
 	    upload ? "upload/" : "", s->bucket_enc, enc, tok);
@@ -1413,7 +1383,7 @@ storage_supabase_init(struct storage *st, char *err, size_t errsz)
 	}
 	if (cfg->storage_bucket[0] == '\0' || strlen(cfg->storage_bucket) > 100 ||
 	    strchr(cfg->storage_bucket, '/') != NULL ||
-	    supa_pct(cfg->storage_bucket, 0, enc, sizeof(enc)) != 0) {
+	    sigv4_uri_encode(cfg->storage_bucket, strlen(cfg->storage_bucket), 0, enc, sizeof(enc)) < 0) {
 		(void)snprintf(err, errsz, "storage_bucket: must be a Supabase bucket name");
 		goto fail;
 	}
