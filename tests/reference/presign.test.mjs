@@ -260,7 +260,7 @@ test('build the sign_request driver', () => {
 		}
 	})();
 	execFileSync(cc, ['-std=gnu11', '-D_GNU_SOURCE', '-Wall', '-Werror', `-I${join(REPO, 'src')}`,
-		join(HERE, 'sign_request.c'), join(REPO, 'src/sigv4.c'), ...crypto, '-o', SIGN_BIN],
+		join(HERE, 'sign_request.c'), join(REPO, 'src/sigv4.c'), join(REPO, 'src/common.c'), ...crypto, '-o', SIGN_BIN],
 	{ stdio: 'inherit' });
 	assert.ok(existsSync(SIGN_BIN));
 });
