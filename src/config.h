@@ -59,6 +59,9 @@ struct config {
 	long long max_upload_url_ttl;
 	long long delete_retention_days;
 	char *audit_read_commit;
+	long long audit_read_batch;
+	long long audit_read_delay;
+	long long list_cache_size;
 	/* logging */
 	char *log_level;
 	char *log_file;

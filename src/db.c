@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -48,7 +49,8 @@ enum stmt {
 	ST_PING, ST_USER, ST_CASE, ST_AUDIT, ST_IMAGE_GET, ST_CASE_LOCK,
 	ST_IMAGE_INSERT, ST_IMAGE_READY, ST_LIST, ST_COUNT, ST_DELETE,
 	ST_RESTORE, ST_SWEEP, ST_PURGED_DELETED, ST_PURGED_PENDING,
-	ST_KEY_KNOWN, ST_LIVE_PAGE, ST__COUNT
+	ST_KEY_KNOWN, ST_LIVE_PAGE, ST_AUDIT_BATCH, ST_USER_CASE,
+	ST_USER_IMAGE, ST__COUNT
 };
 
 /* The columns of an image, in the order row_to_image() reads them. */
@@ -143,6 +145,29 @@ static const struct {
 	    "WHERE i.status = 'ready' AND i.purged_at IS NULL "
 	    "AND i.id::text COLLATE \"C\" > $1 "
 	    "ORDER BY i.id::text COLLATE \"C\" LIMIT $2", 2, 1 },
+	/* Gathered audit rows of reads (auditbuf.h): one array a column. */
+	[ST_AUDIT_BATCH] = { "INSERT INTO image_events (created_at, user_id, "
+	    "role, action, image_id, case_id, variant, outcome, remote_addr, "
+	    "request_id) SELECT * FROM unnest($1::timestamptz[], $2::text[], "
+	    "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+	    "$8::text[], $9::text[], $10::text[])", 10 },
+	/* The reads of an authenticated request in one statement: the user
+	 * with the case (list) or with the image (view, proxy, download URL,
+	 * delete). The one-row FROM keeps a row when either is missing. */
+	[ST_USER_CASE] = { "SELECT lower(u.role::text), "
+	    "coalesce(u.is_active, false), u.id IS NOT NULL, "
+	    "c.patient_id::text, c.id IS NOT NULL, v.version "
+	    "FROM (SELECT 1) AS one "
+	    "LEFT JOIN users u ON u.id = $1 "
+	    "LEFT JOIN patient_cases c ON c.id = $2 "
+	    "LEFT JOIN polaimg_case_versions v ON v.case_id = c.id::text", 2, 1 },
+	[ST_USER_IMAGE] = { "SELECT lower(u.role::text), "
+	    "coalesce(u.is_active, false), u.id IS NOT NULL, i.id IS NOT NULL, "
+	    IMG_COLS ", c.patient_id::text "
+	    "FROM (SELECT 1) AS one "
+	    "LEFT JOIN users u ON u.id = $1 "
+	    "LEFT JOIN (case_images i JOIN patient_cases c ON c.id = i.case_id) "
+	    "ON i.id = $2 AND i.purged_at IS NULL AND i.deleted_at IS NULL", 2, 1 },
 };
 
 struct db {
@@ -150,6 +175,7 @@ struct db {
 	PGconn *conn;
 	unsigned char prepared[ST__COUNT];
 	int sync_reads;
+	struct auditbuf reads;     /* cap 0: reads are written at once */
 };
 
 struct db *
@@ -178,6 +204,8 @@ db_free(struct db *db)
 {
 	if (db == NULL)
 		return;
+	(void)db_audit_flush(db);
+	auditbuf_free(&db->reads);
 	if (db->conn != NULL)
 		PQfinish(db->conn);
 	explicit_bzero(db->conninfo, strlen(db->conninfo));
@@ -414,37 +442,182 @@ db_audit(struct db *db, const struct audit *ev)
 	return 0;
 }
 
+/* Reads the IMG_COLS that start at column base. */
+int64_t
+db_now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+db_set_read_batch(struct db *db, size_t rows)
+{
+	(void)db_audit_flush(db);
+	auditbuf_free(&db->reads);
+	if (rows <= 1)
+		return 0;
+	return auditbuf_init(&db->reads, rows);
+}
+
+size_t
+db_audit_pending(const struct db *db, int64_t *oldest_ms)
+{
+	if (oldest_ms != NULL)
+		*oldest_ms = db->reads.oldest_ms;
+	return db->reads.n;
+}
+
+/* Rows that could not be written go to the error log in full: the trail
+ * is kept there instead, and an operator sees what is missing. */
+static void
+log_unwritten(const struct auditbuf *b)
+{
+	static const char *const names[AUDIT_NFIELDS] = { "user", "role",
+		"action", "image", "case", "variant", "outcome", "addr", "rid" };
+
+	for (size_t i = 0; i < b->n; i++) {
+		char line[900];
+		size_t len = 0;
+
+		for (int f = 0; f < AUDIT_NFIELDS && len < sizeof(line); f++) {
+			const char *v = auditbuf_field(b, i, f);
+			int k = snprintf(line + len, sizeof(line) - len, " %s=%s",
+			    names[f], v != NULL ? v : "-");
+
+			if (k < 0)
+				break;
+			len += (size_t)k;
+		}
+		log_error("audit: not recorded:%s", line);
+	}
+}
+
+int
+db_audit_flush(struct db *db)
+{
+	char *lit[AUDIT_NCOLS];
+	PGresult *res;
+
+	if (db->reads.n == 0)
+		return 0;
+	if (auditbuf_literals(&db->reads, lit) != 0) {
+		log_unwritten(&db->reads);
+		auditbuf_clear(&db->reads);
+		return PI_ERR_DB;
+	}
+	res = db_run(db, ST_AUDIT_BATCH, (const char *const *)lit,
+	    PGRES_COMMAND_OK);
+	for (int c = 0; c < AUDIT_NCOLS; c++)
+		free(lit[c]);
+	if (res == NULL)
+		log_unwritten(&db->reads);
+	PQclear(res);
+	auditbuf_clear(&db->reads);
+	return res != NULL ? 0 : PI_ERR_DB;
+}
+
+void
+db_audit_read(struct db *db, const struct audit *ev)
+{
+	struct timespec now;
+
+	if (db->reads.cap == 0) {
+		if (db_audit(db, ev) != 0)
+			log_error("audit: not recorded: user=%s action=%s image=%s "
+			    "case=%s outcome=%s rid=%s",
+			    ev->user_id != NULL ? ev->user_id : "-", ev->action,
+			    ev->image_id != NULL ? ev->image_id : "-",
+			    ev->case_id != NULL ? ev->case_id : "-",
+			    ev->outcome != NULL ? ev->outcome : "-",
+			    ev->request_id != NULL ? ev->request_id : "-");
+		return;
+	}
+	(void)clock_gettime(CLOCK_REALTIME, &now);
+	if (auditbuf_add(&db->reads, ev, (int64_t)now.tv_sec * 1000000 +
+	    now.tv_nsec / 1000, db_now_ms()) != 0) {
+		/* Full only if the last write failed and left rows: never. */
+		(void)db_audit_flush(db);
+		(void)auditbuf_add(&db->reads, ev, (int64_t)now.tv_sec * 1000000 +
+		    now.tv_nsec / 1000, db_now_ms());
+	}
+	if (db->reads.n >= db->reads.cap)
+		(void)db_audit_flush(db);
+}
+
+static void
+user_from(PGresult *res, struct db_user *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->found = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+	if (u->found) {
+		copy_field(u->role, sizeof(u->role), res, 0, 0);
+		u->is_active = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	}
+}
+
+int
+db_auth_case(struct db *db, const char *user_id, const char *case_id,
+    struct db_user *u, char *patient_id, size_t n, int *case_found,
+    long long *version)
+{
+	const char *params[2] = { user_id, case_id };
+	PGresult *res = db_run(db, ST_USER_CASE, params, PGRES_TUPLES_OK);
+
+	if (res == NULL)
+		return PI_ERR_DB;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return PI_ERR_DB;
+	}
+	user_from(res, u);
+	*case_found = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
+	copy_field(patient_id, n, res, 0, 3);
+	*version = int_field(res, 0, 5, -1);
+	PQclear(res);
+	return 0;
+}
+
+static void
+row_to_image_at(PGresult *res, int row, int base, struct arena *a,
+    struct image *img)
+{
+	memset(img, 0, sizeof(*img));
+	copy_field(img->id, sizeof(img->id), res, row, base + 0);
+	copy_field(img->case_id, sizeof(img->case_id), res, row, base + 1);
+	copy_field(img->status, sizeof(img->status), res, row, base + 2);
+	copy_field(img->storage_type, sizeof(img->storage_type), res, row, base + 3);
+	copy_field(img->image_type, sizeof(img->image_type), res, row, base + 4);
+	copy_field(img->eye_side, sizeof(img->eye_side), res, row, base + 5);
+	img->captured_at = int_field(res, row, base + 6, -1);
+	img->description = PQgetisnull(res, row, base + 7) || a == NULL ? NULL :
+	    arena_strdup(a, PQgetvalue(res, row, base + 7));
+	img->order = (long)int_field(res, row, base + 8, 0);
+	img->file_size = int_field(res, row, base + 9, -1);
+	copy_field(img->mime_type, sizeof(img->mime_type), res, row, base + 10);
+	img->width = (long)int_field(res, row, base + 11, -1);
+	img->height = (long)int_field(res, row, base + 12, -1);
+	copy_field(img->sha256, sizeof(img->sha256), res, row, base + 13);
+	copy_field(img->uploaded_by, sizeof(img->uploaded_by), res, row, base + 14);
+	img->created_at = int_field(res, row, base + 15, 0);
+	img->updated_at = int_field(res, row, base + 16, 0);
+	copy_field(img->storage_key, sizeof(img->storage_key), res, row, base + 17);
+	copy_field(img->display_mime, sizeof(img->display_mime), res, row, base + 18);
+	img->display_size = int_field(res, row, base + 19, -1);
+	copy_field(img->display_sha256, sizeof(img->display_sha256), res, row, base + 20);
+	copy_field(img->thumb_mime, sizeof(img->thumb_mime), res, row, base + 21);
+	img->thumb_size = int_field(res, row, base + 22, -1);
+	copy_field(img->thumb_sha256, sizeof(img->thumb_sha256), res, row, base + 23);
+	img->upload_expires_at = int_field(res, row, base + 24, -1);
+	img->deleted = strcmp(PQgetvalue(res, row, base + 25), "t") == 0;
+}
+
 static void
 row_to_image(PGresult *res, int row, struct arena *a, struct image *img)
 {
-	memset(img, 0, sizeof(*img));
-	copy_field(img->id, sizeof(img->id), res, row, 0);
-	copy_field(img->case_id, sizeof(img->case_id), res, row, 1);
-	copy_field(img->status, sizeof(img->status), res, row, 2);
-	copy_field(img->storage_type, sizeof(img->storage_type), res, row, 3);
-	copy_field(img->image_type, sizeof(img->image_type), res, row, 4);
-	copy_field(img->eye_side, sizeof(img->eye_side), res, row, 5);
-	img->captured_at = int_field(res, row, 6, -1);
-	img->description = PQgetisnull(res, row, 7) || a == NULL ? NULL :
-	    arena_strdup(a, PQgetvalue(res, row, 7));
-	img->order = (long)int_field(res, row, 8, 0);
-	img->file_size = int_field(res, row, 9, -1);
-	copy_field(img->mime_type, sizeof(img->mime_type), res, row, 10);
-	img->width = (long)int_field(res, row, 11, -1);
-	img->height = (long)int_field(res, row, 12, -1);
-	copy_field(img->sha256, sizeof(img->sha256), res, row, 13);
-	copy_field(img->uploaded_by, sizeof(img->uploaded_by), res, row, 14);
-	img->created_at = int_field(res, row, 15, 0);
-	img->updated_at = int_field(res, row, 16, 0);
-	copy_field(img->storage_key, sizeof(img->storage_key), res, row, 17);
-	copy_field(img->display_mime, sizeof(img->display_mime), res, row, 18);
-	img->display_size = int_field(res, row, 19, -1);
-	copy_field(img->display_sha256, sizeof(img->display_sha256), res, row, 20);
-	copy_field(img->thumb_mime, sizeof(img->thumb_mime), res, row, 21);
-	img->thumb_size = int_field(res, row, 22, -1);
-	copy_field(img->thumb_sha256, sizeof(img->thumb_sha256), res, row, 23);
-	img->upload_expires_at = int_field(res, row, 24, -1);
-	img->deleted = strcmp(PQgetvalue(res, row, 25), "t") == 0;
+	row_to_image_at(res, row, 0, a, img);
 }
 
 int
@@ -463,6 +636,31 @@ db_image_get(struct db *db, struct arena *a, const char *id,
 	row_to_image(res, 0, a, out);
 	copy_field(out->case_patient_id, sizeof(out->case_patient_id), res, 0,
 	    IMG_NCOLS);
+	PQclear(res);
+	return 0;
+}
+
+int
+db_auth_image(struct db *db, struct arena *a, const char *user_id,
+    const char *image_id, struct db_user *u, struct image *img,
+    int *image_found)
+{
+	const char *params[2] = { user_id, image_id };
+	PGresult *res = db_run(db, ST_USER_IMAGE, params, PGRES_TUPLES_OK);
+
+	if (res == NULL)
+		return PI_ERR_DB;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return PI_ERR_DB;
+	}
+	user_from(res, u);
+	*image_found = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+	if (*image_found) {
+		row_to_image_at(res, 0, 4, a, img);
+		copy_field(img->case_patient_id, sizeof(img->case_patient_id),
+		    res, 0, 4 + IMG_NCOLS);
+	}
 	PQclear(res);
 	return 0;
 }

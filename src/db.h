@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "auditbuf.h"
 
 struct db;
 
@@ -32,8 +33,25 @@ int db_migrate(struct db *db, const char *dir);
 struct db_user {
 	char role[16];       /* lower-case */
 	int is_active;
+	int found;           /* db_auth_*: the row exists */
 };
 int db_user_get(struct db *db, const char *user_id, struct db_user *out);
+
+/* The user and a case in one statement (the case-list request's reads).
+ * u->found and *case_found say whether each exists; *version is the case's
+ * list version (polaimg_case_versions; -1 when it has none yet): it changes
+ * with every change to the case's images. 0 or PI_ERR_DB. */
+int db_auth_case(struct db *db, const char *user_id, const char *case_id,
+    struct db_user *u, char *patient_id, size_t n, int *case_found,
+    long long *version);
+
+/* The user and an image (as db_image_get, deleted ones not found) in one
+ * statement. u->found and *image_found say whether each exists. 0 or
+ * PI_ERR_DB. */
+struct image;
+int db_auth_image(struct db *db, struct arena *a, const char *user_id,
+    const char *image_id, struct db_user *u, struct image *img,
+    int *image_found);
 
 /* The case's patient id (text). PI_ERR_NOT_FOUND if there is no case. */
 int db_case_patient(struct db *db, const char *case_id, char *patient_id,
@@ -67,12 +85,25 @@ struct image {
 	char case_patient_id[64];  /* filled by db_image_get */
 };
 
-/* One audit row (image_events); any field may be NULL. */
-struct audit {
-	const char *user_id, *role, *action, *image_id, *case_id, *variant,
-	    *outcome, *remote_addr, *request_id;
-};
+/* Writes one audit row (image_events) now. */
 int db_audit(struct db *db, const struct audit *ev);
+
+/* Audit rows of reads, gathered (see auditbuf.h). rows = 1 (the default)
+ * writes each at once, as db_audit; more gathers up to rows and writes them
+ * in one statement. 0 or -1 (out of memory, rows out of range). */
+int db_set_read_batch(struct db *db, size_t rows);
+/* Records ev: at once, or gathered (written now if that fills the batch).
+ * Rows that cannot be written are logged in full at error level, never
+ * dropped silently. */
+void db_audit_read(struct db *db, const struct audit *ev);
+/* Writes the gathered rows now. 0 (also when there were none) or PI_ERR_DB
+ * (the rows were logged and dropped). */
+int db_audit_flush(struct db *db);
+/* How many rows are gathered; *oldest_ms (may be NULL) is the monotonic
+ * time in ms at which the oldest was added. */
+size_t db_audit_pending(const struct db *db, int64_t *oldest_ms);
+/* CLOCK_MONOTONIC in milliseconds, the clock of db_audit_pending(). */
+int64_t db_now_ms(void);
 
 /* The image with its case's patient id. Deleted images are not found unless
  * include_deleted. */

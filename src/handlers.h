@@ -14,6 +14,8 @@
 struct config;
 struct db;
 struct image;
+struct listcache;
+struct prefetch;
 struct storage;
 
 /* What a worker keeps for its whole life. */
@@ -23,6 +25,7 @@ struct worker_ctx {
 	struct storage *storage;
 	struct auth_config auth;
 	struct arena *arena;
+	struct listcache *lists;     /* case-list answers (listcache.h) */
 };
 
 /* One request. */
@@ -31,7 +34,12 @@ struct ctx {
 	struct http_request *req;
 	const char *id;              /* the :id path segment, raw */
 	struct principal who;        /* set when the route needs authentication */
+	struct prefetch *pf;         /* what authentication read with the user */
 };
+
+/* What a route's authentication may read in the same statement as the
+ * user: the image or the case its :id names. */
+enum prefetch_kind { PF_NONE, PF_IMAGE, PF_CASE };
 
 typedef int (*handler_fn)(struct ctx *c);
 
@@ -64,7 +72,10 @@ json_object *handlers_upload_url_fields(json_object *body, long long max_ttl,
     struct upload_url_fields *f, struct image *img);
 
 /* Authenticates the request (bearer token or cookie, then the users table)
- * into c->who. Returns 0, or answers 401/503 itself and returns 1. */
-int handlers_authenticate(struct ctx *c);
+ * into c->who. Returns 0, or answers 401/503 itself and returns 1. With
+ * PF_IMAGE or PF_CASE and a UUID in :id, the image or case is read in the
+ * same statement as the user and kept in c->pf for the handler (one round
+ * trip to PostgreSQL instead of two). */
+int handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch);
 
 #endif

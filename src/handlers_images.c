@@ -31,6 +31,7 @@
 #include "config.h"
 #include "db.h"
 #include "imaging.h"
+#include "listcache.h"
 #include "log.h"
 #include "multipart.h"
 #include "storage.h"
@@ -152,9 +153,7 @@ audit(struct ctx *c, const char *action, const char *image_id,
 		.remote_addr = c->req->remote_addr, .request_id = c->req->request_id,
 	};
 
-	if (db_audit(c->w->db, &ev) != 0)
-		log_error("audit: could not record %s %s for request %s", action,
-		    outcome, c->req->request_id);
+	db_audit_read(c->w->db, &ev);
 }
 
 static struct audit
@@ -181,8 +180,46 @@ public_url(struct ctx *c, const char *path_and_query)
 
 /* --- authentication and access ---------------------------------------- */
 
+/* What handlers_authenticate() read with the user (see handlers.h). */
+struct prefetch {
+	enum prefetch_kind kind;
+	char id[37];               /* canonical :id */
+	int found;
+	struct image img;          /* PF_IMAGE */
+	char patient[64];          /* PF_CASE */
+	long long version;         /* PF_CASE: the case's list version, -1 none */
+};
+
+/* The user, and with prefetch the route's image or case, into *user and
+ * c->pf. 0, PI_ERR_NOT_FOUND (no such user) or PI_ERR_DB. */
+static int
+read_user(struct ctx *c, enum prefetch_kind prefetch, struct db_user *user)
+{
+	struct prefetch *pf;
+	char id[37];
+	int rc;
+
+	if (prefetch == PF_NONE || c->id == NULL || !val_uuid(c->id, id))
+		return db_user_get(c->w->db, c->who.user_id, user);
+	pf = arena_alloc(c->req->arena, sizeof(*pf));
+	if (pf == NULL)
+		return db_user_get(c->w->db, c->who.user_id, user);
+	pf->kind = prefetch;
+	memcpy(pf->id, id, sizeof(pf->id));
+	if (prefetch == PF_IMAGE)
+		rc = db_auth_image(c->w->db, c->req->arena, c->who.user_id, id,
+		    user, &pf->img, &pf->found);
+	else
+		rc = db_auth_case(c->w->db, c->who.user_id, id, user,
+		    pf->patient, sizeof(pf->patient), &pf->found, &pf->version);
+	if (rc != 0)
+		return rc;
+	c->pf = pf;
+	return user->found ? 0 : PI_ERR_NOT_FOUND;
+}
+
 int
-handlers_authenticate(struct ctx *c)
+handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 {
 	char token[8200];
 	struct auth_claims claims;
@@ -217,7 +254,7 @@ handlers_authenticate(struct ctx *c)
 	if (c->w->cfg->jwt_trust_role_claim && claims.role[0] != '\0') {
 		c->who.role = acl_role_parse(claims.role);
 	} else {
-		rc = db_user_get(c->w->db, c->who.user_id, &user);
+		rc = read_user(c, prefetch, &user);
 		if (rc == PI_ERR_DB) {
 			http_error_for(c->req, rc);
 			c->who.user_id[0] = '\0';
@@ -253,10 +290,16 @@ static int
 load_image(struct ctx *c, const char *id, enum acl_action action,
     const char *audit_action, struct image *img)
 {
-	int rc = db_image_get(c->w->db, c->req->arena, id, 0, img);
+	int rc;
 
-	if (rc != 0)
+	if (c->pf != NULL && c->pf->kind == PF_IMAGE &&
+	    strcmp(c->pf->id, id) == 0) {
+		if (!c->pf->found)
+			return PI_ERR_NOT_FOUND;
+		*img = c->pf->img;
+	} else if ((rc = db_image_get(c->w->db, c->req->arena, id, 0, img)) != 0) {
 		return rc;
+	}
 	if (!acl_allowed(&c->who, action, img->case_patient_id)) {
 		audit(c, audit_action, img->id, img->case_id, NULL, "denied");
 		return PI_ERR_FORBIDDEN;
@@ -270,10 +313,17 @@ check_case(struct ctx *c, const char *case_id, enum acl_action action,
     const char *audit_action)
 {
 	char patient[64];
-	int rc = db_case_patient(c->w->db, case_id, patient, sizeof(patient));
+	int rc;
 
-	if (rc != 0)
+	if (c->pf != NULL && c->pf->kind == PF_CASE &&
+	    strcmp(c->pf->id, case_id) == 0) {
+		if (!c->pf->found)
+			return PI_ERR_NOT_FOUND;
+		(void)snprintf(patient, sizeof(patient), "%s", c->pf->patient);
+	} else if ((rc = db_case_patient(c->w->db, case_id, patient,
+	    sizeof(patient))) != 0) {
 		return rc;
+	}
 	if (!acl_allowed(&c->who, action, patient)) {
 		audit(c, audit_action, NULL, case_id, NULL, "denied");
 		return PI_ERR_FORBIDDEN;
@@ -1283,9 +1333,11 @@ h_list(struct ctx *c)
 	const char *lim = http_query(c->req, "limit");
 	const char *off = http_query(c->req, "offset");
 	long long limit = 100, offset = 0, total = 0;
-	json_object *details = NULL, *arr, *data;
+	json_object *details = NULL, *arr, *data, *body;
 	struct image *imgs;
-	size_t n;
+	const char *key, *cached;
+	long long version;
+	size_t n, clen;
 	int rc;
 
 	if (c->id == NULL || !val_uuid(c->id, case_id))
@@ -1307,6 +1359,16 @@ h_list(struct ctx *c)
 	rc = check_case(c, case_id, ACL_VIEW, "list");
 	if (rc != 0)
 		return rc;
+	/* The case's version was read with the user (c->pf): a copy made at
+	 * the same version is this very answer (listcache.h). */
+	version = c->pf != NULL && c->pf->kind == PF_CASE ? c->pf->version : -1;
+	key = arena_printf(c->req->arena, "%s|%s|%lld|%lld", case_id,
+	    eye != NULL ? eye : "", limit, offset);
+	if (version >= 0 && key != NULL &&
+	    (cached = listcache_get(c->w->lists, key, version, &clen)) != NULL) {
+		audit(c, "list", NULL, case_id, NULL, "ok");
+		return http_json_bytes(c->req, 200, cached, clen);
+	}
 	rc = db_images_list(c->w->db, c->req->arena, case_id, eye, (long)limit,
 	    (long)offset, &imgs, &n, &total);
 	if (rc != 0)
@@ -1323,7 +1385,16 @@ h_list(struct ctx *c)
 	json_object_object_add(data, "images", arr);
 	json_object_object_add(data, "total", json_object_new_int64(total));
 	audit(c, "list", NULL, case_id, NULL, "ok");
-	return http_json(c->req, 200, envelope(data, NULL));
+	body = envelope(data, NULL);
+	if (body != NULL && version >= 0 && key != NULL) {
+		size_t blen;
+		const char *b = json_object_to_json_string_length(body,
+		    HTTP_JSON_FLAGS, &blen);
+
+		if (b != NULL)
+			(void)listcache_put(c->w->lists, key, version, b, blen);
+	}
+	return http_json(c->req, 200, body);
 }
 
 /* --- variants and serving bytes ----------------------------------------- */

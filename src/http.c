@@ -349,6 +349,21 @@ http_json(struct http_request *r, int status, json_object *obj)
 	return http_json_hdr(r, status, obj, NULL, NULL);
 }
 
+static int
+json_response(struct http_request *r, int status, const char *body,
+    size_t len, const char *hname, const char *hvalue)
+{
+	if (http_begin(r, status) != 0 ||
+	    http_header(r, "Content-Type", "application/json; charset=utf-8") != 0 ||
+	    http_headerf(r, "Content-Length", "%zu", len) != 0 ||
+	    http_header(r, "Cache-Control", "no-store") != 0 ||
+	    http_header(r, "X-Content-Type-Options", "nosniff") != 0 ||
+	    (hname != NULL && http_header(r, hname, hvalue) != 0) ||
+	    http_end_headers(r) != 0 || http_write(r, body, len) != 0)
+		return -1;
+	return 0;
+}
+
 int
 http_json_hdr(struct http_request *r, int status, json_object *obj,
     const char *hname, const char *hvalue)
@@ -359,22 +374,18 @@ http_json_hdr(struct http_request *r, int status, json_object *obj,
 
 	if (obj == NULL)
 		return http_error(r, 500, "INTERNAL", "Internal server error");
-	body = json_object_to_json_string_length(obj,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	if (body == NULL)
-		goto out;
-	if (http_begin(r, status) != 0 ||
-	    http_header(r, "Content-Type", "application/json; charset=utf-8") != 0 ||
-	    http_headerf(r, "Content-Length", "%zu", len) != 0 ||
-	    http_header(r, "Cache-Control", "no-store") != 0 ||
-	    http_header(r, "X-Content-Type-Options", "nosniff") != 0 ||
-	    (hname != NULL && http_header(r, hname, hvalue) != 0) ||
-	    http_end_headers(r) != 0 || http_write(r, body, len) != 0)
-		goto out;
-	rc = 0;
-out:
+	body = json_object_to_json_string_length(obj, HTTP_JSON_FLAGS, &len);
+	if (body != NULL)
+		rc = json_response(r, status, body, len, hname, hvalue);
 	json_object_put(obj);
 	return rc;
+}
+
+int
+http_json_bytes(struct http_request *r, int status, const char *body,
+    size_t len)
+{
+	return json_response(r, status, body, len, NULL, NULL);
 }
 
 static json_object *

@@ -89,6 +89,10 @@ int http_write(struct http_request *r, const void *buf, size_t n);
 
 /* A complete JSON response; takes ownership of obj (put). */
 int http_json(struct http_request *r, int status, json_object *obj);
+/* The same answer from JSON text already serialized with HTTP_JSON_FLAGS. */
+int http_json_bytes(struct http_request *r, int status, const char *body,
+    size_t len);
+#define HTTP_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* The same with one extra header (hname NULL for none). */
 int http_json_hdr(struct http_request *r, int status, json_object *obj,

@@ -105,7 +105,7 @@ static volatile sig_atomic_t sig_stop, sig_quit, sig_reload, sig_reopen,
 
 /* Worker side: see worker_signals_init(). */
 static struct scoreboard_slot *worker_slot;
-static volatile sig_atomic_t worker_stop, worker_reopen;
+static volatile sig_atomic_t worker_stop, worker_reopen, worker_unwritten;
 
 static void master_log(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
@@ -710,9 +710,25 @@ static void
 worker_on_stop(int signo)
 {
 	(void)signo;
-	if (worker_slot == NULL || worker_slot->busy == 0)
+	if (worker_slot == NULL || (worker_slot->busy == 0 && !worker_unwritten))
 		_exit(0);
 	worker_stop = 1;
+	/* Idle with audit rows to write: the alarm ends the wait for a
+	 * connection (no SA_RESTART), and the request loop stops. */
+	if (worker_slot->busy == 0)
+		(void)alarm(1);
+}
+
+static void
+worker_on_alarm(int signo)
+{
+	(void)signo;
+}
+
+void
+worker_set_unwritten(int unwritten)
+{
+	worker_unwritten = unwritten != 0;
 }
 
 static void
@@ -740,6 +756,7 @@ worker_signals_init(struct scoreboard_slot *slot)
 	worker_slot = slot;
 	worker_stop = 0;
 	worker_reopen = 0;
+	worker_unwritten = 0;
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sigaddset(&sa.sa_mask, SIGTERM);
@@ -751,6 +768,10 @@ worker_signals_init(struct scoreboard_slot *slot)
 		if (sigaction(table[i].signo, &sa, NULL) != 0)
 			return -1;
 	}
+	sa.sa_handler = worker_on_alarm;
+	sa.sa_flags = 0;
+	if (sigaction(SIGALRM, &sa, NULL) != 0)
+		return -1;
 	return 0;
 }
 

@@ -19,22 +19,23 @@ struct route {
 	const char *pattern;
 	handler_fn handler;
 	int needs_auth;
+	enum prefetch_kind prefetch;
 };
 
 #define API "/api/v1/images"
 
 static const struct route routes[] = {
-	{ "GET",    API "/health",            h_health,       0 },
-	{ "POST",   API "/upload",            h_upload,       1 },
-	{ "POST",   API "/upload-url",        h_upload_url,   1 },
-	{ "GET",    API "/cases/:id",         h_list,         1 },
-	{ "POST",   API "/:id/complete",      h_complete,     1 },
-	{ "PUT",    API "/:id/upload",        h_put_upload,   0 },
-	{ "GET",    API "/:id/file",          h_file,         0 },
-	{ "GET",    API "/:id/download-url",  h_download_url, 1 },
-	{ "GET",    API "/:id/proxy",         h_proxy,        1 },
-	{ "GET",    API "/:id",               h_get,          1 },
-	{ "DELETE", API "/:id",               h_delete,       1 },
+	{ "GET",    API "/health",            h_health,       0, PF_NONE },
+	{ "POST",   API "/upload",            h_upload,       1, PF_NONE },
+	{ "POST",   API "/upload-url",        h_upload_url,   1, PF_NONE },
+	{ "GET",    API "/cases/:id",         h_list,         1, PF_CASE },
+	{ "POST",   API "/:id/complete",      h_complete,     1, PF_NONE },
+	{ "PUT",    API "/:id/upload",        h_put_upload,   0, PF_NONE },
+	{ "GET",    API "/:id/file",          h_file,         0, PF_NONE },
+	{ "GET",    API "/:id/download-url",  h_download_url, 1, PF_IMAGE },
+	{ "GET",    API "/:id/proxy",         h_proxy,        1, PF_IMAGE },
+	{ "GET",    API "/:id",               h_get,          1, PF_IMAGE },
+	{ "DELETE", API "/:id",               h_delete,       1, PF_IMAGE },
 };
 
 /* Matches path against pattern: 2 = exact literal match, 1 = match using
@@ -143,7 +144,8 @@ router_dispatch(struct ctx *c)
 		if (c->id == NULL)
 			return PI_ERR_NOMEM;
 	}
-	if (routes[i].needs_auth && handlers_authenticate(c) != 0)
+	if (routes[i].needs_auth &&
+	    handlers_authenticate(c, routes[i].prefetch) != 0)
 		return 0;
 	return routes[i].handler(c);
 }

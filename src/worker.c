@@ -10,6 +10,7 @@
  */
 #include "worker.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "imaging.h"
+#include "listcache.h"
 #include "log.h"
 #include "router.h"
 #include "storage.h"
@@ -60,6 +62,12 @@ worker_ctx_init(struct worker_ctx *w, const struct config *cfg)
 		return -1;
 	}
 	db_set_sync_reads(w->db, strcmp(cfg->audit_read_commit, "sync") == 0);
+	w->lists = listcache_new((size_t)cfg->list_cache_size);
+	if (w->lists == NULL ||
+	    db_set_read_batch(w->db, (size_t)cfg->audit_read_batch) != 0) {
+		log_error("worker: out of memory");
+		return -1;
+	}
 	w->storage = storage_open(cfg, err, sizeof(err));
 	if (w->storage == NULL) {
 		log_error("worker: storage: %s", err);
@@ -83,7 +91,8 @@ worker_ctx_free(struct worker_ctx *w)
 {
 	auth_config_free(&w->auth);
 	storage_close(w->storage);
-	db_free(w->db);
+	db_free(w->db);          /* writes the audit rows it still holds */
+	listcache_free(w->lists);
 	arena_free(w->arena);
 	img_shutdown();
 }
@@ -120,6 +129,47 @@ done:
 	http_request_done(&req);
 }
 
+/*
+ * When gathered audit rows of reads are written (db_audit_read gathers
+ * them; a full batch is written at once):
+ * - after a request, once the oldest is audit_read_delay ms old;
+ * - before waiting for the next request when none is waiting (an idle
+ *   worker holds nothing), and before an upload, completion or delete
+ *   (requests that may run long are never killed holding rows);
+ * - when the worker stops (SIGTERM, max_requests).
+ * A worker that crashes or is SIGKILLed loses what it holds: at most
+ * audit_read_batch rows of its last fraction of a second, and they are
+ * then missing, not wrong. audit_read_batch = 1 writes every row at once.
+ */
+static void
+flush_if(struct worker_ctx *w, int force)
+{
+	int64_t oldest;
+
+	if (db_audit_pending(w->db, &oldest) == 0) {
+		worker_set_unwritten(0);
+		return;
+	}
+	if (force || db_now_ms() - oldest >= w->cfg->audit_read_delay)
+		(void)db_audit_flush(w->db);
+	worker_set_unwritten(db_audit_pending(w->db, NULL) > 0);
+}
+
+/* 1 if a connection is waiting on the listening socket. */
+static int
+connection_waiting(int listen_fd)
+{
+	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+static int
+is_read_method(const char *m)
+{
+	return m != NULL && (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0);
+}
+
 int
 worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot)
 {
@@ -146,6 +196,8 @@ worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot
 			break;
 		if (worker_should_reopen_logs())
 			(void)log_reopen();
+		if (db_audit_pending(w.db, NULL) > 0 && !connection_waiting(listen_fd))
+			flush_if(&w, 1);
 		if (FCGX_Accept_r(&fcgx) < 0) {
 			if (worker_should_stop())
 				break;
@@ -156,9 +208,12 @@ worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot
 		(void)clock_gettime(CLOCK_MONOTONIC, &now);
 		slot->request_started = now.tv_sec;
 		slot->busy = 1;
+		if (!is_read_method(FCGX_GetParam("REQUEST_METHOD", fcgx.envp)))
+			flush_if(&w, 1);
 		serve_one(&w, &fcgx, slot);
 		FCGX_Finish_r(&fcgx);
 		arena_reset(w.arena);
+		flush_if(&w, 0);
 		slot->requests++;
 		slot->request_id[0] = '\0';
 		slot->busy = 0;

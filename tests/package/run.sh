@@ -336,7 +336,7 @@ POLAIMG_DATABASE_URL="host=$PG dbname=polacare" \
 runuser -u postgres -- psql -h "$PG" -d polacare -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 GRANT CONNECT ON DATABASE polacare TO polaimg;
 GRANT USAGE ON SCHEMA public TO polaimg;
-GRANT SELECT ON users, patient_cases TO polaimg;
+GRANT SELECT ON users, patient_cases, polaimg_case_versions TO polaimg;
 GRANT SELECT, INSERT, UPDATE ON case_images TO polaimg;
 GRANT INSERT ON image_events TO polaimg;
 GRANT USAGE ON SEQUENCE image_events_id_seq TO polaimg;

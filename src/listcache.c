@@ -1,0 +1,136 @@
+/* listcache.c — see listcache.h.
+ *
+ * Direct-mapped: a key's slot is its FNV-1a hash modulo LISTCACHE_SLOTS, and
+ * a new entry replaces whatever the slot held. When the bytes would exceed
+ * the bound, entries are dropped in slot order from a rotating hand until
+ * they fit. No recency bookkeeping: a clinic works on a few cases at a time
+ * per worker, and a miss costs one database query, not a wrong answer.
+ */
+#include "listcache.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct entry {
+	char key[LISTCACHE_KEY_MAX];
+	long long version;
+	char *data;            /* NULL: the slot is empty */
+	size_t len;
+};
+
+struct listcache {
+	struct entry slots[LISTCACHE_SLOTS];
+	size_t max_bytes, bytes, entries;
+	size_t hand;
+};
+
+struct listcache *
+listcache_new(size_t max_bytes)
+{
+	struct listcache *lc = calloc(1, sizeof(*lc));
+
+	if (lc != NULL)
+		lc->max_bytes = max_bytes;
+	return lc;
+}
+
+static void
+drop(struct listcache *lc, struct entry *e)
+{
+	if (e->data == NULL)
+		return;
+	lc->bytes -= e->len;
+	lc->entries--;
+	free(e->data);
+	e->data = NULL;
+	e->len = 0;
+	e->key[0] = '\0';
+}
+
+void
+listcache_clear(struct listcache *lc)
+{
+	if (lc == NULL)
+		return;
+	for (size_t i = 0; i < LISTCACHE_SLOTS; i++)
+		drop(lc, &lc->slots[i]);
+}
+
+void
+listcache_free(struct listcache *lc)
+{
+	listcache_clear(lc);
+	free(lc);
+}
+
+static struct entry *
+slot_of(struct listcache *lc, const char *key)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++) {
+		h ^= *p;
+		h *= 16777619u;
+	}
+	return &lc->slots[h % LISTCACHE_SLOTS];
+}
+
+const char *
+listcache_get(struct listcache *lc, const char *key, long long version,
+    size_t *len)
+{
+	struct entry *e;
+
+	if (lc == NULL)
+		return NULL;
+	e = slot_of(lc, key);
+	if (e->data == NULL || e->version != version || strcmp(e->key, key) != 0)
+		return NULL;
+	*len = e->len;
+	return e->data;
+}
+
+int
+listcache_put(struct listcache *lc, const char *key, long long version,
+    const char *data, size_t len)
+{
+	struct entry *e;
+	char *copy;
+	size_t klen;
+
+	if (lc == NULL || len == 0 || len > lc->max_bytes / 4)
+		return 0;
+	klen = strlen(key);
+	if (klen >= LISTCACHE_KEY_MAX)
+		return 0;
+	e = slot_of(lc, key);
+	drop(lc, e);
+	while (lc->bytes + len > lc->max_bytes) {
+		drop(lc, &lc->slots[lc->hand]);
+		lc->hand = (lc->hand + 1) % LISTCACHE_SLOTS;
+	}
+	copy = malloc(len);
+	if (copy == NULL)
+		return 0;
+	memcpy(copy, data, len);
+	memcpy(e->key, key, klen + 1);
+	e->version = version;
+	e->data = copy;
+	e->len = len;
+	lc->bytes += len;
+	lc->entries++;
+	return 1;
+}
+
+size_t
+listcache_entries(const struct listcache *lc)
+{
+	return lc != NULL ? lc->entries : 0;
+}
+
+size_t
+listcache_bytes(const struct listcache *lc)
+{
+	return lc != NULL ? lc->bytes : 0;
+}
