@@ -547,15 +547,28 @@ db_audit_read(struct db *db, const struct audit *ev)
 		(void)db_audit_flush(db);
 }
 
-static void
-user_from(PGresult *res, struct db_user *u)
+/* Runs one of the ST_USER_* statements: the one row, with the user's
+ * columns (0-2) read into u; NULL on failure. */
+static PGresult *
+user_row(struct db *db, enum stmt s, const char *user_id, const char *id,
+    struct db_user *u)
 {
+	const char *params[2] = { user_id, id };
+	PGresult *res = db_run(db, s, params, PGRES_TUPLES_OK);
+
+	if (res == NULL)
+		return NULL;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return NULL;
+	}
 	memset(u, 0, sizeof(*u));
 	u->found = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
 	if (u->found) {
 		copy_field(u->role, sizeof(u->role), res, 0, 0);
 		u->is_active = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
 	}
+	return res;
 }
 
 int
@@ -563,16 +576,10 @@ db_auth_case(struct db *db, const char *user_id, const char *case_id,
     struct db_user *u, char *patient_id, size_t n, int *case_found,
     long long *version)
 {
-	const char *params[2] = { user_id, case_id };
-	PGresult *res = db_run(db, ST_USER_CASE, params, PGRES_TUPLES_OK);
+	PGresult *res = user_row(db, ST_USER_CASE, user_id, case_id, u);
 
 	if (res == NULL)
 		return PI_ERR_DB;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return PI_ERR_DB;
-	}
-	user_from(res, u);
 	*case_found = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
 	copy_field(patient_id, n, res, 0, 3);
 	*version = int_field(res, 0, 5, -1);
@@ -645,16 +652,10 @@ db_auth_image(struct db *db, struct arena *a, const char *user_id,
     const char *image_id, struct db_user *u, struct image *img,
     int *image_found)
 {
-	const char *params[2] = { user_id, image_id };
-	PGresult *res = db_run(db, ST_USER_IMAGE, params, PGRES_TUPLES_OK);
+	PGresult *res = user_row(db, ST_USER_IMAGE, user_id, image_id, u);
 
 	if (res == NULL)
 		return PI_ERR_DB;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return PI_ERR_DB;
-	}
-	user_from(res, u);
 	*image_found = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
 	if (*image_found) {
 		row_to_image_at(res, 0, 4, a, img);
