@@ -62,6 +62,7 @@ struct config {
 	long long audit_read_batch;
 	long long audit_read_delay;
 	long long list_cache_size;
+	long long auth_cache_ttl;
 	/* logging */
 	char *log_level;
 	char *log_file;

@@ -176,6 +176,10 @@ struct db {
 	unsigned char prepared[ST__COUNT];
 	int sync_reads;
 	struct auditbuf reads;     /* cap 0: reads are written at once */
+	int listen;                /* LISTEN polaimg_changes on every connection */
+	int notify_ok;             /* the connection listens, the triggers exist */
+	unsigned long epoch;       /* + 1 per connection and per notification */
+	uint64_t *changes;         /* shared by the workers of one master, or NULL */
 };
 
 struct db *
@@ -235,6 +239,31 @@ session_setup(struct db *db)
 	return ok ? 0 : -1;
 }
 
+/* LISTEN for the change notifications of sql/003, and check that all
+ * three triggers that send them exist (a view in place of users or
+ * patient_cases has none): 0 if copies may be kept, -1 if not. */
+static int
+listen_setup(struct db *db)
+{
+	static int warned;
+	PGresult *res = PQexec(db->conn, "LISTEN polaimg_changes; "
+	    "SELECT count(DISTINCT tgrelid) FROM pg_trigger "
+	    "WHERE tgname = 'polaimg_notify' AND tgrelid IN "
+	    "(to_regclass('users'), to_regclass('patient_cases'), "
+	    "to_regclass('case_images'))");
+	int ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "3") == 0;
+
+	PQclear(res);
+	if (!ok && !warned) {
+		warned = 1;
+		log_warn("database: no change notifications (sql/003 not applied, "
+		    "or users or patient_cases is a view): every request reads "
+		    "its rows");
+	}
+	return ok ? 0 : -1;
+}
+
 /* Makes sure there is a working connection. */
 static int
 db_connect(struct db *db)
@@ -270,6 +299,8 @@ db_connect(struct db *db)
 		db->conn = NULL;
 		return PI_ERR_DB;
 	}
+	db->epoch++;
+	db->notify_ok = db->listen && listen_setup(db) == 0;
 	return 0;
 }
 
@@ -366,6 +397,44 @@ db_rollback(struct db *db)
 		(void)db_simple(db, "ROLLBACK");
 }
 
+void
+db_set_listen(struct db *db, int on)
+{
+	db->listen = on != 0;
+	if (!db->listen)
+		db->notify_ok = 0;
+	else if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+		db->notify_ok = listen_setup(db) == 0;
+}
+
+void
+db_set_change_counter(struct db *db, uint64_t *changes)
+{
+	db->changes = changes;
+}
+
+int
+db_copies_valid(struct db *db, unsigned long *epoch)
+{
+	PGnotify *n;
+
+	if (!db->notify_ok || db->changes == NULL || db->conn == NULL ||
+	    PQstatus(db->conn) != CONNECTION_OK)
+		return 0;
+	if (PQconsumeInput(db->conn) == 0) {
+		/* The server went away: nothing kept may be trusted. */
+		db->epoch++;
+		return 0;
+	}
+	while ((n = PQnotifies(db->conn)) != NULL) {
+		PQfreemem(n);
+		db->epoch++;
+	}
+	*epoch = db->epoch + (unsigned long)__atomic_load_n(db->changes,
+	    __ATOMIC_SEQ_CST);
+	return 1;
+}
+
 int
 db_ping(struct db *db)
 {
@@ -407,6 +476,7 @@ db_user_get(struct db *db, const char *user_id, struct db_user *out)
 	}
 	copy_field(out->role, sizeof(out->role), res, 0, 0);
 	out->is_active = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	out->found = 1;
 	PQclear(res);
 	return 0;
 }
@@ -686,9 +756,17 @@ str_or_null(const char *s)
 static int
 commit_with_audit(struct db *db, const struct audit *ev)
 {
+	int rc;
+
 	if (ev != NULL && db_audit(db, ev) != 0)
 		return PI_ERR_DB;
-	return db_simple(db, "COMMIT");
+	rc = db_simple(db, "COMMIT");
+	/* Before the answer leaves: the other workers of this host drop their
+	 * copies before their next request (read-your-writes on one host). A
+	 * failed COMMIT may have committed too. */
+	if (db->changes != NULL)
+		__atomic_add_fetch(db->changes, 1, __ATOMIC_SEQ_CST);
+	return rc;
 }
 
 /* The common end of a transaction: frees res and rolls back on failure. */

@@ -23,6 +23,21 @@ void db_free(struct db *db);
 /* sync = 1: the audit rows of reads are committed durably like every
  * other write (audit_read_commit = sync); 0 (the default): asynchronously. */
 void db_set_sync_reads(struct db *db, int sync);
+/* on = 1: every connection LISTENs for the change notifications of
+ * sql/003_change_notify.sql (see authcache.h). */
+void db_set_listen(struct db *db, int on);
+/* A counter in memory shared by the workers of one master: every write
+ * transaction of any of them adds one after its COMMIT, before its answer
+ * is sent (see db_copies_valid). */
+void db_set_change_counter(struct db *db, uint64_t *changes);
+/* Whether copies of rows (authcache.h) may be used now: 0 if not (no
+ * listening connection, the triggers are missing, or no shared change
+ * counter); else 1 with *epoch, a number that grows with every notification
+ * received, every new connection and every write by a worker of this
+ * master — copies made at another epoch must be dropped. Reads what the
+ * server sent without waiting. */
+int db_copies_valid(struct db *db, unsigned long *epoch);
+
 /* Connects now (or checks the connection): 0 or PI_ERR_DB. */
 int db_ping(struct db *db);
 

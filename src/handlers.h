@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "http.h"
 
+struct authcache;
 struct config;
 struct db;
 struct image;
@@ -26,6 +27,8 @@ struct worker_ctx {
 	struct auth_config auth;
 	struct arena *arena;
 	struct listcache *lists;     /* case-list answers (listcache.h) */
+	struct authcache *rows;      /* users, cases, images (authcache.h); NULL: off */
+	unsigned long rows_epoch;    /* db_copies_valid() epoch of rows */
 };
 
 /* One request. */

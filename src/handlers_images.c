@@ -28,6 +28,7 @@
 #include <openssl/evp.h>
 
 #include "common.h"
+#include "authcache.h"
 #include "config.h"
 #include "db.h"
 #include "imaging.h"
@@ -190,30 +191,83 @@ struct prefetch {
 	long long version;         /* PF_CASE: the case's list version, -1 none */
 };
 
+/* Copies of rows may be used for this request (authcache.h): drops them
+ * all when anything changed since they were made. Returns 1 with *now_ms. */
+static int
+copies_usable(struct worker_ctx *w, int64_t *now_ms)
+{
+	unsigned long epoch;
+
+	if (w->rows == NULL || !db_copies_valid(w->db, &epoch))
+		return 0;
+	if (epoch != w->rows_epoch) {
+		authcache_clear(w->rows);
+		w->rows_epoch = epoch;
+	}
+	*now_ms = db_now_ms();
+	return 1;
+}
+
+/* The user alone, from a copy or the database. */
+static int
+read_user_only(struct ctx *c, int copies, int64_t now, struct db_user *user)
+{
+	struct worker_ctx *w = c->w;
+	int64_t ttl = w->cfg->auth_cache_ttl * 1000;
+	int rc;
+
+	if (copies && authcache_user_get(w->rows, c->who.user_id, now, ttl, user))
+		return user->found ? 0 : PI_ERR_NOT_FOUND;
+	memset(user, 0, sizeof(*user));
+	rc = db_user_get(w->db, c->who.user_id, user);
+	if (copies && rc != PI_ERR_DB)
+		authcache_user_put(w->rows, c->who.user_id, now, user);
+	return rc;
+}
+
 /* The user, and with prefetch the route's image or case, into *user and
- * c->pf. 0, PI_ERR_NOT_FOUND (no such user) or PI_ERR_DB. */
+ * c->pf: from copies when there are (authcache.h), else in one statement.
+ * 0, PI_ERR_NOT_FOUND (no such user) or PI_ERR_DB. */
 static int
 read_user(struct ctx *c, enum prefetch_kind prefetch, struct db_user *user)
 {
+	struct worker_ctx *w = c->w;
+	int64_t now = 0, ttl = w->cfg->auth_cache_ttl * 1000;
+	int copies = copies_usable(w, &now);
 	struct prefetch *pf;
 	char id[37];
 	int rc;
 
-	if (prefetch == PF_NONE || c->id == NULL || !val_uuid(c->id, id))
-		return db_user_get(c->w->db, c->who.user_id, user);
-	pf = arena_alloc(c->req->arena, sizeof(*pf));
-	if (pf == NULL)
-		return db_user_get(c->w->db, c->who.user_id, user);
+	if (prefetch == PF_NONE || c->id == NULL || !val_uuid(c->id, id) ||
+	    (pf = arena_alloc(c->req->arena, sizeof(*pf))) == NULL)
+		return read_user_only(c, copies, now, user);
 	pf->kind = prefetch;
 	memcpy(pf->id, id, sizeof(pf->id));
+	if (copies && authcache_user_get(w->rows, c->who.user_id, now, ttl, user) &&
+	    (prefetch == PF_IMAGE ?
+	    authcache_image_get(w->rows, id, now, ttl, c->req->arena, &pf->found,
+	    &pf->img) :
+	    authcache_case_get(w->rows, id, now, ttl, &pf->found, pf->patient,
+	    sizeof(pf->patient), &pf->version))) {
+		c->pf = pf;
+		return user->found ? 0 : PI_ERR_NOT_FOUND;
+	}
 	if (prefetch == PF_IMAGE)
-		rc = db_auth_image(c->w->db, c->req->arena, c->who.user_id, id,
+		rc = db_auth_image(w->db, c->req->arena, c->who.user_id, id,
 		    user, &pf->img, &pf->found);
 	else
-		rc = db_auth_case(c->w->db, c->who.user_id, id, user,
+		rc = db_auth_case(w->db, c->who.user_id, id, user,
 		    pf->patient, sizeof(pf->patient), &pf->found, &pf->version);
 	if (rc != 0)
 		return rc;
+	if (copies) {
+		authcache_user_put(w->rows, c->who.user_id, now, user);
+		if (prefetch == PF_IMAGE)
+			authcache_image_put(w->rows, id, now, pf->found, &pf->img);
+		else
+			authcache_case_put(w->rows, id, now, pf->found, pf->patient,
+			    pf->version);
+	}
 	c->pf = pf;
 	return user->found ? 0 : PI_ERR_NOT_FOUND;
 }

@@ -103,9 +103,13 @@ static const int master_signals[] = {
 static volatile sig_atomic_t sig_stop, sig_quit, sig_reload, sig_reopen,
     sig_child;
 
+/* In the master's shared mapping (master_run), inherited by its workers. */
+static uint64_t *shared_changes;
+
 /* Worker side: see worker_signals_init(). */
 static struct scoreboard_slot *worker_slot;
-static volatile sig_atomic_t worker_stop, worker_reopen, worker_unwritten;
+static volatile sig_atomic_t worker_stop, worker_reopen, worker_unwritten,
+    worker_alarmed;
 
 static void master_log(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
@@ -574,13 +578,15 @@ master_run(int listen_fd, const struct master_settings *s,
 	m->hooks = hooks;
 	for (int i = 0; i < MASTER_MAX_WORKERS; i++)
 		m->pos[i].slot = -1;
-	m->sb = mmap(NULL, MASTER_SLOTS * sizeof(*m->sb),
+	m->sb = mmap(NULL, MASTER_SLOTS * sizeof(*m->sb) + sizeof(uint64_t),
 	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (m->sb == MAP_FAILED) {
 		m->sb = NULL;
 		master_log("mmap scoreboard: %s", strerror(errno));
 		goto out;
 	}
+	/* After the slots: the change counter the workers share. */
+	shared_changes = (uint64_t *)(void *)(m->sb + MASTER_SLOTS);
 
 	sig_stop = sig_quit = sig_reload = sig_reopen = sig_child = 0;
 	sigemptyset(&block);
@@ -699,7 +705,9 @@ out:
 	if (masked)
 		(void)sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	if (m != NULL && m->sb != NULL)
-		(void)munmap(m->sb, MASTER_SLOTS * sizeof(*m->sb));
+		(void)munmap(m->sb, MASTER_SLOTS * sizeof(*m->sb) +
+		    sizeof(uint64_t));
+	shared_changes = NULL;
 	free(m);
 	return rc;
 }
@@ -723,6 +731,22 @@ static void
 worker_on_alarm(int signo)
 {
 	(void)signo;
+	worker_alarmed = 1;
+}
+
+uint64_t *
+worker_shared_changes(void)
+{
+	return shared_changes;
+}
+
+int
+worker_alarm_taken(void)
+{
+	if (!worker_alarmed)
+		return 0;
+	worker_alarmed = 0;
+	return 1;
 }
 
 void

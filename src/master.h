@@ -80,6 +80,11 @@ int master_run(int listen_fd, const struct master_settings *s,
 int worker_signals_init(struct scoreboard_slot *slot);
 /* Whether the worker holds audit rows not yet written (see above). */
 void worker_set_unwritten(int unwritten);
+/* The counter of changes shared by the workers of this master (in the
+ * scoreboard's mapping), or NULL in a worker started without a master. */
+uint64_t *worker_shared_changes(void);
+/* 1 once per SIGALRM received since the last call (the flag is cleared). */
+int worker_alarm_taken(void);
 /* 1 once SIGTERM/SIGINT arrived during a request: finish it, then exit 0. */
 int worker_should_stop(void);
 /* 1 once per SIGUSR1 received since the last call (the flag is cleared). */

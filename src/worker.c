@@ -11,6 +11,7 @@
 #include "worker.h"
 
 #include <poll.h>
+#include <sys/time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <fcgiapp.h>
 
 #include "common.h"
+#include "authcache.h"
 #include "config.h"
 #include "db.h"
 #include "handlers.h"
@@ -62,6 +64,17 @@ worker_ctx_init(struct worker_ctx *w, const struct config *cfg)
 		return -1;
 	}
 	db_set_sync_reads(w->db, strcmp(cfg->audit_read_commit, "sync") == 0);
+	/* Copies of rows need the counter the workers of one master share
+	 * (read-your-writes); a lone worker (spawn-fcgi, mod_fcgid) keeps none. */
+	if (cfg->auth_cache_ttl > 0 && worker_shared_changes() != NULL) {
+		db_set_change_counter(w->db, worker_shared_changes());
+		w->rows = authcache_new();
+		if (w->rows == NULL) {
+			log_error("worker: out of memory");
+			return -1;
+		}
+		db_set_listen(w->db, 1);
+	}
 	w->lists = listcache_new((size_t)cfg->list_cache_size);
 	if (w->lists == NULL ||
 	    db_set_read_batch(w->db, (size_t)cfg->audit_read_batch) != 0) {
@@ -93,6 +106,7 @@ worker_ctx_free(struct worker_ctx *w)
 	storage_close(w->storage);
 	db_free(w->db);          /* writes the audit rows it still holds */
 	listcache_free(w->lists);
+	authcache_free(w->rows);
 	arena_free(w->arena);
 	img_shutdown();
 }
@@ -155,13 +169,52 @@ flush_if(struct worker_ctx *w, int force)
 	worker_set_unwritten(db_audit_pending(w->db, NULL) > 0);
 }
 
-/* 1 if a connection is waiting on the listening socket. */
+/* 1 if a connection is waiting on the listening socket, or comes within
+ * timeout_ms. */
 static int
-connection_waiting(int listen_fd)
+connection_waiting(int listen_fd, int timeout_ms)
 {
 	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
 
-	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+	return poll(&p, 1, timeout_ms) > 0 && (p.revents & POLLIN);
+}
+
+static void
+set_alarm_ms(long ms)
+{
+	struct itimerval t = { .it_value = { ms / 1000, (ms % 1000) * 1000 } };
+
+	(void)setitimer(ITIMER_REAL, &t, NULL);
+}
+
+/*
+ * Before waiting for the next request while holding gathered rows: no
+ * connection is waiting: write the rows (an idle worker holds nothing),
+ * then wait as long as it takes. One is waiting: accept it — but
+ * another worker may take it first, and accept() would then block with the
+ * rows held, so an alarm (no SA_RESTART) interrupts that accept after
+ * HELD_ACCEPT_MS at the latest and the rows are written. The alarm is
+ * cancelled as soon as accept returns; reading the request's parameters
+ * right after the connection (nginx sends them with it) takes microseconds,
+ * far less than the alarm's delay.
+ */
+#define HELD_ACCEPT_MS 50
+
+static void
+before_accept(struct worker_ctx *w, int listen_fd)
+{
+	int64_t oldest, due;
+
+	if (db_audit_pending(w->db, &oldest) == 0)
+		return;
+	due = oldest + w->cfg->audit_read_delay - db_now_ms();
+	if (due < 0)
+		due = 0;
+	if (!connection_waiting(listen_fd, 0)) {
+		flush_if(w, 1);
+		return;
+	}
+	set_alarm_ms(due > HELD_ACCEPT_MS ? (long)due : HELD_ACCEPT_MS);
 }
 
 static int
@@ -176,7 +229,7 @@ worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot
 	struct worker_ctx w;
 	FCGX_Request fcgx;
 	long long served = 0;
-	int status = 0;
+	int status = 0, rc;
 
 	if (worker_signals_init(slot) != 0 || FCGX_Init() != 0 ||
 	    worker_ctx_init(&w, cfg) != 0) {
@@ -196,15 +249,22 @@ worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot
 			break;
 		if (worker_should_reopen_logs())
 			(void)log_reopen();
-		if (db_audit_pending(w.db, NULL) > 0 && !connection_waiting(listen_fd))
-			flush_if(&w, 1);
-		if (FCGX_Accept_r(&fcgx) < 0) {
+		before_accept(&w, listen_fd);
+		rc = FCGX_Accept_r(&fcgx);
+		set_alarm_ms(0);
+		if (rc < 0) {
 			if (worker_should_stop())
 				break;
+			if (worker_alarm_taken()) {
+				/* Another worker took the connection. */
+				flush_if(&w, 1);
+				continue;
+			}
 			log_error("worker: accept failed");
 			status = 1;
 			break;
 		}
+		(void)worker_alarm_taken();     /* a late alarm is void */
 		(void)clock_gettime(CLOCK_MONOTONIC, &now);
 		slot->request_started = now.tv_sec;
 		slot->busy = 1;

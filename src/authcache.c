@@ -1,0 +1,214 @@
+/* authcache.c — see authcache.h. */
+#include "authcache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ID_MAX 64
+
+struct user_entry {
+	char id[ID_MAX];           /* "" = empty slot */
+	int64_t at_ms;
+	struct db_user u;
+};
+
+struct case_entry {
+	char id[ID_MAX];
+	int64_t at_ms;
+	int found;
+	char patient[64];
+	long long version;
+};
+
+struct image_entry {
+	char id[ID_MAX];
+	int64_t at_ms;
+	int found;
+	struct image img;          /* img.description points at desc */
+	char *desc;                /* malloc'd copy, or NULL */
+};
+
+struct authcache {
+	struct user_entry users[AUTHCACHE_SLOTS];
+	struct case_entry cases[AUTHCACHE_SLOTS];
+	struct image_entry images[AUTHCACHE_SLOTS];
+};
+
+static size_t
+slot(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++) {
+		h ^= *p;
+		h *= 16777619u;
+	}
+	return h % AUTHCACHE_SLOTS;
+}
+
+/* 1 if an entry with key id, made at at_ms, may answer at now_ms. */
+static int
+usable(const char *key, const char *id, int64_t at_ms, int64_t now_ms,
+    int64_t ttl_ms)
+{
+	return key[0] != '\0' && strcmp(key, id) == 0 && now_ms >= at_ms &&
+	    now_ms - at_ms < ttl_ms;
+}
+
+static int
+set_key(char key[ID_MAX], const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n >= ID_MAX)
+		return -1;
+	memcpy(key, id, n + 1);
+	return 0;
+}
+
+struct authcache *
+authcache_new(void)
+{
+	return calloc(1, sizeof(struct authcache));
+}
+
+void
+authcache_clear(struct authcache *ac)
+{
+	if (ac == NULL)
+		return;
+	for (size_t i = 0; i < AUTHCACHE_SLOTS; i++) {
+		ac->users[i].id[0] = '\0';
+		ac->cases[i].id[0] = '\0';
+		ac->images[i].id[0] = '\0';
+		free(ac->images[i].desc);
+		ac->images[i].desc = NULL;
+	}
+}
+
+void
+authcache_free(struct authcache *ac)
+{
+	authcache_clear(ac);
+	free(ac);
+}
+
+int
+authcache_user_get(struct authcache *ac, const char *user_id, int64_t now_ms,
+    int64_t ttl_ms, struct db_user *out)
+{
+	struct user_entry *e;
+
+	if (ac == NULL)
+		return 0;
+	e = &ac->users[slot(user_id)];
+	if (!usable(e->id, user_id, e->at_ms, now_ms, ttl_ms))
+		return 0;
+	*out = e->u;
+	return 1;
+}
+
+void
+authcache_user_put(struct authcache *ac, const char *user_id, int64_t now_ms,
+    const struct db_user *u)
+{
+	struct user_entry *e;
+
+	if (ac == NULL)
+		return;
+	e = &ac->users[slot(user_id)];
+	if (set_key(e->id, user_id) != 0)
+		return;
+	e->at_ms = now_ms;
+	e->u = *u;
+}
+
+int
+authcache_case_get(struct authcache *ac, const char *case_id, int64_t now_ms,
+    int64_t ttl_ms, int *found, char *patient_id, size_t n, long long *version)
+{
+	struct case_entry *e;
+
+	if (ac == NULL)
+		return 0;
+	e = &ac->cases[slot(case_id)];
+	if (!usable(e->id, case_id, e->at_ms, now_ms, ttl_ms))
+		return 0;
+	*found = e->found;
+	(void)snprintf(patient_id, n, "%s", e->patient);
+	*version = e->version;
+	return 1;
+}
+
+void
+authcache_case_put(struct authcache *ac, const char *case_id, int64_t now_ms,
+    int found, const char *patient_id, long long version)
+{
+	struct case_entry *e;
+
+	if (ac == NULL || strlen(patient_id) >= sizeof(e->patient))
+		return;
+	e = &ac->cases[slot(case_id)];
+	if (set_key(e->id, case_id) != 0)
+		return;
+	e->at_ms = now_ms;
+	e->found = found;
+	memcpy(e->patient, patient_id, strlen(patient_id) + 1);
+	e->version = version;
+}
+
+int
+authcache_image_get(struct authcache *ac, const char *image_id,
+    int64_t now_ms, int64_t ttl_ms, struct arena *a, int *found,
+    struct image *img)
+{
+	struct image_entry *e;
+
+	if (ac == NULL)
+		return 0;
+	e = &ac->images[slot(image_id)];
+	if (!usable(e->id, image_id, e->at_ms, now_ms, ttl_ms))
+		return 0;
+	*found = e->found;
+	if (!e->found)
+		return 1;
+	*img = e->img;
+	img->description = NULL;
+	if (e->desc != NULL) {
+		img->description = arena_strdup(a, e->desc);
+		if (img->description == NULL)
+			return 0;
+	}
+	return 1;
+}
+
+void
+authcache_image_put(struct authcache *ac, const char *image_id,
+    int64_t now_ms, int found, const struct image *img)
+{
+	struct image_entry *e;
+	char *desc = NULL;
+
+	if (ac == NULL)
+		return;
+	e = &ac->images[slot(image_id)];
+	if (found && img->description != NULL &&
+	    (desc = strdup(img->description)) == NULL) {
+		e->id[0] = '\0';
+		return;
+	}
+	free(e->desc);
+	e->desc = NULL;
+	if (set_key(e->id, image_id) != 0) {
+		free(desc);
+		return;
+	}
+	e->at_ms = now_ms;
+	e->found = found;
+	if (found) {
+		e->img = *img;
+		e->img.description = NULL;
+		e->desc = desc;
+	}
+}

@@ -1,0 +1,53 @@
+/* authcache.h — a worker's copies of the rows access is decided on.
+ *
+ * Every authenticated request needs its user (role, active) and the image or
+ * case its path names (with the case's patient); reading them costs a
+ * PostgreSQL statement, which is most of the work of a list or proxy
+ * request. A worker keeps the rows it read here, and drops them all
+ * whenever anything they come from may have changed: triggers on users,
+ * patient_cases and case_images (sql/003_change_notify.sql) send a
+ * NOTIFY in the changing transaction, the worker's connection LISTENs, and
+ * the worker looks for notifications before each request (db_changed()).
+ * A lost connection, a new one, or a copy older than auth_cache_ttl also
+ * drops them. Negative answers (no such user, image, case) are kept too.
+ *
+ * Bounded: AUTHCACHE_SLOTS entries of each kind, direct-mapped. Pure: no I/O.
+ */
+#ifndef POLAIMG_AUTHCACHE_H
+#define POLAIMG_AUTHCACHE_H
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "db.h"
+
+#define AUTHCACHE_SLOTS 256
+
+struct authcache;
+
+struct authcache *authcache_new(void);
+void authcache_free(struct authcache *ac);
+/* Drops every copy. */
+void authcache_clear(struct authcache *ac);
+
+/* Each get returns 1 with the copy (made at most ttl_ms before now_ms) or 0.
+ * found = 0 is a kept "no such row". */
+int authcache_user_get(struct authcache *ac, const char *user_id,
+    int64_t now_ms, int64_t ttl_ms, struct db_user *out);
+void authcache_user_put(struct authcache *ac, const char *user_id,
+    int64_t now_ms, const struct db_user *u);
+
+int authcache_case_get(struct authcache *ac, const char *case_id,
+    int64_t now_ms, int64_t ttl_ms, int *found, char *patient_id, size_t n,
+    long long *version);
+void authcache_case_put(struct authcache *ac, const char *case_id,
+    int64_t now_ms, int found, const char *patient_id, long long version);
+
+/* img->description is copied into a (NULL stays NULL). */
+int authcache_image_get(struct authcache *ac, const char *image_id,
+    int64_t now_ms, int64_t ttl_ms, struct arena *a, int *found,
+    struct image *img);
+void authcache_image_put(struct authcache *ac, const char *image_id,
+    int64_t now_ms, int found, const struct image *img);
+
+#endif

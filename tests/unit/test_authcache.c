@@ -1,0 +1,111 @@
+/* test_authcache.c — a worker's copies of users, cases and images. */
+#include <stdio.h>
+#include <string.h>
+
+#include "authcache.h"
+#include "tap.h"
+
+int
+main(void)
+{
+	struct authcache *ac = authcache_new();
+	struct arena *a = arena_new();
+	struct db_user u = { "doctor", 1, 1 }, got;
+	struct image img, out;
+	char patient[64], longid[100];
+	long long version = 0;
+	int found = -1;
+
+	ok(ac != NULL && a != NULL, "authcache_new");
+	ok(!authcache_user_get(ac, "u1", 1000, 10000, &got), "empty: no user");
+	authcache_user_put(ac, "u1", 1000, &u);
+	ok(authcache_user_get(ac, "u1", 1500, 10000, &got), "a user put is found");
+	is_str(got.role, "doctor", "with its role");
+	ok(got.is_active && got.found, "active and found");
+	ok(!authcache_user_get(ac, "u2", 1500, 10000, &got), "another user is not");
+	ok(!authcache_user_get(ac, "u1", 11000, 10000, &got), "a copy as old as the ttl is not used");
+	ok(authcache_user_get(ac, "u1", 10999, 10000, &got), "one just younger is");
+	ok(!authcache_user_get(ac, "u1", 999, 10000, &got), "a clock before the copy: not used");
+	ok(!authcache_user_get(ac, "u1", 1000, 0, &got), "ttl 0: nothing is used");
+	u = (struct db_user){ "", 0, 0 };
+	authcache_user_put(ac, "gone", 1000, &u);
+	ok(authcache_user_get(ac, "gone", 1000, 10000, &got) && !got.found,
+	    "a kept 'no such user'");
+	memset(longid, 'x', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	authcache_user_put(ac, longid, 1000, &u);
+	ok(!authcache_user_get(ac, longid, 1000, 10000, &got), "an id too long is not kept");
+	ok(!authcache_user_get(ac, "", 1000, 10000, &got), "the empty id is never found");
+
+	authcache_case_put(ac, "c1", 1000, 1, "p1", 42);
+	ok(authcache_case_get(ac, "c1", 1000, 10000, &found, patient, sizeof(patient), &version),
+	    "a case put is found");
+	ok(found == 1 && strcmp(patient, "p1") == 0 && version == 42,
+	    "with its patient and version");
+	authcache_case_put(ac, "c1", 2000, 1, "p2", 43);
+	ok(authcache_case_get(ac, "c1", 2000, 10000, &found, patient, sizeof(patient), &version) &&
+	    strcmp(patient, "p2") == 0 && version == 43, "a newer copy replaces it");
+	authcache_case_put(ac, "c0", 2000, 0, "", -1);
+	ok(authcache_case_get(ac, "c0", 2000, 10000, &found, patient, sizeof(patient), &version) &&
+	    found == 0, "a kept 'no such case'");
+
+	memset(&img, 0, sizeof(img));
+	(void)snprintf(img.id, sizeof(img.id), "i1");
+	(void)snprintf(img.case_id, sizeof(img.case_id), "c1");
+	(void)snprintf(img.case_patient_id, sizeof(img.case_patient_id), "p2");
+	img.description = "left eye, dilated";
+	img.file_size = 1234;
+	authcache_image_put(ac, "i1", 3000, 1, &img);
+	img.description = "changed after the put";
+	ok(authcache_image_get(ac, "i1", 3000, 10000, a, &found, &out) && found,
+	    "an image put is found");
+	is_str(out.description, "left eye, dilated", "its description is the cache's own copy");
+	ok(out.description != NULL && out.description != img.description,
+	    "copied into the arena");
+	ok(out.file_size == 1234 && strcmp(out.case_patient_id, "p2") == 0, "with its fields");
+	img.description = NULL;
+	authcache_image_put(ac, "i1", 3000, 1, &img);
+	ok(authcache_image_get(ac, "i1", 3000, 10000, a, &found, &out) &&
+	    out.description == NULL, "a NULL description stays NULL");
+	authcache_image_put(ac, "i0", 3000, 0, NULL);
+	ok(authcache_image_get(ac, "i0", 3000, 10000, a, &found, &out) && found == 0,
+	    "a kept 'no such image'");
+
+	authcache_clear(ac);
+	ok(!authcache_user_get(ac, "u1", 3000, 10000, &got), "clear drops users");
+	ok(!authcache_case_get(ac, "c1", 3000, 10000, &found, patient, sizeof(patient), &version),
+	    "clear drops cases");
+	ok(!authcache_image_get(ac, "i1", 3000, 10000, a, &found, &out), "clear drops images");
+
+	/* Many ids: each found one is its own. */
+	{
+		int own = 1, hits = 0;
+
+		for (int i = 0; i < 1000; i++) {
+			char id[32];
+			struct db_user x = { "patient", i % 2, 1 };
+
+			(void)snprintf(id, sizeof(id), "user-%d", i);
+			(void)snprintf(x.role, sizeof(x.role), "r%d", i);
+			authcache_user_put(ac, id, 5000, &x);
+		}
+		for (int i = 0; i < 1000; i++) {
+			char id[32], want[16];
+
+			(void)snprintf(id, sizeof(id), "user-%d", i);
+			(void)snprintf(want, sizeof(want), "r%d", i);
+			if (authcache_user_get(ac, id, 5000, 10000, &got)) {
+				hits++;
+				own &= strcmp(got.role, want) == 0 && got.is_active == i % 2;
+			}
+		}
+		ok(own && hits > 0 && hits <= AUTHCACHE_SLOTS,
+		    "colliding ids: only their own copies, at most one a slot");
+	}
+	ok(!authcache_user_get(NULL, "u1", 0, 1, &got), "NULL cache: nothing");
+	authcache_user_put(NULL, "u1", 0, &u);
+	authcache_free(ac);
+	authcache_free(NULL);
+	arena_free(a);
+	return done_testing();
+}
