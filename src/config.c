@@ -131,7 +131,7 @@ static const struct cfg_entry config_table[] = {
 	{ "audit_read_batch", CFG_INT, F(audit_read_batch), "32", 1, 1024, NULL, 0, NULL,
 	  "audit rows of reads a worker gathers into one INSERT; 1 = each at once" },
 	{ "audit_read_delay", CFG_INT, F(audit_read_delay), "100", 0, 10000, NULL, 0, NULL,
-	  "ms: a busy worker writes its gathered audit rows once the oldest is this old" },
+	  "ms: a worker writes its gathered audit rows once the oldest is this old, busy or idle" },
 	{ "auth_cache_ttl", CFG_INT, F(auth_cache_ttl), "10", 0, 3600, NULL, 0, NULL,
 	  "seconds a worker may keep a user, case or image it read; dropped at once on a change (NOTIFY); 0 = off" },
 	{ "list_cache_size", CFG_SIZE, F(list_cache_size), "4m", 0, 1024 * MiB, NULL, 0, NULL,

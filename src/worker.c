@@ -146,9 +146,9 @@ done:
 /*
  * When gathered audit rows of reads are written (db_audit_read gathers
  * them; a full batch is written at once):
- * - after a request, once the oldest is audit_read_delay ms old;
- * - before waiting for the next request when none is waiting (an idle
- *   worker holds nothing), and before an upload, completion or delete
+ * - after a request, or while waiting for the next one, once the oldest
+ *   is audit_read_delay ms old (see before_accept: an idle worker holds
+ *   nothing for longer); before an upload, completion or delete
  *   (requests that may run long are never killed holding rows);
  * - when the worker stops (SIGTERM, max_requests).
  * A worker that crashes or is SIGKILLed loses what it holds: at most
@@ -188,17 +188,19 @@ set_alarm_ms(long ms)
 }
 
 /*
- * Before waiting for the next request while holding gathered rows: no
- * connection is waiting: write the rows (an idle worker holds nothing),
- * then wait as long as it takes. One is waiting: accept it — but
- * another worker may take it first, and accept() would then block with the
- * rows held, so an alarm (no SA_RESTART) interrupts that accept after
- * HELD_ACCEPT_MS at the latest and the rows are written. The alarm is
- * cancelled as soon as accept returns; reading the request's parameters
- * right after the connection (nginx sends them with it) takes microseconds,
- * far less than the alarm's delay.
+ * Before waiting for the next request while holding gathered rows: wait
+ * for a connection until the oldest row is due (audit_read_delay after it
+ * was added); none came: write the rows, then wait as long as it takes (an
+ * idle worker holds nothing for longer than that). One came: accept it —
+ * but another worker may take it first, and accept() would then block with
+ * the rows held, so an alarm (no SA_RESTART) interrupts that accept when
+ * the rows are due (HELD_ACCEPT_MS at the soonest) and they are written.
+ * The alarm is cancelled as soon as accept returns; the request's
+ * parameters, which libfcgi reads before returning, come with the
+ * connection (nginx sends them at once), so that read does not wait and
+ * the alarm cannot break it.
  */
-#define HELD_ACCEPT_MS 50
+#define HELD_ACCEPT_MS 10
 
 static void
 before_accept(struct worker_ctx *w, int listen_fd)
@@ -210,7 +212,7 @@ before_accept(struct worker_ctx *w, int listen_fd)
 	due = oldest + w->cfg->audit_read_delay - db_now_ms();
 	if (due < 0)
 		due = 0;
-	if (!connection_waiting(listen_fd, 0)) {
+	if (!connection_waiting(listen_fd, (int)due)) {
 		flush_if(w, 1);
 		return;
 	}

@@ -159,6 +159,9 @@ test('audit: request ids are unique per response and rows are append-only', asyn
 	const a = await api('GET', `/api/v1/images/${img.id}`, { token: w.tDoctor });
 	const b = await api('GET', `/api/v1/images/${img.id}`, { token: w.tDoctor });
 	assert.notEqual(a.requestId, b.requestId);
+	// Read rows are written within audit_read_delay (100 ms) of their answer.
+	await auditByRequest(a.requestId);
+	await auditByRequest(b.requestId);
 	const after = auditRows(`image_id = ${lit(img.id)}`);
 	assert.equal(after.length, before.length + 2);
 	assert.deepEqual(after.slice(0, before.length), before, 'earlier rows unchanged');
