@@ -180,6 +180,7 @@ struct db {
 	int notify_ok;             /* the connection listens, the triggers exist */
 	unsigned long epoch;       /* + 1 per connection and per notification */
 	uint64_t *changes;         /* shared by the workers of one master, or NULL */
+	int server_spoke;          /* a notice or error arrived (quiet_notice) */
 };
 
 struct db *
@@ -217,12 +218,18 @@ db_free(struct db *db)
 	free(db);
 }
 
-/* libpq would print notices (e.g. "relation exists, skipping") to stderr. */
+/* libpq would print notices (e.g. "relation exists, skipping") to stderr.
+ * Between statements a message from the server is most likely the FATAL
+ * it sends before it closes the connection (a shutdown, a terminated
+ * backend), which libpq hands to this function: db_copies_valid() then
+ * trusts no copy. */
 static void
 quiet_notice(void *arg, const char *message)
 {
-	(void)arg;
+	struct db *db = arg;
+
 	(void)message;
+	db->server_spoke = 1;
 }
 
 static int
@@ -279,7 +286,7 @@ db_connect(struct db *db)
 		db->conn = PQconnectdbParams(keys, vals, 1);
 		if (db->conn == NULL)
 			return PI_ERR_NOMEM;
-		PQsetNoticeProcessor(db->conn, quiet_notice, NULL);
+		PQsetNoticeProcessor(db->conn, quiet_notice, db);
 	}
 	memset(db->prepared, 0, sizeof(db->prepared));
 	if (PQstatus(db->conn) != CONNECTION_OK) {
@@ -421,8 +428,11 @@ db_copies_valid(struct db *db, unsigned long *epoch)
 	if (!db->notify_ok || db->changes == NULL || db->conn == NULL ||
 	    PQstatus(db->conn) != CONNECTION_OK)
 		return 0;
-	if (PQconsumeInput(db->conn) == 0) {
-		/* The server went away: nothing kept may be trusted. */
+	db->server_spoke = 0;
+	if (PQconsumeInput(db->conn) == 0 || db->server_spoke ||
+	    PQstatus(db->conn) != CONNECTION_OK) {
+		/* The server went away, or is about to: nothing kept may be
+		 * trusted, and the next statement finds out. */
 		db->epoch++;
 		return 0;
 	}
