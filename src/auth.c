@@ -609,6 +609,8 @@ auth_verify(const struct auth_config *cfg, const char *token, int64_t now,
 	if (auth_user_id(jwt, claims.user_id) != 0)
 		goto out;
 	auth_role(jwt, claims.role);
+	claims.valid_from = have_nbf == 1 ? nbf - leeway : INT64_MIN;
+	claims.valid_until = have_exp == 1 ? exp + leeway : INT64_MAX;
 	/* Expiry last: AUTH_EXPIRED tells a client to refresh, which is only
 	 * worth it for a token that is otherwise good. */
 	if (have_exp == 1 && now >= exp + leeway)

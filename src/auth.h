@@ -59,6 +59,9 @@ struct auth_claims {
 	char user_id[37];    /* lower-case canonical UUID */
 	char role[16];       /* the "role" claim if present, a string of 1..15
 	                      * printable ASCII characters, else "" */
+	int64_t valid_from;  /* the token is good while valid_from <= now < */
+	int64_t valid_until; /* valid_until (nbf, exp and the leeway applied;
+	                      * INT64_MIN / INT64_MAX when absent) */
 };
 
 /* Verifies token (the compact JWS, at most AUTH_TOKEN_MAX bytes) at time now

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
+
 #define ID_MAX 64
 
 struct user_entry {
@@ -211,4 +213,83 @@ authcache_image_put(struct authcache *ac, const char *image_id,
 		e->img.description = NULL;
 		e->desc = desc;
 	}
+}
+
+/* --- tokens ----------------------------------------------------------- */
+
+struct token_entry {
+	size_t len;                /* 0 = empty */
+	char token[TOKENCACHE_TOKEN_MAX];
+	struct auth_claims claims;
+};
+
+struct tokencache {
+	struct token_entry slots[TOKENCACHE_SLOTS];
+};
+
+struct tokencache *
+tokencache_new(void)
+{
+	return calloc(1, sizeof(struct tokencache));
+}
+
+void
+tokencache_free(struct tokencache *tc)
+{
+	if (tc == NULL)
+		return;
+	explicit_bzero(tc, sizeof(*tc));
+	free(tc);
+}
+
+static struct token_entry *
+token_slot(struct tokencache *tc, const char *token, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	/* The signature, at the end, differs most between tokens. */
+	for (size_t i = len > 64 ? len - 64 : 0; i < len; i++) {
+		h ^= (unsigned char)token[i];
+		h *= 16777619u;
+	}
+	return &tc->slots[h % TOKENCACHE_SLOTS];
+}
+
+int
+tokencache_get(struct tokencache *tc, const char *token, int64_t now,
+    struct auth_claims *out)
+{
+	struct token_entry *e;
+	size_t len;
+
+	if (tc == NULL)
+		return 0;
+	len = strlen(token);
+	if (len == 0 || len >= TOKENCACHE_TOKEN_MAX)
+		return 0;
+	e = token_slot(tc, token, len);
+	if (e->len != len || memcmp(e->token, token, len) != 0 ||
+	    now < e->claims.valid_from || now >= e->claims.valid_until)
+		return 0;
+	*out = e->claims;
+	return 1;
+}
+
+void
+tokencache_put(struct tokencache *tc, const char *token,
+    const struct auth_claims *claims)
+{
+	struct token_entry *e;
+	size_t len;
+
+	if (tc == NULL)
+		return;
+	len = strlen(token);
+	if (len == 0 || len >= TOKENCACHE_TOKEN_MAX)
+		return;
+	e = token_slot(tc, token, len);
+	explicit_bzero(e, sizeof(*e));
+	memcpy(e->token, token, len);
+	e->len = len;
+	e->claims = *claims;
 }

@@ -50,4 +50,30 @@ int authcache_image_get(struct authcache *ac, const char *image_id,
 void authcache_image_put(struct authcache *ac, const char *image_id,
     int64_t now_ms, int found, const struct image *img);
 
+/*
+ * Tokens a worker verified. Checking a JWT (base64, JSON, HMAC or a
+ * signature) is most of what a worker does itself for a small request; a
+ * client sends the same token many times. A token is found only by its
+ * exact bytes, so a hit is a token whose signature was verified, and its
+ * claims come with it; whether it is good now is decided from its nbf and
+ * exp again on every request (auth_claims.valid_from/valid_until). Nothing
+ * in the database bears on a token (the user is read separately), so
+ * nothing here expires but by time. TOKENCACHE_SLOTS tokens of at most
+ * TOKENCACHE_TOKEN_MAX bytes, direct-mapped, wiped when freed.
+ */
+#define TOKENCACHE_SLOTS 64
+#define TOKENCACHE_TOKEN_MAX 1024
+
+struct auth_claims;
+struct tokencache;
+
+struct tokencache *tokencache_new(void);
+void tokencache_free(struct tokencache *tc);
+/* 1 with *out if token was put and now is within its validity, else 0. */
+int tokencache_get(struct tokencache *tc, const char *token, int64_t now,
+    struct auth_claims *out);
+/* Keeps token (verified, AUTH_OK) with its claims. */
+void tokencache_put(struct tokencache *tc, const char *token,
+    const struct auth_claims *claims);
+
 #endif

@@ -28,6 +28,7 @@ struct worker_ctx {
 	struct arena *arena;
 	struct listcache *lists;     /* case-list answers (listcache.h) */
 	struct authcache *rows;      /* users, cases, images (authcache.h); NULL: off */
+	struct tokencache *tokens;   /* verified tokens (authcache.h) */
 	unsigned long rows_epoch;    /* db_copies_valid() epoch of rows */
 };
 

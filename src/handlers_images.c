@@ -279,6 +279,7 @@ handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 	struct auth_claims claims;
 	struct db_user user;
 	const char *t;
+	int64_t now;
 	int rc;
 
 	t = auth_token_from_headers(http_param(c->req, "HTTP_AUTHORIZATION"),
@@ -294,7 +295,14 @@ handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 		http_error(c->req, 401, "AUTH_REQUIRED", "Authentication required");
 		return 1;
 	}
-	rc = auth_verify(&c->w->auth, t, (int64_t)time(NULL), &claims);
+	now = (int64_t)time(NULL);
+	if (tokencache_get(c->w->tokens, t, now, &claims)) {
+		rc = AUTH_OK;
+	} else {
+		rc = auth_verify(&c->w->auth, t, now, &claims);
+		if (rc == AUTH_OK)
+			tokencache_put(c->w->tokens, t, &claims);
+	}
 	explicit_bzero(token, sizeof(token));
 	if (rc == AUTH_EXPIRED) {
 		http_error(c->req, 401, "TOKEN_EXPIRED", "Token expired");

@@ -75,8 +75,9 @@ worker_ctx_init(struct worker_ctx *w, const struct config *cfg)
 		}
 		db_set_listen(w->db, 1);
 	}
+	w->tokens = tokencache_new();
 	w->lists = listcache_new((size_t)cfg->list_cache_size);
-	if (w->lists == NULL ||
+	if (w->lists == NULL || w->tokens == NULL ||
 	    db_set_read_batch(w->db, (size_t)cfg->audit_read_batch) != 0) {
 		log_error("worker: out of memory");
 		return -1;
@@ -107,6 +108,7 @@ worker_ctx_free(struct worker_ctx *w)
 	db_free(w->db);          /* writes the audit rows it still holds */
 	listcache_free(w->lists);
 	authcache_free(w->rows);
+	tokencache_free(w->tokens);
 	arena_free(w->arena);
 	img_shutdown();
 }

@@ -2,8 +2,62 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "authcache.h"
 #include "tap.h"
+
+static void
+test_tokens(void)
+{
+	struct tokencache *tc = tokencache_new();
+	struct auth_claims c = { "0b3c2e6e-4d0f-4c55-9d5b-1a2b3c4d5e6f", "doctor", 1000, 2000 }, got;
+	char tok[TOKENCACHE_TOKEN_MAX + 10], other[64];
+
+	ok(tc != NULL, "tokencache_new");
+	ok(!tokencache_get(tc, "a.b.c", 1500, &got), "empty: no token");
+	tokencache_put(tc, "a.b.c", &c);
+	ok(tokencache_get(tc, "a.b.c", 1500, &got), "a token put is found");
+	is_str(got.user_id, c.user_id, "with its user id");
+	is_str(got.role, "doctor", "and role");
+	ok(tokencache_get(tc, "a.b.c", 1000, &got), "good from valid_from on");
+	ok(!tokencache_get(tc, "a.b.c", 999, &got), "not before valid_from (nbf)");
+	ok(!tokencache_get(tc, "a.b.c", 2000, &got), "not at valid_until (exp)");
+	ok(!tokencache_get(tc, "a.b.d", 1500, &got), "one byte different: not found");
+	ok(!tokencache_get(tc, "a.b.", 1500, &got), "a prefix: not found");
+	ok(!tokencache_get(tc, "a.b.cc", 1500, &got), "longer: not found");
+	ok(!tokencache_get(tc, "", 1500, &got), "the empty token: not found");
+	memset(tok, 'x', sizeof(tok) - 1);
+	tok[sizeof(tok) - 1] = '\0';
+	tokencache_put(tc, tok, &c);
+	ok(!tokencache_get(tc, tok, 1500, &got), "a token too long is not kept");
+	for (int i = 0; i < 500; i++) {
+		struct auth_claims x = c;
+
+		(void)snprintf(other, sizeof(other), "h.p.sig%d", i);
+		(void)snprintf(x.role, sizeof(x.role), "r%d", i);
+		tokencache_put(tc, other, &x);
+	}
+	{
+		int own = 1, hits = 0;
+
+		for (int i = 0; i < 500; i++) {
+			char want[16];
+
+			(void)snprintf(other, sizeof(other), "h.p.sig%d", i);
+			(void)snprintf(want, sizeof(want), "r%d", i);
+			if (tokencache_get(tc, other, 1500, &got)) {
+				hits++;
+				own &= strcmp(got.role, want) == 0;
+			}
+		}
+		ok(own && hits > 0 && hits <= TOKENCACHE_SLOTS,
+		    "colliding tokens: only their own claims, at most one a slot");
+	}
+	ok(!tokencache_get(NULL, "a.b.c", 1500, &got), "NULL cache: nothing");
+	tokencache_put(NULL, "a.b.c", &c);
+	tokencache_free(tc);
+	tokencache_free(NULL);
+}
 
 int
 main(void)
@@ -107,5 +161,6 @@ main(void)
 	authcache_free(ac);
 	authcache_free(NULL);
 	arena_free(a);
+	test_tokens();
 	return done_testing();
 }
