@@ -69,10 +69,16 @@ set_key(char key[ID_MAX], const char *id)
 	return 0;
 }
 
+/* The caches are allocated whole and touched at once, so that a worker's
+ * resident memory does not creep up as their slots fill. */
 struct authcache *
 authcache_new(void)
 {
-	return calloc(1, sizeof(struct authcache));
+	struct authcache *ac = malloc(sizeof(*ac));
+
+	if (ac != NULL)
+		explicit_bzero(ac, sizeof(*ac));   /* not turned into calloc */
+	return ac;
 }
 
 void
@@ -230,7 +236,11 @@ struct tokencache {
 struct tokencache *
 tokencache_new(void)
 {
-	return calloc(1, sizeof(struct tokencache));
+	struct tokencache *tc = malloc(sizeof(*tc));
+
+	if (tc != NULL)
+		explicit_bzero(tc, sizeof(*tc));
+	return tc;
 }
 
 void

@@ -5,12 +5,19 @@
  * the bound, entries are dropped in slot order from a rotating hand until
  * they fit. No recency bookkeeping: a clinic works on a few cases at a time
  * per worker, and a miss costs one database query, not a wrong answer.
+ *
+ * Copies of LISTCACHE_MMAP_MIN bytes or more get pages of their own (mmap):
+ * a long-lived copy among the request's short-lived allocations would pin
+ * heap memory that glibc could not give back, and a worker's memory would
+ * creep up as lists are replaced; unmapped, a replaced copy is gone.
  */
+#define LISTCACHE_MMAP_MIN (16 * 1024)
 #include "listcache.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct entry {
 	char key[LISTCACHE_KEY_MAX];
@@ -35,6 +42,27 @@ listcache_new(size_t max_bytes)
 	return lc;
 }
 
+static char *
+copy_alloc(size_t len)
+{
+	void *p;
+
+	if (len < LISTCACHE_MMAP_MIN)
+		return malloc(len);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void
+copy_free(char *p, size_t len)
+{
+	if (len < LISTCACHE_MMAP_MIN)
+		free(p);
+	else
+		(void)munmap(p, len);
+}
+
 static void
 drop(struct listcache *lc, struct entry *e)
 {
@@ -42,7 +70,7 @@ drop(struct listcache *lc, struct entry *e)
 		return;
 	lc->bytes -= e->len;
 	lc->entries--;
-	free(e->data);
+	copy_free(e->data, e->len);
 	e->data = NULL;
 	e->len = 0;
 	e->key[0] = '\0';
@@ -110,7 +138,7 @@ listcache_put(struct listcache *lc, const char *key, long long version,
 		drop(lc, &lc->slots[lc->hand]);
 		lc->hand = (lc->hand + 1) % LISTCACHE_SLOTS;
 	}
-	copy = malloc(len);
+	copy = copy_alloc(len);
 	if (copy == NULL)
 		return 0;
 	memcpy(copy, data, len);

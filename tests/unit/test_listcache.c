@@ -101,6 +101,28 @@ main(void)
 	ok(found > 0 && found <= LISTCACHE_SLOTS,
 	    "colliding keys: only own bytes, at most one entry a slot");
 
+	/* Large copies (their own pages) behave the same. */
+	{
+		struct listcache *big = listcache_new(1 << 20);
+		static char blob[200000];
+		int good = 1;
+
+		ok(big != NULL, "a cache of 1 MiB");
+		for (int i = 0; i < 40; i++) {
+			char k[32];
+
+			memset(blob, 'a' + i % 26, sizeof(blob));
+			(void)snprintf(k, sizeof(k), "big-%d|", i % 5);
+			good &= listcache_put(big, k, i, blob, 100000 + (size_t)i * 1000) == 1;
+			p = listcache_get(big, k, i, &len);
+			good &= p != NULL && len == 100000 + (size_t)i * 1000 &&
+			    p[0] == 'a' + i % 26 && p[len - 1] == 'a' + i % 26;
+			good &= listcache_bytes(big) <= (1 << 20);
+		}
+		ok(good, "large copies are kept, replaced and bounded");
+		listcache_free(big);
+	}
+
 	off = listcache_new(0);
 	ok(off != NULL, "a cache of 0 bytes");
 	ok(listcache_put(off, "a|", 1, "[]", 2) == 0, "keeps nothing");
