@@ -103,24 +103,24 @@ main(void)
 
 	/* Large copies (their own pages) behave the same. */
 	{
-		struct listcache *big = listcache_new(1 << 20);
+		struct listcache *large = listcache_new(1 << 20);
 		static char blob[200000];
 		int good = 1;
 
-		ok(big != NULL, "a cache of 1 MiB");
+		ok(large != NULL, "a cache of 1 MiB");
 		for (int i = 0; i < 40; i++) {
 			char k[32];
 
 			memset(blob, 'a' + i % 26, sizeof(blob));
 			(void)snprintf(k, sizeof(k), "big-%d|", i % 5);
-			good &= listcache_put(big, k, i, blob, 100000 + (size_t)i * 1000) == 1;
-			p = listcache_get(big, k, i, &len);
+			good &= listcache_put(large, k, i, blob, 100000 + (size_t)i * 1000) == 1;
+			p = listcache_get(large, k, i, &len);
 			good &= p != NULL && len == 100000 + (size_t)i * 1000 &&
 			    p[0] == 'a' + i % 26 && p[len - 1] == 'a' + i % 26;
-			good &= listcache_bytes(big) <= (1 << 20);
+			good &= listcache_bytes(large) <= (1 << 20);
 		}
 		ok(good, "large copies are kept, replaced and bounded");
-		listcache_free(big);
+		listcache_free(large);
 	}
 
 	off = listcache_new(0);
