@@ -246,27 +246,32 @@ session_setup(struct db *db)
 	return ok ? 0 : -1;
 }
 
-/* LISTEN for the change notifications of sql/003, and check that all
- * three triggers that send them exist (a view in place of users or
- * patient_cases has none): 0 if copies may be kept, -1 if not. */
+/* LISTEN for the change notifications of sql/003, and check that the
+ * three triggers that send them and the case-version trigger of sql/002
+ * exist and are enabled (a view in place of users or patient_cases has
+ * none): 0 if copies may be kept, -1 if not. Writes that skip triggers
+ * (session_replication_role = replica, as restores and logical
+ * replication use) cannot be seen: auth_cache_ttl bounds them. */
 static int
 listen_setup(struct db *db)
 {
 	static int warned;
 	PGresult *res = PQexec(db->conn, "LISTEN polaimg_changes; "
-	    "SELECT count(DISTINCT tgrelid) FROM pg_trigger "
-	    "WHERE tgname = 'polaimg_notify' AND tgrelid IN "
+	    "SELECT count(*) FROM pg_trigger WHERE tgenabled <> 'D' AND ("
+	    "(tgname = 'polaimg_notify' AND tgrelid IN "
 	    "(to_regclass('users'), to_regclass('patient_cases'), "
-	    "to_regclass('case_images'))");
+	    "to_regclass('case_images'))) OR "
+	    "(tgname = 'polaimg_case_changed' AND "
+	    "tgrelid = to_regclass('case_images')))");
 	int ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
-	    PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "3") == 0;
+	    PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "4") == 0;
 
 	PQclear(res);
 	if (!ok && !warned) {
 		warned = 1;
-		log_warn("database: no change notifications (sql/003 not applied, "
-		    "or users or patient_cases is a view): every request reads "
-		    "its rows");
+		log_warn("database: no change notifications (sql/002 or 003 not "
+		    "applied, a trigger disabled, or users or patient_cases is a "
+		    "view): every request reads its rows");
 	}
 	return ok ? 0 : -1;
 }

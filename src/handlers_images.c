@@ -1427,7 +1427,8 @@ h_list(struct ctx *c)
 	key = arena_printf(c->req->arena, "%s|%s|%lld|%lld", case_id,
 	    eye != NULL ? eye : "", limit, offset);
 	if (version >= 0 && key != NULL &&
-	    (cached = listcache_get(c->w->lists, key, version, &clen)) != NULL) {
+	    (cached = listcache_get(c->w->lists, key, version, db_now_ms(),
+	    c->w->cfg->auth_cache_ttl * 1000, &clen)) != NULL) {
 		audit(c, "list", NULL, case_id, NULL, "ok");
 		return http_json_bytes(c->req, 200, cached, clen);
 	}
@@ -1454,7 +1455,8 @@ h_list(struct ctx *c)
 		    HTTP_JSON_FLAGS, &blen);
 
 		if (b != NULL)
-			(void)listcache_put(c->w->lists, key, version, b, blen);
+			(void)listcache_put(c->w->lists, key, version,
+			    db_now_ms(), b, blen);
 	}
 	return http_json(c->req, 200, body);
 }

@@ -22,6 +22,7 @@
 struct entry {
 	char key[LISTCACHE_KEY_MAX];
 	long long version;
+	int64_t at_ms;
 	char *data;            /* NULL: the slot is empty */
 	size_t len;
 };
@@ -106,14 +107,15 @@ slot_of(struct listcache *lc, const char *key)
 
 const char *
 listcache_get(struct listcache *lc, const char *key, long long version,
-    size_t *len)
+    int64_t now_ms, int64_t ttl_ms, size_t *len)
 {
 	struct entry *e;
 
 	if (lc == NULL)
 		return NULL;
 	e = slot_of(lc, key);
-	if (e->data == NULL || e->version != version || strcmp(e->key, key) != 0)
+	if (e->data == NULL || e->version != version || strcmp(e->key, key) != 0 ||
+	    now_ms < e->at_ms || now_ms - e->at_ms >= ttl_ms)
 		return NULL;
 	*len = e->len;
 	return e->data;
@@ -121,7 +123,7 @@ listcache_get(struct listcache *lc, const char *key, long long version,
 
 int
 listcache_put(struct listcache *lc, const char *key, long long version,
-    const char *data, size_t len)
+    int64_t now_ms, const char *data, size_t len)
 {
 	struct entry *e;
 	char *copy;
@@ -144,6 +146,7 @@ listcache_put(struct listcache *lc, const char *key, long long version,
 	memcpy(copy, data, len);
 	memcpy(e->key, key, klen + 1);
 	e->version = version;
+	e->at_ms = now_ms;
 	e->data = copy;
 	e->len = len;
 	lc->bytes += len;

@@ -17,6 +17,7 @@
 #define POLAIMG_LISTCACHE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define LISTCACHE_SLOTS 64
 #define LISTCACHE_KEY_MAX 128
@@ -27,15 +28,17 @@ struct listcache;
 struct listcache *listcache_new(size_t max_bytes);
 void listcache_free(struct listcache *lc);
 
-/* The bytes cached for key at version, or NULL (*len untouched). The
- * pointer is valid until the next listcache_put or listcache_clear. */
+/* The bytes cached for key at version, made at most ttl_ms before now_ms
+ * (a bound for writes that skip the trigger), or NULL (*len untouched).
+ * The pointer is valid until the next listcache_put or listcache_clear. */
 const char *listcache_get(struct listcache *lc, const char *key,
-    long long version, size_t *len);
+    long long version, int64_t now_ms, int64_t ttl_ms, size_t *len);
 
-/* Keeps a copy of data under key and version, replacing what the slot held.
- * Returns 1 if kept, 0 if not (too large, key too long, out of memory). */
+/* Keeps a copy of data under key and version, made at now_ms, replacing
+ * what the slot held. Returns 1 if kept, 0 if not (too large, key too
+ * long, out of memory). */
 int listcache_put(struct listcache *lc, const char *key, long long version,
-    const char *data, size_t len);
+    int64_t now_ms, const char *data, size_t len);
 
 void listcache_clear(struct listcache *lc);
 

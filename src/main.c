@@ -277,6 +277,14 @@ cmd_serve(void)
 	log_info("polaimg %s: listening on %s with %d workers", PACKAGE_VERSION,
 	    activated ? "the socket passed by systemd" : current->listen, s.workers);
 	rc = master_run(fd, &s, &hooks);
+	/* The workers made the socket non-blocking (worker.c); a socket
+	 * systemd keeps goes back as it came. */
+	if (activated) {
+		int flags = fcntl(fd, F_GETFL);
+
+		if (flags >= 0)
+			(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	}
 	close(fd);
 	/* A socket systemd passed stays systemd's: it keeps accepting (and
 	 * queueing) connections while polaimg restarts, e.g. on upgrade. */

@@ -108,8 +108,7 @@ static uint64_t *shared_changes;
 
 /* Worker side: see worker_signals_init(). */
 static struct scoreboard_slot *worker_slot;
-static volatile sig_atomic_t worker_stop, worker_reopen, worker_unwritten,
-    worker_alarmed;
+static volatile sig_atomic_t worker_stop, worker_reopen, worker_unwritten;
 
 static void master_log(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
@@ -720,18 +719,9 @@ worker_on_stop(int signo)
 	(void)signo;
 	if (worker_slot == NULL || (worker_slot->busy == 0 && !worker_unwritten))
 		_exit(0);
+	/* Busy, or idle with audit rows to write: the request loop stops (a
+	 * signal ends its wait for a connection, see worker.c). */
 	worker_stop = 1;
-	/* Idle with audit rows to write: the alarm ends the wait for a
-	 * connection (no SA_RESTART), and the request loop stops. */
-	if (worker_slot->busy == 0)
-		(void)alarm(1);
-}
-
-static void
-worker_on_alarm(int signo)
-{
-	(void)signo;
-	worker_alarmed = 1;
 }
 
 uint64_t *
@@ -740,14 +730,6 @@ worker_shared_changes(void)
 	return shared_changes;
 }
 
-int
-worker_alarm_taken(void)
-{
-	if (!worker_alarmed)
-		return 0;
-	worker_alarmed = 0;
-	return 1;
-}
 
 void
 worker_set_unwritten(int unwritten)
@@ -792,10 +774,6 @@ worker_signals_init(struct scoreboard_slot *slot)
 		if (sigaction(table[i].signo, &sa, NULL) != 0)
 			return -1;
 	}
-	sa.sa_handler = worker_on_alarm;
-	sa.sa_flags = 0;
-	if (sigaction(SIGALRM, &sa, NULL) != 0)
-		return -1;
 	return 0;
 }
 

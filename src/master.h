@@ -70,12 +70,11 @@ int master_run(int listen_fd, const struct master_settings *s,
  * (a worker started without a master passes a slot of its own). SIGTERM and
  * SIGINT while idle exit at once (_exit(0)) unless the worker holds
  * unwritten audit rows (worker_set_unwritten); while busy, or holding rows,
- * they are remembered and worker_should_stop() becomes true after the
- * request, or within a second while idle (an alarm interrupts the wait for
- * a connection, so the rows are written before the worker exits). SIGHUP is
- * ignored. SIGUSR1 (forwarded by the master) sets the flag read by
- * worker_should_reopen_logs(); SIGPIPE is ignored. Handlers use SA_RESTART,
- * except SIGALRM's, which does nothing but interrupt.
+ * they are remembered and worker_should_stop() becomes true (the signal
+ * ends an idle worker's epoll_wait, which is never restarted, so the rows
+ * are written before it exits). SIGHUP is ignored. SIGUSR1 (forwarded by
+ * the master) sets the flag read by worker_should_reopen_logs(); SIGPIPE is
+ * ignored. Handlers use SA_RESTART.
  * Returns 0, or -1 if a handler could not be installed (errno set). */
 int worker_signals_init(struct scoreboard_slot *slot);
 /* Whether the worker holds audit rows not yet written (see above). */
@@ -83,8 +82,6 @@ void worker_set_unwritten(int unwritten);
 /* The counter of changes shared by the workers of this master (in the
  * scoreboard's mapping), or NULL in a worker started without a master. */
 uint64_t *worker_shared_changes(void);
-/* 1 once per SIGALRM received since the last call (the flag is cleared). */
-int worker_alarm_taken(void);
 /* 1 once SIGTERM/SIGINT arrived during a request: finish it, then exit 0. */
 int worker_should_stop(void);
 /* 1 once per SIGUSR1 received since the last call (the flag is cleared). */

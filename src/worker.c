@@ -10,8 +10,9 @@
  */
 #include "worker.h"
 
-#include <poll.h>
-#include <sys/time.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +67,8 @@ worker_ctx_init(struct worker_ctx *w, const struct config *cfg)
 	db_set_sync_reads(w->db, strcmp(cfg->audit_read_commit, "sync") == 0);
 	/* Copies of rows need the counter the workers of one master share
 	 * (read-your-writes); a lone worker (spawn-fcgi, mod_fcgid) keeps none. */
+	db_set_change_counter(w->db, worker_shared_changes());
 	if (cfg->auth_cache_ttl > 0 && worker_shared_changes() != NULL) {
-		db_set_change_counter(w->db, worker_shared_changes());
 		w->rows = authcache_new();
 		if (w->rows == NULL) {
 			log_error("worker: out of memory");
@@ -76,9 +77,11 @@ worker_ctx_init(struct worker_ctx *w, const struct config *cfg)
 		db_set_listen(w->db, 1);
 	}
 	w->tokens = tokencache_new();
-	w->lists = listcache_new((size_t)cfg->list_cache_size);
+	w->lists = listcache_new(cfg->auth_cache_ttl > 0 ?
+	    (size_t)cfg->list_cache_size : 0);
 	if (w->lists == NULL || w->tokens == NULL ||
-	    db_set_read_batch(w->db, (size_t)cfg->audit_read_batch) != 0) {
+	    db_set_read_batch(w->db, strcmp(cfg->audit_read_commit, "sync") == 0 ?
+	    1 : (size_t)cfg->audit_read_batch) != 0) {
 		log_error("worker: out of memory");
 		return -1;
 	}
@@ -149,9 +152,10 @@ done:
  * When gathered audit rows of reads are written (db_audit_read gathers
  * them; a full batch is written at once):
  * - after a request, or while waiting for the next one, once the oldest
- *   is audit_read_delay ms old (see before_accept: an idle worker holds
- *   nothing for longer); before an upload, completion or delete
- *   (requests that may run long are never killed holding rows);
+ *   is audit_read_delay ms old (see wait_for_connection: an idle worker
+ *   holds nothing for longer); before a request that may run long (a
+ *   write, or bytes polaimg streams itself: flush_before), so that a
+ *   request_timeout kill never takes rows with it;
  * - when the worker stops (SIGTERM, max_requests).
  * A worker that crashes or is SIGKILLed loses what it holds: at most
  * audit_read_batch rows of its last fraction of a second, and they are
@@ -171,60 +175,71 @@ flush_if(struct worker_ctx *w, int force)
 	worker_set_unwritten(db_audit_pending(w->db, NULL) > 0);
 }
 
-/* 1 if a connection is waiting on the listening socket, or comes within
- * timeout_ms. */
-static int
-connection_waiting(int listen_fd, int timeout_ms)
-{
-	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
-
-	return poll(&p, 1, timeout_ms) > 0 && (p.revents & POLLIN);
-}
-
-static void
-set_alarm_ms(long ms)
-{
-	struct itimerval t = { .it_value = { ms / 1000, (ms % 1000) * 1000 } };
-
-	(void)setitimer(ITIMER_REAL, &t, NULL);
-}
-
 /*
- * Before waiting for the next request while holding gathered rows: wait
- * for a connection until the oldest row is due (audit_read_delay after it
- * was added); none came: write the rows, then wait as long as it takes (an
- * idle worker holds nothing for longer than that). One came: accept it —
- * but another worker may take it first, and accept() would then block with
- * the rows held, so an alarm (no SA_RESTART) interrupts that accept when
- * the rows are due (HELD_ACCEPT_MS at the soonest) and they are written.
- * The alarm is cancelled as soon as accept returns; the request's
- * parameters, which libfcgi reads before returning, come with the
- * connection (nginx sends them at once), so that read does not wait and
- * the alarm cannot break it.
+ * Waiting for the next request. The listening socket is non-blocking and
+ * each worker waits in epoll_wait with EPOLLEXCLUSIVE (the kernel wakes one
+ * waiter a connection, as a blocking accept would); a worker that loses
+ * the race for a connection gets EAGAIN from accept and waits again, never
+ * blocked in accept. A worker holding gathered audit rows waits only until
+ * they are due, then writes them: an idle worker holds nothing longer than
+ * audit_read_delay. Connections accepted on Linux do not inherit
+ * O_NONBLOCK, so libfcgi reads and writes them blocking as before. A
+ * signal ends the wait (epoll_wait is never restarted), so SIGTERM is seen
+ * at once.
  */
-#define HELD_ACCEPT_MS 10
-
-static void
-before_accept(struct worker_ctx *w, int listen_fd)
+static int
+waiter_open(int listen_fd)
 {
-	int64_t oldest, due;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	int flags, ep;
 
-	if (db_audit_pending(w->db, &oldest) == 0)
-		return;
-	due = oldest + w->cfg->audit_read_delay - db_now_ms();
-	if (due < 0)
-		due = 0;
-	if (!connection_waiting(listen_fd, (int)due)) {
-		flush_if(w, 1);
-		return;
+	flags = fcntl(listen_fd, F_GETFL);
+	if (flags < 0 || ((flags & O_NONBLOCK) == 0 &&
+	    fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) != 0))
+		return -1;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return -1;
+	ev.data.fd = listen_fd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
+		(void)close(ep);
+		return -1;
 	}
-	set_alarm_ms(due > HELD_ACCEPT_MS ? (long)due : HELD_ACCEPT_MS);
+	return ep;
 }
 
+/* 1 when a connection may be waiting, 0 when the wait ended without one
+ * (rows due, or a signal). */
 static int
-is_read_method(const char *m)
+wait_for_connection(struct worker_ctx *w, int ep)
 {
-	return m != NULL && (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0);
+	struct epoll_event ev;
+	int64_t oldest, due;
+	int timeout = -1, n;
+
+	if (db_audit_pending(w->db, &oldest) > 0) {
+		due = oldest + w->cfg->audit_read_delay - db_now_ms();
+		timeout = due > 0 ? (int)due : 0;
+	}
+	n = epoll_wait(ep, &ev, 1, timeout);
+	if (n == 0)
+		flush_if(w, 1);
+	return n > 0;
+}
+
+/* Whether the gathered rows are written before this request: before one
+ * that may run long (writes; bytes streamed by polaimg itself), so that a
+ * request_timeout kill never takes rows with it. */
+static int
+flush_before(const struct config *cfg, FCGX_Request *fcgx)
+{
+	const char *m = FCGX_GetParam("REQUEST_METHOD", fcgx->envp);
+	const char *uri = FCGX_GetParam("REQUEST_URI", fcgx->envp);
+
+	if (m == NULL || (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0))
+		return 1;
+	return strcmp(cfg->offload, "none") == 0 && uri != NULL &&
+	    (strstr(uri, "/proxy") != NULL || strstr(uri, "/file") != NULL);
 }
 
 int
@@ -233,7 +248,7 @@ worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot
 	struct worker_ctx w;
 	FCGX_Request fcgx;
 	long long served = 0;
-	int status = 0, rc;
+	int status = 0, rc, ep;
 
 	if (worker_signals_init(slot) != 0 || FCGX_Init() != 0 ||
 	    worker_ctx_init(&w, cfg) != 0) {
@@ -245,6 +260,14 @@ worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot
 		worker_ctx_free(&w);
 		return 1;
 	}
+	ep = waiter_open(listen_fd);
+	if (ep < 0) {
+		log_error("worker: cannot wait on the listening socket: %s",
+		    strerror(errno));
+		FCGX_Free(&fcgx, 1);
+		worker_ctx_free(&w);
+		return 1;
+	}
 	log_debug("worker ready");
 	for (;;) {
 		struct timespec now;
@@ -253,26 +276,24 @@ worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot
 			break;
 		if (worker_should_reopen_logs())
 			(void)log_reopen();
-		before_accept(&w, listen_fd);
+		if (!wait_for_connection(&w, ep))
+			continue;
 		rc = FCGX_Accept_r(&fcgx);
-		set_alarm_ms(0);
 		if (rc < 0) {
 			if (worker_should_stop())
 				break;
-			if (worker_alarm_taken()) {
-				/* Another worker took the connection. */
-				flush_if(&w, 1);
+			/* Another worker took it, or a signal came. */
+			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR ||
+			    rc == -ECONNABORTED)
 				continue;
-			}
-			log_error("worker: accept failed");
+			log_error("worker: accept failed: %s", strerror(-rc));
 			status = 1;
 			break;
 		}
-		(void)worker_alarm_taken();     /* a late alarm is void */
 		(void)clock_gettime(CLOCK_MONOTONIC, &now);
 		slot->request_started = now.tv_sec;
 		slot->busy = 1;
-		if (!is_read_method(FCGX_GetParam("REQUEST_METHOD", fcgx.envp)))
+		if (flush_before(cfg, &fcgx))
 			flush_if(&w, 1);
 		serve_one(&w, &fcgx, slot);
 		FCGX_Finish_r(&fcgx);
@@ -284,6 +305,7 @@ worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot
 		if (cfg->max_requests > 0 && ++served >= cfg->max_requests)
 			break;
 	}
+	(void)close(ep);
 	FCGX_Free(&fcgx, 1);
 	worker_ctx_free(&w);
 	return status;
