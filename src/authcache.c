@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "common.h"
 
 #define ID_MAX 64
 
@@ -40,13 +41,7 @@ struct authcache {
 static size_t
 slot(const char *id)
 {
-	uint32_t h = 2166136261u;
-
-	for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++) {
-		h ^= *p;
-		h *= 16777619u;
-	}
-	return h % AUTHCACHE_SLOTS;
+	return pi_fnv1a(id, strlen(id)) % AUTHCACHE_SLOTS;
 }
 
 /* 1 if an entry with key id, made at at_ms, may answer at now_ms. */
@@ -255,14 +250,10 @@ tokencache_free(struct tokencache *tc)
 static struct token_entry *
 token_slot(struct tokencache *tc, const char *token, size_t len)
 {
-	uint32_t h = 2166136261u;
+	size_t from = len > 64 ? len - 64 : 0;
 
 	/* The signature, at the end, differs most between tokens. */
-	for (size_t i = len > 64 ? len - 64 : 0; i < len; i++) {
-		h ^= (unsigned char)token[i];
-		h *= 16777619u;
-	}
-	return &tc->slots[h % TOKENCACHE_SLOTS];
+	return &tc->slots[pi_fnv1a(token + from, len - from) % TOKENCACHE_SLOTS];
 }
 
 int

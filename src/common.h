@@ -8,6 +8,7 @@
 #define POLAIMG_COMMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum pi_err {
 	PI_OK = 0,
@@ -30,6 +31,9 @@ enum pi_err {
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
 void pi_hex(const unsigned char *in, size_t n, char *out);
+
+/* 32-bit FNV-1a of n bytes: the slot of a key in the workers' caches. */
+uint32_t pi_fnv1a(const void *data, size_t n);
 
 /* A short English name for an error, for logs. Never NULL. */
 const char *pi_strerror(int err);

@@ -621,13 +621,9 @@ db_audit_read(struct db *db, const struct audit *ev)
 		return;
 	}
 	(void)clock_gettime(CLOCK_REALTIME, &now);
-	if (auditbuf_add(&db->reads, ev, (int64_t)now.tv_sec * 1000000 +
-	    now.tv_nsec / 1000, db_now_ms()) != 0) {
-		/* Full only if the last write failed and left rows: never. */
-		(void)db_audit_flush(db);
-		(void)auditbuf_add(&db->reads, ev, (int64_t)now.tv_sec * 1000000 +
-		    now.tv_nsec / 1000, db_now_ms());
-	}
+	/* Never full here: a full batch is written, and emptied, at once. */
+	(void)auditbuf_add(&db->reads, ev, (int64_t)now.tv_sec * 1000000 +
+	    now.tv_nsec / 1000, db_now_ms());
 	if (db->reads.n >= db->reads.cap)
 		(void)db_audit_flush(db);
 }

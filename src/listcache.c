@@ -13,6 +13,7 @@
  */
 #define LISTCACHE_MMAP_MIN (16 * 1024)
 #include "listcache.h"
+#include "common.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -96,13 +97,7 @@ listcache_free(struct listcache *lc)
 static struct entry *
 slot_of(struct listcache *lc, const char *key)
 {
-	uint32_t h = 2166136261u;
-
-	for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++) {
-		h ^= *p;
-		h *= 16777619u;
-	}
-	return &lc->slots[h % LISTCACHE_SLOTS];
+	return &lc->slots[pi_fnv1a(key, strlen(key)) % LISTCACHE_SLOTS];
 }
 
 const char *
