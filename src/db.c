@@ -175,7 +175,7 @@ struct db {
 	PGconn *conn;
 	unsigned char prepared[ST__COUNT];
 	int sync_reads;
-	struct auditbuf reads;     /* cap 0: reads are written at once */
+	struct auditbuf reads;     /* cap 1 (the default): written at once */
 	int listen;                /* LISTEN polaimg_changes on every connection */
 	int notify_ok;             /* the connection listens, the triggers exist */
 	unsigned long epoch;       /* + 1 per connection and per notification */
@@ -191,7 +191,8 @@ db_new(const char *conninfo)
 	if (db == NULL)
 		return NULL;
 	db->conninfo = strdup(conninfo);
-	if (db->conninfo == NULL) {
+	if (db->conninfo == NULL || auditbuf_init(&db->reads, 1) != 0) {
+		free(db->conninfo);
 		free(db);
 		return NULL;
 	}
@@ -542,9 +543,7 @@ db_set_read_batch(struct db *db, size_t rows)
 {
 	(void)db_audit_flush(db);
 	auditbuf_free(&db->reads);
-	if (rows <= 1)
-		return 0;
-	return auditbuf_init(&db->reads, rows);
+	return auditbuf_init(&db->reads, rows > 1 ? rows : 1);
 }
 
 size_t
@@ -609,17 +608,6 @@ db_audit_read(struct db *db, const struct audit *ev)
 {
 	struct timespec now;
 
-	if (db->reads.cap == 0) {
-		if (db_audit(db, ev) != 0)
-			log_error("audit: not recorded: user=%s action=%s image=%s "
-			    "case=%s outcome=%s rid=%s",
-			    ev->user_id != NULL ? ev->user_id : "-", ev->action,
-			    ev->image_id != NULL ? ev->image_id : "-",
-			    ev->case_id != NULL ? ev->case_id : "-",
-			    ev->outcome != NULL ? ev->outcome : "-",
-			    ev->request_id != NULL ? ev->request_id : "-");
-		return;
-	}
 	(void)clock_gettime(CLOCK_REALTIME, &now);
 	/* Never full here: a full batch is written, and emptied, at once. */
 	(void)auditbuf_add(&db->reads, ev, (int64_t)now.tv_sec * 1000000 +

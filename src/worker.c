@@ -238,7 +238,7 @@ flush_before(const struct config *cfg, FCGX_Request *fcgx)
 
 	if (m == NULL || (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0))
 		return 1;
-	return strcmp(cfg->offload, "none") == 0 && uri != NULL &&
+	return cfg->offload_mode == OFFLOAD_NONE && uri != NULL &&
 	    (strstr(uri, "/proxy") != NULL || strstr(uri, "/file") != NULL);
 }
 
