@@ -6,6 +6,9 @@
  *   display  long side 2048, progressive JPEG q85, auto-oriented, stripped
  *            but for the ICC profile (PNG input: 8-bit PNG)
  *   derive   both, from one decode (polaimg's real upload path)
+ *   upload   the whole work of an upload but HTTP and the database: read
+ *            the file, SHA-256 it, write the original, derive both copies,
+ *            fsync all three (polaimg and vips only)
  * by
  *   polaimg  img_probe() + img_derive() from build/src/libpolaimg.a, the very
  *            objects the service runs (one thread, the worker's limits)
@@ -27,6 +30,7 @@
  * ImageMagick policy), as imaging_policy_dir does in the service.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,16 +38,20 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <openssl/evp.h>
 #include <turbojpeg.h>
 #include <vips/vips.h>
 
 #include "imaging.h"
 
-enum op { OP_THUMB, OP_DISPLAY, OP_DERIVE };
+enum op { OP_THUMB, OP_DISPLAY, OP_DERIVE, OP_UPLOAD };
 enum impl { IM_POLAIMG, IM_VIPS, IM_TJ, IM__N };
 static const char *const impl_names[IM__N] = { "polaimg", "vips", "tj" };
-static const char *const op_names[] = { "thumb", "display", "derive" };
+static const char *const op_names[] = { "thumb", "display", "derive",
+    "upload" };
+#define OP_N 4
 
 static char outdir[1024];
 
@@ -98,6 +106,95 @@ out_path(char *buf, size_t size, const char *impl, const char *what)
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+
+/* ---- the upload's own work: read, hash, store, fsync ------------------ */
+
+/* Reads path into a malloc'd buffer; NULL on failure. */
+static unsigned char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf = NULL;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) != 0 || (buf = malloc((size_t)n)) == NULL ||
+	    fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static int
+sha256(const unsigned char *buf, size_t len, unsigned char *md)
+{
+	unsigned int mdlen = 0;
+
+	return EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) == 1 &&
+	    mdlen == 32 ? 0 : -1;
+}
+
+/* Writes buf to path and fsyncs it, as polaimg stores an original. */
+static int
+store(const char *path, const unsigned char *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	size_t off = 0;
+
+	if (fd < 0)
+		return -1;
+	while (off < len) {
+		ssize_t w = write(fd, buf + off, len - off);
+
+		if (w <= 0) {
+			close(fd);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) != 0) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+static int
+fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	return close(fd) != 0 ? -1 : r;
+}
+
+/* Read, hash and store the original as an upload does: the bytes, in
+ * *buf (the caller frees it), and the stored copy at opath. */
+static int
+upload_prologue(const char *impl, const char *in, unsigned char **buf,
+    size_t *len, char *opath, size_t osize)
+{
+	unsigned char md[32];
+
+	if (out_path(opath, osize, impl, "original") != 0 ||
+	    (*buf = slurp(in, len)) == NULL)
+		return -1;
+	if (sha256(*buf, *len, md) != 0 || store(opath, *buf, *len) != 0) {
+		free(*buf);
+		*buf = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- polaimg ---------------------------------------------------------- */
 
 static int
@@ -121,20 +218,30 @@ polaimg_init(void)
 static int
 polaimg_run(enum op op, const char *in)
 {
-	unsigned char head[16];
-	char dpath[1100], tpath[1100];
+	unsigned char head[16], *buf = NULL;
+	char dpath[1100], tpath[1100], opath[1100];
 	struct img_info info;
 	struct img_outputs out;
 	enum img_type t;
 	FILE *f;
-	size_t n;
+	size_t n, len;
 	int err;
 
-	if ((f = fopen(in, "rb")) == NULL)
-		return -1;
-	n = fread(head, 1, sizeof(head), f);
-	fclose(f);
-	t = img_sniff(head, n);
+	if (op == OP_UPLOAD) {
+		/* The worker probes and derives from the stored original. */
+		if (upload_prologue("polaimg", in, &buf, &len, opath,
+		    sizeof(opath)) != 0)
+			return -1;
+		t = img_sniff(buf, len);
+		free(buf);
+		in = opath;
+	} else {
+		if ((f = fopen(in, "rb")) == NULL)
+			return -1;
+		n = fread(head, 1, sizeof(head), f);
+		fclose(f);
+		t = img_sniff(head, n);
+	}
 	if (out_path(dpath, sizeof(dpath), "polaimg", "display") != 0 ||
 	    out_path(tpath, sizeof(tpath), "polaimg", "thumb") != 0)
 		return -1;
@@ -148,10 +255,15 @@ polaimg_run(enum op op, const char *in)
 	    IMG_SKIP_THUMB : 0;
 #else
 	/* an older imaging.c: it always makes both */
-	if (op != OP_DERIVE)
+	if (op != OP_DERIVE && op != OP_UPLOAD)
 		return -1;
 #endif
-	return img_derive(in, &info, &out);
+	if ((err = img_derive(in, &info, &out)) != 0)
+		return err;
+	if (op == OP_UPLOAD && (fsync_path(dpath) != 0 ||
+	    fsync_path(tpath) != 0))
+		return -1;
+	return 0;
 }
 
 /* ---- libvips ---------------------------------------------------------- */
@@ -213,8 +325,10 @@ vips_8bit(VipsImage **im)
 static int
 vips_run(enum op op, const char *in)
 {
-	char dpath[1100], tpath[1100];
+	char dpath[1100], tpath[1100], opath[1100];
 	VipsImage *d = NULL, *t = NULL;
+	unsigned char *buf = NULL;
+	size_t len = 0;
 	int png = strstr(in, ".png") != NULL;
 	int r = -1;
 
@@ -230,12 +344,23 @@ vips_run(enum op op, const char *in)
 		r = vips_save(t, tpath, png, 82, 0, 0);
 		goto out;
 	}
-	if (vips_thumbnail(in, &d, IMG_DISPLAY_MAX, "height", IMG_DISPLAY_MAX,
-	    "size", VIPS_SIZE_DOWN, NULL) != 0)
+	if (op == OP_UPLOAD) {
+		/* The bytes are in memory once read and hashed: decode them
+		 * from there, as a program holding the request body would. */
+		if (upload_prologue("vips", in, &buf, &len, opath,
+		    sizeof(opath)) != 0)
+			goto out;
+		if (vips_thumbnail_buffer(buf, len, &d, IMG_DISPLAY_MAX,
+		    "height", IMG_DISPLAY_MAX, "size", VIPS_SIZE_DOWN,
+		    NULL) != 0)
+			goto out;
+	} else if (vips_thumbnail(in, &d, IMG_DISPLAY_MAX, "height",
+	    IMG_DISPLAY_MAX, "size", VIPS_SIZE_DOWN, NULL) != 0) {
 		goto out;
+	}
 	if (png && vips_8bit(&d) != 0)
 		goto out;
-	if (op == OP_DERIVE) {
+	if (op == OP_DERIVE || op == OP_UPLOAD) {
 		/* Hold the display copy in memory, then thumbnail from it. */
 		VipsImage *m = vips_image_copy_memory(d);
 
@@ -246,14 +371,18 @@ vips_run(enum op op, const char *in)
 	}
 	if (vips_save(d, dpath, png, 85, 1, 1) != 0)
 		goto out;
-	if (op == OP_DERIVE) {
+	if (op == OP_DERIVE || op == OP_UPLOAD) {
 		if (vips_thumbnail_image(d, &t, IMG_THUMB_MAX, "height",
 		    IMG_THUMB_MAX, "size", VIPS_SIZE_DOWN, NULL) != 0 ||
 		    vips_save(t, tpath, png, 82, 0, 1) != 0)
 			goto out;
 	}
+	if (op == OP_UPLOAD && (fsync_path(dpath) != 0 ||
+	    fsync_path(tpath) != 0))
+		goto out;
 	r = 0;
 out:
+	free(buf);
 	if (d != NULL)
 		g_object_unref(d);
 	if (t != NULL)
@@ -366,27 +495,6 @@ out:
 	free(sy);
 	free(row);
 	return r;
-}
-
-static unsigned char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0 || (buf = malloc((size_t)n)) == NULL ||
-	    fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
 }
 
 static int
@@ -542,7 +650,7 @@ main(int argc, char **argv)
 		int im = parse(argv[2], impl_names, IM__N);
 		long base;
 
-		op = parse(argv[3], op_names, 3);
+		op = parse(argv[3], op_names, OP_N);
 		snprintf(outdir, sizeof(outdir), "%s", argv[5]);
 		if (im < 0 || op < 0 || init((enum impl)im, argv[0]) != 0)
 			return 2;
@@ -559,7 +667,7 @@ main(int argc, char **argv)
 		    "       %s rss IMPL OP INPUT OUTDIR\n", argv[0], argv[0]);
 		return 2;
 	}
-	op = parse(argv[2], op_names, 3);
+	op = parse(argv[2], op_names, OP_N);
 	rounds = atoi(argv[4]);
 	snprintf(outdir, sizeof(outdir), "%s", argv[5]);
 	if (op < 0 || rounds < 1)
@@ -571,8 +679,9 @@ main(int argc, char **argv)
 		for (nimpl = 0; nimpl < IM__N; nimpl++)
 			impls[nimpl] = nimpl;
 	for (int k = 0; k < nimpl; k++) {
-		if (impls[k] == IM_TJ && strstr(argv[3], ".png") != NULL) {
-			/* no PNG floor */
+		if (impls[k] == IM_TJ && (strstr(argv[3], ".png") != NULL ||
+		    op == OP_UPLOAD)) {
+			/* no PNG floor, no upload floor */
 			impls[k--] = impls[--nimpl];
 			continue;
 		}
