@@ -10,8 +10,9 @@
 # programs (imgbench.c linked against build/src/libpolaimg.a, the very
 # objects the service runs; trivial_fcgi.c), generates its inputs (cached in
 # /tmp/polaimg-bench-inputs-<version>), starts a private PostgreSQL, polaimg
-# and nginx the way tests/integration/run.sh does, runs the six cases of the
-# performance issue and writes bench/results.md. polaimg runs with its
+# and nginx the way tests/integration/run.sh does, runs its seven cases
+# (the last: uploads of every camera size against a libvips peer of the
+# whole upload) and writes bench/results.md. polaimg runs with its
 # default of 4 workers and max_requests = 0 (the memory case follows the
 # same workers across all its requests).
 #
@@ -20,7 +21,7 @@
 # default 7, 4 s of wrk each) rounds and reports medians; ratios are
 # polaimg / reference.
 # Timings are reported, never asserted: this is not part of ./dev test.
-# Takes about 5 minutes on 2 cores (the first run also makes the inputs).
+# Takes about 8 minutes on 2 cores (the first run also makes the inputs).
 set -euo pipefail
 
 ROUNDS=7
@@ -125,7 +126,7 @@ ICC=/usr/share/color/icc/ghostscript/srgb.icc
 gen() { # name WxH seed noise  (JPEG)
 	local half
 	half="$(echo "$2" | awk -Fx '{printf "%dx%d", $1/2, $2/2}')"
-	convert -size "$half" -seed "$3" plasma:fractal -blur 0x1.2 -resize "$2!" \
+	/usr/bin/convert -size "$half" -seed "$3" plasma:fractal -blur 0x1.2 -resize "$2!" \
 		-attenuate "$4" +noise Gaussian -profile "$ICC" -quality 92 \
 		-sampling-factor 2x2 "$IN/$1.part.jpg" && mv "$IN/$1.part.jpg" "$IN/$1"
 }
@@ -136,14 +137,73 @@ if [ ! -f "$IN/done" ]; then
 	gen p20.jpg 5163x3872 2 0.22 &
 	wait
 	gen p24.jpg 6000x4000 3 0.22 &
-	convert -size 1155x866 -seed 4 plasma:fractal -blur 0x0.8 -attenuate 0.5 \
+	/usr/bin/convert -size 1155x866 -seed 4 plasma:fractal -blur 0x0.8 -attenuate 0.5 \
 		+noise Gaussian -quality 92 -sampling-factor 2x2 "$IN/p1.jpg" &
-	convert -size 1000x1000 -seed 5 plasma:fractal -blur 0x1 -resize '2000x2000!' \
+	/usr/bin/convert -size 1000x1000 -seed 5 plasma:fractal -blur 0x1 -resize '2000x2000!' \
 		-depth 16 "$IN/deep16.png" &
 	wait
 	touch "$IN/done"
 fi
 for f in p10.jpg p20.jpg p24.jpg p1.jpg deep16.png; do [ -s "$IN/$f" ] || { echo "missing input $IN/$f" >&2; exit 1; }; done
+
+# The camera set of case 7: what an eye clinic's devices produce.
+# Fundus cameras frame the retina in a bright disc on black; phones write
+# 4:2:0 with an EXIF orientation (6: turn 90° clockwise); OCT B-scans are
+# small 16-bit grey PNGs; exports are 16-bit RGB PNGs.
+CAM="$IN/camera-1"
+fundus() { # name WxH seed sampling quality
+	local w h half
+	w="${2%x*}"; h="${2#*x}"; half="$((w / 2))x$((h / 2))"
+	/usr/bin/convert -size "$half" -seed "$3" plasma:'#a02810-#f09040' -blur 0x1.2 -resize "$2!" \
+		\( -size "$2" xc:black -fill white \
+		-draw "circle $((w / 2)),$((h / 2)) $((w / 2)),$((h / 40))" -blur 0x6 \) \
+		-compose multiply -composite -attenuate 0.25 +noise Gaussian -profile "$ICC" \
+		-sampling-factor "$4" -quality "$5" "$CAM/$1.part.jpg" && mv "$CAM/$1.part.jpg" "$CAM/$1"
+}
+# An EXIF APP1 segment holding Orientation = 6 (big-endian TIFF, one IFD
+# entry), spliced in after the JPEG's SOI marker.
+exif_orient6() { # in out
+	{
+		head -c 2 "$1"
+		printf '\xff\xe1\x00\x22Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08'
+		printf '\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00'
+		tail -c +3 "$1"
+	} >"$2.part" && mv "$2.part" "$2"
+}
+if [ ! -f "$CAM/done" ]; then
+	say "generating the camera set in $CAM (once)"
+	mkdir -p "$CAM"
+	fundus widefield12.jpg 3900x3072 11 2x1 92 &
+	fundus tabletop12.jpg 4288x2848 12 2x2 92 &
+	wait
+	fundus fundus18.jpg 5184x3456 13 2x2 92 &
+	/usr/bin/convert -size 3000x2000 -seed 14 plasma:fractal -blur 0x1.2 -resize '6000x4000!' \
+		-attenuate 0.22 +noise Gaussian -profile "$ICC" -sampling-factor 2x2 -quality 92 \
+		"$CAM/slitlamp24.jpg" &
+	wait
+	/usr/bin/convert -size 2016x1512 -seed 15 plasma:fractal -blur 0x1 -resize '4032x3024!' \
+		-attenuate 0.3 +noise Gaussian -sampling-factor 2x2 -quality 90 "$CAM/phone.raw.jpg"
+	exif_orient6 "$CAM/phone.raw.jpg" "$CAM/phone12.jpg"
+	rm -f "$CAM/phone.raw.jpg"
+	/usr/bin/convert -size 512x248 -seed 16 plasma:grey20-grey60 -colorspace Gray -resize '1024x496!' \
+		-attenuate 0.6 +noise Multiplicative -depth 16 -define png:color-type=0 \
+		-define png:bit-depth=16 "$CAM/oct16.png"
+	cp "$IN/deep16.png" "$CAM/export16.png"
+	touch "$CAM/done"
+fi
+CAM_SET="widefield12.jpg phone12.jpg tabletop12.jpg fundus18.jpg slitlamp24.jpg oct16.png export16.png"
+cam_label() {
+	case "$1" in
+	widefield12.jpg) echo "widefield fundus camera, q92 4:2:2" ;;
+	phone12.jpg) echo "phone, q90 4:2:0, EXIF orientation 6" ;;
+	tabletop12.jpg) echo "tabletop fundus camera, q92 4:2:0" ;;
+	fundus18.jpg) echo "18 MP fundus camera" ;;
+	slitlamp24.jpg) echo "24 MP slit-lamp camera" ;;
+	oct16.png) echo "OCT B-scan, 16-bit grey PNG" ;;
+	export16.png) echo "export, 16-bit RGB PNG" ;;
+	esac
+}
+for f in $CAM_SET; do [ -s "$CAM/$f" ] || { echo "missing input $CAM/$f" >&2; exit 1; }; done
 fsize() { stat -c %s "$1"; }
 human() { awk -v b="$1" 'BEGIN { if (b >= 1048576) printf "%.1f MB", b/1048576; else printf "%.0f KB", b/1024 }'; }
 dims() { identify -format '%wx%h' "$1"; }
@@ -190,7 +250,7 @@ imgrss p20.jpg display polaimg vips tj
 imgrss p24.jpg display polaimg vips tj
 imgrss p24.jpg derive polaimg vips tj
 say "imaging: quality of the 20 MP display copies against a full decode + Lanczos"
-convert "$IN/p20.jpg" -filter Lanczos -resize 2048x2048 "$TMP/ref20.png"
+/usr/bin/convert "$IN/p20.jpg" -filter Lanczos -resize 2048x2048 "$TMP/ref20.png"
 "$BIN/imgbench" time display "$IN/p20.jpg" 1 "$TMP/out" polaimg vips tj >/dev/null 2>>"$TMP/imgbench.log"
 psnr() { { compare -metric PSNR "$1" "$TMP/ref20.png" null: 2>&1 || true; } | awk '{printf "%.2f", $1}'; }
 PSNR_P="$(psnr "$TMP/out/polaimg.display")"
@@ -327,13 +387,13 @@ mint_token() {
 TD="$(mint_token "$DOCTOR")"
 TP="$(mint_token "$PATIENT")"
 API=/api/v1/images
-# upload BASE FILE CASE -> prints "http_code seconds id"
-upload() {
+# upload BASE FILE CASE [TYPE] -> prints "http_code seconds id"
+upload() { # BASE FILE CASE [TYPE]
 	curl -s -o "$TMP/up.json" -w '%{http_code} %{time_total}' -H "Authorization: Bearer $TD" \
-		-F "image=@$2;type=image/jpeg" -F "caseId=$3" -F eyeSide=left "$1$API/upload"
+		-F "image=@$2;type=${4:-image/jpeg}" -F "caseId=$3" -F eyeSide=left "$1$API/upload"
 	printf ' %s\n' "$(sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p' "$TMP/up.json")"
 }
-up_ok() { # BASE FILE CASE -> id, or fail
+up_ok() { # BASE FILE CASE [TYPE] -> id, or fail
 	local r
 	r="$(upload "$@")"
 	[ "${r%% *}" = 201 ] || { echo "upload of $2 failed: $r $(cat "$TMP/up.json")" >&2; exit 1; }
@@ -525,6 +585,71 @@ SAME_PIDS="$(worker_pids | tr '\n' ' ')"
 CRASHES="$(grep -cE 'master: worker [0-9]+ (killed by signal|exited with status [1-9])' "$PLOG" || true)"
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 
+# ---- case 7: uploads of every camera size against the libvips peer ---------------
+# Round by round, A B A B: the libvips peer of the whole upload (imgbench's
+# upload op in a fresh process: read, SHA-256, store the original, both
+# copies, fsync all three; its own warm-up first), then POST /upload of the
+# same file through nginx (curl's total time). CPU: the peer's process CPU
+# time; polaimg's, the workers' utime + stime across the request (ticks of
+# 10 ms). Peak RSS: VmHWM of workers started fresh (SIGHUP) before the
+# input's uploads, and the peer's maximum resident set in a fresh process.
+fresh_workers() {
+	local old now fresh
+	old="$(worker_pids | sort | tr '\n' ' ')"
+	kill -HUP "$POLAIMG_PID"
+	for _ in $(seq 1 100); do
+		now="$(worker_pids | sort | tr '\n' ' ')"
+		fresh=1
+		for p in $old; do case " $now " in *" $p "*) fresh=0 ;; esac; done
+		[ "$fresh" = 1 ] && [ -n "$now" ] && break
+		sleep 0.1
+	done
+	[ "$fresh" = 1 ] || { echo "workers were not replaced after SIGHUP" >&2; exit 1; }
+	sleep 0.5
+}
+workers_ticks() { # utime + stime of every worker, in clock ticks
+	local t=0 p v
+	for p in $(worker_pids); do
+		v="$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)"
+		t=$((t + v))
+	done
+	echo "$t"
+}
+CAM_TSV="$TMP/camera.tsv"    # input round polaimg_ms vips_ms polaimg_cpu_ms vips_cpu_ms
+: >"$CAM_TSV"
+CAM_RSS="$TMP/camera-rss.tsv" # input polaimg_kib vips_kib psnr_polaimg psnr_vips
+: >"$CAM_RSS"
+TICK_MS=$((1000 / $(getconf CLK_TCK)))
+for f in $CAM_SET; do
+	say "case 7: $f ($(dims "$CAM/$f")), $NET_ROUNDS rounds against the libvips peer"
+	case "$f" in *.png) type=image/png ;; *) type=image/jpeg ;; esac
+	fresh_workers
+	up_ok "$BASE" "$CAM/$f" "$CASE_UP" "$type" >/dev/null   # warm-up
+	for r in $(seq 1 "$NET_ROUNDS"); do
+		v="$("$BIN/imgbench" time upload "$CAM/$f" 1 "$TMP/out" vips 2>>"$TMP/imgbench.log")" ||
+			{ echo "the libvips peer failed on $f" >&2; exit 1; }
+		c0="$(workers_ticks)"
+		res="$(upload "$BASE" "$CAM/$f" "$CASE_UP" "$type")"
+		c1="$(workers_ticks)"
+		[ "${res%% *}" = 201 ] || { echo "upload of $f failed: $res $(cat "$TMP/up.json")" >&2; exit 1; }
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$f" "$r" \
+			"$(echo "$res" | awk '{print $2 * 1000}')" "$(echo "$v" | cut -f3)" \
+			"$(((c1 - c0) * TICK_MS))" "$(echo "$v" | cut -f6)" >>"$CAM_TSV"
+	done
+	HWM=0
+	for p in $(worker_pids); do
+		k="$(status_kib "$p" VmHWM)"; [ "${k:-0}" -gt "$HWM" ] && HWM=$k
+	done
+	VR="$("$BIN/imgbench" rss vips upload "$CAM/$f" "$TMP/out" 2>>"$TMP/imgbench.log" | cut -f2)"
+	# Quality: both display copies against a full decode, upright,
+	# resized with Lanczos (three lobes), 8 bits.
+	ID="$(echo "$res" | awk '{print $3}')"
+	PD="$(ls "$STORE/cases/$CASE_UP/$ID"/display.* 2>/dev/null | head -1)"
+	/usr/bin/convert "$CAM/$f" -auto-orient -filter Lanczos -resize '2048x2048>' -depth 8 "$TMP/camref.png"
+	cpsnr() { { compare -metric PSNR "$1" "$TMP/camref.png" null: 2>&1 || true; } | awk '{printf "%.2f", $1}'; }
+	printf '%s\t%s\t%s\t%s\t%s\n' "$f" "$HWM" "$VR" "$(cpsnr "$PD")" "$(cpsnr "$TMP/out/vips.display")" >>"$CAM_RSS"
+done
+
 # ---- results.md ------------------------------------------------------------------
 wmed() { awk -F'\t' -v n="$1" -v c="$2" '$1==n {print $c}' "$WRK" | median; }
 # The req/s ratios of $1 to $2 round by round (each pair ran back to back,
@@ -536,6 +661,19 @@ wratios() {
 }
 wratio() { wratios "$1" "$2" | median | awk '{printf "%.2f", $1}'; }
 wspread() { wratios "$1" "$2" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.2f–%.2f", lo, hi}'; }
+# Case 7: per-round ratios polaimg / peer, their median, spread, geomean.
+cam_ratios() { awk -F'\t' -v f="$1" '$1==f && $4 > 0 {printf "%.4f\n", $3 / $4}' "$CAM_TSV"; }
+cam_ratio() { cam_ratios "$1" | median | awk '{printf "%.2f", $1}'; }
+cam_spread() { cam_ratios "$1" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.2f–%.2f", lo, hi}'; }
+cam_col() { awk -F'\t' -v f="$1" -v c="$2" '$1==f {print $c}' "$CAM_TSV" | median | awk '{printf "%.0f", $1}'; }
+cam_rss() { awk -F'\t' -v f="$1" -v c="$2" '$1==f {print $c}' "$CAM_RSS"; }
+cam_geomean() {
+	for f in $CAM_SET; do cam_ratio "$f"; echo; done |
+		awk 'NF {s += log($1); n++} END {if (n) printf "%.2f", exp(s / n); else print "n/a"}'
+}
+cam_psnr_worst() {
+	awk -F'\t' '{d = $4 - $5; if (NR == 1 || d < m) m = d} END {printf "%.2f", m}' "$CAM_RSS"
+}
 R="$TMP/results.md"
 verdict() { # value op target
 	awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<=") ? (v <= t) : (op == "<") ? (v < t) : (v >= t);
@@ -547,7 +685,7 @@ verdict() { # value op target
 	echo "Written by \`bench/run.sh\` on $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores" \
 		"($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM," \
 		"load average $LOAD_START at the start, $LOAD_END at the end; $((SECONDS - T0)) s."
-	echo "Versions: ImageMagick $(convert -version | sed -n 's/^Version: ImageMagick \([^ ]*\).*/\1/p'), libvips $(pkg-config --modversion vips)," \
+	echo "Versions: ImageMagick $(/usr/bin/convert -version | sed -n 's/^Version: ImageMagick \([^ ]*\).*/\1/p'), libvips $(pkg-config --modversion vips)," \
 		"libjpeg-turbo $(pkg-config --modversion libturbojpeg), nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*nginx\///')," \
 		"PostgreSQL $(psql -tAc 'SHOW server_version' | cut -d' ' -f1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)."
 	echo
@@ -592,6 +730,13 @@ verdict() { # value op target
 	drift="$(paste -d' ' <(echo "$RSS0" | tr ' ' '\n' | sed '/^$/d') <(echo "$RSS1" | tr ' ' '\n' | sed '/^$/d') |
 		awk '{d = ($2 - $1) * 100 / $1; if (d < 0) d = -d; if (d > m) m = d} END {printf "%.1f", m}')"
 	echo "| worker RSS drift, 10,000 requests | $drift % (largest) | < 5 % | $(verdict "$drift" "<" 5) |"
+	for f in $CAM_SET; do
+		cr="$(cam_ratio "$f")"
+		echo "| upload $(dims "$CAM/$f") ($(cam_label "$f")) | $cr × libvips peer (rounds $(cam_spread "$f")) | ≤ 1.0 | $(verdict "$cr" "<=" 1.0) |"
+	done
+	echo "| upload, geometric mean of the camera set | $(cam_geomean) × libvips peer | ≤ 0.85 | $(verdict "$(cam_geomean)" "<=" 0.85) |"
+	echo "| display copy quality, camera set | worst $(cam_psnr_worst) dB against libvips | ≥ −0.2 dB | $(verdict "$(cam_psnr_worst)" ">=" -0.2) |"
+	echo "| worker peak RSS, upload of the 24 MP camera file | $(mib "$(cam_rss slitlamp24.jpg 2)") MiB | ≤ 128 MiB | $(verdict "$(mib "$(cam_rss slitlamp24.jpg 2)")" "<=" 128) |"
 	echo
 	echo "## 1. Thumbnail (fit 400×400, baseline JPEG q82, stripped), in-process"
 	echo
@@ -682,6 +827,24 @@ verdict() { # value op target
 		awk '{printf "| %s | %s | %s | %+.1f %% |\n", $1, $2, $3, ($3 - $2) * 100 / $2}'
 	echo
 	echo "Workers that crashed during the run: $CRASHES."
+	echo
+	echo "## 7. Uploads of every camera size: POST /upload through nginx against the libvips peer"
+	echo
+	echo "The peer (bench/imgbench.c, op upload) does the upload's own work in one process and one"
+	echo "thread: read the file, SHA-256, write the original, display copy (fit 2048, progressive"
+	echo "q85, auto-oriented, metadata stripped but ICC) and from it the thumbnail (fit 400, q82),"
+	echo "8-bit PNG copies for PNG input, fsync of all three. polaimg does that plus HTTP, the"
+	echo "database row and the audit row. Medians of $NET_ROUNDS A B rounds; ratio = median of the"
+	echo "round-by-round ratios. PSNR: each display copy against a full decode, upright, resized"
+	echo "with Lanczos (three lobes)."
+	echo
+	echo "| input | polaimg ms (cpu) | libvips peer ms (cpu) | ratio (rounds) | peak RSS polaimg / peer | PSNR polaimg / peer |"
+	echo "|---|---|---|---|---|---|"
+	for f in $CAM_SET; do
+		echo "| $(dims "$CAM/$f") $(cam_label "$f") | $(cam_col "$f" 3) ($(cam_col "$f" 5)) |" \
+			"$(cam_col "$f" 4) ($(cam_col "$f" 6)) | $(cam_ratio "$f") ($(cam_spread "$f")) |" \
+			"$(mib "$(cam_rss "$f" 2)") / $(mib "$(cam_rss "$f" 3)") MiB | $(cam_rss "$f" 4) / $(cam_rss "$f" 5) dB |"
+	done
 	echo
 	echo "## Notes on the targets"
 	echo
