@@ -1,4 +1,4 @@
-/* acl.c — the access table of api.md as pure functions.
+/* acl.c — the access table of docs/api.md as pure functions.
  *
  * Kept separate from the handlers so that every cell of the table is one unit
  * test and a handler cannot express an access rule of its own: handlers ask

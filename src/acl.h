@@ -1,5 +1,5 @@
 /* acl.h — who may do what to which case. Pure functions, the access table of
- * api.md in code: patients act on their own cases only and never delete;
+ * docs/api.md in code: patients act on their own cases only and never delete;
  * doctors and admins act on any case.
  */
 #ifndef POLAIMG_ACL_H

@@ -1,8 +1,17 @@
 /* arena.h — request-scoped memory: allocate freely, free everything at once.
  *
- * Each worker owns one arena; every allocation that belongs to a request comes
- * from it and arena_reset() releases them all when the response is written, so
- * nothing a request allocates can outlive it or leak across requests.
+ * Each worker owns one arena; the request's own data (the parsed request,
+ * ids, object keys, URLs, formatted strings, I/O buffers of known size) comes
+ * from it and arena_reset() releases all of it when the response is written,
+ * so none of it can outlive the request or leak across requests.
+ *
+ * Not everything a request touches is in the arena: what libraries allocate
+ * (json-c objects, libpq results, MagickWand wands, OpenSSL digest contexts,
+ * the multipart parser) and the few buffers handed over with malloc (a
+ * presigned URL from a storage back end's presign(), read_form's body
+ * buffer) are freed by the function that obtained them, on every path,
+ * before the request ends — usually after copying what must survive into
+ * the arena (arena_strdup of a presigned URL).
  */
 #ifndef POLAIMG_ARENA_H
 #define POLAIMG_ARENA_H

@@ -2,7 +2,8 @@
  *
  * libjwt 1.10 is used for what it does well — splitting the compact JWS,
  * decoding the JSON and checking the signature — and for nothing it decides
- * by itself. Three of its behaviours would be holes if trusted (design.md §9):
+ * by itself. Three of its behaviours would be holes if trusted (docs/design.md,
+ * "Facts checked on this platform"):
  * it verifies with whatever algorithm the token's header names, so an HS256
  * token whose HMAC key is the RSA public key PEM passes when the
  * configuration is RS256 (algorithm confusion); with no key it accepts any

@@ -153,7 +153,9 @@ int db_sweep_candidates(struct db *db, struct arena *a, long retention_days,
 /* After the objects are gone: deleted → purged (the row stays, for the
  * record); pending → row removed. Writes ev. */
 int db_image_purged(struct db *db, const struct image *img, const struct audit *ev);
-/* 1 if a live (not purged) row has this storage_key, 0 if none. */
+/* 1 if a live (not purged) row has this storage_key, 0 if none, PI_ERR_DB
+ * when the database cannot answer (callers must then treat the key as
+ * known: sweep and verify stop rather than call an object an orphan). */
 int db_storage_key_known(struct db *db, const char *storage_key);
 
 /* For `polaimg verify`: calls cb for every image whose objects must exist —

@@ -1,4 +1,4 @@
-/* handlers.h — the endpoints of api.md and what they share.
+/* handlers.h — the endpoints of docs/api.md and what they share.
  *
  * A handler answers its request itself and returns 0, or returns a negative
  * pi_err without having answered, and the worker answers with the matching

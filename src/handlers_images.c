@@ -1,4 +1,4 @@
-/* handlers_images.c — the endpoints of api.md.
+/* handlers_images.c — the endpoints of docs/api.md.
  *
  * Each handler reads top to bottom as its endpoint's description: validate
  * → authorize (acl_allowed) → act (db_, storage_, img_) → respond. The steps
@@ -88,7 +88,7 @@ jint_or_null(long long v)
 	return v >= 0 ? json_object_new_int64(v) : NULL;
 }
 
-/* The image resource of api.md. */
+/* The image resource of docs/api.md. */
 static json_object *
 image_json(struct arena *a, const struct image *img)
 {

@@ -6,7 +6,8 @@
  * requests clears the options but keeps the connection cache, so requests
  * to the same endpoint reuse one kept-alive (TLS) connection. Each request
  * is signed by sigv4.c, the same signer that makes the presigned URLs handed
- * to clients; libcurl's own CURLOPT_AWS_SIGV4 is not used (design.md §9).
+ * to clients; libcurl's own CURLOPT_AWS_SIGV4 is not used (docs/design.md,
+ * "Facts checked on this platform").
  * The plumbing shared with the Supabase back end — the bounded buffer, the
  * upload and download callbacks, the sinks, the pause between attempts —
  * is in storage_http.c; this file keeps what is S3's own: signing, the

@@ -120,7 +120,7 @@ static void
 serve_one(struct worker_ctx *w, FCGX_Request *fcgx, struct scoreboard_slot *slot)
 {
 	struct http_request req;
-	struct ctx c;
+	struct ctx c = { 0 };   /* read by the log line even when init fails */
 	int rc;
 
 	if (http_request_init(&req, fcgx, w->arena, w->cfg->body_file_dir) != 0) {

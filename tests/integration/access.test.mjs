@@ -1,4 +1,4 @@
-// The access table of api.md, one test per cell: eight actions (upload,
+// The access table of docs/api.md, one test per cell: eight actions (upload,
 // upload-url, complete, metadata, list, proxy, download-url, delete) × eleven
 // callers (patient on own case, patient on another patient's case, doctor,
 // admin, no token, expired token, alg:none token, inactive user, unknown

@@ -5,7 +5,7 @@
 // With S3 or Supabase the signed URLs are the store's: the direct-upload PUT
 // and the download go to the store, never through polaimg, so polaimg
 // audits what it sees — issuing the URL (upload_url, download_url) and the
-// complete — and has no "file" row to write (api.md audits "local
+// complete — and has no "file" row to write (docs/api.md audits "local
 // signed-URL redemption"). The tests below say so where it applies.
 import { before, test } from 'node:test';
 import {

@@ -2,7 +2,7 @@
 // the returned method and headers) → ready; complete; every refusal of the
 // PUT; upload-url validation.
 //
-// Where the PUT goes depends on the back end (api.md, upload-url):
+// Where the PUT goes depends on the back end (docs/api.md, upload-url):
 //   local     to polaimg (PUT /api/v1/images/<id>/upload?token=…), which
 //             checks the bytes and completes the image itself: 201 {data}.
 //   s3        to the store: a SigV4 presigned PUT with Content-Type signed.
@@ -185,7 +185,7 @@ test('complete: a pending image with nothing uploaded → 409 CONFLICT, stays pe
 //             cannot be written twice (HTTP 400, statusCode 409,
 //             KeyAlreadyExists).
 //   s3        the store TAKES it: a presigned PUT cannot be conditional,
-//             since api.md fixes the client's headers to Content-Type alone
+//             since docs/api.md fixes the client's headers to Content-Type alone
 //             (If-None-Match would have to be sent by the client). This is
 //             the limit README.md documents: within the URL's lifetime the
 //             uploader can replace the original. What polaimg guarantees

@@ -1,7 +1,7 @@
 // GET /api/v1/images/:id/download-url and the signed URL it hands out:
 // shape, bytes without a bearer token, every tampering, expiry.
 //
-// The URL is the back end's (api.md, download-url): local — polaimg's own
+// The URL is the back end's (docs/api.md, download-url): local — polaimg's own
 // /file?variant&expires&sig, refused with 403 FORBIDDEN; s3 — a SigV4
 // presigned GET of the object on the store, refused by S3 with 403 and an
 // XML error; supabase — a signed URL (JWT scoped "download") on the store,

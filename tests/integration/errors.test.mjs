@@ -1,4 +1,4 @@
-// The error codes of api.md that a request can trigger (DATABASE_UNAVAILABLE
+// The error codes of docs/api.md that a request can trigger (DATABASE_UNAVAILABLE
 // and STORAGE_UNAVAILABLE are in outage.test.mjs; hostile bodies in
 // hostile.test.mjs): body shape {"error","code","requestId"(,"details")},
 // X-Request-Id, the check order of the contract.

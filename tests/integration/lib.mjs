@@ -249,7 +249,7 @@ export function assertError(r, status, code, field) {
 	if (status >= 500) assertNoLeak(r);
 }
 
-// The fixed 401 bodies of api.md.
+// The fixed 401 bodies of docs/api.md.
 export function assert401(r, code) {
 	const msg = { AUTH_REQUIRED: 'Authentication required', TOKEN_EXPIRED: 'Token expired', INVALID_TOKEN: 'Invalid token' }[code];
 	assertError(r, 401, code);
@@ -764,7 +764,7 @@ export function assertAppUrl(actual, relPath) {
 
 // Checks every field of an image resource; exp overrides the expectations.
 export function assertImage(img, exp = {}) {
-	assert.deepEqual(Object.keys(img).sort(), IMAGE_KEYS, 'image resource has exactly the api.md fields');
+	assert.deepEqual(Object.keys(img).sort(), IMAGE_KEYS, 'image resource has exactly the docs/api.md fields');
 	assert.match(img.id, UUID_RE);
 	assert.match(img.caseId, UUID_RE);
 	assertAppUrl(img.imageUrl, `/api/v1/images/${img.id}/proxy`);

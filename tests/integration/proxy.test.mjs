@@ -30,7 +30,7 @@ function assertBytesHeaders(r, variant, ext, mime) {
 	assert.equal(r.headers.get('x-accel-redirect'), null, 'X-Accel-Redirect never reaches the client');
 }
 
-test('proxy: default is the display copy, with all the headers of api.md', async () => {
+test('proxy: default is the display copy, with all the headers of docs/api.md', async () => {
 	const r = await proxy();
 	assertBytesHeaders(r, 'display', 'jpg', 'image/jpeg');
 	assert.deepEqual(dims(r.buf), { width: 600, height: 400 });

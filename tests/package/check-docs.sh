@@ -2,7 +2,7 @@
 # check-docs.sh — the sample configuration and the manual page follow the
 # binary: every key that `polaimg config-keys` lists appears in
 # conf/polaimg.conf as a commented "#key = <its default>" line and in
-# doc/polaimg.8; every verb of `polaimg --help` is described in the manual;
+# docs/polaimg.8; every verb of `polaimg --help` is described in the manual;
 # and the sample, with every line uncommented, is a valid configuration.
 #
 # Usage: tests/package/check-docs.sh [path/to/polaimg]
@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 srcdir=$(cd "$here/../.." && pwd)
 bin=${1:-${POLAIMG_BIN:-./src/polaimg}}
 conf="$srcdir/conf/polaimg.conf"
-man="$srcdir/doc/polaimg.8"
+man="$srcdir/docs/polaimg.8"
 
 n=0
 failed=0
@@ -57,14 +57,14 @@ while IFS="$(printf '\t')" read -r key type def help; do
 	*)
 		check "$key: the sample shows the default ($def)" test "$val" = "$def" ;;
 	esac
-	check "doc/polaimg.8 describes $key" \
+	check "docs/polaimg.8 describes $key" \
 		grep -q -E "^\\.B $(man_word "$key")( |\$)" "$man"
 done <"$tmp/keys"
 
 verbs=$(clean_env "$bin" --help | sed -n 's/^  \([a-z-][a-z-]*\).*/\1/p')
 [ -n "$verbs" ] || { echo "Bail out! $bin --help lists no verb"; exit 1; }
 for verb in $verbs; do
-	check "doc/polaimg.8 describes the verb $verb" \
+	check "docs/polaimg.8 describes the verb $verb" \
 		grep -q -E "^\\.(B|BR|BI) (.* )?$(man_word "$verb")( |\$)" "$man"
 done
 

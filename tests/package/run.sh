@@ -248,6 +248,8 @@ for f in /usr/sbin/polaimg /etc/polaimg/polaimg.conf /usr/share/polaimg/sql/001_
 	/usr/share/doc/polaimg/copyright; do
 	expect "$f installed" test -f "$f"
 done
+expect "the API and the design are installed as documentation" sh -c \
+	'ls /usr/share/doc/polaimg/api.md* /usr/share/doc/polaimg/design.md* >/dev/null'
 expect "polaimg --version" sh -c "/usr/sbin/polaimg --version | grep -q '^polaimg '"
 expect "the system user polaimg" sh -c 'id -u polaimg >/dev/null && [ "$(id -u polaimg)" -lt 1000 ]'
 expect "polaimg has no login shell" sh -c 'getent passwd polaimg | grep -q ":/usr/sbin/nologin$"'

@@ -1,4 +1,4 @@
-/* test_acl.c — every cell of api.md's access table. */
+/* test_acl.c — every cell of docs/api.md's access table. */
 #include <string.h>
 
 #include "acl.h"

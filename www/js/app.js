@@ -1,7 +1,7 @@
 /* app.js — the clinic page: sign in with a token, open a case, view and add
  * images, delete them (doctors and administrators).
  *
- * The page is static and talks to the polaimg API only (api.md); it keeps
+ * The page is static and talks to the polaimg API only (docs/api.md); it keeps
  * no state on any server. What it keeps in the browser: the token (and a
  * "delete was refused" flag) in sessionStorage, the open case id in the
  * address (?case=…, so a reload reopens it). config.json, next to this

@@ -1,6 +1,6 @@
 /* messages.js — what the page says when something goes wrong.
  *
- * One sentence per documented API error (api.md, "Errors"), chosen by HTTP
+ * One sentence per documented API error (docs/api.md, "Errors"), chosen by HTTP
  * status first (nginx may answer 413 or 5xx with a page of its own, without
  * the JSON body) and worded for the action in progress. 5xx messages carry
  * the request id, which the administrator finds in polaimg's log and audit
