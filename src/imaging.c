@@ -674,7 +674,8 @@ img_probe(const char *path, enum img_type type, uint64_t max_pixels,
 	info->captured_at = -1;
 	/* polaimg's own header reader first: ImageMagick's ping decodes
 	 * WebP, and libpng inflates PNG text while reading the header. */
-	if ((err = img_name(name, sizeof(name), fmt->coder, path, 1)) != 0 ||
+	if ((err = img_begin()) != 0 ||
+	    (err = img_name(name, sizeof(name), fmt->coder, path, 1)) != 0 ||
 	    (err = img_header(path, type, max_pixels, &hdr)) != 0)
 		goto out;
 	if ((err = img_open(fmt, path, name, sizeof(name), &wand)) != 0)
