@@ -8,9 +8,15 @@
  * frame only, so a 10000-page TIFF costs one page. conf/policy.xml denies
  * every other coder, module, delegate and filter as a second wall.
  *
- * Work is bounded before it starts: img_probe() pings the header (no pixel
- * is decoded) and refuses width*height above max_pixels; img_init() sets the
- * resource limits (memory, map, disk, area, width, height, time) and one
+ * Work is bounded before it starts. img_probe() first has polaimg's own
+ * header reader (imghdr.c) look at the file's bytes: the stored size, read
+ * from the header, is held to max_pixels, and PNG text and ICC chunks may
+ * inflate only so far, before ImageMagick opens the file at all, because
+ * ImageMagick's ping is not always a header read (its WebP coder decodes
+ * the whole bitstream, and libpng inflates every zTXt, iTXt and iCCP chunk
+ * while reading the header). Only then does img_probe() ping the file
+ * (orientation, capture time), and the size the ping finds must be the
+ * header's. img_init() sets the resource limits (memory, map, disk, area, width, height, time) and one
  * thread, because the pre-forked workers already use the cores and OpenMP
  * inside each worker only adds contention.
  *
