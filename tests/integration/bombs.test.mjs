@@ -109,7 +109,13 @@ function ztxtBombPng() {
 	return ztxtBomb;
 }
 
-// The 34-byte lossless WebP whose VP8L header declares 16383×16383.
+// The 34-byte lossless WebP whose VP8L header declares 16383×16383 and
+// whose bitstream is valid: no transform, no colour cache, one Huffman
+// group of five "simple" codes with one symbol each, so every pixel takes
+// zero bits and libwebp fills a 16383×16383 ARGB buffer (1 GiB) from
+// nothing. Bits are read LSB first from byte 25: 0 (no transform), 0 (no
+// cache), 0 (no meta codes), then five times 1 (simple), 0 (one symbol),
+// 0 (1-bit symbol), 0 (symbol 0).
 function vp8lBomb() {
 	const b = Buffer.alloc(34);
 	b.write('RIFF', 0, 'latin1');
@@ -118,6 +124,7 @@ function vp8lBomb() {
 	b.writeUInt32LE(14, 16);
 	b[20] = 0x2f;
 	b.writeUInt32LE(16382 | (16382 << 14), 21);
+	for (const bit of [3, 7, 11, 15, 19]) b[25 + (bit >> 3)] |= 1 << (bit & 7);
 	return b;
 }
 
@@ -163,10 +170,13 @@ test('bomb: PNG 64×64 with a zTXt chunk inflating to 512 MiB → 422, fast, wor
 	await bomb('zTXt 512 MiB', send(png, 'image/png', 'bomb.png'));
 });
 
-test('bomb: PNG with a compressed iTXt and an iCCP chunk of 256 MiB each → 422', async () => {
+test('bomb: PNG with a compressed iTXt chunk of 256 MiB → 422', async () => {
 	const itxt = pngChunk('iTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\x01\0\0\0', 'latin1'),
 		zerosZ(256 << 20)]));
 	await bomb('iTXt 256 MiB', send(pngWith([itxt]), 'image/png', 'itxt.png'));
+});
+
+test('bomb: PNG with an iCCP chunk of 256 MiB → 422', async () => {
 	const iccp = pngChunk('iCCP', Buffer.concat([Buffer.from('icc\0\0', 'latin1'), zerosZ(256 << 20)]));
 	await bomb('iCCP 256 MiB', send(pngWith([iccp]), 'image/png', 'iccp.png'));
 });
