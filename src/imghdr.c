@@ -188,9 +188,9 @@ imghdr_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels,
 
 /* Inflates the zlib stream in[0..n) into a discard buffer, counting the
  * bytes it gives, until the stream ends, zlib finds it corrupt, or the count
- * passes cap (the count is then cap + 1 or a little more: never much more,
- * the discard buffer is small). Adds the count to *total. Returns 0, or
- * PI_ERR_NOMEM if zlib could not start. */
+ * passes cap (the count is then over cap by less than the discard buffer).
+ * Adds the count to *total. Returns 0, or PI_ERR_NOMEM if zlib could not
+ * reset the stream. */
 static int
 hdr_inflate_count(z_stream *zs, const unsigned char *in, size_t n,
     uint64_t cap, uint64_t *total)
