@@ -8,9 +8,15 @@
  * frame only, so a 10000-page TIFF costs one page. conf/policy.xml denies
  * every other coder, module, delegate and filter as a second wall.
  *
- * Work is bounded before it starts: img_probe() pings the header (no pixel
- * is decoded) and refuses width*height above max_pixels; img_init() sets the
- * resource limits (memory, map, disk, area, width, height, time) and one
+ * Work is bounded before it starts. img_probe() first has polaimg's own
+ * header reader (imghdr.c) look at the file's bytes: the stored size, read
+ * from the header, is held to max_pixels, and PNG text and ICC chunks may
+ * inflate only so far, before ImageMagick opens the file at all, because
+ * ImageMagick's ping is not always a header read (its WebP coder decodes
+ * the whole bitstream, and libpng inflates every zTXt, iTXt and iCCP chunk
+ * while reading the header). Only then does img_probe() ping the file
+ * (orientation, capture time), and the size the ping finds must be the
+ * header's. img_init() sets the resource limits (memory, map, disk, area, width, height, time) and one
  * thread, because the pre-forked workers already use the cores and OpenMP
  * inside each worker only adds contention.
  *
@@ -58,14 +64,19 @@
 #include "imaging.h"
 
 #include "common.h"
+#include "imghdr.h"
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ImageMagick 6's opencl.h declares GetDefaultOpenCLEnv() without a
@@ -606,10 +617,54 @@ img_open(const struct img_format *fmt, const char *path, char *name,
 	    PI_ERR_INTERNAL);
 }
 
+/*
+ * Reads the header of the file at path with imghdr (type t, max_pixels)
+ * before ImageMagick may open it; fills *hdr. The file is mapped
+ * read-only, so only the pages the reader looks at are read. Returns 0,
+ * PI_ERR_UNPROCESSABLE (logged with the reason; also for a file that
+ * cannot be opened) or PI_ERR_NOMEM.
+ */
+static int
+img_header(const char *path, enum img_type t, uint64_t max_pixels,
+    struct imghdr_info *hdr)
+{
+	struct stat st;
+	void *map = MAP_FAILED;
+	int fd, err;
+
+	memset(hdr, 0, sizeof(*hdr));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    fstat(fd, &st) != 0) {
+		/* As ImageMagick's ping answered for a file it cannot
+		 * read. */
+		log_error("imaging: %s: %s", path, strerror(errno));
+		err = PI_ERR_UNPROCESSABLE;
+		goto out;
+	}
+	if (st.st_size > 0 && (map = mmap(NULL, (size_t)st.st_size, PROT_READ,
+	    MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
+		log_error("imaging: mmap %s: %s", path, strerror(errno));
+		err = PI_ERR_NOMEM;
+		goto out;
+	}
+	err = imghdr_read(t, map == MAP_FAILED ? NULL : map,
+	    map == MAP_FAILED ? 0 : (size_t)st.st_size, max_pixels, hdr);
+	if (err == PI_ERR_UNPROCESSABLE)
+		log_warn("imaging: header refused before decoding: %s",
+		    hdr->why != NULL ? hdr->why : "malformed");
+out:
+	if (map != MAP_FAILED)
+		(void)munmap(map, (size_t)st.st_size);
+	if (fd >= 0)
+		(void)close(fd);
+	return err;
+}
+
 int
 img_probe(const char *path, enum img_type type, uint64_t max_pixels,
     struct img_info *info)
 {
+	struct imghdr_info hdr;
 	const struct img_format *fmt = img_format(type);
 	char name[IMG_NAME_MAX];
 	MagickWand *wand = NULL;
@@ -623,6 +678,12 @@ img_probe(const char *path, enum img_type type, uint64_t max_pixels,
 	info->type = type;
 	info->orientation = 1;
 	info->captured_at = -1;
+	/* polaimg's own header reader first: ImageMagick's ping decodes
+	 * WebP, and libpng inflates PNG text while reading the header. */
+	if ((err = img_begin()) != 0 ||
+	    (err = img_name(name, sizeof(name), fmt->coder, path, 1)) != 0 ||
+	    (err = img_header(path, type, max_pixels, &hdr)) != 0)
+		goto out;
 	if ((err = img_open(fmt, path, name, sizeof(name), &wand)) != 0)
 		goto out;
 	ok = MagickPingImage(wand, name);
@@ -644,6 +705,13 @@ img_probe(const char *path, enum img_type type, uint64_t max_pixels,
 		log_warn("imaging: %llux%llu is over max_pixels %llu",
 		    (unsigned long long)w, (unsigned long long)h,
 		    (unsigned long long)max_pixels);
+		err = PI_ERR_UNPROCESSABLE;
+		goto out;
+	}
+	if (w != hdr.width || h != hdr.height) {
+		log_warn("imaging: header says %lux%lu, ImageMagick %llux%llu",
+		    (unsigned long)hdr.width, (unsigned long)hdr.height,
+		    (unsigned long long)w, (unsigned long long)h);
 		err = PI_ERR_UNPROCESSABLE;
 		goto out;
 	}

@@ -65,9 +65,12 @@ struct img_info {
 /* Pings the file at path (type must be its sniffed type; the coder is forced
  * to it so data can never pick another coder; only the first frame counts).
  * Fills info. path must be absolute and free of '[', ']' and '%' (ImageMagick
- * would read those as frame, size or scene syntax). Returns 0,
- * PI_ERR_UNPROCESSABLE if the header is unreadable or width*height exceeds
- * max_pixels (checked before any decode), PI_ERR_UNSUPPORTED if the
+ * would read those as frame, size or scene syntax). The header is read by
+ * imghdr_read() before ImageMagick opens the file. Returns 0,
+ * PI_ERR_UNPROCESSABLE if the header is unreadable, width*height exceeds
+ * max_pixels (checked before any decode), PNG metadata inflates past
+ * imghdr's caps, or the ping's size differs from the header's,
+ * PI_ERR_UNSUPPORTED if the
  * ImageMagick policy denies the type's coder, PI_ERR_INTERNAL on bad
  * arguments or before img_init(). */
 int img_probe(const char *path, enum img_type type, uint64_t max_pixels,

@@ -6,7 +6,7 @@
 #     tests/fuzz/run.sh [--seconds N] [--out DIR] [target ...]
 #
 # Targets (default: all): multipart auth urltoken json range etag query
-# config — one harness tests/fuzz/fuzz_<target>.c each, seeds in
+# config imghdr_jpeg imghdr_png imghdr_webp imghdr_tiff — one harness tests/fuzz/fuzz_<target>.c each, seeds in
 # tests/fuzz/corpus/<target>/. Environment: FUZZ_SECONDS (default 60; CI
 # runs 60), FUZZ_CC (default clang), FUZZ_OUT (default /tmp/polaimg-fuzz),
 # FUZZ_SUMMARY (a file to append "fuzz <target> <executions> <seconds>
@@ -24,7 +24,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
 OUT="${FUZZ_OUT:-/tmp/polaimg-fuzz}"
 CC="${FUZZ_CC:-clang}"
-ALL_TARGETS="multipart auth urltoken json range etag query config"
+ALL_TARGETS="multipart auth urltoken json range etag query config imghdr_jpeg imghdr_png imghdr_webp imghdr_tiff"
 TARGETS=()
 
 while [ $# -gt 0 ]; do
@@ -61,6 +61,7 @@ deps() {
 	urltoken) echo "$ROOT/src/urltoken.c $(pkg-config --libs libcrypto)" ;;
 	range|etag|query) echo "$ROOT/src/http.c $ROOT/src/arena.c $ROOT/src/common.c $(pkg-config --libs json-c) -lfcgi" ;;
 	config) echo "$ROOT/src/config.c $ROOT/src/validate.c" ;;
+	imghdr_*) echo "$ROOT/src/imghdr.c $(pkg-config --libs zlib)" ;;
 	json) echo "$(lib_sources | tr '\n' ' ') $(pkg-config --libs libpq MagickWand-6.Q16 libcurl libcrypto json-c libjwt) -lfcgi" ;;
 	*) return 1 ;;
 	esac

@@ -1,0 +1,22 @@
+/* fuzz_imghdr_jpeg.c — libFuzzer harness for imghdr_jpeg(), polaimg's own
+ * reader of the JPEG header, which runs on every uploaded JPEG before
+ * ImageMagick sees it.
+ *
+ * Build and run:
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I src \
+ *       tests/fuzz/fuzz_imghdr_jpeg.c src/imghdr.c -lz -o fuzz_imghdr_jpeg
+ *   ./fuzz_imghdr_jpeg -max_total_time=60 tests/fuzz/corpus/imghdr_jpeg
+ * (or `make fuzz`, which builds and runs every harness).
+ *
+ * Input: the file's bytes. The contract checked is in fuzz_imghdr.h.
+ */
+#include "fuzz_imghdr.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	fuzz_imghdr_check(imghdr_jpeg, data, size);
+	return 0;
+}
