@@ -156,9 +156,9 @@ static const struct {
 	 * again after a lost connection, and what the spool replays, so that
 	 * a batch that did commit before the connection broke (or a replay
 	 * that committed just before a crash) is not written twice. A row is
-	 * known by its microsecond created_at, action, request id, image and
-	 * user. The check reads image_events (there is no index on
-	 * created_at alone): it runs only after a failure. */
+	 * known by its request id (an index lookup, sql/004), microsecond
+	 * created_at, action, image and user; a row without a request id (none
+	 * is, in use) is always written. */
 	[ST_AUDIT_ONCE] = { "INSERT INTO image_events (created_at, user_id, "
 	    "role, action, image_id, case_id, variant, outcome, remote_addr, "
 	    "request_id) SELECT * FROM unnest($1::timestamptz[], $2::text[], "
@@ -166,8 +166,8 @@ static const struct {
 	    "$8::text[], $9::text[], $10::text[]) AS u(created_at, user_id, "
 	    "role, action, image_id, case_id, variant, outcome, remote_addr, "
 	    "request_id) WHERE NOT EXISTS (SELECT 1 FROM image_events e "
-	    "WHERE e.created_at = u.created_at AND e.action = u.action "
-	    "AND e.request_id IS NOT DISTINCT FROM u.request_id "
+	    "WHERE e.request_id = u.request_id "
+	    "AND e.created_at = u.created_at AND e.action = u.action "
 	    "AND e.image_id IS NOT DISTINCT FROM u.image_id "
 	    "AND e.user_id IS NOT DISTINCT FROM u.user_id)", 10 },
 	/* The reads of an authenticated request in one statement: the user
@@ -747,6 +747,11 @@ spool_replay(struct db *db)
 	db->spooled = 1;
 	if (db_now_ms() < db->replay_after_ms)
 		return PI_ERR_DB;
+	/* The database first: the file is not read for nothing. */
+	if (db_connect(db) != 0) {
+		db->replay_after_ms = db_now_ms() + REPLAY_PAUSE_MS;
+		return PI_ERR_DB;
+	}
 	r = spool_take(db->spool_path, &fd, &map, &len);
 	if (r == 0) {
 		/* Emptied meanwhile, or another worker holds it. */

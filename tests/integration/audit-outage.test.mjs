@@ -8,10 +8,13 @@
 // - PostgreSQL stopped: the rows go to the spool (<TEST_TMP>/spool/
 //   audit.spool), `polaimg verify` fails and names it; once PostgreSQL is
 //   back a worker writes them, none lost, none twice, in the order made,
-//   and empties the spool.
+//   and empties the spool;
+// - a spool left by a crash (a torn last record, a row already written):
+//   the valid rows are written once, in time order, the torn one skipped
+//   and logged.
 import { after, describe, test } from 'node:test';
 import {
-	TEST_TMP, api, assert, fs, lit, path, pgStart, pgStop, polaimgCli, sleep, sql, sqlRows, uuid,
+	TEST_TMP, api, assert, crc32, fs, lit, path, pgStart, pgStop, polaimgCli, sleep, sql, sqlRows, uuid,
 } from './lib.mjs';
 
 const SPOOL = path.join(TEST_TMP, 'spool', 'audit.spool');
@@ -127,4 +130,58 @@ describe('audit rows while PostgreSQL is stopped (in order: stop, requests, veri
 		const more = await deniedRequests(2);
 		await allRecorded(more, 'after the replay');
 	});
+});
+
+// One spool record (src/spool.h): "PIA1", u32 length, u32 CRC-32, then
+// i64 created_at (unix us), u32 NULL mask, 9 fields of u8 length + bytes.
+function spoolRecord(unixUs, fields) {
+	const parts = [];
+	const head = Buffer.alloc(12);
+	head.writeBigInt64LE(BigInt(unixUs), 0);
+	let mask = 0;
+	fields.forEach((f, i) => { if (f === null) mask |= 1 << i; });
+	head.writeUInt32LE(mask, 8);
+	parts.push(head);
+	for (const f of fields) {
+		const b = Buffer.from(f ?? '', 'latin1');
+		parts.push(Buffer.from([b.length]), b);
+	}
+	const payload = Buffer.concat(parts);
+	const hdr = Buffer.alloc(12);
+	hdr.write('PIA1', 0, 'latin1');
+	hdr.writeUInt32LE(payload.length, 4);
+	hdr.writeUInt32LE(crc32(payload), 8);
+	return Buffer.concat([hdr, payload]);
+}
+
+test('a spool left by a crash: valid rows written once and in time order, a torn record skipped', async () => {
+	assert.ok(pgIsUp());
+	assert.equal(spoolSize(), 0);
+	const img = uuid();
+	const row = (rid, us) => spoolRecord(us, [null, null, 'file', img, null, 'display', 'denied', '127.0.0.1', rid]);
+	const t = Date.now() * 1000;
+	// a row already in image_events (a replay that committed, then a crash before the file was emptied)
+	const done = `spool-done-${uuid()}`;
+	sql(`INSERT INTO image_events (created_at, action, image_id, variant, outcome, remote_addr, request_id)
+		VALUES (to_timestamp(${t - 3000000} / 1000000.0), 'file', ${lit(img)}, 'display', 'denied', '127.0.0.1', ${lit(done)})`);
+	const us = Number(sql(`SELECT (extract(epoch from created_at) * 1000000)::bigint FROM image_events
+		WHERE request_id = ${lit(done)}`)[0][0]);
+	const later = `spool-later-${uuid()}`, earlier = `spool-earlier-${uuid()}`, torn = `spool-torn-${uuid()}`;
+	const tornRec = row(torn, t - 500000);
+	fs.appendFileSync(SPOOL, Buffer.concat([
+		row(later, t - 1000000), // appended first, made later
+		row(done, us),
+		row(earlier, t - 2000000),
+		tornRec.subarray(0, tornRec.length - 7),
+	]));
+	const v = polaimgCli('verify');
+	assert.notEqual(v.status, 0);
+	assert.match(v.stdout, /audit spool .*: 3 audit row\(s\) not yet in image_events \(1 damaged record/);
+	// the next flush of a worker (after any audited request) takes the spool
+	const now = await deniedRequests(1);
+	assert.ok(await eventually(() => spoolSize() === 0), 'the spool is emptied');
+	const rows = rowsOf([earlier, done, later, torn, ...now]);
+	assert.deepEqual(rows.map((r) => r.request_id), [done, earlier, later, now[0]],
+		'the row already written not again, then the older spooled row, the torn one skipped, the new row last');
+	assert.equal(rowsOf([done]).length, 1, 'the row already written is there once');
 });
