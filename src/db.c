@@ -6,7 +6,11 @@
  *   connection's state is checked; a broken one is reset once. A statement
  *   that fails on the wire is not retried: for a write we could not know
  *   whether it committed, and the client is better served by a 503 it can
- *   retry than by a duplicate.
+ *   retry than by a duplicate. The exception is the audit rows written on
+ *   their own (db_audit_flush): they are sent again on fresh connections
+ *   for up to audit_retry_ms by a statement that skips rows already
+ *   written (ST_AUDIT_ONCE), and then kept in the spool (spool.h), which
+ *   is written to image_events, in order, once the database answers.
  * - Every statement is a row of stmts[] and is prepared on first use per
  *   connection (PQprepare), so SQL text is parsed and planned once, and
  *   parameters never meet the SQL text.
