@@ -535,6 +535,12 @@ cfg_check(struct config *cfg, char *err, size_t errsz)
 		set_err(err, errsz, "body_file_dir: must be an absolute path");
 		return -1;
 	}
+	if (cfg->audit_spool_dir[0] != '\0' && (cfg->audit_spool_dir[0] != '/' ||
+	    strlen(cfg->audit_spool_dir) > 1024)) {
+		set_err(err, errsz, "audit_spool_dir: must be an absolute path "
+		    "(at most 1024 bytes) or empty");
+		return -1;
+	}
 	if (cfg->listen[0] != '\0' && strncmp(cfg->listen, "unix:/", 6) != 0 &&
 	    strchr(cfg->listen, ':') == NULL) {
 		set_err(err, errsz, "listen: must be unix:/path or host:port");
