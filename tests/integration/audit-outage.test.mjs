@@ -174,6 +174,8 @@ test('a spool left by a crash: valid rows written once and in time order, a torn
 		row(earlier, t - 2000000),
 		tornRec.subarray(0, tornRec.length - 7),
 	]));
+	const owner = fs.statSync(path.dirname(SPOOL)); // polaimg's user, who must rewrite it
+	fs.chownSync(SPOOL, owner.uid, owner.gid);
 	const v = polaimgCli('verify');
 	assert.notEqual(v.status, 0);
 	assert.match(v.stdout, /audit spool .*: 3 audit row\(s\) not yet in image_events \(1 damaged record/);
