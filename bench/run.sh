@@ -306,7 +306,9 @@ public_base_url = $BASE
 body_file_dir = $BODYDIR
 log_file = $PLOG
 imaging_policy_dir = $ROOT/conf
+audit_spool_dir = $TMP/spool
 EOF
+mkdir -p "$TMP/spool"
 "$BIN/polaimg" -c "$CONF" migrate --dir "$ROOT/sql" >"$TMP/migrate.log" 2>&1 ||
 	{ cat "$TMP/migrate.log" >&2; exit 1; }
 ADMIN=00000000-0000-4000-8000-00000000000a DOCTOR=00000000-0000-4000-8000-00000000000d

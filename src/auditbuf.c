@@ -82,6 +82,12 @@ auditbuf_field(const struct auditbuf *b, size_t i, int f)
 	return b->rows[i].f[f];
 }
 
+int64_t
+auditbuf_time(const struct auditbuf *b, size_t i)
+{
+	return i < b->n ? b->rows[i].unix_us : 0;
+}
+
 void
 auditbuf_clear(struct auditbuf *b)
 {

@@ -51,6 +51,8 @@ int auditbuf_literals(const struct auditbuf *b, char *out[AUDIT_NCOLS]);
 
 /* Row i's field f (0..AUDIT_NFIELDS-1) or NULL, for logging. */
 const char *auditbuf_field(const struct auditbuf *b, size_t i, int f);
+/* Row i's time (unix microseconds), or 0 past the end. */
+int64_t auditbuf_time(const struct auditbuf *b, size_t i);
 
 void auditbuf_clear(struct auditbuf *b);
 

@@ -132,6 +132,10 @@ static const struct cfg_entry config_table[] = {
 	  "audit rows of reads a worker gathers into one INSERT; 1 = each at once" },
 	{ "audit_read_delay", CFG_INT, F(audit_read_delay), "100", 0, 10000, NULL, 0, NULL,
 	  "ms: a worker writes its gathered audit rows once the oldest is this old, busy or idle" },
+	{ "audit_retry_ms", CFG_INT, F(audit_retry_ms), "1000", 0, 60000, NULL, 0, NULL,
+	  "ms a worker keeps reconnecting to write audit rows whose connection broke, before it spools them" },
+	{ "audit_spool_dir", CFG_STR, F(audit_spool_dir), "/var/lib/polaimg/spool", 0, 0, NULL, 0, NULL,
+	  "directory of audit.spool: audit rows kept on disk while the database is away, written once it is back" },
 	{ "auth_cache_ttl", CFG_INT, F(auth_cache_ttl), "10", 0, 3600, NULL, 0, NULL,
 	  "seconds a worker may keep a user, case or image it read; dropped at once on a change (NOTIFY); 0 = off" },
 	{ "list_cache_size", CFG_SIZE, F(list_cache_size), "4m", 0, 1024 * MiB, NULL, 0, NULL,
@@ -529,6 +533,12 @@ cfg_check(struct config *cfg, char *err, size_t errsz)
 	}
 	if (cfg->body_file_dir[0] != '\0' && cfg->body_file_dir[0] != '/') {
 		set_err(err, errsz, "body_file_dir: must be an absolute path");
+		return -1;
+	}
+	if (cfg->audit_spool_dir[0] != '\0' && (cfg->audit_spool_dir[0] != '/' ||
+	    strlen(cfg->audit_spool_dir) > 1024)) {
+		set_err(err, errsz, "audit_spool_dir: must be an absolute path "
+		    "(at most 1024 bytes) or empty");
 		return -1;
 	}
 	if (cfg->listen[0] != '\0' && strncmp(cfg->listen, "unix:/", 6) != 0 &&

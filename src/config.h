@@ -61,6 +61,8 @@ struct config {
 	char *audit_read_commit;
 	long long audit_read_batch;
 	long long audit_read_delay;
+	char *audit_spool_dir;
+	long long audit_retry_ms;
 	long long list_cache_size;
 	long long auth_cache_ttl;
 	/* logging */

@@ -6,7 +6,11 @@
  *   connection's state is checked; a broken one is reset once. A statement
  *   that fails on the wire is not retried: for a write we could not know
  *   whether it committed, and the client is better served by a 503 it can
- *   retry than by a duplicate.
+ *   retry than by a duplicate. The exception is the audit rows written on
+ *   their own (db_audit_flush): they are sent again on fresh connections
+ *   for up to audit_retry_ms by a statement that skips rows already
+ *   written (ST_AUDIT_ONCE), and then kept in the spool (spool.h), which
+ *   is written to image_events, in order, once the database answers.
  * - Every statement is a row of stmts[] and is prepared on first use per
  *   connection (PQprepare), so SQL text is parsed and planned once, and
  *   parameters never meet the SQL text.
@@ -44,13 +48,14 @@
 
 #include "common.h"
 #include "log.h"
+#include "spool.h"
 
 enum stmt {
 	ST_PING, ST_USER, ST_CASE, ST_AUDIT, ST_IMAGE_GET, ST_CASE_LOCK,
 	ST_IMAGE_INSERT, ST_IMAGE_READY, ST_LIST, ST_COUNT, ST_DELETE,
 	ST_RESTORE, ST_SWEEP, ST_PURGED_DELETED, ST_PURGED_PENDING,
 	ST_KEY_KNOWN, ST_LIVE_PAGE, ST_AUDIT_BATCH, ST_USER_CASE,
-	ST_USER_IMAGE, ST__COUNT
+	ST_USER_IMAGE, ST_AUDIT_ONCE, ST__COUNT
 };
 
 /* The columns of an image, in the order row_to_image() reads them. */
@@ -151,6 +156,24 @@ static const struct {
 	    "request_id) SELECT * FROM unnest($1::timestamptz[], $2::text[], "
 	    "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
 	    "$8::text[], $9::text[], $10::text[])", 10 },
+	/* The same rows, each unless image_events has it already: what is sent
+	 * again after a lost connection, and what the spool replays, so that
+	 * a batch that did commit before the connection broke (or a replay
+	 * that committed just before a crash) is not written twice. A row is
+	 * known by its request id (an index lookup, sql/004), microsecond
+	 * created_at, action, image and user; a row without a request id (none
+	 * is, in use) is always written. */
+	[ST_AUDIT_ONCE] = { "INSERT INTO image_events (created_at, user_id, "
+	    "role, action, image_id, case_id, variant, outcome, remote_addr, "
+	    "request_id) SELECT * FROM unnest($1::timestamptz[], $2::text[], "
+	    "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+	    "$8::text[], $9::text[], $10::text[]) AS u(created_at, user_id, "
+	    "role, action, image_id, case_id, variant, outcome, remote_addr, "
+	    "request_id) WHERE NOT EXISTS (SELECT 1 FROM image_events e "
+	    "WHERE e.request_id = u.request_id "
+	    "AND e.created_at = u.created_at AND e.action = u.action "
+	    "AND e.image_id IS NOT DISTINCT FROM u.image_id "
+	    "AND e.user_id IS NOT DISTINCT FROM u.user_id)", 10 },
 	/* The reads of an authenticated request in one statement: the user
 	 * with the case (list) or with the image (view, proxy, download URL,
 	 * delete). The one-row FROM keeps a row when either is missing. */
@@ -181,6 +204,10 @@ struct db {
 	unsigned long epoch;       /* + 1 per connection and per notification */
 	uint64_t *changes;         /* shared by the workers of one master, or NULL */
 	int server_spoke;          /* a notice or error arrived (quiet_notice) */
+	char *spool_path;          /* <audit_spool_dir>/audit.spool, or NULL */
+	long retry_ms;             /* audit_retry_ms */
+	int spooled;               /* the spool held rows when last looked at */
+	int64_t replay_after_ms;   /* no replay before (after a failed one) */
 };
 
 struct db *
@@ -212,6 +239,7 @@ db_free(struct db *db)
 		return;
 	(void)db_audit_flush(db);
 	auditbuf_free(&db->reads);
+	free(db->spool_path);
 	if (db->conn != NULL)
 		PQfinish(db->conn);
 	explicit_bzero(db->conninfo, strlen(db->conninfo));
@@ -554,6 +582,100 @@ db_audit_pending(const struct db *db, int64_t *oldest_ms)
 	return db->reads.n;
 }
 
+int
+db_set_spool(struct db *db, const char *dir, long retry_ms)
+{
+	size_t n;
+	int r;
+
+	free(db->spool_path);
+	db->spool_path = NULL;
+	db->retry_ms = retry_ms > 0 ? retry_ms : 0;
+	db->spooled = 0;
+	if (dir == NULL || dir[0] == '\0')
+		return 0;
+	n = strlen(dir) + sizeof("/" SPOOL_FILE);
+	db->spool_path = malloc(n);
+	if (db->spool_path == NULL)
+		return -1;
+	(void)snprintf(db->spool_path, n, "%s/%s", dir, SPOOL_FILE);
+	if (access(dir, W_OK | X_OK) != 0)
+		log_warn("audit: spool directory %s: %s (rows the database "
+		    "cannot take will only be logged)", dir, strerror(errno));
+	/* Left by an earlier worker: written once the database answers. */
+	r = spool_nonempty(db->spool_path);
+	db->spooled = r > 0;
+	return 0;
+}
+
+int
+db_spool_waiting(const struct db *db)
+{
+	return db->spooled;
+}
+
+static int
+conn_broken(const struct db *db)
+{
+	return db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK;
+}
+
+/* Writes the rows of b with statement s (ST_AUDIT_BATCH or ST_AUDIT_ONCE):
+ * alone, or in a transaction committed durably when durable. */
+static int
+audit_insert(struct db *db, enum stmt s, const struct auditbuf *b,
+    int durable)
+{
+	char *lit[AUDIT_NCOLS];
+	PGresult *res = NULL;
+	int rc = PI_ERR_DB;
+
+	if (auditbuf_literals(b, lit) != 0)
+		return PI_ERR_NOMEM;
+	if (durable && db_begin(db) != 0)
+		goto out;
+	res = db_run(db, s, (const char *const *)lit, PGRES_COMMAND_OK);
+	if (res != NULL)
+		rc = durable ? db_simple(db, "COMMIT") : 0;
+	if (durable && rc != 0)
+		db_rollback(db);
+out:
+	PQclear(res);
+	for (int c = 0; c < AUDIT_NCOLS; c++)
+		free(lit[c]);
+	return rc;
+}
+
+/* The rows of a batch whose connection broke, sent again (ST_AUDIT_ONCE)
+ * on a fresh connection: once at once, then every 100 ms until retry_ms
+ * have passed (each attempt can take up to libpq's connect_timeout, 5 s,
+ * when the server's host does not answer at all). Stops early when the
+ * connection works and the server refuses the rows: reconnecting cannot
+ * help then. */
+static int
+audit_retry(struct db *db, const struct auditbuf *b)
+{
+	int64_t until = db_now_ms() + db->retry_ms, left;
+	int rc;
+
+	for (;;) {
+		rc = db_connect(db);
+		if (rc == 0) {
+			rc = audit_insert(db, ST_AUDIT_ONCE, b, 0);
+			if (rc == 0 || !conn_broken(db))
+				return rc;
+		}
+		left = until - db_now_ms();
+		if (left <= 0)
+			return PI_ERR_DB;
+		{
+			struct timespec ts = { 0, (left < 100 ? left : 100) * 1000000L };
+
+			(void)nanosleep(&ts, NULL);
+		}
+	}
+}
+
 /* Rows that could not be written go to the error log in full: the trail
  * is kept there instead, and an operator sees what is missing. */
 static void
@@ -579,28 +701,145 @@ log_unwritten(const struct auditbuf *b)
 	}
 }
 
+/* Keeps the rows of b in the spool (fsync'd), or, without one or when it
+ * cannot be written, in the error log. 0 when spooled. */
+static int
+spool_rows(struct db *db, const struct auditbuf *b)
+{
+	if (db->spool_path != NULL && spool_append(db->spool_path, b) == 0) {
+		if (!db->spooled)
+			log_warn("audit: database unavailable: %zu row(s) kept "
+			    "in %s until it is back", b->n, db->spool_path);
+		db->spooled = 1;
+		return 0;
+	}
+	if (db->spool_path != NULL)
+		log_error("audit: cannot append to %s: %s", db->spool_path,
+		    strerror(errno));
+	log_unwritten(b);
+	return PI_ERR_DB;
+}
+
+#define REPLAY_ROWS 256
+#define REPLAY_PAUSE_MS 1000
+
+/* Writes the spool's rows to image_events, in the order they were made
+ * (created_at, then the order they were appended), REPLAY_ROWS a
+ * transaction committed durably, and empties the file only after the last
+ * COMMIT. A crash in between leaves the file: the next replay skips the
+ * rows already written (ST_AUDIT_ONCE). The file's lock keeps two workers
+ * from replaying it at once and appends out while it is read. 0 when the
+ * spool is empty (now or already); PI_ERR_DB when rows wait in it still
+ * (the database is away, another worker holds it, or a replay failed in
+ * the last REPLAY_PAUSE_MS). */
+static int
+spool_replay(struct db *db)
+{
+	struct spool_entry *idx = NULL;
+	struct auditbuf rb = { NULL, 0, 0, 0 };
+	unsigned char *map = NULL;
+	size_t len = 0, n = 0, damaged = 0, done = 0;
+	int fd = -1, r, rc = PI_ERR_DB;
+
+	r = spool_nonempty(db->spool_path);
+	if (r <= 0) {
+		/* Missing, empty, or not even stat()able (then it cannot be
+		 * appended to either, and rows go to the log). */
+		db->spooled = 0;
+		return 0;
+	}
+	db->spooled = 1;
+	if (db_now_ms() < db->replay_after_ms)
+		return PI_ERR_DB;
+	/* The database first: the file is not read for nothing. */
+	if (db_connect(db) != 0) {
+		db->replay_after_ms = db_now_ms() + REPLAY_PAUSE_MS;
+		return PI_ERR_DB;
+	}
+	r = spool_take(db->spool_path, &fd, &map, &len);
+	if (r == 0) {
+		/* Emptied meanwhile, or another worker holds it. */
+		db->spooled = spool_nonempty(db->spool_path) > 0;
+		return db->spooled ? PI_ERR_DB : 0;
+	}
+	if (r < 0) {
+		log_error("audit: cannot read %s: %s", db->spool_path,
+		    strerror(errno));
+		goto out;
+	}
+	if (spool_index(map, len, &idx, &n, &damaged) != 0 ||
+	    auditbuf_init(&rb, REPLAY_ROWS) != 0)
+		goto out;
+	while (done < n) {
+		size_t k = 0;
+
+		auditbuf_clear(&rb);
+		for (; k < REPLAY_ROWS && done + k < n; k++) {
+			struct spool_row row;
+			size_t used;
+
+			if (spool_decode(map + idx[done + k].off, idx[done + k].len,
+			    &used, &row) != SPOOL_OK ||
+			    auditbuf_add(&rb, &row.ev, row.unix_us, 0) != 0)
+				goto out;
+		}
+		if (audit_insert(db, ST_AUDIT_ONCE, &rb, 1) != 0)
+			goto out;
+		done += k;
+	}
+	if (damaged > 0)
+		log_error("audit: %s: %zu damaged record(s) skipped (a write "
+		    "torn by a crash, or the file altered)", db->spool_path,
+		    damaged);
+	if (spool_release(fd, map, len, 1) != 0) {
+		/* Written, but still in the file: the next replay skips them. */
+		log_error("audit: cannot empty %s: %s", db->spool_path,
+		    strerror(errno));
+		fd = -1;
+		map = NULL;
+		goto out;
+	}
+	fd = -1;
+	map = NULL;
+	log_info("audit: %zu spooled row(s) written to image_events", n);
+	db->spooled = 0;
+	rc = 0;
+out:
+	if (rc != 0) {
+		if (done > 0)
+			log_warn("audit: %s: %zu of %zu spooled row(s) written; "
+			    "the rest waits", db->spool_path, done, n);
+		db->replay_after_ms = db_now_ms() + REPLAY_PAUSE_MS;
+	}
+	(void)spool_release(fd, map, len, 0);
+	auditbuf_free(&rb);
+	free(idx);
+	return rc;
+}
+
 int
 db_audit_flush(struct db *db)
 {
-	char *lit[AUDIT_NCOLS];
-	PGresult *res;
+	int rc;
 
+	if (db->reads.n == 0 && !db->spooled)
+		return 0;
+	/* Rows in the spool are older: they go first, and while they wait,
+	 * new rows go behind them. */
+	if (db->spool_path != NULL && spool_replay(db) != 0) {
+		rc = db->reads.n > 0 ? spool_rows(db, &db->reads) : 0;
+		auditbuf_clear(&db->reads);
+		return rc;
+	}
 	if (db->reads.n == 0)
 		return 0;
-	if (auditbuf_literals(&db->reads, lit) != 0) {
-		log_unwritten(&db->reads);
-		auditbuf_clear(&db->reads);
-		return PI_ERR_DB;
-	}
-	res = db_run(db, ST_AUDIT_BATCH, (const char *const *)lit,
-	    PGRES_COMMAND_OK);
-	for (int c = 0; c < AUDIT_NCOLS; c++)
-		free(lit[c]);
-	if (res == NULL)
-		log_unwritten(&db->reads);
-	PQclear(res);
+	rc = audit_insert(db, ST_AUDIT_BATCH, &db->reads, 0);
+	if (rc != 0 && conn_broken(db))
+		rc = audit_retry(db, &db->reads);
+	if (rc != 0)
+		rc = spool_rows(db, &db->reads);
 	auditbuf_clear(&db->reads);
-	return res != NULL ? 0 : PI_ERR_DB;
+	return rc;
 }
 
 void

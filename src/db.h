@@ -108,12 +108,24 @@ int db_audit(struct db *db, const struct audit *ev);
  * in one statement. 0 or -1 (out of memory, rows out of range). */
 int db_set_read_batch(struct db *db, size_t rows);
 /* Records ev: at once, or gathered (written now if that fills the batch).
- * Rows that cannot be written are logged in full at error level, never
+ * A batch whose connection broke is sent again on fresh connections for
+ * up to audit_retry_ms, then kept in the spool (db_set_spool); rows that
+ * cannot be spooled either are logged in full at error level, never
  * dropped silently. */
 void db_audit_read(struct db *db, const struct audit *ev);
-/* Writes the gathered rows now. 0 (also when there were none) or PI_ERR_DB
- * (the rows were logged and dropped). */
+/* Writes the spooled rows (if any, and if the database answers), then the
+ * gathered rows. 0 when every row is in image_events or in the spool
+ * (also when there were none), PI_ERR_DB when rows were logged and
+ * dropped. */
 int db_audit_flush(struct db *db);
+/* The spool of rows the database could not take (spool.h), in dir (empty
+ * or NULL: none), and how long a broken connection is retried before rows
+ * go there (ms). Notes a spool left with rows by an earlier worker. 0 or
+ * -1 (out of memory). */
+int db_set_spool(struct db *db, const char *dir, long retry_ms);
+/* 1 when rows wait in the spool (as last seen): db_audit_flush writes them
+ * once the database answers, even with no row gathered. */
+int db_spool_waiting(const struct db *db);
 /* How many rows are gathered; *oldest_ms (may be NULL) is the monotonic
  * time in ms at which the oldest was added. */
 size_t db_audit_pending(const struct db *db, int64_t *oldest_ms);

@@ -24,12 +24,19 @@
  *   sweep` removes orphans older than an hour), so they are reported but do
  *   not make the verb fail.
  *
+ * - First of all, the audit spool (<audit_spool_dir>/audit.spool, spool.h)
+ *   is read: rows in it are audit rows not yet in image_events (the
+ *   database was away when they were made; a worker writes them once it is
+ *   back). They are counted, never removed, and make the verb fail, even
+ *   when the database cannot be reached.
+ *
  * Output is one line per problem, then one summary line; the exit status is
  * 1 when an object is missing, differs, or could not be read (a check that
- * could not be made is not a pass).
+ * could not be made is not a pass), or the audit spool holds rows.
  */
 #include "verify.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +46,7 @@
 #include "common.h"
 #include "config.h"
 #include "db.h"
+#include "spool.h"
 #include "storage.h"
 
 struct verify {
@@ -46,6 +54,7 @@ struct verify {
 	struct storage *st;
 	int quiet;
 	long images, objects, legacy, missing, mismatched, unreadable, orphans;
+	size_t spooled;            /* audit rows waiting in the spool */
 	int db_failed;             /* the orphan walk lost the database */
 	char last_prefix[300];     /* the orphan walk's last image directory */
 	int last_known;            /* ... and whether it had a live row */
@@ -221,6 +230,31 @@ verify_orphan(void *ud, const char *key, time_t mtime)
 	return 0;
 }
 
+/* Counts the audit spool's records (and prints a line when there are
+ * any); 0, or -1 when it cannot be read. */
+static int
+verify_spool(const struct config *cfg, struct verify *v)
+{
+	char path[4096];
+	size_t damaged = 0;
+
+	if (cfg->audit_spool_dir[0] == '\0')
+		return 0;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", cfg->audit_spool_dir,
+	    SPOOL_FILE) >= sizeof(path) ||
+	    spool_count(path, &v->spooled, &damaged) != 0) {
+		printf("audit spool %s: cannot read: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (v->spooled > 0 || damaged > 0)
+		printf("audit spool %s: %zu audit row(s) not yet in image_events "
+		    "(%zu damaged record(s)); a worker writes them once the "
+		    "database answers\n", path, v->spooled, damaged);
+	if (damaged > 0 && v->spooled == 0)
+		v->spooled = damaged;
+	return 0;
+}
+
 int
 verify_main(const struct config *cfg, int argc, char **argv)
 {
@@ -237,6 +271,8 @@ verify_main(const struct config *cfg, int argc, char **argv)
 			return 2;
 		}
 	}
+	if (verify_spool(cfg, &v) != 0)
+		v.unreadable++;
 	v.db = db_new(cfg->database_url);
 	v.st = storage_open(cfg, err, sizeof(err));
 	if (v.st == NULL) {
@@ -258,9 +294,11 @@ verify_main(const struct config *cfg, int argc, char **argv)
 	}
 	printf("verify: %ld images, %ld objects checked, %ld missing, "
 	    "%ld mismatched, %ld unreadable, %ld not recorded (legacy), "
-	    "%ld orphan objects\n", v.images, v.objects, v.missing,
-	    v.mismatched, v.unreadable, v.legacy, v.orphans);
-	rc = v.missing + v.mismatched + v.unreadable > 0 ? 1 : 0;
+	    "%ld orphan objects, %zu spooled audit rows\n", v.images,
+	    v.objects, v.missing, v.mismatched, v.unreadable, v.legacy,
+	    v.orphans, v.spooled);
+	rc = v.missing + v.mismatched + v.unreadable > 0 || v.spooled > 0 ?
+	    1 : 0;
 out:
 	storage_close(v.st);
 	db_free(v.db);

@@ -81,7 +81,8 @@ worker_ctx_init(struct worker_ctx *w, const struct config *cfg)
 	    (size_t)cfg->list_cache_size : 0);
 	if (w->lists == NULL || w->tokens == NULL ||
 	    db_set_read_batch(w->db, strcmp(cfg->audit_read_commit, "sync") == 0 ?
-	    1 : (size_t)cfg->audit_read_batch) != 0) {
+	    1 : (size_t)cfg->audit_read_batch) != 0 ||
+	    db_set_spool(w->db, cfg->audit_spool_dir, (long)cfg->audit_retry_ms) != 0) {
 		log_error("worker: out of memory");
 		return -1;
 	}
@@ -157,6 +158,9 @@ done:
  *   write, or bytes polaimg streams itself: flush_before), so that a
  *   request_timeout kill never takes rows with it;
  * - when the worker stops (SIGTERM, max_requests).
+ * Rows the database cannot take go to the spool (db_set_spool); while it
+ * holds rows, every flush tries them first, and an idle worker does so
+ * every second.
  * A worker that crashes or is SIGKILLed loses what it holds: at most
  * audit_read_batch rows of its last fraction of a second, and they are
  * then missing, not wrong. audit_read_batch = 1 writes every row at once.
@@ -167,6 +171,9 @@ flush_if(struct worker_ctx *w, int force)
 	int64_t oldest;
 
 	if (db_audit_pending(w->db, &oldest) == 0) {
+		/* Spooled rows (the database was away) are tried again. */
+		if (force && db_spool_waiting(w->db))
+			(void)db_audit_flush(w->db);
 		worker_set_unwritten(0);
 		return;
 	}
@@ -221,6 +228,10 @@ wait_for_connection(struct worker_ctx *w, int ep)
 		due = oldest + w->cfg->audit_read_delay - db_now_ms();
 		timeout = due > 0 ? (int)due : 0;
 	}
+	/* While rows wait in the spool, an idle worker tries them every
+	 * second (a replay that failed waits that long anyway). */
+	if (db_spool_waiting(w->db) && (timeout < 0 || timeout > 1000))
+		timeout = 1000;
 	n = epoll_wait(ep, &ev, 1, timeout);
 	if (n == 0)
 		flush_if(w, 1);

@@ -207,6 +207,7 @@ export async function startInstance(opts = {}) {
 	const dir = path.join(TEST_TMP, id);
 	fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
 	fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+	fs.mkdirSync(path.join(dir, 'spool'), { recursive: true }); // audit_spool_dir: one per database
 	const storageDir = opts.storageDir || path.join(dir, 'store');
 	fs.mkdirSync(storageDir, { recursive: true });
 	const port = await freePort();
@@ -222,7 +223,7 @@ export async function startInstance(opts = {}) {
 		const confPath = path.join(dir, `polaimg-${i}.conf`);
 		const log = path.join(dir, `polaimg-${i}.log`);
 		const over = {
-			listen: `unix:${sock}`, public_base_url: base, log_level: 'info',
+			listen: `unix:${sock}`, public_base_url: base, log_level: 'info', audit_spool_dir: path.join(dir, 'spool'),
 			database_url: `host=${process.env.PGHOST} dbname=${db} user=${process.env.PGUSER || 'postgres'}`,
 			...(opts.conf || {}),
 		};

@@ -66,6 +66,8 @@ main(void)
 	    err, sizeof(err)) != 0, "missing database_url refused");
 	ok(load(&c, BASE "storage_dir = relative/path\n", env0, err, sizeof(err)) != 0,
 	    "relative storage_dir refused");
+	ok(load(&c, BASE "audit_spool_dir = spool\n", env0, err, sizeof(err)) != 0 &&
+	    strstr(err, "audit_spool_dir") != NULL, "relative audit_spool_dir refused, named");
 	ok(load(&c, BASE "public_base_url = http://x/\n", env0, err, sizeof(err)) != 0,
 	    "public_base_url with trailing slash refused");
 	ok(load(&c, BASE "jwt_algorithm = RS256\n", env0, err, sizeof(err)) != 0,

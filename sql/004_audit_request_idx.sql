@@ -1,0 +1,15 @@
+-- 004_audit_request_idx.sql — find an audit row by its request id.
+--
+-- An audit batch whose connection broke is sent again, and the rows of the
+-- audit spool are written once the database is back (src/spool.c), with a
+-- statement that skips every row image_events holds already (same request
+-- id, created_at to the microsecond, action, image and user): a batch that
+-- did commit just before its connection broke, or a replay that committed
+-- just before a crash, is not written twice. This index makes that check a
+-- lookup instead of a scan of the whole trail; it also serves an operator
+-- who follows a request id from the logs.
+--
+-- A plain CREATE INDEX (migrations run in a transaction) holds back writes
+-- to image_events while it is built; on a large existing trail, audit rows
+-- of that time are sent again or spooled, not lost.
+CREATE INDEX IF NOT EXISTS image_events_request_idx ON image_events (request_id);
