@@ -2,7 +2,8 @@
  *
  * ok(cond, name), is_int(got, want, name), is_str(got, want, name),
  * survives(fn) (fn run in a child returns normally), then done_testing()
- * prints the plan and returns the exit status. Automake's TAP
+ * prints the plan and returns the exit status. A name ending in
+ * "# TODO reason" marks a known bug: its failure is reported, not counted. Automake's TAP
  * driver reports every assertion.
  */
 #ifndef POLAIMG_TAP_H
@@ -22,7 +23,10 @@ tap_ok(int cond, const char *name, const char *file, int line)
 	tap_n++;
 	printf("%sok %d - %s\n", cond ? "" : "not ", tap_n, name);
 	if (!cond) {
-		tap_failed++;
+		/* "name # TODO why": a known bug, reported (automake: XFAIL,
+		 * XPASS once fixed), not failing the exit status. */
+		if (strstr(name, " # TODO") == NULL)
+			tap_failed++;
 		printf("#   failed at %s:%d\n", file, line);
 	}
 	fflush(stdout);
