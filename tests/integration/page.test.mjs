@@ -51,16 +51,19 @@ async function getRaw(rawPath) {
 }
 
 test('page: a path climbing out of /images/ is refused by the web server (sent raw, not normalised)', async () => {
-	for (const p of [
-		'/images/../../etc/passwd',
-		'/images/../../../../../../etc/passwd',
-		'/images/%2e%2e/%2e%2e/etc/passwd',
-		'/images/..%2f..%2fetc%2fpasswd',
-		'/images/js/../../../etc/passwd',
+	// A path that climbs above the root, plainly or %-encoded dots: nginx
+	// and Apache both answer 400. With %2f for the slashes there is no
+	// climb to refuse: nginx says 400, Apache 404 (AllowEncodedSlashes off).
+	for (const [p, codes] of [
+		['/images/../../etc/passwd', [400]],
+		['/images/../../../../../../etc/passwd', [400]],
+		['/images/%2e%2e/%2e%2e/etc/passwd', [400]],
+		['/images/js/../../../etc/passwd', [400]],
+		['/images/..%2f..%2fetc%2fpasswd', [400, 404]],
 	]) {
 		const r = await getRaw(p);
 		assert.ok(!r.error, `${p}: an answer (${r.error})`);
-		assert.ok([400, 403, 404].includes(r.status), `${p}: 400/403/404, got ${r.status}`);
+		assert.ok(codes.includes(r.status), `${p}: ${codes.join(' or ')}, got ${r.status}`);
 		assert.ok(!r.body.toString('latin1').includes('root:'), `${p}: no /etc/passwd content`);
 	}
 });
