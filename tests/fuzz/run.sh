@@ -6,8 +6,8 @@
 #     tests/fuzz/run.sh [--seconds N] [--out DIR] [target ...]
 #
 # Targets (default: all): multipart auth urltoken json range etag query
-# config imghdr_jpeg imghdr_png imghdr_webp imghdr_tiff router sniff — one harness
-# tests/fuzz/fuzz_<target>.c each, seeds in
+# config imghdr_jpeg imghdr_png imghdr_webp imghdr_tiff router sniff — one
+# harness tests/fuzz/fuzz_<target>.c each, seeds in
 # tests/fuzz/corpus/<target>/. Environment: FUZZ_SECONDS (default 60; CI
 # runs 60), FUZZ_CC (default clang), FUZZ_OUT (default /tmp/polaimg-fuzz),
 # FUZZ_SUMMARY (a file to append "fuzz <target> <executions> <seconds>
@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--seconds) SECONDS_EACH="$2"; shift 2 ;;
 	--out) OUT="$2"; shift 2 ;;
-	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
 	-*) echo "unknown option $1" >&2; exit 2 ;;
 	*) TARGETS+=("$1"); shift ;;
 	esac
