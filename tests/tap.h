@@ -1,14 +1,19 @@
 /* tap.h — a tiny Test Anything Protocol helper for the unit tests.
  *
- * ok(cond, name), is_int(got, want, name), is_str(got, want, name), then
- * done_testing() prints the plan and returns the exit status. Automake's TAP
+ * ok(cond, name), is_int(got, want, name), is_str(got, want, name),
+ * survives(fn) (fn run in a child returns normally), then done_testing()
+ * prints the plan and returns the exit status. A name ending in
+ * "# TODO reason" marks a known bug: its failure is reported, not counted. Automake's TAP
  * driver reports every assertion.
  */
 #ifndef POLAIMG_TAP_H
 #define POLAIMG_TAP_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int tap_n, tap_failed;
 
@@ -18,7 +23,10 @@ tap_ok(int cond, const char *name, const char *file, int line)
 	tap_n++;
 	printf("%sok %d - %s\n", cond ? "" : "not ", tap_n, name);
 	if (!cond) {
-		tap_failed++;
+		/* "name # TODO why": a known bug, reported (automake: XFAIL,
+		 * XPASS once fixed), not failing the exit status. */
+		if (strstr(name, " # TODO") == NULL)
+			tap_failed++;
 		printf("#   failed at %s:%d\n", file, line);
 	}
 	fflush(stdout);
@@ -38,6 +46,29 @@ tap_ok(int cond, const char *name, const char *file, int line)
 		printf("#   got \"%s\", want \"%s\"\n", g_ ? g_ : "(null)", \
 		    w_ ? w_ : "(null)"); \
 } while (0)
+
+/* 1 if fn, run in a child process, returns normally (the child then exits
+ * 0); 0 if the child dies of a signal (a crash, an abort of the sanitizers)
+ * or exits otherwise. For "this call is harmless" assertions. */
+static inline int
+survives(void (*fn)(void))
+{
+	pid_t pid, w;
+	int st = 0;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return 0;
+	if (pid == 0) {
+		fn();
+		_exit(0);
+	}
+	do
+		w = waitpid(pid, &st, 0);
+	while (w < 0 && errno == EINTR);
+	return w == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
 
 static inline int
 done_testing(void)

@@ -6,7 +6,8 @@
 #     tests/fuzz/run.sh [--seconds N] [--out DIR] [target ...]
 #
 # Targets (default: all): multipart auth urltoken json range etag query
-# config imghdr_jpeg imghdr_png imghdr_webp imghdr_tiff — one harness tests/fuzz/fuzz_<target>.c each, seeds in
+# config imghdr_jpeg imghdr_png imghdr_webp imghdr_tiff router sniff — one
+# harness tests/fuzz/fuzz_<target>.c each, seeds in
 # tests/fuzz/corpus/<target>/. Environment: FUZZ_SECONDS (default 60; CI
 # runs 60), FUZZ_CC (default clang), FUZZ_OUT (default /tmp/polaimg-fuzz),
 # FUZZ_SUMMARY (a file to append "fuzz <target> <executions> <seconds>
@@ -24,14 +25,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
 OUT="${FUZZ_OUT:-/tmp/polaimg-fuzz}"
 CC="${FUZZ_CC:-clang}"
-ALL_TARGETS="multipart auth urltoken json range etag query config imghdr_jpeg imghdr_png imghdr_webp imghdr_tiff"
+ALL_TARGETS="multipart auth urltoken json range etag query config imghdr_jpeg imghdr_png imghdr_webp imghdr_tiff router sniff"
 TARGETS=()
 
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--seconds) SECONDS_EACH="$2"; shift 2 ;;
 	--out) OUT="$2"; shift 2 ;;
-	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
 	-*) echo "unknown option $1" >&2; exit 2 ;;
 	*) TARGETS+=("$1"); shift ;;
 	esac
@@ -62,7 +63,8 @@ deps() {
 	range|etag|query) echo "$ROOT/src/http.c $ROOT/src/arena.c $ROOT/src/common.c $(pkg-config --libs json-c) -lfcgi" ;;
 	config) echo "$ROOT/src/config.c $ROOT/src/validate.c" ;;
 	imghdr_*) echo "$ROOT/src/imghdr.c $(pkg-config --libs zlib)" ;;
-	json) echo "$(lib_sources | tr '\n' ' ') $(pkg-config --libs libpq MagickWand-6.Q16 libcurl libcrypto json-c libjwt) -lfcgi" ;;
+	json|router) echo "$(lib_sources | tr '\n' ' ') $(pkg-config --libs libpq MagickWand-6.Q16 libcurl libcrypto json-c libjwt zlib) -lfcgi" ;;
+	sniff) echo "$ROOT/src/imaging.c $ROOT/src/imghdr.c $ROOT/src/common.c $ROOT/src/log.c $(pkg-config --libs MagickWand-6.Q16 libcrypto zlib)" ;;
 	*) return 1 ;;
 	esac
 }

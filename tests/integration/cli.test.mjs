@@ -2,7 +2,8 @@
 // check-config (secrets masked), refusal of a bad config, migrate again.
 import { test } from 'node:test';
 import {
-	JWT_SECRET, POLAIMG_BIN, POLAIMG_CONF, URL_SIGNING_KEY, assert, fs, path, polaimgCli, serviceEnv, sqlValue, TEST_TMP,
+	JWT_SECRET, PACKAGE_VERSION, POLAIMG_BIN, POLAIMG_CONF, URL_SIGNING_KEY, assert, fs, path, polaimgCli, serviceEnv, sqlRows, sqlValue,
+	TEST_TMP,
 } from './lib.mjs';
 import { spawnSync } from 'node:child_process';
 
@@ -16,10 +17,10 @@ function runWith(confText, ...args) {
 	}
 }
 
-test('cli: --version prints "polaimg 0.1.0"', () => {
+test('cli: --version prints "polaimg <version of configure.ac>"', () => {
 	const r = polaimgCli('--version');
 	assert.equal(r.status, 0);
-	assert.match(r.stdout + r.stderr, /polaimg 0\.1\.0/);
+	assert.equal(r.stdout, `polaimg ${PACKAGE_VERSION}\n`);
 });
 
 test('cli: check-config succeeds and masks the secrets', () => {
@@ -47,8 +48,13 @@ test('cli: a bad value (jwt_secret shorter than 32 bytes) is refused naming the 
 });
 
 test('cli: migrate once more is a no-op', () => {
+	const migrations = () => sqlRows('SELECT version, applied_at FROM schema_migrations ORDER BY version');
+	const applied = migrations();
+	assert.ok(applied.length > 0, 'the harness has migrated');
 	const before = sqlValue('SELECT count(*) FROM case_images');
 	const r = polaimgCli('migrate');
 	assert.equal(r.status, 0, r.stderr);
+	assert.equal(r.stdout, `migrations: 0 applied, ${applied.length} already present\n`);
+	assert.deepEqual(migrations(), applied, 'schema_migrations unchanged');
 	assert.equal(sqlValue('SELECT count(*) FROM case_images'), before);
 });

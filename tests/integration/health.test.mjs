@@ -1,12 +1,12 @@
 // GET /api/v1/images/health: no authentication, fixed JSON shape.
 import { test } from 'node:test';
-import { api, assert } from './lib.mjs';
+import { PACKAGE_VERSION, api, assert } from './lib.mjs';
 
 test('health: 200 with status/database/storage ok and version, no auth needed', async () => {
 	const r = await api('GET', '/api/v1/images/health');
 	assert.equal(r.status, 200);
 	assert.match(r.headers.get('content-type') || '', /^application\/json/);
-	assert.deepEqual(r.json, { status: 'ok', database: 'ok', storage: 'ok', version: '0.1.0' });
+	assert.deepEqual(r.json, { status: 'ok', database: 'ok', storage: 'ok', version: PACKAGE_VERSION });
 	assert.ok(r.requestId && r.requestId.length > 0, 'X-Request-Id header');
 });
 

@@ -55,6 +55,15 @@ if (!['local', 's3', 'supabase'].includes(STORAGE))
 if (REMOTE && (!STORE_URL || !FAULT_URL || !process.env.ITEST_OBJECT_ROOT))
 	throw new Error('remote storage: ITEST_STORE_URL, ITEST_FAULT_URL and ITEST_OBJECT_ROOT must be set (run.sh)');
 
+// The version the build announces (--version, health), from AC_INIT in
+// configure.ac: the one place it is written.
+export const PACKAGE_VERSION = (() => {
+	const ac = fs.readFileSync(new URL('../../configure.ac', import.meta.url), 'utf8');
+	const m = /^AC_INIT\(\[polaimg\],\s*\[([^\]]+)\]/m.exec(ac);
+	if (!m) throw new Error('configure.ac: no AC_INIT([polaimg], [version])');
+	return m[1];
+})();
+
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const RFC3339_UTC_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 export const SHA256_RE = /^[0-9a-f]{64}$/;

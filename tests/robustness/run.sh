@@ -74,10 +74,10 @@ step() {   # name, command...
 fuzz_lanes() {
 	local rc=0
 	env FUZZ_OUT="$WORK/fuzz1" FUZZ_SUMMARY="$WORK/fuzz.sum" \
-		tests/fuzz/run.sh multipart auth urltoken json imghdr_jpeg imghdr_png >"$WORK/fuzz1.log" 2>&1 &
+		tests/fuzz/run.sh multipart auth urltoken json imghdr_jpeg imghdr_png sniff >"$WORK/fuzz1.log" 2>&1 &
 	local p1=$!
 	env FUZZ_OUT="$WORK/fuzz2" FUZZ_SUMMARY="$WORK/fuzz.sum" \
-		tests/fuzz/run.sh range etag query config imghdr_webp imghdr_tiff >"$WORK/fuzz2.log" 2>&1 &
+		tests/fuzz/run.sh range etag query config imghdr_webp imghdr_tiff router >"$WORK/fuzz2.log" 2>&1 &
 	local p2=$!
 	wait "$p1" || rc=1
 	wait "$p2" || rc=1

@@ -24,6 +24,8 @@ command -v valgrind >/dev/null || { echo "valgrind: not installed (apt-get insta
 LOGS="${VALGRIND_LOGS:-$(mktemp -d /tmp/polaimg-valgrind.XXXXXX)}"
 mkdir -p "$LOGS"
 pass=0 fail=0
+# test_imaging finds conf/policy.xml through top_srcdir, as under make check.
+export top_srcdir="$ROOT"
 for t in "$BUILD"/tests/unit/test_*; do
 	case "$t" in *.log|*.trs|*.o) continue ;; esac
 	[ -x "$t" ] || continue

@@ -40,8 +40,31 @@ main(void)
 	ok(!acl_allowed(&patient, ACL_VIEW, other), "patient cannot view other case");
 	ok(!acl_allowed(&patient, ACL_UPLOAD, other), "patient cannot upload to other case");
 	ok(!acl_allowed(&patient, ACL_DELETE, other), "patient cannot delete other case");
-	ok(acl_allowed(&patient, ACL_VIEW, "11111111-1111-4111-8111-111111111111"),
-	    "case comparison of canonical ids");
+	{
+		/* Ids with hex letters: the comparison ignores case (PolaCare
+		 * may hand either), and any other difference denies. */
+		struct principal hexpat = who(ROLE_PATIENT,
+		    "abcdef12-3456-4abc-8def-0123456789ab");
+
+		ok(acl_allowed(&hexpat, ACL_VIEW,
+		    "ABCDEF12-3456-4ABC-8DEF-0123456789AB"),
+		    "case comparison: the upper-case spelling of the own id");
+		ok(acl_allowed(&hexpat, ACL_UPLOAD,
+		    "AbCdEf12-3456-4aBc-8DeF-0123456789aB"),
+		    "case comparison: mixed case, upload");
+		ok(!acl_allowed(&hexpat, ACL_VIEW,
+		    "abcdef12-3456-4abc-8def-0123456789ac"),
+		    "case comparison: last character differs, denied");
+		ok(!acl_allowed(&hexpat, ACL_VIEW,
+		    "abcdef12-3456-4abc-8def-0123456789a"),
+		    "case comparison: a prefix of the own id, denied");
+		ok(!acl_allowed(&hexpat, ACL_VIEW,
+		    "abcdef12-3456-4abc-8def-0123456789abc"),
+		    "case comparison: the own id plus a character, denied");
+		ok(!acl_allowed(&hexpat, ACL_DELETE,
+		    "ABCDEF12-3456-4ABC-8DEF-0123456789AB"),
+		    "case comparison: still never delete");
+	}
 	ok(!acl_allowed(&patient, ACL_VIEW, NULL), "no patient id: denied");
 	ok(!acl_allowed(&patient, ACL_VIEW, ""), "empty patient id: denied");
 	/* doctor and admin: any case, any action */
