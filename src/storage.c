@@ -127,14 +127,3 @@ storage_scratch_check(const struct storage *st)
 		return PI_ERR_STORAGE;
 	return 0;
 }
-
-int
-storage_local_path(const struct storage *st, const char *key, char *out,
-    size_t outsz)
-{
-	if (st->ops != &storage_local_ops)
-		return -1;
-	if ((size_t)snprintf(out, outsz, "%s/%s", st->cfg->storage_dir, key) >= outsz)
-		return -1;
-	return 0;
-}

@@ -79,7 +79,9 @@ int storage_tmpfile(struct storage *st, char *path, size_t pathsz);
 int storage_scratch_check(const struct storage *st);
 
 /* For local storage, the absolute path of key (for X-Sendfile and streaming).
- * Returns 0, or -1 if the back end is not local or it does not fit. */
+ * Returns 0, or -1 if the back end is not local, the key is not one the
+ * local back end accepts (the same check as every other operation), or the
+ * path does not fit. */
 int storage_local_path(const struct storage *st, const char *key, char *out,
     size_t outsz);
 

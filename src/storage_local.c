@@ -219,7 +219,9 @@ local_del(struct storage *st, const char *key)
 	return 0;
 }
 
-/* Walks dir (relative key prefix rel) calling cb for each regular file. */
+/* Walks dir (relative key prefix rel) calling cb for each regular file.
+ * Returns 0 when every file was seen, 1 when cb asked to stop (the walk
+ * leaves every directory it is in), or a pi_err. */
 static int
 walk(struct storage *st, const char *rel, storage_list_cb cb, void *ud, int depth)
 {
@@ -253,7 +255,7 @@ walk(struct storage *st, const char *rel, storage_list_cb cb, void *ud, int dept
 			rc = 1;
 	}
 	closedir(d);
-	return rc < 0 ? rc : 0;
+	return rc;
 }
 
 static int
@@ -261,6 +263,7 @@ local_list(struct storage *st, const char *prefix, storage_list_cb cb, void *ud)
 {
 	char rel[600];
 	size_t n = strlen(prefix);
+	int rc;
 
 	if (n >= sizeof(rel))
 		return PI_ERR_INVALID;
@@ -269,7 +272,8 @@ local_list(struct storage *st, const char *prefix, storage_list_cb cb, void *ud)
 		rel[--n] = '\0';
 	if (n > 0 && !key_ok(rel))
 		return PI_ERR_INVALID;
-	return walk(st, rel, cb, ud, 0);
+	rc = walk(st, rel, cb, ud, 0);
+	return rc < 0 ? rc : 0;
 }
 
 static int
@@ -318,6 +322,17 @@ local_check(struct storage *st)
 	if (stat(st->tmp_dir, &sb) != 0 || !S_ISDIR(sb.st_mode) ||
 	    access(st->tmp_dir, W_OK | X_OK) != 0)
 		return PI_ERR_STORAGE;
+	return 0;
+}
+
+int
+storage_local_path(const struct storage *st, const char *key, char *out,
+    size_t outsz)
+{
+	if (st->ops != &storage_local_ops || !key_ok(key))
+		return -1;
+	if ((size_t)snprintf(out, outsz, "%s/%s", st->cfg->storage_dir, key) >= outsz)
+		return -1;
 	return 0;
 }
 

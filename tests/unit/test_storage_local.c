@@ -276,12 +276,9 @@ test_list_delete(struct storage *st)
 	l.stop_after = 1;
 	is_int(storage_list(st, "cases", collect, &l), 0,
 	    "a callback that stops the walk: success");
-	/* storage.h: "return non-zero to stop". walk() ends the directory
-	 * the callback stopped in but returns 0 from it, so its parent walks
-	 * on into the next image directory: sweep's "database gone: stop"
-	 * does not stop (storage_local.c, walk). */
-	is_int(l.n, 1, "no key after the stop # TODO the stop does not leave "
-	    "the subdirectory (storage_local.c walk)");
+	/* storage.h: "return non-zero to stop": the walk leaves every
+	 * directory it is in (sweep's "database gone: stop"). */
+	is_int(l.n, 1, "no key after the stop");
 	ok(unlink(tmp) == 0, "temp file in flight removed");
 
 	is_int(storage_del(st, keys[2]), 0, "delete");
@@ -363,6 +360,12 @@ test_scratch(struct storage *st)
 	is_str(path, at(sdir, "/cases/c1/i1/original"), "is storage_dir/<key>");
 	is_int(storage_local_path(st, "cases/c1/i1/original", path, 10), -1,
 	    "local path that does not fit: -1");
+	is_int(storage_local_path(st, "../../etc/passwd", path, sizeof(path)),
+	    -1, "local path of a traversal: -1");
+	is_int(storage_local_path(st, "cases/.tmp/x", path, sizeof(path)), -1,
+	    "local path into a dot directory: -1");
+	is_int(storage_local_path(st, "/etc/passwd", path, sizeof(path)), -1,
+	    "local path of an absolute key: -1");
 	ok(rmdir(st->tmp_dir) == 0, "scratch directory removed");
 	is_int(storage_check(st), PI_ERR_STORAGE, "check: no scratch space");
 	ok(storage_tmpfile(st, tmp, sizeof(tmp)) < 0 && tmp[0] == '\0',
