@@ -11,7 +11,9 @@
  * on that.) So auth_verify() always passes the configured key, compares
  * jwt_get_alg() with the configured algorithm exactly after decoding (alg
  * "none" can never equal it), and checks exp and nbf itself against the
- * clock its caller passes.
+ * clock its caller passes. libjwt also reads the header's alg name
+ * case-insensitively, so the raw header text is compared with the
+ * configured name byte for byte as well ("hs256" is not HS256, RFC 7515).
  *
  * Before libjwt sees a token, its shape is checked cheaply: at most 8 KiB,
  * three non-empty base64url segments separated by exactly two dots. That
@@ -560,6 +562,23 @@ auth_role(jwt_t *jwt, char role[16])
 	memcpy(role, val, i + 1);
 }
 
+/* 1 if the decoded header's "alg" is the JSON string name, compared
+ * byte for byte (escapes already resolved by the JSON parser). */
+static int
+auth_alg_header_is(jwt_t *jwt, const char *name)
+{
+	char *json = jwt_get_headers_json(jwt, "alg");
+	size_t n = strlen(name);
+	int ok;
+
+	if (json == NULL)
+		return 0;
+	ok = strlen(json) == n + 2 && json[0] == '"' && json[n + 1] == '"' &&
+	    memcmp(json + 1, name, n) == 0;
+	free(json);
+	return ok;
+}
+
 int
 auth_verify(const struct auth_config *cfg, const char *token, int64_t now,
     struct auth_claims *out)
@@ -591,6 +610,11 @@ auth_verify(const struct auth_config *cfg, const char *token, int64_t now,
 	/* The signature was checked with whatever alg the token named; it
 	 * counts only if that is the configured one. JWT_ALG_NONE never is. */
 	if (jwt_get_alg(jwt) != ai->jwt || jwt_get_alg(jwt) == JWT_ALG_NONE)
+		goto out;
+	/* libjwt maps the name case-insensitively ("hs256" is HS256 to it);
+	 * RFC 7515 §4.1.1 names are case-sensitive, so the header's own text
+	 * must be exactly the configured name. */
+	if (!auth_alg_header_is(jwt, ai->name))
 		goto out;
 	/* RFC 7515 §4.1.11: extensions marked critical that we do not
 	 * understand (we understand none) make the token invalid. */

@@ -462,6 +462,24 @@ test_hs256(void)
 	is_int(verify(&cfg, t, &c), AUTH_INVALID, "alg None refused");
 	free(t);
 
+	/* Algorithm names are case-sensitive (RFC 7515 §4.1.1), though
+	 * libjwt maps them case-insensitively. */
+	t = mk_raw("{\"alg\":\"hs256\",\"typ\":\"JWT\"}",
+	    "{\"userId\":\"" UID "\",\"exp\":1900000060}", secret,
+	    strlen(secret), NULL);
+	is_int(verify(&cfg, t, &c), AUTH_INVALID, "alg hs256 (lower case) refused");
+	free(t);
+	t = mk_raw("{\"alg\":\"Hs256\"}",
+	    "{\"userId\":\"" UID "\",\"exp\":1900000060}", secret,
+	    strlen(secret), NULL);
+	is_int(verify(&cfg, t, &c), AUTH_INVALID, "alg Hs256 (mixed case) refused");
+	free(t);
+	t = mk_raw("{\"alg\":\"HS\\u0032\\u0035\\u0036\"}",
+	    "{\"userId\":\"" UID "\",\"exp\":1900000060}", secret,
+	    strlen(secret), NULL);
+	is_int(verify(&cfg, t, &c), AUTH_OK, "alg HS256 written with escapes accepted");
+	free(t);
+
 	/* Hand-built HS256 tokens: the builder itself is right, and a crit
 	 * header we cannot honour is refused. */
 	t = mk_raw("{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
