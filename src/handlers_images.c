@@ -179,6 +179,17 @@ public_url(struct ctx *c, const char *path_and_query)
 	    path_and_query);
 }
 
+/* The detail for a query string http_request_init() refused: the parameter
+ * whose value held a NUL or malformed UTF-8 when it knows one. */
+static json_object *
+query_detail(struct ctx *c, json_object *details)
+{
+	if (c->req->query_bad != NULL)
+		return http_detail_add(details, c->req->query_bad,
+		    "must be valid UTF-8 text without NUL characters");
+	return http_detail_add(details, "query", "malformed query string");
+}
+
 /* --- authentication and access ---------------------------------------- */
 
 /* What handlers_authenticate() read with the user (see handlers.h). */
@@ -925,6 +936,17 @@ h_upload(struct ctx *c)
 	rc = read_form(c, &f, boundary);
 	if (rc != 0)
 		goto out;
+	/* A field is C text from here on: a NUL or malformed UTF-8 in it is
+	 * refused, never cut off ("A\0B" is not "A"). */
+	for (int i = 0; i < FLD__N; i++)
+		if (f.val[i] != NULL && !val_utf8(f.val[i], f.len[i]))
+			details = http_detail_add(details, form_fields[i],
+			    "must be valid UTF-8 text without NUL characters");
+	if (details != NULL) {
+		http_validation_error(c->req, details);
+		rc = 0;
+		goto out;
+	}
 
 	fields.case_id_raw = f.val[FLD_CASE];
 	fields.eye_side = f.val[FLD_EYE];
@@ -973,8 +995,88 @@ out:
 
 /* --- POST /upload-url ---------------------------------------------------- */
 
+/* 1 if every string in v (values, and member names, at any depth) is
+ * well-formed UTF-8 without NUL (val_utf8). json-c checks UTF-8 only loosely
+ * (an overlong C0 80 passes) and turns \u0000 into a NUL inside the
+ * string, which strlen() would silently cut off. */
+static int
+json_text_ok(json_object *v, int depth)
+{
+	if (depth > 64)
+		return 0;
+	switch (json_object_get_type(v)) {
+	case json_type_string:
+		return val_utf8(json_object_get_string(v),
+		    (size_t)json_object_get_string_len(v));
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			if (!json_text_ok(json_object_array_get_idx(v, i), depth + 1))
+				return 0;
+		return 1;
+	case json_type_object: {
+		json_object_object_foreach(v, k, m) {
+			if (!val_utf8(k, strlen(k)) || !json_text_ok(m, depth + 1))
+				return 0;
+		}
+		return 1;
+	}
+	default:
+		return 1;
+	}
+}
+
+/* 1 if the JSON text holds a \u0000 escape (an odd run of backslashes
+ * before "u0000"). A member name with one is cut at the NUL by json-c
+ * ("caseId\u0000x" becomes "caseId"), so this is refused from the text. */
+static int
+json_has_nul_escape(const char *buf, size_t len)
+{
+	for (size_t i = 0; i + 6 <= len; i++) {
+		size_t k = 0;
+
+		if (buf[i] != '\\')
+			continue;
+		while (i + k < len && buf[i + k] == '\\')
+			k++;
+		if (k % 2 == 1 && i + k + 5 <= len &&
+		    strncmp(buf + i + k, "u0000", 5) == 0)
+			return 1;
+		i += k - 1;
+	}
+	return 0;
+}
+
+/* Answers 400 naming the first member of the object body whose strings are
+ * not clean text (json_text_ok), or "body" for a bad member name or a
+ * \u0000 escape found elsewhere; returns 1 then, else 0. */
+static int
+json_body_text_check(struct ctx *c, json_object *obj, const char *buf,
+    size_t len)
+{
+	const char *bad = NULL;
+
+	json_object_object_foreach(obj, k, m) {
+		if (!val_utf8(k, strlen(k))) {
+			bad = "body";
+			break;
+		}
+		if (!json_text_ok(m, 1)) {
+			bad = k;
+			break;
+		}
+	}
+	if (bad == NULL && json_has_nul_escape(buf, len))
+		bad = "body";
+	if (bad == NULL)
+		return 0;
+	http_validation_error(c->req, http_detail_add(NULL, bad,
+	    "must be valid UTF-8 text without NUL characters"));
+	return 1;
+}
+
 /* Reads a JSON object body (at most JSON_BODY_MAX). Answers 400/413 itself
- * and returns NULL when it is not one. */
+ * and returns NULL when it is not one (also when a string in it is not
+ * clean UTF-8 text: json_body_text_check). */
 static json_object *
 read_json_body(struct ctx *c)
 {
@@ -1002,6 +1104,10 @@ read_json_body(struct ctx *c)
 	if (obj == NULL) {
 		http_validation_error(c->req, http_detail_add(NULL, "body",
 		    "must be a JSON object"));
+		return NULL;
+	}
+	if (json_body_text_check(c, obj, buf, len)) {
+		json_object_put(obj);
 		return NULL;
 	}
 	return obj;
@@ -1406,7 +1512,7 @@ h_list(struct ctx *c)
 		return http_validation_error(c->req, http_detail_add(NULL,
 		    "caseId", "must be a UUID"));
 	if (c->req->query_invalid)
-		details = http_detail_add(details, "query", "malformed query string");
+		details = query_detail(c, details);
 	if (eye != NULL && val_enum(eye, eye_sides) < 0)
 		details = http_detail_add(details, "eyeSide",
 		    "must be one of left, right, both, unknown");
@@ -1684,7 +1790,9 @@ h_proxy(struct ctx *c)
 	if (path_id(c, id) != 0)
 		return 0;
 	v = variant_param(c, V_DISPLAY);
-	if (v < 0 || c->req->query_invalid)
+	if (c->req->query_invalid)
+		return http_validation_error(c->req, query_detail(c, NULL));
+	if (v < 0)
 		return http_validation_error(c->req, http_detail_add(NULL, "variant",
 		    "must be original, display or thumbnail"));
 	rc = load_image(c, id, ACL_VIEW, "proxy", &img);
@@ -1723,7 +1831,7 @@ h_download_url(struct ctx *c)
 	if (ei == NULL && expires_in > c->w->cfg->max_download_url_ttl)
 		expires_in = c->w->cfg->max_download_url_ttl;
 	if (c->req->query_invalid)
-		details = http_detail_add(details, "query", "malformed query string");
+		details = query_detail(c, details);
 	if (details != NULL)
 		return http_validation_error(c->req, details);
 	rc = load_image(c, id, ACL_VIEW, "download_url", &img);
