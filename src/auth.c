@@ -768,3 +768,162 @@ auth_token_from_headers(const char *authorization, const char *cookie,
 	buf[len] = '\0';
 	return buf;
 }
+
+/* --- cross-site request forgery: the Origin check ------------------------ */
+
+#define AUTH_ORIGIN_MAX 300   /* bytes of a normalized origin */
+
+/*
+ * Normalizes the origin at the start of s (n bytes) into out
+ * (AUTH_ORIGIN_MAX bytes): "scheme://host[:port]" with the scheme http or
+ * https, scheme and host in lower case, the scheme's default port dropped.
+ * When url is 1, s may go on with a path, query or fragment (a Referer);
+ * when 0 it must end after the port (an Origin, or an allowed_origins
+ * entry). Userinfo ('@'), an empty host or a bad port is refused. 0 or -1.
+ */
+static int
+auth_origin_norm(const char *s, size_t n, int url, char *out)
+{
+	const char *p, *end = s + n, *host, *hend, *port = NULL;
+	size_t o, hl, pl = 0;
+	int https;
+
+	if (n > 7 && strncasecmp(s, "http://", 7) == 0) {
+		https = 0;
+		p = s + 7;
+	} else if (n > 8 && strncasecmp(s, "https://", 8) == 0) {
+		https = 1;
+		p = s + 8;
+	} else {
+		return -1;
+	}
+	host = p;
+	if (p < end && *p == '[') {
+		/* An IPv6 literal: hex digits, ':' and '.' up to ']'. */
+		while (++p < end && *p != ']')
+			if (!(*p == ':' || *p == '.' || (*p >= '0' && *p <= '9') ||
+			    ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f')))
+				return -1;
+		if (p == end)
+			return -1;
+		p++;
+	} else {
+		while (p < end && *p != '/' && *p != '?' && *p != '#' &&
+		    *p != ':') {
+			unsigned char c = (unsigned char)*p;
+
+			/* A name or an IPv4 address. */
+			if (!(c == '-' || c == '.' || c == '_' ||
+			    (c >= '0' && c <= '9') ||
+			    ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')))
+				return -1;
+			p++;
+		}
+	}
+	hend = p;
+	if (p < end && *p == ':') {
+		port = ++p;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+		pl = (size_t)(p - port);
+		if (pl == 0 || pl > 5)
+			return -1;
+	}
+	if (p < end && (!url || (*p != '/' && *p != '?' && *p != '#')))
+		return -1;
+	hl = (size_t)(hend - host);
+	if (hl == 0 || hl > 255)
+		return -1;
+	if (port != NULL && ((https && pl == 3 && memcmp(port, "443", 3) == 0) ||
+	    (!https && pl == 2 && memcmp(port, "80", 2) == 0)))
+		port = NULL;
+	o = (size_t)snprintf(out, AUTH_ORIGIN_MAX, "%s://", https ? "https" : "http");
+	for (size_t i = 0; i < hl; i++) {
+		char c = host[i];
+
+		out[o++] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+	}
+	if (port != NULL) {
+		out[o++] = ':';
+		memcpy(out + o, port, pl);
+		o += pl;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+int
+auth_origin_ok(const char *allowed, const char *origin, const char *referer,
+    int https, const char *host)
+{
+	char want[AUTH_ORIGIN_MAX], self[AUTH_ORIGIN_MAX + 16];
+	const char *p;
+	int n;
+
+	if (origin != NULL && origin[0] != '\0') {
+		if (auth_origin_norm(origin, strlen(origin), 0, want) != 0)
+			return 0;       /* also "null" */
+	} else if (referer != NULL && referer[0] != '\0') {
+		if (auth_origin_norm(referer, strlen(referer), 1, want) != 0)
+			return 0;
+	} else {
+		return 0;
+	}
+	if (allowed == NULL || allowed[0] == '\0') {
+		char norm[AUTH_ORIGIN_MAX];
+
+		if (host == NULL || host[0] == '\0')
+			return 0;
+		n = snprintf(self, sizeof(self), "%s://%s",
+		    https ? "https" : "http", host);
+		if (n < 0 || (size_t)n >= sizeof(self) ||
+		    auth_origin_norm(self, (size_t)n, 0, norm) != 0)
+			return 0;
+		return strcmp(norm, want) == 0;
+	}
+	for (p = allowed; *p != '\0';) {
+		char norm[AUTH_ORIGIN_MAX];
+		size_t len;
+
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		len = strcspn(p, ", \t");
+		if (len > 0 && auth_origin_norm(p, len, 0, norm) == 0 &&
+		    strcmp(norm, want) == 0)
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+int
+auth_origins_valid(const char *allowed, const char **bad, size_t *badlen)
+{
+	char norm[AUTH_ORIGIN_MAX];
+
+	for (const char *p = allowed != NULL ? allowed : ""; *p != '\0';) {
+		size_t len;
+
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		len = strcspn(p, ", \t");
+		if (len > 0 && auth_origin_norm(p, len, 0, norm) != 0) {
+			if (bad != NULL)
+				*bad = p;
+			if (badlen != NULL)
+				*badlen = len;
+			return 0;
+		}
+		p += len;
+	}
+	return 1;
+}
+
+int
+auth_is_bearer(const char *authorization)
+{
+	const char *tok;
+	size_t len;
+
+	return authorization != NULL && auth_bearer(authorization, &tok, &len);
+}

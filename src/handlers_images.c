@@ -283,6 +283,31 @@ read_user(struct ctx *c, enum prefetch_kind prefetch, struct db_user *user)
 	return user->found ? 0 : PI_ERR_NOT_FOUND;
 }
 
+/* A request authenticated by the polacare_token cookie: 1 if it is safe
+ * (GET, HEAD, OPTIONS) or comes from an allowed origin (auth_origin_ok:
+ * Origin, else Referer, against allowed_origins, or when that is empty the
+ * request's own origin). A browser sends the cookie along with a form or a
+ * fetch from any site, never an Authorization header, so bearer requests
+ * need no such check. The request's own scheme is what the web server says
+ * (HTTPS, REQUEST_SCHEME), never X-Forwarded-Proto, which a client can send:
+ * behind a TLS-terminating proxy, list the public origin in
+ * allowed_origins. */
+static int
+csrf_ok(struct ctx *c)
+{
+	const char *m = c->req->method, *https = http_param(c->req, "HTTPS"),
+	    *scheme = http_param(c->req, "REQUEST_SCHEME");
+
+	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ||
+	    strcmp(m, "OPTIONS") == 0)
+		return 1;
+	return auth_origin_ok(c->w->cfg->allowed_origins,
+	    http_param(c->req, "HTTP_ORIGIN"), http_param(c->req, "HTTP_REFERER"),
+	    (https != NULL && https[0] != '\0' && strcasecmp(https, "off") != 0) ||
+	    (scheme != NULL && strcasecmp(scheme, "https") == 0),
+	    http_param(c->req, "HTTP_HOST"));
+}
+
 int
 handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 {
@@ -321,6 +346,12 @@ handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 	}
 	if (rc != AUTH_OK) {
 		http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
+		return 1;
+	}
+	if (!auth_is_bearer(http_param(c->req, "HTTP_AUTHORIZATION")) &&
+	    !csrf_ok(c)) {
+		http_error(c->req, 403, "CSRF_REJECTED",
+		    "Cross-site request refused: the Origin is not allowed");
 		return 1;
 	}
 	memcpy(c->who.user_id, claims.user_id, sizeof(c->who.user_id));

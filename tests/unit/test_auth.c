@@ -823,6 +823,68 @@ cleanup(void)
 		printf("# cannot remove %s\n", tmpdir);
 }
 
+/* The Origin check of unsafe cookie requests (auth_origin_ok). */
+static void
+test_origin(void)
+{
+	const char *bad = NULL;
+	size_t badlen = 0;
+
+	/* Empty allowed_origins: the request's own origin. */
+	is_int(auth_origin_ok("", "https://clinic.example", NULL, 1,
+	    "clinic.example"), 1, "origin: own https origin");
+	is_int(auth_origin_ok(NULL, "https://Clinic.Example:443", NULL, 1,
+	    "clinic.example"), 1, "origin: case and default port ignored");
+	is_int(auth_origin_ok("", "http://127.0.0.1:8080", NULL, 0,
+	    "127.0.0.1:8080"), 1, "origin: own http origin with a port");
+	is_int(auth_origin_ok("", "https://evil.example", NULL, 1,
+	    "clinic.example"), 0, "origin: another site refused");
+	is_int(auth_origin_ok("", "http://clinic.example", NULL, 1,
+	    "clinic.example"), 0, "origin: http page against an https request refused");
+	is_int(auth_origin_ok("", "https://clinic.example:8443", NULL, 1,
+	    "clinic.example"), 0, "origin: another port refused");
+	is_int(auth_origin_ok("", "null", NULL, 1, "clinic.example"), 0,
+	    "origin: null refused");
+	is_int(auth_origin_ok("", NULL, NULL, 1, "clinic.example"), 0,
+	    "origin: neither Origin nor Referer refused");
+	is_int(auth_origin_ok("", "https://clinic.example", NULL, 1, NULL), 0,
+	    "origin: no Host, nothing to compare with");
+	is_int(auth_origin_ok("", "https://clinic.example.evil.example", NULL, 1,
+	    "clinic.example"), 0, "origin: a longer host refused");
+	is_int(auth_origin_ok("", "https://clinic.example/", NULL, 1,
+	    "clinic.example"), 0, "origin: an Origin with a path refused");
+	is_int(auth_origin_ok("", "https://u@clinic.example", NULL, 1,
+	    "clinic.example"), 0, "origin: userinfo refused");
+	/* Referer only without Origin. */
+	is_int(auth_origin_ok("", NULL, "https://clinic.example/images/?case=1",
+	    1, "clinic.example"), 1, "referer: own origin with a path");
+	is_int(auth_origin_ok("", NULL, "https://evil.example/clinic.example",
+	    1, "clinic.example"), 0, "referer: another site refused");
+	is_int(auth_origin_ok("", "https://evil.example",
+	    "https://clinic.example/", 1, "clinic.example"), 0,
+	    "referer: not consulted when Origin is there");
+	/* A list. */
+	is_int(auth_origin_ok("https://a.example, https://app.clinic.example:8443",
+	    "https://app.clinic.example:8443", NULL, 1, "api.clinic.example"), 1,
+	    "allowed: second entry of a list");
+	is_int(auth_origin_ok("https://a.example  http://[::1]:8080",
+	    "http://[::1]:8080", NULL, 1, "api.clinic.example"), 1,
+	    "allowed: IPv6 literal, blank separated");
+	is_int(auth_origin_ok("https://a.example", "https://api.clinic.example",
+	    NULL, 1, "api.clinic.example"), 0,
+	    "allowed: a list replaces the request's own origin");
+	is_int(auth_origins_valid("https://a.example, http://b:8080", NULL, NULL), 1,
+	    "allowed: valid list");
+	is_int(auth_origins_valid("https://a.example,ftp://b", &bad, &badlen), 0,
+	    "allowed: ftp entry refused");
+	is_int((int)badlen, 7, "allowed: the bad entry is named");
+	is_int(auth_origins_valid("https://a.example/path", NULL, NULL), 0,
+	    "allowed: entry with a path refused");
+	is_int(auth_is_bearer("Bearer abc"), 1, "bearer: Bearer scheme");
+	is_int(auth_is_bearer("Basic abc"), 0, "bearer: Basic is not");
+	is_int(auth_is_bearer(NULL), 0, "bearer: no header");
+}
+
 int
 main(void)
 {
@@ -836,6 +898,7 @@ main(void)
 	test_shape();
 	test_pubkey();
 	test_headers();
+	test_origin();
 	cleanup();
 	return done_testing();
 }
