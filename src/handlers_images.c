@@ -375,6 +375,50 @@ handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 	return 0;
 }
 
+/* A signed URL of this service (download link, local upload URL) being
+ * redeemed: the user it was issued to is checked again now, as a bearer
+ * token would be on every request — the row read as handlers_authenticate()
+ * reads it (copies dropped on a change, auth_cache_ttl at most), the role
+ * from that row. Returns 0 with c->who set to the issuer; 1 after
+ * answering 401 when the issuer is no longer an active user (removed,
+ * deactivated, no known role); PI_ERR_FORBIDDEN after writing the denied
+ * audit row when the issuer may no longer do action to the image's case (a
+ * patient whose case went to another patient); or PI_ERR_DB. */
+static int
+redeem_check(struct ctx *c, const char *issuer, enum acl_action action,
+    const struct image *img, const char *audit_action, const char *variant)
+{
+	struct db_user user;
+	int64_t now = 0;
+	int copies, rc;
+
+	if (!val_uuid(issuer, c->who.user_id)) {
+		c->who.user_id[0] = '\0';
+		http_error(c->req, 401, "INVALID_TOKEN",
+		    "The user this link was issued to is unknown");
+		return 1;
+	}
+	copies = copies_usable(c->w, &now);
+	rc = read_user_only(c, copies, now, &user);
+	if (rc == PI_ERR_DB) {
+		c->who.user_id[0] = '\0';
+		return rc;
+	}
+	c->who.role = rc == 0 && user.is_active ? acl_role_parse(user.role) :
+	    ROLE_NONE;
+	if (c->who.role == ROLE_NONE) {
+		c->who.user_id[0] = '\0';
+		http_error(c->req, 401, "INVALID_TOKEN",
+		    "The user this link was issued to is no longer active");
+		return 1;
+	}
+	if (!acl_allowed(&c->who, action, img->case_patient_id)) {
+		audit(c, audit_action, img->id, img->case_id, variant, "denied");
+		return PI_ERR_FORBIDDEN;
+	}
+	return 0;
+}
+
 /* Validates the :id segment. Answers 400 and returns 1 when it is not a
  * UUID; else writes the canonical form to out. */
 static int
@@ -1276,9 +1320,9 @@ h_upload_url(struct ctx *c)
 			goto out;
 		}
 	} else {
-		if (urltoken_upload_token((const unsigned char *)c->w->cfg->url_signing_key,
+		if (urltoken_upload_token_by((const unsigned char *)c->w->cfg->url_signing_key,
 		    strlen(c->w->cfg->url_signing_key), img.id, img.upload_expires_at,
-		    token, sizeof(token)) != 0) {
+		    c->who.user_id, token, sizeof(token)) != 0) {
 			rc = PI_ERR_INTERNAL;
 			goto out;
 		}
@@ -1329,7 +1373,7 @@ out:
 int
 h_put_upload(struct ctx *c)
 {
-	char id[37], digest[65];
+	char id[37], digest[65], issuer[URLTOKEN_ISSUER_LEN + 1] = "";
 	const char *token = http_query(c->req, "token");
 	struct image img;
 	struct sink sink;
@@ -1344,8 +1388,9 @@ h_put_upload(struct ctx *c)
 	if (path_id(c, id) != 0)
 		return 0;
 	if (c->req->query_invalid || token == NULL ||
-	    urltoken_upload_verify((const unsigned char *)c->w->cfg->url_signing_key,
-	    strlen(c->w->cfg->url_signing_key), id, token, (int64_t)time(NULL)) != URLTOKEN_VALID)
+	    urltoken_upload_verify_by((const unsigned char *)c->w->cfg->url_signing_key,
+	    strlen(c->w->cfg->url_signing_key), id, token, (int64_t)time(NULL),
+	    issuer) != URLTOKEN_VALID)
 		return http_error(c->req, 403, "FORBIDDEN",
 		    "Invalid or expired upload URL");
 	rc = db_image_get(c->w->db, c->req->arena, id, 0, &img);
@@ -1353,13 +1398,21 @@ h_put_upload(struct ctx *c)
 		return rc;
 	if (strcmp(img.status, "pending") != 0)
 		return http_error(c->req, 409, "CONFLICT", "Image already uploaded");
+	/* The uploader recorded with the row is the URL's issuer (a v2 token
+	 * names it too, a v1 token does not): checked again now. */
+	if (issuer[0] != '\0' && strcmp(issuer, img.uploaded_by) != 0)
+		return http_error(c->req, 403, "FORBIDDEN",
+		    "Invalid or expired upload URL");
+	rc = redeem_check(c, img.uploaded_by, ACL_UPLOAD, &img, "complete", NULL);
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
 	if (strcasecmp(c->req->content_type, img.mime_type) != 0)
 		return http_error(c->req, 403, "FORBIDDEN",
 		    "Content-Type differs from the one the upload URL was issued for");
 	if (c->req->content_length > c->w->cfg->max_upload_bytes)
 		return PI_ERR_TOO_LARGE;
-	/* The upload URL was issued to this user: the audit row is theirs. */
-	(void)snprintf(c->who.user_id, sizeof(c->who.user_id), "%.36s", img.uploaded_by);
+	/* The upload URL was issued to this user (c->who, redeem_check): the
+	 * audit row is theirs. */
 	rc = sink_open(c, &sink);
 	if (rc != 0)
 		goto out;
@@ -1880,13 +1933,13 @@ h_download_url(struct ctx *c)
 		if (url == NULL)
 			return PI_ERR_STORAGE;
 	} else {
-		if (urltoken_sign((const unsigned char *)c->w->cfg->url_signing_key,
+		if (urltoken_sign_by((const unsigned char *)c->w->cfg->url_signing_key,
 		    strlen(c->w->cfg->url_signing_key), URLTOKEN_DOWNLOAD, img.id,
-		    variants[v], expires, sig, sizeof(sig)) != 0)
+		    variants[v], expires, c->who.user_id, sig, sizeof(sig)) != 0)
 			return PI_ERR_INTERNAL;
 		url = public_url(c, arena_printf(c->req->arena,
-		    API_PREFIX "%s/file?variant=%s&expires=%" PRId64 "&sig=%s",
-		    img.id, variants[v], expires, sig));
+		    API_PREFIX "%s/file?variant=%s&expires=%" PRId64 "&uid=%s&sig=%s",
+		    img.id, variants[v], expires, c->who.user_id, sig));
 	}
 	data = json_object_new_object();
 	if (data == NULL || url == NULL) {
@@ -1910,6 +1963,9 @@ h_file(struct ctx *c)
 	const char *variant = http_query(c->req, "variant");
 	const char *exp = http_query(c->req, "expires");
 	const char *sig = http_query(c->req, "sig");
+	/* The issuer (format v2); a link without one is of format v1, issued
+	 * before issuers were recorded, and works until it expires. */
+	const char *uid = http_query(c->req, "uid");
 	long long expires;
 	struct image img;
 	int v, rc;
@@ -1919,9 +1975,9 @@ h_file(struct ctx *c)
 	v = variant != NULL ? val_enum(variant, variants) : -1;
 	if (c->req->query_invalid || v < 0 || exp == NULL || sig == NULL ||
 	    !val_int(exp, 0, INT64_MAX / 2, &expires) ||
-	    urltoken_verify((const unsigned char *)c->w->cfg->url_signing_key,
+	    urltoken_verify_by((const unsigned char *)c->w->cfg->url_signing_key,
 	    strlen(c->w->cfg->url_signing_key), URLTOKEN_DOWNLOAD, id, variant,
-	    expires, sig, (int64_t)time(NULL)) != URLTOKEN_VALID) {
+	    expires, uid, sig, (int64_t)time(NULL)) != URLTOKEN_VALID) {
 		audit(c, "file", id, NULL, variant != NULL && v >= 0 ? variant : NULL,
 		    "denied");
 		return http_error(c->req, 403, "FORBIDDEN",
@@ -1932,6 +1988,11 @@ h_file(struct ctx *c)
 		return rc;
 	if (strcmp(img.status, "ready") != 0)
 		return PI_ERR_NOT_FOUND;
+	if (uid != NULL) {
+		rc = redeem_check(c, uid, ACL_VIEW, &img, "file", variants[v]);
+		if (rc != 0)
+			return rc > 0 ? 0 : rc;
+	}
 	rc = serve(c, &img, (enum variant)v);
 	audit(c, "file", img.id, img.case_id, variants[v], rc == 0 ? "ok" : "error");
 	return rc;
