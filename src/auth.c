@@ -854,7 +854,7 @@ auth_origin_norm(const char *s, size_t n, int url, char *out)
 
 int
 auth_origin_ok(const char *allowed, const char *origin, const char *referer,
-    int https, const char *host)
+    int https, const char *host, const char *port)
 {
 	char want[AUTH_ORIGIN_MAX], self[AUTH_ORIGIN_MAX + 16];
 	const char *p;
@@ -874,8 +874,15 @@ auth_origin_ok(const char *allowed, const char *origin, const char *referer,
 
 		if (host == NULL || host[0] == '\0')
 			return 0;
-		n = snprintf(self, sizeof(self), "%s://%s",
-		    https ? "https" : "http", host);
+		/* nginx's Debian fastcgi_params pass HTTP_HOST as $host, without
+		 * the port: then the port is the one the server listens on. */
+		if (port != NULL && port[0] != '\0' && (host[0] == '[' ?
+		    strstr(host, "]:") == NULL : strchr(host, ':') == NULL))
+			n = snprintf(self, sizeof(self), "%s://%s:%s",
+			    https ? "https" : "http", host, port);
+		else
+			n = snprintf(self, sizeof(self), "%s://%s",
+			    https ? "https" : "http", host);
 		if (n < 0 || (size_t)n >= sizeof(self) ||
 		    auth_origin_norm(self, (size_t)n, 0, norm) != 0)
 			return 0;

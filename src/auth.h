@@ -91,13 +91,14 @@ int auth_is_bearer(const char *authorization);
  * Authorization header). 1 if the request's origin — the Origin header, or
  * without one the scheme://host[:port] of the Referer — is one of allowed
  * (origins separated by commas or blanks) or, when allowed is empty, the
- * request's own origin: https or http (https != 0) and the Host header.
+ * request's own origin: https or http (https != 0), the Host header and,
+ * when host carries no port, port (the server's, SERVER_PORT; may be NULL).
  * Origins are compared with scheme and host in lower case and the default
  * port dropped. 0 when neither header is there, or Origin is "null" or not
  * an http(s) origin. Pure.
  */
 int auth_origin_ok(const char *allowed, const char *origin,
-    const char *referer, int https, const char *host);
+    const char *referer, int https, const char *host, const char *port);
 
 /* 1 if every entry of an allowed_origins value is an http(s) origin
  * without path; else 0 with *bad / *badlen at the first bad entry. */

@@ -292,6 +292,12 @@ read_user(struct ctx *c, enum prefetch_kind prefetch, struct db_user *user)
  * (HTTPS, REQUEST_SCHEME), never X-Forwarded-Proto, which a client can send:
  * behind a TLS-terminating proxy, list the public origin in
  * allowed_origins. */
+static const char *
+pi_str_or(const char *s, const char *dflt)
+{
+	return s != NULL ? s : dflt;
+}
+
 static int
 csrf_ok(struct ctx *c)
 {
@@ -305,7 +311,7 @@ csrf_ok(struct ctx *c)
 	    http_param(c->req, "HTTP_ORIGIN"), http_param(c->req, "HTTP_REFERER"),
 	    (https != NULL && https[0] != '\0' && strcasecmp(https, "off") != 0) ||
 	    (scheme != NULL && strcasecmp(scheme, "https") == 0),
-	    http_param(c->req, "HTTP_HOST"));
+	    http_param(c->req, "HTTP_HOST"), http_param(c->req, "SERVER_PORT"));
 }
 
 int
@@ -350,6 +356,12 @@ handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 	}
 	if (!auth_is_bearer(http_param(c->req, "HTTP_AUTHORIZATION")) &&
 	    !csrf_ok(c)) {
+		log_debug("csrf: refused %s %s: Origin \"%.200s\" Referer "
+		    "\"%.200s\" Host \"%.200s\" rid=%s", c->req->method, c->req->path,
+		    pi_str_or(http_param(c->req, "HTTP_ORIGIN"), "-"),
+		    pi_str_or(http_param(c->req, "HTTP_REFERER"), "-"),
+		    pi_str_or(http_param(c->req, "HTTP_HOST"), "-"),
+		    c->req->request_id);
 		http_error(c->req, 403, "CSRF_REJECTED",
 		    "Cross-site request refused: the Origin is not allowed");
 		return 1;

@@ -832,46 +832,55 @@ test_origin(void)
 
 	/* Empty allowed_origins: the request's own origin. */
 	is_int(auth_origin_ok("", "https://clinic.example", NULL, 1,
-	    "clinic.example"), 1, "origin: own https origin");
+	    "clinic.example", NULL), 1, "origin: own https origin");
 	is_int(auth_origin_ok(NULL, "https://Clinic.Example:443", NULL, 1,
-	    "clinic.example"), 1, "origin: case and default port ignored");
+	    "clinic.example", NULL), 1, "origin: case and default port ignored");
 	is_int(auth_origin_ok("", "http://127.0.0.1:8080", NULL, 0,
-	    "127.0.0.1:8080"), 1, "origin: own http origin with a port");
+	    "127.0.0.1:8080", NULL), 1, "origin: own http origin with a port");
 	is_int(auth_origin_ok("", "https://evil.example", NULL, 1,
-	    "clinic.example"), 0, "origin: another site refused");
+	    "clinic.example", NULL), 0, "origin: another site refused");
 	is_int(auth_origin_ok("", "http://clinic.example", NULL, 1,
-	    "clinic.example"), 0, "origin: http page against an https request refused");
+	    "clinic.example", NULL), 0, "origin: http page against an https request refused");
 	is_int(auth_origin_ok("", "https://clinic.example:8443", NULL, 1,
-	    "clinic.example"), 0, "origin: another port refused");
-	is_int(auth_origin_ok("", "null", NULL, 1, "clinic.example"), 0,
+	    "clinic.example", NULL), 0, "origin: another port refused");
+	is_int(auth_origin_ok("", "null", NULL, 1, "clinic.example", NULL), 0,
 	    "origin: null refused");
-	is_int(auth_origin_ok("", NULL, NULL, 1, "clinic.example"), 0,
+	is_int(auth_origin_ok("", NULL, NULL, 1, "clinic.example", NULL), 0,
 	    "origin: neither Origin nor Referer refused");
-	is_int(auth_origin_ok("", "https://clinic.example", NULL, 1, NULL), 0,
+	is_int(auth_origin_ok("", "https://clinic.example", NULL, 1, NULL, NULL), 0,
 	    "origin: no Host, nothing to compare with");
 	is_int(auth_origin_ok("", "https://clinic.example.evil.example", NULL, 1,
-	    "clinic.example"), 0, "origin: a longer host refused");
+	    "clinic.example", NULL), 0, "origin: a longer host refused");
 	is_int(auth_origin_ok("", "https://clinic.example/", NULL, 1,
-	    "clinic.example"), 0, "origin: an Origin with a path refused");
+	    "clinic.example", NULL), 0, "origin: an Origin with a path refused");
 	is_int(auth_origin_ok("", "https://u@clinic.example", NULL, 1,
-	    "clinic.example"), 0, "origin: userinfo refused");
+	    "clinic.example", NULL), 0, "origin: userinfo refused");
+	/* Debian's nginx passes Host without the port: SERVER_PORT adds it. */
+	is_int(auth_origin_ok("", "http://127.0.0.1:18080", NULL, 0,
+	    "127.0.0.1", "18080"), 1, "origin: port from SERVER_PORT");
+	is_int(auth_origin_ok("", "http://127.0.0.1:18081", NULL, 0,
+	    "127.0.0.1", "18080"), 0, "origin: another port than SERVER_PORT");
+	is_int(auth_origin_ok("", "https://clinic.example", NULL, 1,
+	    "clinic.example", "443"), 1, "origin: SERVER_PORT 443 is https's default");
+	is_int(auth_origin_ok("", "http://clinic.example:8080", NULL, 0,
+	    "clinic.example:8080", "80"), 1, "origin: Host's own port wins");
 	/* Referer only without Origin. */
 	is_int(auth_origin_ok("", NULL, "https://clinic.example/images/?case=1",
-	    1, "clinic.example"), 1, "referer: own origin with a path");
+	    1, "clinic.example", NULL), 1, "referer: own origin with a path");
 	is_int(auth_origin_ok("", NULL, "https://evil.example/clinic.example",
-	    1, "clinic.example"), 0, "referer: another site refused");
+	    1, "clinic.example", NULL), 0, "referer: another site refused");
 	is_int(auth_origin_ok("", "https://evil.example",
-	    "https://clinic.example/", 1, "clinic.example"), 0,
+	    "https://clinic.example/", 1, "clinic.example", NULL), 0,
 	    "referer: not consulted when Origin is there");
 	/* A list. */
 	is_int(auth_origin_ok("https://a.example, https://app.clinic.example:8443",
-	    "https://app.clinic.example:8443", NULL, 1, "api.clinic.example"), 1,
+	    "https://app.clinic.example:8443", NULL, 1, "api.clinic.example", NULL), 1,
 	    "allowed: second entry of a list");
 	is_int(auth_origin_ok("https://a.example  http://[::1]:8080",
-	    "http://[::1]:8080", NULL, 1, "api.clinic.example"), 1,
+	    "http://[::1]:8080", NULL, 1, "api.clinic.example", NULL), 1,
 	    "allowed: IPv6 literal, blank separated");
 	is_int(auth_origin_ok("https://a.example", "https://api.clinic.example",
-	    NULL, 1, "api.clinic.example"), 0,
+	    NULL, 1, "api.clinic.example", NULL), 0,
 	    "allowed: a list replaces the request's own origin");
 	is_int(auth_origins_valid("https://a.example, http://b:8080", NULL, NULL), 1,
 	    "allowed: valid list");
