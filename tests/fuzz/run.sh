@@ -59,8 +59,8 @@ deps() {
 	multipart) echo "$ROOT/src/multipart.c" ;;
 	auth) echo "$ROOT/src/auth.c $(pkg-config --libs libjwt libcrypto)" ;;
 	urltoken) echo "$ROOT/src/urltoken.c $(pkg-config --libs libcrypto)" ;;
-	range|etag|query) echo "$ROOT/src/http.c $ROOT/src/arena.c $ROOT/src/common.c $(pkg-config --libs json-c) -lfcgi" ;;
-	config) echo "$ROOT/src/config.c $ROOT/src/validate.c" ;;
+	range|etag|query) echo "$ROOT/src/http.c $ROOT/src/arena.c $ROOT/src/common.c $ROOT/src/validate.c $(pkg-config --libs json-c) -lfcgi" ;;
+	config) echo "$ROOT/src/config.c $ROOT/src/validate.c $ROOT/src/auth.c $(pkg-config --libs libjwt libcrypto)" ;;
 	json) echo "$(lib_sources | tr '\n' ' ') $(pkg-config --libs libpq MagickWand-6.Q16 libcurl libcrypto json-c libjwt) -lfcgi" ;;
 	*) return 1 ;;
 	esac
