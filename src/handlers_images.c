@@ -43,6 +43,10 @@
 #define JSON_BODY_MAX (64 * 1024)
 #define FIELD_MAX 8192            /* bytes of one text form field */
 #define DESCRIPTION_MAX 2000      /* characters */
+/* What a multipart upload may carry besides its image: part headers, text
+ * fields, boundaries. The shipped web server limits leave the same room
+ * (client_max_body_size 52m, LimitRequestBody 52 MiB for the default 50 MiB). */
+#define UPLOAD_OVERHEAD (2LL * 1024 * 1024)
 static const char *const eye_sides[] = { "left", "right", "both", "unknown", NULL };
 static const char *const image_types[] = { "slit_lamp", "fundus", "oct", "other", NULL };
 static const char *const variants[] = { "original", "display", "thumbnail", NULL };
@@ -1012,6 +1016,12 @@ h_upload(struct ctx *c)
 	f.sink.fd = -1;
 	if (strncasecmp(c->req->content_type, "multipart/form-data", 19) != 0)
 		return PI_ERR_UNSUPPORTED;
+	/* A declared length no image within max_upload_bytes can have is
+	 * refused before a byte is read: a web server that does not enforce
+	 * its own limit on a proxied body (Apache's mod_proxy_fcgi) would
+	 * otherwise stream it all, or wait for bytes that never come. */
+	if (c->req->content_length > c->w->cfg->max_upload_bytes + UPLOAD_OVERHEAD)
+		return PI_ERR_TOO_LARGE;
 	if (mp_boundary(c->req->content_type, boundary, sizeof(boundary)) != 0) {
 		http_validation_error(c->req, http_detail_add(NULL, "body",
 		    "multipart boundary missing or invalid"));
