@@ -287,6 +287,13 @@ read_user(struct ctx *c, enum prefetch_kind prefetch, struct db_user *user)
 	return user->found ? 0 : PI_ERR_NOT_FOUND;
 }
 
+/* s, or dflt when s is NULL (for log lines). */
+static const char *
+str_or(const char *s, const char *dflt)
+{
+	return s != NULL ? s : dflt;
+}
+
 /* A request authenticated by the polacare_token cookie: 1 if it is safe
  * (GET, HEAD, OPTIONS) or comes from an allowed origin (auth_origin_ok:
  * Origin, else Referer, against allowed_origins, or when that is empty the
@@ -296,12 +303,6 @@ read_user(struct ctx *c, enum prefetch_kind prefetch, struct db_user *user)
  * (HTTPS, REQUEST_SCHEME), never X-Forwarded-Proto, which a client can send:
  * behind a TLS-terminating proxy, list the public origin in
  * allowed_origins. */
-static const char *
-pi_str_or(const char *s, const char *dflt)
-{
-	return s != NULL ? s : dflt;
-}
-
 static int
 csrf_ok(struct ctx *c)
 {
@@ -362,9 +363,9 @@ handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 	    !csrf_ok(c)) {
 		log_debug("csrf: refused %s %s: Origin \"%.200s\" Referer "
 		    "\"%.200s\" Host \"%.200s\" rid=%s", c->req->method, c->req->path,
-		    pi_str_or(http_param(c->req, "HTTP_ORIGIN"), "-"),
-		    pi_str_or(http_param(c->req, "HTTP_REFERER"), "-"),
-		    pi_str_or(http_param(c->req, "HTTP_HOST"), "-"),
+		    str_or(http_param(c->req, "HTTP_ORIGIN"), "-"),
+		    str_or(http_param(c->req, "HTTP_REFERER"), "-"),
+		    str_or(http_param(c->req, "HTTP_HOST"), "-"),
 		    c->req->request_id);
 		http_error(c->req, 403, "CSRF_REJECTED",
 		    "Cross-site request refused: the Origin is not allowed");
@@ -410,8 +411,7 @@ redeem_check(struct ctx *c, const char *issuer, enum acl_action action,
 
 	if (!val_uuid(issuer, c->who.user_id)) {
 		c->who.user_id[0] = '\0';
-		http_error(c->req, 401, "INVALID_TOKEN",
-		    "The user this link was issued to is unknown");
+		http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
 		return 1;
 	}
 	copies = copies_usable(c->w, &now);
@@ -424,8 +424,7 @@ redeem_check(struct ctx *c, const char *issuer, enum acl_action action,
 	    ROLE_NONE;
 	if (c->who.role == ROLE_NONE) {
 		c->who.user_id[0] = '\0';
-		http_error(c->req, 401, "INVALID_TOKEN",
-		    "The user this link was issued to is no longer active");
+		http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
 		return 1;
 	}
 	if (!acl_allowed(&c->who, action, img->case_patient_id)) {

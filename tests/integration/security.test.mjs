@@ -24,7 +24,7 @@
 import { test } from 'node:test';
 import { createHmac } from 'node:crypto';
 import {
-	BASE_URL, REMOTE, STORAGE, URL_SIGNING_KEY, api, assert, assertError, auditByRequest, createCase, createUser,
+	BASE_URL, REMOTE, URL_SIGNING_KEY, api, assert, assert401, assertError, auditByRequest, createCase, createUser,
 	curl, imageRow, imageRowCount, lit, makeImage, multipart, rawRequest, seedWorld, sleep, sql, token, upload,
 	uploadOk,
 } from './lib.mjs';
@@ -65,7 +65,7 @@ test('issuer: a doctor deactivated after receiving an upload URL cannot use it (
 	await settle();
 	const r = await put(d, jpg);
 	if (!REMOTE) {
-		assertError(r, 401, 'INVALID_TOKEN');
+		assert401(r, 'INVALID_TOKEN');
 	} else {
 		// The store redeems its own presigned URL: polaimg never sees it,
 		// so it works until it expires (max_upload_url_ttl bounds that);
@@ -73,7 +73,7 @@ test('issuer: a doctor deactivated after receiving an upload URL cannot use it (
 		// the (now inactive) user.
 		assert.equal(r.status, 200, `the store took the PUT: ${r.status} ${r.text.slice(0, 200)}`);
 		const c = await api('POST', `/api/v1/images/${d.imageId}/complete`, { token: token(doc) });
-		assertError(c, 401, 'INVALID_TOKEN');
+		assert401(c, 'INVALID_TOKEN');
 	}
 	assert.equal(imageRow(d.imageId).status, 'pending', 'nothing was stored under the deactivated doctor');
 });
@@ -89,7 +89,7 @@ test('issuer: an upload URL of a user since removed is refused; of a patient who
 	const other = createUser('patient');
 	sql(`UPDATE patient_cases SET patient_id = ${lit(other)} WHERE id = ${lit(c)}`);
 	await settle();
-	assertError(await put(d1, jpg), 401, 'INVALID_TOKEN');
+	assert401(await put(d1, jpg), 'INVALID_TOKEN');
 	const r = await put(d2, jpg);
 	assertError(r, 403, 'FORBIDDEN');
 	assert.equal(imageRow(d1.imageId).status, 'pending');
@@ -135,7 +135,7 @@ test('issuer: a download link stops working when its patient is deactivated or l
 	assert.equal(curl('GET', d.downloadUrl).status, 200);
 	sql(`UPDATE users SET is_active = false WHERE id = ${lit(w.patient)}`);
 	await settle();
-	assertError(curl('GET', d.downloadUrl), 401, 'INVALID_TOKEN');
+	assert401(curl('GET', d.downloadUrl), 'INVALID_TOKEN');
 	// A doctor's link to the same image still works.
 	const dd = await downloadUrlOk(w.tDoctor, img.id, '?variant=thumbnail');
 	assert.equal(curl('GET', dd.downloadUrl).status, 200);
