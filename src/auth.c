@@ -12,7 +12,9 @@
  * on that.) So auth_verify() always passes the configured key, compares
  * jwt_get_alg() with the configured algorithm exactly after decoding (alg
  * "none" can never equal it), and checks exp and nbf itself against the
- * clock its caller passes.
+ * clock its caller passes. libjwt also reads the header's alg name
+ * case-insensitively, so the raw header text is compared with the
+ * configured name byte for byte as well ("hs256" is not HS256, RFC 7515).
  *
  * Before libjwt sees a token, its shape is checked cheaply: at most 8 KiB,
  * three non-empty base64url segments separated by exactly two dots. That
@@ -561,6 +563,23 @@ auth_role(jwt_t *jwt, char role[16])
 	memcpy(role, val, i + 1);
 }
 
+/* 1 if the decoded header's "alg" is the JSON string name, compared
+ * byte for byte (escapes already resolved by the JSON parser). */
+static int
+auth_alg_header_is(jwt_t *jwt, const char *name)
+{
+	char *json = jwt_get_headers_json(jwt, "alg");
+	size_t n = strlen(name);
+	int ok;
+
+	if (json == NULL)
+		return 0;
+	ok = strlen(json) == n + 2 && json[0] == '"' && json[n + 1] == '"' &&
+	    memcmp(json + 1, name, n) == 0;
+	free(json);
+	return ok;
+}
+
 int
 auth_verify(const struct auth_config *cfg, const char *token, int64_t now,
     struct auth_claims *out)
@@ -592,6 +611,11 @@ auth_verify(const struct auth_config *cfg, const char *token, int64_t now,
 	/* The signature was checked with whatever alg the token named; it
 	 * counts only if that is the configured one. JWT_ALG_NONE never is. */
 	if (jwt_get_alg(jwt) != ai->jwt || jwt_get_alg(jwt) == JWT_ALG_NONE)
+		goto out;
+	/* libjwt maps the name case-insensitively ("hs256" is HS256 to it);
+	 * RFC 7515 §4.1.1 names are case-sensitive, so the header's own text
+	 * must be exactly the configured name. */
+	if (!auth_alg_header_is(jwt, ai->name))
 		goto out;
 	/* RFC 7515 §4.1.11: extensions marked critical that we do not
 	 * understand (we understand none) make the token invalid. */
@@ -744,4 +768,170 @@ auth_token_from_headers(const char *authorization, const char *cookie,
 	memcpy(buf, tok, len);
 	buf[len] = '\0';
 	return buf;
+}
+
+/* --- cross-site request forgery: the Origin check ------------------------ */
+
+#define AUTH_ORIGIN_MAX 300   /* bytes of a normalized origin */
+
+/*
+ * Normalizes the origin at the start of s (n bytes) into out
+ * (AUTH_ORIGIN_MAX bytes): "scheme://host[:port]" with the scheme http or
+ * https, scheme and host in lower case, the scheme's default port dropped.
+ * When url is 1, s may go on with a path, query or fragment (a Referer);
+ * when 0 it must end after the port (an Origin, or an allowed_origins
+ * entry). Userinfo ('@'), an empty host or a bad port is refused. 0 or -1.
+ */
+static int
+auth_origin_norm(const char *s, size_t n, int url, char *out)
+{
+	const char *p, *end = s + n, *host, *hend, *port = NULL;
+	size_t o, hl, pl = 0;
+	int https;
+
+	if (n > 7 && strncasecmp(s, "http://", 7) == 0) {
+		https = 0;
+		p = s + 7;
+	} else if (n > 8 && strncasecmp(s, "https://", 8) == 0) {
+		https = 1;
+		p = s + 8;
+	} else {
+		return -1;
+	}
+	host = p;
+	if (p < end && *p == '[') {
+		/* An IPv6 literal: hex digits, ':' and '.' up to ']'. */
+		while (++p < end && *p != ']')
+			if (!(*p == ':' || *p == '.' || (*p >= '0' && *p <= '9') ||
+			    ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f')))
+				return -1;
+		if (p == end)
+			return -1;
+		p++;
+	} else {
+		while (p < end && *p != '/' && *p != '?' && *p != '#' &&
+		    *p != ':') {
+			unsigned char c = (unsigned char)*p;
+
+			/* A name or an IPv4 address. */
+			if (!(c == '-' || c == '.' || c == '_' ||
+			    (c >= '0' && c <= '9') ||
+			    ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')))
+				return -1;
+			p++;
+		}
+	}
+	hend = p;
+	if (p < end && *p == ':') {
+		port = ++p;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+		pl = (size_t)(p - port);
+		if (pl == 0 || pl > 5)
+			return -1;
+	}
+	if (p < end && (!url || (*p != '/' && *p != '?' && *p != '#')))
+		return -1;
+	hl = (size_t)(hend - host);
+	if (hl == 0 || hl > 255)
+		return -1;
+	if (port != NULL && ((https && pl == 3 && memcmp(port, "443", 3) == 0) ||
+	    (!https && pl == 2 && memcmp(port, "80", 2) == 0)))
+		port = NULL;
+	o = (size_t)snprintf(out, AUTH_ORIGIN_MAX, "%s://", https ? "https" : "http");
+	for (size_t i = 0; i < hl; i++) {
+		char c = host[i];
+
+		out[o++] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+	}
+	if (port != NULL) {
+		out[o++] = ':';
+		memcpy(out + o, port, pl);
+		o += pl;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+int
+auth_origin_ok(const char *allowed, const char *origin, const char *referer,
+    int https, const char *host, const char *port)
+{
+	char want[AUTH_ORIGIN_MAX], self[AUTH_ORIGIN_MAX + 16];
+	const char *p;
+	int n;
+
+	if (origin != NULL && origin[0] != '\0') {
+		if (auth_origin_norm(origin, strlen(origin), 0, want) != 0)
+			return 0;       /* also "null" */
+	} else if (referer != NULL && referer[0] != '\0') {
+		if (auth_origin_norm(referer, strlen(referer), 1, want) != 0)
+			return 0;
+	} else {
+		return 0;
+	}
+	if (allowed == NULL || allowed[0] == '\0') {
+		char norm[AUTH_ORIGIN_MAX];
+
+		if (host == NULL || host[0] == '\0')
+			return 0;
+		/* nginx's Debian fastcgi_params pass HTTP_HOST as $host, without
+		 * the port: then the port is the one the server listens on. */
+		if (port != NULL && port[0] != '\0' && (host[0] == '[' ?
+		    strstr(host, "]:") == NULL : strchr(host, ':') == NULL))
+			n = snprintf(self, sizeof(self), "%s://%s:%s",
+			    https ? "https" : "http", host, port);
+		else
+			n = snprintf(self, sizeof(self), "%s://%s",
+			    https ? "https" : "http", host);
+		if (n < 0 || (size_t)n >= sizeof(self) ||
+		    auth_origin_norm(self, (size_t)n, 0, norm) != 0)
+			return 0;
+		return strcmp(norm, want) == 0;
+	}
+	for (p = allowed; *p != '\0';) {
+		char norm[AUTH_ORIGIN_MAX];
+		size_t len;
+
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		len = strcspn(p, ", \t");
+		if (len > 0 && auth_origin_norm(p, len, 0, norm) == 0 &&
+		    strcmp(norm, want) == 0)
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+int
+auth_origins_valid(const char *allowed, const char **bad, size_t *badlen)
+{
+	char norm[AUTH_ORIGIN_MAX];
+
+	for (const char *p = allowed != NULL ? allowed : ""; *p != '\0';) {
+		size_t len;
+
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		len = strcspn(p, ", \t");
+		if (len > 0 && auth_origin_norm(p, len, 0, norm) != 0) {
+			if (bad != NULL)
+				*bad = p;
+			if (badlen != NULL)
+				*badlen = len;
+			return 0;
+		}
+		p += len;
+	}
+	return 1;
+}
+
+int
+auth_is_bearer(const char *authorization)
+{
+	const char *tok;
+	size_t len;
+
+	return authorization != NULL && auth_bearer(authorization, &tok, &len);
 }

@@ -81,4 +81,27 @@ int auth_verify(const struct auth_config *cfg, const char *token, int64_t now,
 const char *auth_token_from_headers(const char *authorization,
     const char *cookie, char *buf, size_t bufsz);
 
+/* 1 if the Authorization header uses the Bearer scheme (then it, not the
+ * polacare_token cookie, carries the request's token). */
+int auth_is_bearer(const char *authorization);
+
+/*
+ * The Origin check for unsafe requests authenticated by the cookie (a
+ * browser attaches cookies to cross-site requests; it never attaches an
+ * Authorization header). 1 if the request's origin — the Origin header, or
+ * without one the scheme://host[:port] of the Referer — is one of allowed
+ * (origins separated by commas or blanks) or, when allowed is empty, the
+ * request's own origin: https or http (https != 0), the Host header and,
+ * when host carries no port, port (the server's, SERVER_PORT; may be NULL).
+ * Origins are compared with scheme and host in lower case and the default
+ * port dropped. 0 when neither header is there, or Origin is "null" or not
+ * an http(s) origin. Pure.
+ */
+int auth_origin_ok(const char *allowed, const char *origin,
+    const char *referer, int https, const char *host, const char *port);
+
+/* 1 if every entry of an allowed_origins value is an http(s) origin
+ * without path; else 0 with *bad / *badlen at the first bad entry. */
+int auth_origins_valid(const char *allowed, const char **bad, size_t *badlen);
+
 #endif

@@ -16,6 +16,7 @@
  * the config file or the environment. They are masked by cfg_print().
  */
 #include "config.h"
+#include "auth.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -90,6 +91,8 @@ static const struct cfg_entry config_table[] = {
 	  "the internal nginx location that maps to storage_dir" },
 	{ "public_base_url", CFG_STR, F(public_base_url), "", 0, 0, NULL, 0, NULL,
 	  "scheme://host[:port] put in front of the URLs this service hands out" },
+	{ "allowed_origins", CFG_STR, F(allowed_origins), "", 0, 0, NULL, 0, NULL,
+	  "origins (scheme://host[:port], comma/space separated) whose pages may send unsafe requests with the cookie; empty = the request's own" },
 	{ "body_file_dir", CFG_STR, F(body_file_dir), "", 0, 0, NULL, 0, NULL,
 	  "directory of request bodies nginx hands over by path; empty = off" },
 	{ "storage_bucket", CFG_STR, F(storage_bucket), "", 0, 0, NULL, 0, "STORAGE_BUCKET",
@@ -530,6 +533,17 @@ cfg_check(struct config *cfg, char *err, size_t errsz)
 		set_err(err, errsz, "public_base_url: must be http(s)://host[:port] "
 		    "without a trailing '/'");
 		return -1;
+	}
+	{
+		const char *bad = NULL;
+		size_t badlen = 0;
+
+		if (!auth_origins_valid(cfg->allowed_origins, &bad, &badlen)) {
+			set_err(err, errsz, "allowed_origins: '%.*s' is not "
+			    "http(s)://host[:port]", (int)(badlen > 200 ? 200 : badlen),
+			    bad);
+			return -1;
+		}
 	}
 	if (cfg->body_file_dir[0] != '\0' && cfg->body_file_dir[0] != '/') {
 		set_err(err, errsz, "body_file_dir: must be an absolute path");

@@ -36,6 +36,7 @@ struct config {
 	char *offload;
 	char *offload_prefix;
 	char *public_base_url;
+	char *allowed_origins;
 	char *body_file_dir;
 	/* S3-compatible storage */
 	char *storage_bucket;

@@ -76,7 +76,9 @@ json_object *handlers_upload_url_fields(json_object *body, long long max_ttl,
     struct upload_url_fields *f, struct image *img);
 
 /* Authenticates the request (bearer token or cookie, then the users table)
- * into c->who. Returns 0, or answers 401/503 itself and returns 1. With
+ * into c->who. An unsafe request (not GET, HEAD, OPTIONS) authenticated by
+ * the cookie must come from an allowed origin (allowed_origins), else 403
+ * CSRF_REJECTED. Returns 0, or answers 401/403/503 itself and returns 1. With
  * PF_IMAGE or PF_CASE and a UUID in :id, the image or case is read in the
  * same statement as the user and kept in c->pf for the handler (one round
  * trip to PostgreSQL instead of two). */

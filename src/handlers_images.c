@@ -43,6 +43,10 @@
 #define JSON_BODY_MAX (64 * 1024)
 #define FIELD_MAX 8192            /* bytes of one text form field */
 #define DESCRIPTION_MAX 2000      /* characters */
+/* What a multipart upload may carry besides its image: part headers, text
+ * fields, boundaries. The shipped web server limits leave the same room
+ * (client_max_body_size 52m, LimitRequestBody 52 MiB for the default 50 MiB). */
+#define UPLOAD_OVERHEAD (2LL * 1024 * 1024)
 static const char *const eye_sides[] = { "left", "right", "both", "unknown", NULL };
 static const char *const image_types[] = { "slit_lamp", "fundus", "oct", "other", NULL };
 static const char *const variants[] = { "original", "display", "thumbnail", NULL };
@@ -179,6 +183,17 @@ public_url(struct ctx *c, const char *path_and_query)
 	    path_and_query);
 }
 
+/* The detail for a query string http_request_init() refused: the parameter
+ * whose value held a NUL or malformed UTF-8 when it knows one. */
+static json_object *
+query_detail(struct ctx *c, json_object *details)
+{
+	if (c->req->query_bad != NULL)
+		return http_detail_add(details, c->req->query_bad,
+		    "must be valid UTF-8 text without NUL characters");
+	return http_detail_add(details, "query", "malformed query string");
+}
+
 /* --- authentication and access ---------------------------------------- */
 
 /* What handlers_authenticate() read with the user (see handlers.h). */
@@ -272,6 +287,38 @@ read_user(struct ctx *c, enum prefetch_kind prefetch, struct db_user *user)
 	return user->found ? 0 : PI_ERR_NOT_FOUND;
 }
 
+/* s, or dflt when s is NULL (for log lines). */
+static const char *
+str_or(const char *s, const char *dflt)
+{
+	return s != NULL ? s : dflt;
+}
+
+/* A request authenticated by the polacare_token cookie: 1 if it is safe
+ * (GET, HEAD, OPTIONS) or comes from an allowed origin (auth_origin_ok:
+ * Origin, else Referer, against allowed_origins, or when that is empty the
+ * request's own origin). A browser sends the cookie along with a form or a
+ * fetch from any site, never an Authorization header, so bearer requests
+ * need no such check. The request's own scheme is what the web server says
+ * (HTTPS, REQUEST_SCHEME), never X-Forwarded-Proto, which a client can send:
+ * behind a TLS-terminating proxy, list the public origin in
+ * allowed_origins. */
+static int
+csrf_ok(struct ctx *c)
+{
+	const char *m = c->req->method, *https = http_param(c->req, "HTTPS"),
+	    *scheme = http_param(c->req, "REQUEST_SCHEME");
+
+	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ||
+	    strcmp(m, "OPTIONS") == 0)
+		return 1;
+	return auth_origin_ok(c->w->cfg->allowed_origins,
+	    http_param(c->req, "HTTP_ORIGIN"), http_param(c->req, "HTTP_REFERER"),
+	    (https != NULL && https[0] != '\0' && strcasecmp(https, "off") != 0) ||
+	    (scheme != NULL && strcasecmp(scheme, "https") == 0),
+	    http_param(c->req, "HTTP_HOST"), http_param(c->req, "SERVER_PORT"));
+}
+
 int
 handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 {
@@ -312,6 +359,18 @@ handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 		http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
 		return 1;
 	}
+	if (!auth_is_bearer(http_param(c->req, "HTTP_AUTHORIZATION")) &&
+	    !csrf_ok(c)) {
+		log_debug("csrf: refused %s %s: Origin \"%.200s\" Referer "
+		    "\"%.200s\" Host \"%.200s\" rid=%s", c->req->method, c->req->path,
+		    str_or(http_param(c->req, "HTTP_ORIGIN"), "-"),
+		    str_or(http_param(c->req, "HTTP_REFERER"), "-"),
+		    str_or(http_param(c->req, "HTTP_HOST"), "-"),
+		    c->req->request_id);
+		http_error(c->req, 403, "CSRF_REJECTED",
+		    "Cross-site request refused: the Origin is not allowed");
+		return 1;
+	}
 	memcpy(c->who.user_id, claims.user_id, sizeof(c->who.user_id));
 	if (c->w->cfg->jwt_trust_role_claim && claims.role[0] != '\0') {
 		c->who.role = acl_role_parse(claims.role);
@@ -329,6 +388,48 @@ handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 		c->who.user_id[0] = '\0';
 		http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
 		return 1;
+	}
+	return 0;
+}
+
+/* A signed URL of this service (download link, local upload URL) being
+ * redeemed: the user it was issued to is checked again now, as a bearer
+ * token would be on every request — the row read as handlers_authenticate()
+ * reads it (copies dropped on a change, auth_cache_ttl at most), the role
+ * from that row. Returns 0 with c->who set to the issuer; 1 after
+ * answering 401 when the issuer is no longer an active user (removed,
+ * deactivated, no known role); PI_ERR_FORBIDDEN after writing the denied
+ * audit row when the issuer may no longer do action to the image's case (a
+ * patient whose case went to another patient); or PI_ERR_DB. */
+static int
+redeem_check(struct ctx *c, const char *issuer, enum acl_action action,
+    const struct image *img, const char *audit_action, const char *variant)
+{
+	struct db_user user;
+	int64_t now = 0;
+	int copies, rc;
+
+	if (!val_uuid(issuer, c->who.user_id)) {
+		c->who.user_id[0] = '\0';
+		http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
+		return 1;
+	}
+	copies = copies_usable(c->w, &now);
+	rc = read_user_only(c, copies, now, &user);
+	if (rc == PI_ERR_DB) {
+		c->who.user_id[0] = '\0';
+		return rc;
+	}
+	c->who.role = rc == 0 && user.is_active ? acl_role_parse(user.role) :
+	    ROLE_NONE;
+	if (c->who.role == ROLE_NONE) {
+		c->who.user_id[0] = '\0';
+		http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
+		return 1;
+	}
+	if (!acl_allowed(&c->who, action, img->case_patient_id)) {
+		audit(c, audit_action, img->id, img->case_id, variant, "denied");
+		return PI_ERR_FORBIDDEN;
 	}
 	return 0;
 }
@@ -914,6 +1015,12 @@ h_upload(struct ctx *c)
 	f.sink.fd = -1;
 	if (strncasecmp(c->req->content_type, "multipart/form-data", 19) != 0)
 		return PI_ERR_UNSUPPORTED;
+	/* A declared length no image within max_upload_bytes can have is
+	 * refused before a byte is read: a web server that does not enforce
+	 * its own limit on a proxied body (Apache's mod_proxy_fcgi) would
+	 * otherwise stream it all, or wait for bytes that never come. */
+	if (c->req->content_length > c->w->cfg->max_upload_bytes + UPLOAD_OVERHEAD)
+		return PI_ERR_TOO_LARGE;
 	if (mp_boundary(c->req->content_type, boundary, sizeof(boundary)) != 0) {
 		http_validation_error(c->req, http_detail_add(NULL, "body",
 		    "multipart boundary missing or invalid"));
@@ -925,6 +1032,17 @@ h_upload(struct ctx *c)
 	rc = read_form(c, &f, boundary);
 	if (rc != 0)
 		goto out;
+	/* A field is C text from here on: a NUL or malformed UTF-8 in it is
+	 * refused, never cut off ("A\0B" is not "A"). */
+	for (int i = 0; i < FLD__N; i++)
+		if (f.val[i] != NULL && !val_utf8(f.val[i], f.len[i]))
+			details = http_detail_add(details, form_fields[i],
+			    "must be valid UTF-8 text without NUL characters");
+	if (details != NULL) {
+		http_validation_error(c->req, details);
+		rc = 0;
+		goto out;
+	}
 
 	fields.case_id_raw = f.val[FLD_CASE];
 	fields.eye_side = f.val[FLD_EYE];
@@ -973,8 +1091,88 @@ out:
 
 /* --- POST /upload-url ---------------------------------------------------- */
 
+/* 1 if every string in v (values, and member names, at any depth) is
+ * well-formed UTF-8 without NUL (val_utf8). json-c checks UTF-8 only loosely
+ * (an overlong C0 80 passes) and turns \u0000 into a NUL inside the
+ * string, which strlen() would silently cut off. */
+static int
+json_text_ok(json_object *v, int depth)
+{
+	if (depth > 64)
+		return 0;
+	switch (json_object_get_type(v)) {
+	case json_type_string:
+		return val_utf8(json_object_get_string(v),
+		    (size_t)json_object_get_string_len(v));
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			if (!json_text_ok(json_object_array_get_idx(v, i), depth + 1))
+				return 0;
+		return 1;
+	case json_type_object: {
+		json_object_object_foreach(v, k, m) {
+			if (!val_utf8(k, strlen(k)) || !json_text_ok(m, depth + 1))
+				return 0;
+		}
+		return 1;
+	}
+	default:
+		return 1;
+	}
+}
+
+/* 1 if the JSON text holds a \u0000 escape (an odd run of backslashes
+ * before "u0000"). A member name with one is cut at the NUL by json-c
+ * ("caseId\u0000x" becomes "caseId"), so this is refused from the text. */
+static int
+json_has_nul_escape(const char *buf, size_t len)
+{
+	for (size_t i = 0; i + 6 <= len; i++) {
+		size_t k = 0;
+
+		if (buf[i] != '\\')
+			continue;
+		while (i + k < len && buf[i + k] == '\\')
+			k++;
+		if (k % 2 == 1 && i + k + 5 <= len &&
+		    strncmp(buf + i + k, "u0000", 5) == 0)
+			return 1;
+		i += k - 1;
+	}
+	return 0;
+}
+
+/* Answers 400 naming the first member of the object body whose strings are
+ * not clean text (json_text_ok), or "body" for a bad member name or a
+ * \u0000 escape found elsewhere; returns 1 then, else 0. */
+static int
+json_body_text_check(struct ctx *c, json_object *obj, const char *buf,
+    size_t len)
+{
+	const char *bad = NULL;
+
+	json_object_object_foreach(obj, k, m) {
+		if (!val_utf8(k, strlen(k))) {
+			bad = "body";
+			break;
+		}
+		if (!json_text_ok(m, 1)) {
+			bad = k;
+			break;
+		}
+	}
+	if (bad == NULL && json_has_nul_escape(buf, len))
+		bad = "body";
+	if (bad == NULL)
+		return 0;
+	http_validation_error(c->req, http_detail_add(NULL, bad,
+	    "must be valid UTF-8 text without NUL characters"));
+	return 1;
+}
+
 /* Reads a JSON object body (at most JSON_BODY_MAX). Answers 400/413 itself
- * and returns NULL when it is not one. */
+ * and returns NULL when it is not one (also when a string in it is not
+ * clean UTF-8 text: json_body_text_check). */
 static json_object *
 read_json_body(struct ctx *c)
 {
@@ -1002,6 +1200,10 @@ read_json_body(struct ctx *c)
 	if (obj == NULL) {
 		http_validation_error(c->req, http_detail_add(NULL, "body",
 		    "must be a JSON object"));
+		return NULL;
+	}
+	if (json_body_text_check(c, obj, buf, len)) {
+		json_object_put(obj);
 		return NULL;
 	}
 	return obj;
@@ -1139,9 +1341,9 @@ h_upload_url(struct ctx *c)
 			goto out;
 		}
 	} else {
-		if (urltoken_upload_token((const unsigned char *)c->w->cfg->url_signing_key,
+		if (urltoken_upload_token_by((const unsigned char *)c->w->cfg->url_signing_key,
 		    strlen(c->w->cfg->url_signing_key), img.id, img.upload_expires_at,
-		    token, sizeof(token)) != 0) {
+		    c->who.user_id, token, sizeof(token)) != 0) {
 			rc = PI_ERR_INTERNAL;
 			goto out;
 		}
@@ -1192,7 +1394,7 @@ out:
 int
 h_put_upload(struct ctx *c)
 {
-	char id[37], digest[65];
+	char id[37], digest[65], issuer[URLTOKEN_ISSUER_LEN + 1] = "";
 	const char *token = http_query(c->req, "token");
 	struct image img;
 	struct sink sink;
@@ -1207,8 +1409,9 @@ h_put_upload(struct ctx *c)
 	if (path_id(c, id) != 0)
 		return 0;
 	if (c->req->query_invalid || token == NULL ||
-	    urltoken_upload_verify((const unsigned char *)c->w->cfg->url_signing_key,
-	    strlen(c->w->cfg->url_signing_key), id, token, (int64_t)time(NULL)) != URLTOKEN_VALID)
+	    urltoken_upload_verify_by((const unsigned char *)c->w->cfg->url_signing_key,
+	    strlen(c->w->cfg->url_signing_key), id, token, (int64_t)time(NULL),
+	    issuer) != URLTOKEN_VALID)
 		return http_error(c->req, 403, "FORBIDDEN",
 		    "Invalid or expired upload URL");
 	rc = db_image_get(c->w->db, c->req->arena, id, 0, &img);
@@ -1216,13 +1419,21 @@ h_put_upload(struct ctx *c)
 		return rc;
 	if (strcmp(img.status, "pending") != 0)
 		return http_error(c->req, 409, "CONFLICT", "Image already uploaded");
+	/* The uploader recorded with the row is the URL's issuer (a v2 token
+	 * names it too, a v1 token does not): checked again now. */
+	if (issuer[0] != '\0' && strcmp(issuer, img.uploaded_by) != 0)
+		return http_error(c->req, 403, "FORBIDDEN",
+		    "Invalid or expired upload URL");
+	rc = redeem_check(c, img.uploaded_by, ACL_UPLOAD, &img, "complete", NULL);
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
 	if (strcasecmp(c->req->content_type, img.mime_type) != 0)
 		return http_error(c->req, 403, "FORBIDDEN",
 		    "Content-Type differs from the one the upload URL was issued for");
 	if (c->req->content_length > c->w->cfg->max_upload_bytes)
 		return PI_ERR_TOO_LARGE;
-	/* The upload URL was issued to this user: the audit row is theirs. */
-	(void)snprintf(c->who.user_id, sizeof(c->who.user_id), "%.36s", img.uploaded_by);
+	/* The upload URL was issued to this user (c->who, redeem_check): the
+	 * audit row is theirs. */
 	rc = sink_open(c, &sink);
 	if (rc != 0)
 		goto out;
@@ -1406,7 +1617,7 @@ h_list(struct ctx *c)
 		return http_validation_error(c->req, http_detail_add(NULL,
 		    "caseId", "must be a UUID"));
 	if (c->req->query_invalid)
-		details = http_detail_add(details, "query", "malformed query string");
+		details = query_detail(c, details);
 	if (eye != NULL && val_enum(eye, eye_sides) < 0)
 		details = http_detail_add(details, "eyeSide",
 		    "must be one of left, right, both, unknown");
@@ -1684,7 +1895,9 @@ h_proxy(struct ctx *c)
 	if (path_id(c, id) != 0)
 		return 0;
 	v = variant_param(c, V_DISPLAY);
-	if (v < 0 || c->req->query_invalid)
+	if (c->req->query_invalid)
+		return http_validation_error(c->req, query_detail(c, NULL));
+	if (v < 0)
 		return http_validation_error(c->req, http_detail_add(NULL, "variant",
 		    "must be original, display or thumbnail"));
 	rc = load_image(c, id, ACL_VIEW, "proxy", &img);
@@ -1723,7 +1936,7 @@ h_download_url(struct ctx *c)
 	if (ei == NULL && expires_in > c->w->cfg->max_download_url_ttl)
 		expires_in = c->w->cfg->max_download_url_ttl;
 	if (c->req->query_invalid)
-		details = http_detail_add(details, "query", "malformed query string");
+		details = query_detail(c, details);
 	if (details != NULL)
 		return http_validation_error(c->req, details);
 	rc = load_image(c, id, ACL_VIEW, "download_url", &img);
@@ -1741,13 +1954,13 @@ h_download_url(struct ctx *c)
 		if (url == NULL)
 			return PI_ERR_STORAGE;
 	} else {
-		if (urltoken_sign((const unsigned char *)c->w->cfg->url_signing_key,
+		if (urltoken_sign_by((const unsigned char *)c->w->cfg->url_signing_key,
 		    strlen(c->w->cfg->url_signing_key), URLTOKEN_DOWNLOAD, img.id,
-		    variants[v], expires, sig, sizeof(sig)) != 0)
+		    variants[v], expires, c->who.user_id, sig, sizeof(sig)) != 0)
 			return PI_ERR_INTERNAL;
 		url = public_url(c, arena_printf(c->req->arena,
-		    API_PREFIX "%s/file?variant=%s&expires=%" PRId64 "&sig=%s",
-		    img.id, variants[v], expires, sig));
+		    API_PREFIX "%s/file?variant=%s&expires=%" PRId64 "&uid=%s&sig=%s",
+		    img.id, variants[v], expires, c->who.user_id, sig));
 	}
 	data = json_object_new_object();
 	if (data == NULL || url == NULL) {
@@ -1771,6 +1984,9 @@ h_file(struct ctx *c)
 	const char *variant = http_query(c->req, "variant");
 	const char *exp = http_query(c->req, "expires");
 	const char *sig = http_query(c->req, "sig");
+	/* The issuer (format v2); a link without one is of format v1, issued
+	 * before issuers were recorded, and works until it expires. */
+	const char *uid = http_query(c->req, "uid");
 	long long expires;
 	struct image img;
 	int v, rc;
@@ -1780,9 +1996,9 @@ h_file(struct ctx *c)
 	v = variant != NULL ? val_enum(variant, variants) : -1;
 	if (c->req->query_invalid || v < 0 || exp == NULL || sig == NULL ||
 	    !val_int(exp, 0, INT64_MAX / 2, &expires) ||
-	    urltoken_verify((const unsigned char *)c->w->cfg->url_signing_key,
+	    urltoken_verify_by((const unsigned char *)c->w->cfg->url_signing_key,
 	    strlen(c->w->cfg->url_signing_key), URLTOKEN_DOWNLOAD, id, variant,
-	    expires, sig, (int64_t)time(NULL)) != URLTOKEN_VALID) {
+	    expires, uid, sig, (int64_t)time(NULL)) != URLTOKEN_VALID) {
 		audit(c, "file", id, NULL, variant != NULL && v >= 0 ? variant : NULL,
 		    "denied");
 		return http_error(c->req, 403, "FORBIDDEN",
@@ -1793,6 +2009,11 @@ h_file(struct ctx *c)
 		return rc;
 	if (strcmp(img.status, "ready") != 0)
 		return PI_ERR_NOT_FOUND;
+	if (uid != NULL) {
+		rc = redeem_check(c, uid, ACL_VIEW, &img, "file", variants[v]);
+		if (rc != 0)
+			return rc > 0 ? 0 : rc;
+	}
 	rc = serve(c, &img, (enum variant)v);
 	audit(c, "file", img.id, img.case_id, variants[v], rc == 0 ? "ok" : "error");
 	return rc;

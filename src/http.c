@@ -16,6 +16,7 @@
  *   (http_error_for); a 5xx body never says more than its code's message.
  */
 #include "http.h"
+#include "validate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,7 +68,7 @@ hexval(int c)
 }
 
 /* Decodes a query component (%XX, '+' = space) into arena memory. NULL on a
- * bad escape or an encoded NUL. */
+ * bad escape, an encoded NUL or a result that is not well-formed UTF-8. */
 static const char *
 query_decode(struct arena *a, const char *s, size_t n)
 {
@@ -94,6 +95,9 @@ query_decode(struct arena *a, const char *s, size_t n)
 		}
 	}
 	*o = '\0';
+	/* %00 is refused above; malformed UTF-8 is refused here. */
+	if (!val_utf8(out, (size_t)(o - out)))
+		return NULL;
 	return out;
 }
 
@@ -118,6 +122,9 @@ http_parse_query(struct arena *a, const char *query, struct http_param *out,
 			    (size_t)((eq != NULL ? eq : end) - q));
 			out[*n].value = eq != NULL ?
 			    query_decode(a, eq + 1, (size_t)(end - eq - 1)) : "";
+			/* On failure out[*n] (not counted) keeps the name
+			 * when only the value was bad: http_request_init()
+			 * names the parameter in its answer. */
 			if (out[*n].name == NULL || out[*n].value == NULL)
 				return -1;
 			(*n)++;
@@ -185,8 +192,12 @@ http_request_init(struct http_request *r, FCGX_Request *fcgx,
 	if (r->path == NULL)
 		return -1;
 	if (http_parse_query(arena, r->query, r->params, HTTP_MAX_PARAMS,
-	    &r->nparams) != 0)
+	    &r->nparams) != 0) {
 		r->query_invalid = 1;
+		if (r->nparams < HTTP_MAX_PARAMS &&
+		    r->params[r->nparams].value == NULL)
+			r->query_bad = r->params[r->nparams].name;
+	}
 	r->content_type = http_param(r, "CONTENT_TYPE");
 	if (r->content_type == NULL)
 		r->content_type = "";

@@ -38,6 +38,8 @@ struct http_request {
 	struct http_param params[HTTP_MAX_PARAMS];
 	int nparams;
 	int query_invalid;         /* too long, too many params or bad escapes */
+	const char *query_bad;     /* the parameter whose value was refused (a
+	                            * NUL or malformed UTF-8), or NULL */
 	const char *content_type;  /* "" if none */
 	long long content_length;  /* -1 if absent */
 	const char *remote_addr;
@@ -60,7 +62,9 @@ int http_request_init(struct http_request *r, FCGX_Request *fcgx,
 /* Decodes a raw query string ("a=1&b=%20x", '+' = space) into at most max
  * pairs in out, strings in arena memory; *n is the number decoded. Returns
  * 0, or -1 when the query is longer than HTTP_QUERY_MAX, has more than max
- * pairs, a bad %-escape or an encoded NUL (out[0..*n) stay valid). Pure. */
+ * pairs, a bad %-escape, an encoded NUL or malformed UTF-8 (out[0..*n)
+ * stay valid; out[*n].name is the pair's name when only its value was bad
+ * and *n < max). Pure. */
 int http_parse_query(struct arena *a, const char *query, struct http_param *out,
     int max, int *n);
 /* Parses buf (len bytes) as exactly one JSON object: strict JSON, valid

@@ -24,6 +24,21 @@
  * strictly: decimal digits without sign or leading zeros, no overflow, one
  * '.', then exactly URLTOKEN_SIG_LEN signature characters. Pure: no I/O, the
  * clock is an argument.
+ *
+ * The issuer.  Since format v2 a token also names the user it was issued
+ * to, so that whoever redeems it can check that user again (still active,
+ * still allowed the case) instead of trusting a decision made when the URL
+ * was handed out. The MAC then covers
+ *
+ *     polaimg-v2 \n <purpose> \n <id> \n <variant> \n <expires> \n <issuer>
+ *
+ * and the upload token is "<expires>.<issuer>.<sig>". The issuer is a
+ * lower-case canonical UUID (36 characters of [0-9a-f-]), and a v1
+ * signature is base64url (no '.'), so the two upload forms cannot be
+ * mistaken for each other, and a v2 signature never verifies as v1 (nor
+ * the reverse): removing the issuer from a URL breaks it. Tokens of format
+ * v1 (issued before v2 existed) still verify, without an issuer, until they
+ * expire; the *_by functions say which form they saw.
  */
 #include "urltoken.h"
 
@@ -94,21 +109,41 @@ field_ok(const char *s)
 	return 1;
 }
 
-/* Computes the signature text into sig (URLTOKEN_SIG_LEN + 1 bytes).
- * 0, or -1 on invalid arguments or a library failure. */
+/* 1 if s is a lower-case canonical UUID: 36 characters of [0-9a-f] with
+ * '-' at 8, 13, 18 and 23. */
+static int
+issuer_ok(const char *s)
+{
+	for (int i = 0; i < URLTOKEN_ISSUER_LEN; i++) {
+		char c = s[i];
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (c != '-')
+				return 0;
+		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+			return 0;    /* also stops at a NUL */
+		}
+	}
+	return s[URLTOKEN_ISSUER_LEN] == '\0';
+}
+
+/* Computes the signature text into sig (URLTOKEN_SIG_LEN + 1 bytes): format
+ * v1 when issuer is NULL, else v2 with the issuer. 0, or -1 on invalid
+ * arguments or a library failure. */
 static int
 compute(const unsigned char *key, size_t keylen,
     enum urltoken_purpose purpose, const char *id, const char *variant,
-    int64_t expires, char sig[URLTOKEN_SIG_LEN + 1])
+    int64_t expires, const char *issuer, char sig[URLTOKEN_SIG_LEN + 1])
 {
-	char msg[64 + 2 * URLTOKEN_MAX_FIELD];
+	char msg[128 + 2 * URLTOKEN_MAX_FIELD];
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
 	const char *pname;
 	int n, rc = -1;
 
 	if (key == NULL || keylen == 0 || keylen > URLTOKEN_MAX_KEY ||
-	    !field_ok(id) || !field_ok(variant) || expires < 0)
+	    !field_ok(id) || !field_ok(variant) || expires < 0 ||
+	    (issuer != NULL && !issuer_ok(issuer)))
 		goto out;
 	switch (purpose) {
 	case URLTOKEN_DOWNLOAD:
@@ -120,8 +155,12 @@ compute(const unsigned char *key, size_t keylen,
 	default:
 		goto out;
 	}
-	n = snprintf(msg, sizeof(msg), "polaimg-v1\n%s\n%s\n%s\n%" PRId64,
-	    pname, id, variant, expires);
+	if (issuer == NULL)
+		n = snprintf(msg, sizeof(msg), "polaimg-v1\n%s\n%s\n%s\n%" PRId64,
+		    pname, id, variant, expires);
+	else
+		n = snprintf(msg, sizeof(msg), "polaimg-v2\n%s\n%s\n%s\n%" PRId64
+		    "\n%s", pname, id, variant, expires, issuer);
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		goto out;
 	if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg,
@@ -135,15 +174,16 @@ out:
 }
 
 int
-urltoken_sign(const unsigned char *key, size_t keylen,
+urltoken_sign_by(const unsigned char *key, size_t keylen,
     enum urltoken_purpose purpose, const char *id, const char *variant,
-    int64_t expires, char *out, size_t outsz)
+    int64_t expires, const char *issuer, char *out, size_t outsz)
 {
 	char sig[URLTOKEN_SIG_LEN + 1];
 
 	if (out == NULL || outsz < sizeof(sig))
 		return -1;
-	if (compute(key, keylen, purpose, id, variant, expires, sig) != 0) {
+	if (compute(key, keylen, purpose, id, variant, expires, issuer,
+	    sig) != 0) {
 		out[0] = '\0';
 		return -1;
 	}
@@ -152,9 +192,18 @@ urltoken_sign(const unsigned char *key, size_t keylen,
 }
 
 int
-urltoken_verify(const unsigned char *key, size_t keylen,
+urltoken_sign(const unsigned char *key, size_t keylen,
     enum urltoken_purpose purpose, const char *id, const char *variant,
-    int64_t expires, const char *sig, int64_t now)
+    int64_t expires, char *out, size_t outsz)
+{
+	return urltoken_sign_by(key, keylen, purpose, id, variant, expires,
+	    NULL, out, outsz);
+}
+
+int
+urltoken_verify_by(const unsigned char *key, size_t keylen,
+    enum urltoken_purpose purpose, const char *id, const char *variant,
+    int64_t expires, const char *issuer, const char *sig, int64_t now)
 {
 	char want[URLTOKEN_SIG_LEN + 1];
 	int rc = URLTOKEN_BAD;
@@ -162,7 +211,8 @@ urltoken_verify(const unsigned char *key, size_t keylen,
 	if (sig == NULL || strnlen(sig, URLTOKEN_SIG_LEN + 1) !=
 	    URLTOKEN_SIG_LEN)
 		goto out;
-	if (compute(key, keylen, purpose, id, variant, expires, want) != 0)
+	if (compute(key, keylen, purpose, id, variant, expires, issuer,
+	    want) != 0)
 		goto out;
 	if (CRYPTO_memcmp(want, sig, URLTOKEN_SIG_LEN) != 0)
 		goto out;
@@ -173,8 +223,18 @@ out:
 }
 
 int
-urltoken_upload_token(const unsigned char *key, size_t keylen,
-    const char *id, int64_t expires, char *out, size_t outsz)
+urltoken_verify(const unsigned char *key, size_t keylen,
+    enum urltoken_purpose purpose, const char *id, const char *variant,
+    int64_t expires, const char *sig, int64_t now)
+{
+	return urltoken_verify_by(key, keylen, purpose, id, variant, expires,
+	    NULL, sig, now);
+}
+
+int
+urltoken_upload_token_by(const unsigned char *key, size_t keylen,
+    const char *id, int64_t expires, const char *issuer, char *out,
+    size_t outsz)
 {
 	char sig[URLTOKEN_SIG_LEN + 1];
 	int n;
@@ -183,9 +243,13 @@ urltoken_upload_token(const unsigned char *key, size_t keylen,
 		return -1;
 	out[0] = '\0';
 	if (compute(key, keylen, URLTOKEN_UPLOAD, id, URLTOKEN_UPLOAD_VARIANT,
-	    expires, sig) != 0)
+	    expires, issuer, sig) != 0)
 		return -1;
-	n = snprintf(out, outsz, "%" PRId64 ".%s", expires, sig);
+	if (issuer == NULL)
+		n = snprintf(out, outsz, "%" PRId64 ".%s", expires, sig);
+	else
+		n = snprintf(out, outsz, "%" PRId64 ".%s.%s", expires, issuer,
+		    sig);
 	if (n < 0 || (size_t)n >= outsz) {
 		out[0] = '\0';
 		return -1;
@@ -193,14 +257,26 @@ urltoken_upload_token(const unsigned char *key, size_t keylen,
 	return 0;
 }
 
-/* Parses "<expires>.<sig>": expires is 1..19 decimal digits, no leading
- * zero unless it is "0", at most INT64_MAX; *sig points into token. */
+int
+urltoken_upload_token(const unsigned char *key, size_t keylen,
+    const char *id, int64_t expires, char *out, size_t outsz)
+{
+	return urltoken_upload_token_by(key, keylen, id, expires, NULL, out,
+	    outsz);
+}
+
+/* Parses "<expires>.<sig>" or "<expires>.<issuer>.<sig>": expires is 1..19
+ * decimal digits, no leading zero unless it is "0", at most INT64_MAX; the
+ * issuer, when there, is copied into issuer (else issuer is ""); *sig
+ * points into token. */
 static int
-upload_parse(const char *token, int64_t *expires, const char **sig)
+upload_parse(const char *token, int64_t *expires,
+    char issuer[URLTOKEN_ISSUER_LEN + 1], const char **sig)
 {
 	const char *p = token;
 	int64_t v = 0;
 
+	issuer[0] = '\0';
 	if (token == NULL || *p < '0' || *p > '9')
 		return -1;
 	if (*p == '0' && p[1] != '.')
@@ -214,22 +290,50 @@ upload_parse(const char *token, int64_t *expires, const char **sig)
 	}
 	if (*p != '.')
 		return -1;
+	p++;
+	/* A v1 signature holds no '.', so a '.' after 36 characters is the
+	 * v2 form (and those 36 must be an issuer). */
+	if (strnlen(p, URLTOKEN_ISSUER_LEN + 1) > URLTOKEN_ISSUER_LEN &&
+	    p[URLTOKEN_ISSUER_LEN] == '.') {
+		memcpy(issuer, p, URLTOKEN_ISSUER_LEN);
+		issuer[URLTOKEN_ISSUER_LEN] = '\0';
+		if (!issuer_ok(issuer)) {
+			issuer[0] = '\0';
+			return -1;
+		}
+		p += URLTOKEN_ISSUER_LEN + 1;
+	}
 	*expires = v;
-	*sig = p + 1;
+	*sig = p;
 	return 0;
+}
+
+int
+urltoken_upload_verify_by(const unsigned char *key, size_t keylen,
+    const char *id, const char *token, int64_t now,
+    char issuer[URLTOKEN_ISSUER_LEN + 1])
+{
+	const char *sig;
+	int64_t expires;
+	int rc;
+
+	if (upload_parse(token, &expires, issuer, &sig) != 0)
+		return URLTOKEN_BAD;
+	/* urltoken_verify_by() insists on exactly URLTOKEN_SIG_LEN characters,
+	 * which also refuses anything after the signature. */
+	rc = urltoken_verify_by(key, keylen, URLTOKEN_UPLOAD, id,
+	    URLTOKEN_UPLOAD_VARIANT, expires, issuer[0] != '\0' ? issuer : NULL,
+	    sig, now);
+	if (rc == URLTOKEN_BAD)
+		issuer[0] = '\0';
+	return rc;
 }
 
 int
 urltoken_upload_verify(const unsigned char *key, size_t keylen,
     const char *id, const char *token, int64_t now)
 {
-	const char *sig;
-	int64_t expires;
+	char issuer[URLTOKEN_ISSUER_LEN + 1];
 
-	if (upload_parse(token, &expires, &sig) != 0)
-		return URLTOKEN_BAD;
-	/* urltoken_verify() insists on exactly URLTOKEN_SIG_LEN characters,
-	 * which also refuses anything after the signature. */
-	return urltoken_verify(key, keylen, URLTOKEN_UPLOAD, id,
-	    URLTOKEN_UPLOAD_VARIANT, expires, sig, now);
+	return urltoken_upload_verify_by(key, keylen, id, token, now, issuer);
 }

@@ -7,6 +7,13 @@
  * <expires>" with url_signing_key, base64url without padding. The purpose
  * ("download" / "upload") is part of the MAC, so an upload token is never a
  * download token and vice versa. Pure: no I/O (the clock is passed in).
+ *
+ * Format v2 adds the issuer, the user the URL was handed to: the MAC is over
+ * "polaimg-v2\n<purpose>\n<id>\n<variant>\n<expires>\n<issuer>", the
+ * download URL carries "&uid=<issuer>" and the upload token is
+ * "<expires>.<issuer>.<sig>". The *_by functions take or report the issuer
+ * (NULL or "" = format v1, still accepted until such a token expires); the
+ * plain ones are format v1.
  */
 #ifndef POLAIMG_URLTOKEN_H
 #define POLAIMG_URLTOKEN_H
@@ -15,8 +22,10 @@
 #include <stdint.h>
 
 #define URLTOKEN_SIG_LEN 43   /* base64url of 32 bytes, no padding */
-/* Longest upload token: 19 digits of expiry, '.', signature (add 1 for NUL). */
-#define URLTOKEN_UPLOAD_MAX (19 + 1 + URLTOKEN_SIG_LEN)
+#define URLTOKEN_ISSUER_LEN 36 /* a lower-case canonical UUID */
+/* Longest upload token: 19 digits of expiry, '.', issuer, '.', signature
+ * (add 1 for NUL). */
+#define URLTOKEN_UPLOAD_MAX (19 + 1 + URLTOKEN_ISSUER_LEN + 1 + URLTOKEN_SIG_LEN)
 
 enum urltoken_purpose { URLTOKEN_DOWNLOAD, URLTOKEN_UPLOAD };
 
@@ -50,5 +59,23 @@ int urltoken_upload_token(const unsigned char *key, size_t keylen,
     const char *id, int64_t expires, char *out, size_t outsz);
 int urltoken_upload_verify(const unsigned char *key, size_t keylen,
     const char *id, const char *token, int64_t now);
+
+/* The same with an issuer (a lower-case canonical UUID; NULL = format v1,
+ * and an issuer of another shape makes signing fail). verify_by checks a
+ * signature of the form issuer says; upload_verify_by accepts both upload
+ * forms and copies the issuer it found into issuer ("" for format v1 and
+ * for any token that is not URLTOKEN_VALID or URLTOKEN_EXPIRED). */
+int urltoken_sign_by(const unsigned char *key, size_t keylen,
+    enum urltoken_purpose purpose, const char *id, const char *variant,
+    int64_t expires, const char *issuer, char *out, size_t outsz);
+int urltoken_verify_by(const unsigned char *key, size_t keylen,
+    enum urltoken_purpose purpose, const char *id, const char *variant,
+    int64_t expires, const char *issuer, const char *sig, int64_t now);
+int urltoken_upload_token_by(const unsigned char *key, size_t keylen,
+    const char *id, int64_t expires, const char *issuer, char *out,
+    size_t outsz);
+int urltoken_upload_verify_by(const unsigned char *key, size_t keylen,
+    const char *id, const char *token, int64_t now,
+    char issuer[URLTOKEN_ISSUER_LEN + 1]);
 
 #endif

@@ -23,11 +23,16 @@
  * (U+D800..U+DFFF) and values above U+10FFFF are refused.  Control characters
  * are refused too — C0 other than TAB, LF and CR, DEL and the C1 range
  * U+0080..U+009F — since they have no business in a description or file name
- * and make log and terminal injection possible.
+ * and make log and terminal injection possible.  val_utf8() is the same
+ * decoder without the control-character rule, for every text field a client
+ * sends (form fields, JSON strings, query values): a NUL or a malformed
+ * sequence there is refused rather than cut off or passed on, so "A\0B" can
+ * never be stored as "A".
  */
 #include "validate.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Seconds of 1900-01-01T00:00:00Z and 9999-12-31T23:59:59Z. */
@@ -289,8 +294,11 @@ val_int(const char *s, long long min, long long max, long long *out)
 	return 1;
 }
 
-int
-val_text(const char *s, size_t len, size_t max_chars)
+/* The decoder of val_text() and val_utf8(): 1 if s[0..len) is well-formed
+ * UTF-8 of at most max_chars code points without NUL and, when controls is
+ * 0, without the control characters val_text() refuses. */
+static int
+val_utf8_scan(const char *s, size_t len, size_t max_chars, int controls)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, chars = 0;
@@ -304,8 +312,10 @@ val_text(const char *s, size_t len, size_t max_chars)
 		uint32_t cp;
 
 		if (c < 0x80) {
-			if ((c < 0x20 && c != '\t' && c != '\n' &&
-			    c != '\r') || c == 0x7f)
+			if (c == 0)
+				return 0;
+			if (!controls && ((c < 0x20 && c != '\t' &&
+			    c != '\n' && c != '\r') || c == 0x7f))
 				return 0;
 			need = 0;
 			cp = c;
@@ -340,13 +350,25 @@ val_text(const char *s, size_t len, size_t max_chars)
 			hi = 0xbf;
 			cp = (cp << 6) | (cc & 0x3f);
 		}
-		if (cp >= 0x80 && cp <= 0x9f)
+		if (!controls && cp >= 0x80 && cp <= 0x9f)
 			return 0;   /* C1 controls */
 		i += need + 1;
 		if (++chars > max_chars)
 			return 0;
 	}
 	return 1;
+}
+
+int
+val_text(const char *s, size_t len, size_t max_chars)
+{
+	return val_utf8_scan(s, len, max_chars, 0);
+}
+
+int
+val_utf8(const char *s, size_t len)
+{
+	return val_utf8_scan(s, len, SIZE_MAX, 1);
 }
 
 int

@@ -41,6 +41,12 @@ int val_int(const char *s, long long min, long long max, long long *out);
  * code points; else 0. s may be NULL only when len is 0. */
 int val_text(const char *s, size_t len, size_t max_chars);
 
+/* 1 if s (length len, which may include NUL bytes) is well-formed UTF-8
+ * (no overlongs, surrogates or code points above U+10FFFF) without any NUL
+ * byte; else 0. Control characters are left to the field's own validator.
+ * s may be NULL only when len is 0. */
+int val_utf8(const char *s, size_t len);
+
 /* 1 if s is "true", 0 if "false" or NULL, -1 otherwise. */
 int val_bool(const char *s);
 

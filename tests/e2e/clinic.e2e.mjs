@@ -512,7 +512,7 @@ describe('the clinic page (desktop)', () => {
 			await page.click(`.tile[data-id="${img.id}"] .thumb`);
 			await waitViewerImage(page);
 			const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#v-download')]);
-			assert.match(dl.url(), new RegExp(`^${BASE_URL}/api/v1/images/${img.id}/file\\?variant=original&expires=\\d+&sig=[A-Za-z0-9_-]+$`));
+			assert.match(dl.url(), new RegExp(`^${BASE_URL}/api/v1/images/${img.id}/file\\?variant=original&expires=\\d+&uid=${w.doctor}&sig=[A-Za-z0-9_-]+$`));
 			const ext = img.mimeType === 'image/png' ? 'png' : 'jpg';
 			assert.equal(dl.suggestedFilename(), `${img.id}-original.${ext}`);
 			const bytes = fs.readFileSync(await dl.path());

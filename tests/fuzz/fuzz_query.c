@@ -3,7 +3,7 @@
  *
  * Build and run:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I src \
- *       tests/fuzz/fuzz_query.c src/http.c src/arena.c src/common.c \
+ *       tests/fuzz/fuzz_query.c src/http.c src/arena.c src/common.c src/validate.c \
  *       $(pkg-config --cflags --libs json-c) -lfcgi -o fuzz_query
  *   ./fuzz_query -max_total_time=60 tests/fuzz/corpus/query
  * (or `make fuzz`).

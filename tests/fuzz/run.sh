@@ -60,10 +60,11 @@ deps() {
 	multipart) echo "$ROOT/src/multipart.c" ;;
 	auth) echo "$ROOT/src/auth.c $(pkg-config --libs libjwt libcrypto)" ;;
 	urltoken) echo "$ROOT/src/urltoken.c $(pkg-config --libs libcrypto)" ;;
-	range|etag|query) echo "$ROOT/src/http.c $ROOT/src/arena.c $ROOT/src/common.c $(pkg-config --libs json-c) -lfcgi" ;;
-	config) echo "$ROOT/src/config.c $ROOT/src/validate.c" ;;
+	range|etag|query) echo "$ROOT/src/http.c $ROOT/src/arena.c $ROOT/src/common.c $ROOT/src/validate.c $(pkg-config --libs json-c) -lfcgi" ;;
+	config) echo "$ROOT/src/config.c $ROOT/src/validate.c $ROOT/src/auth.c $(pkg-config --libs libjwt libcrypto)" ;;
 	imghdr_*) echo "$ROOT/src/imghdr.c $(pkg-config --libs zlib)" ;;
-	json|router) echo "$(lib_sources | tr '\n' ' ') $(pkg-config --libs libpq MagickWand-6.Q16 libcurl libcrypto json-c libjwt zlib) -lfcgi" ;;
+	json|router) echo "$(lib_sources | tr '
+' ' ') $(pkg-config --libs libpq MagickWand-6.Q16 libcurl libcrypto json-c libjwt zlib) -lfcgi" ;;
 	sniff) echo "$ROOT/src/imaging.c $ROOT/src/imghdr.c $ROOT/src/common.c $ROOT/src/log.c $(pkg-config --libs MagickWand-6.Q16 libcrypto zlib)" ;;
 	*) return 1 ;;
 	esac

@@ -10,7 +10,7 @@
 import { describe, before, test } from 'node:test';
 import {
 	api, assert, assert401, assertError, auditByRequest, createUser, imageRowCount, listFiles, makeImage,
-	seedWorld, sql, lit, token, tokenBadSig, tokenNone, upload, uploadOk, uuid,
+	seedWorld, sleep, sql, lit, token, tokenBadSig, tokenNone, upload, uploadOk, uuid,
 } from './lib.mjs';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -188,11 +188,12 @@ describe('token edge cases', () => {
 		assertError(r, 403, 'FORBIDDEN');
 	});
 
-	test('a deactivated user is refused at once', async () => {
+	test('a deactivated user is refused once the change is delivered (1 s, README "Reads per request")', async () => {
 		const d = createUser('doctor');
 		const t = token(d);
 		assert.equal((await api('GET', `/api/v1/images/${img.id}`, { token: t })).status, 200);
 		sql(`UPDATE users SET is_active = false WHERE id = ${lit(d)}`);
+		await sleep(1000);
 		assert401(await api('GET', `/api/v1/images/${img.id}`, { token: t }), 'INVALID_TOKEN');
 	});
 

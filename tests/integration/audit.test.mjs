@@ -119,7 +119,11 @@ test('audit: download_url and file (redemption of the signed URL)', async () => 
 	}
 	const f = await api('GET', r.json.data.downloadUrl);
 	assert.equal(f.status, 200);
-	await oneRow(f, { action: 'file', outcome: 'ok', image_id: img.id, case_id: w.case, variant: 'original' });
+	// the row is the issuer's: the link names who it was handed to
+	await oneRow(f, {
+		action: 'file', outcome: 'ok', user_id: w.patient, role: 'patient', image_id: img.id, case_id: w.case,
+		variant: 'original',
+	});
 });
 
 test('audit: a refused signed URL is audited as denied (local; the store refuses its own)', async () => {

@@ -179,11 +179,14 @@ describe('signed URLs replayed', () => {
 		assert.equal(u.status, 200, u.text);
 		const up = new URL(u.json.data.uploadUrl);
 		const tok = up.searchParams.get('token');
-		const [exp, sig] = tok.split('.');
+		// "<expires>.<issuer>.<sig>": the issuer is the uid of a download link.
+		const parts = tok.split('.');
+		const [exp, uid, sig] = [parts[0], parts[1], parts[parts.length - 1]];
 		const id = u.json.data.imageId;
 		// The pending image, then a ready one, with the token as sig or split into expires and sig.
 		for (const target of [id, img.id]) {
 			for (const q of [`variant=original&expires=${exp}&sig=${sig}`, `variant=original&expires=${exp}&sig=${tok}`,
+				`variant=original&expires=${exp}&uid=${uid}&sig=${sig}`,
 				`token=${tok}`, `variant=original&token=${tok}`]) {
 				const r = await api('GET', `/api/v1/images/${target}/file?${q}`);
 				assert.ok([400, 403].includes(r.status), `${q}: ${r.status}`);
@@ -209,10 +212,12 @@ describe('signed URLs replayed', () => {
 		});
 		const id = u.json.data.imageId;
 		const d = new URL(url);
-		const forged = `${d.searchParams.get('expires')}.${d.searchParams.get('sig')}`;
-		const put = await api('PUT', `/api/v1/images/${id}/upload?token=${forged}`, {
-			body: makeImage(64, 48, 'jpg'), headers: { 'Content-Type': 'image/jpeg' },
-		});
-		assertError(put, 403, 'FORBIDDEN');
+		for (const forged of [`${d.searchParams.get('expires')}.${d.searchParams.get('sig')}`,
+			`${d.searchParams.get('expires')}.${d.searchParams.get('uid')}.${d.searchParams.get('sig')}`]) {
+			const put = await api('PUT', `/api/v1/images/${id}/upload?token=${forged}`, {
+				body: makeImage(64, 48, 'jpg'), headers: { 'Content-Type': 'image/jpeg' },
+			});
+			assertError(put, 403, 'FORBIDDEN');
+		}
 	});
 });

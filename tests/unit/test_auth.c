@@ -462,6 +462,24 @@ test_hs256(void)
 	is_int(verify(&cfg, t, &c), AUTH_INVALID, "alg None refused");
 	free(t);
 
+	/* Algorithm names are case-sensitive (RFC 7515 §4.1.1), though
+	 * libjwt maps them case-insensitively. */
+	t = mk_raw("{\"alg\":\"hs256\",\"typ\":\"JWT\"}",
+	    "{\"userId\":\"" UID "\",\"exp\":1900000060}", secret,
+	    strlen(secret), NULL);
+	is_int(verify(&cfg, t, &c), AUTH_INVALID, "alg hs256 (lower case) refused");
+	free(t);
+	t = mk_raw("{\"alg\":\"Hs256\"}",
+	    "{\"userId\":\"" UID "\",\"exp\":1900000060}", secret,
+	    strlen(secret), NULL);
+	is_int(verify(&cfg, t, &c), AUTH_INVALID, "alg Hs256 (mixed case) refused");
+	free(t);
+	t = mk_raw("{\"alg\":\"HS\\u0032\\u0035\\u0036\"}",
+	    "{\"userId\":\"" UID "\",\"exp\":1900000060}", secret,
+	    strlen(secret), NULL);
+	is_int(verify(&cfg, t, &c), AUTH_OK, "alg HS256 written with escapes accepted");
+	free(t);
+
 	/* Hand-built HS256 tokens: the builder itself is right, and a crit
 	 * header we cannot honour is refused. */
 	t = mk_raw("{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
@@ -805,6 +823,77 @@ cleanup(void)
 		printf("# cannot remove %s\n", tmpdir);
 }
 
+/* The Origin check of unsafe cookie requests (auth_origin_ok). */
+static void
+test_origin(void)
+{
+	const char *bad = NULL;
+	size_t badlen = 0;
+
+	/* Empty allowed_origins: the request's own origin. */
+	is_int(auth_origin_ok("", "https://clinic.example", NULL, 1,
+	    "clinic.example", NULL), 1, "origin: own https origin");
+	is_int(auth_origin_ok(NULL, "https://Clinic.Example:443", NULL, 1,
+	    "clinic.example", NULL), 1, "origin: case and default port ignored");
+	is_int(auth_origin_ok("", "http://127.0.0.1:8080", NULL, 0,
+	    "127.0.0.1:8080", NULL), 1, "origin: own http origin with a port");
+	is_int(auth_origin_ok("", "https://evil.example", NULL, 1,
+	    "clinic.example", NULL), 0, "origin: another site refused");
+	is_int(auth_origin_ok("", "http://clinic.example", NULL, 1,
+	    "clinic.example", NULL), 0, "origin: http page against an https request refused");
+	is_int(auth_origin_ok("", "https://clinic.example:8443", NULL, 1,
+	    "clinic.example", NULL), 0, "origin: another port refused");
+	is_int(auth_origin_ok("", "null", NULL, 1, "clinic.example", NULL), 0,
+	    "origin: null refused");
+	is_int(auth_origin_ok("", NULL, NULL, 1, "clinic.example", NULL), 0,
+	    "origin: neither Origin nor Referer refused");
+	is_int(auth_origin_ok("", "https://clinic.example", NULL, 1, NULL, NULL), 0,
+	    "origin: no Host, nothing to compare with");
+	is_int(auth_origin_ok("", "https://clinic.example.evil.example", NULL, 1,
+	    "clinic.example", NULL), 0, "origin: a longer host refused");
+	is_int(auth_origin_ok("", "https://clinic.example/", NULL, 1,
+	    "clinic.example", NULL), 0, "origin: an Origin with a path refused");
+	is_int(auth_origin_ok("", "https://u@clinic.example", NULL, 1,
+	    "clinic.example", NULL), 0, "origin: userinfo refused");
+	/* Debian's nginx passes Host without the port: SERVER_PORT adds it. */
+	is_int(auth_origin_ok("", "http://127.0.0.1:18080", NULL, 0,
+	    "127.0.0.1", "18080"), 1, "origin: port from SERVER_PORT");
+	is_int(auth_origin_ok("", "http://127.0.0.1:18081", NULL, 0,
+	    "127.0.0.1", "18080"), 0, "origin: another port than SERVER_PORT");
+	is_int(auth_origin_ok("", "https://clinic.example", NULL, 1,
+	    "clinic.example", "443"), 1, "origin: SERVER_PORT 443 is https's default");
+	is_int(auth_origin_ok("", "http://clinic.example:8080", NULL, 0,
+	    "clinic.example:8080", "80"), 1, "origin: Host's own port wins");
+	/* Referer only without Origin. */
+	is_int(auth_origin_ok("", NULL, "https://clinic.example/images/?case=1",
+	    1, "clinic.example", NULL), 1, "referer: own origin with a path");
+	is_int(auth_origin_ok("", NULL, "https://evil.example/clinic.example",
+	    1, "clinic.example", NULL), 0, "referer: another site refused");
+	is_int(auth_origin_ok("", "https://evil.example",
+	    "https://clinic.example/", 1, "clinic.example", NULL), 0,
+	    "referer: not consulted when Origin is there");
+	/* A list. */
+	is_int(auth_origin_ok("https://a.example, https://app.clinic.example:8443",
+	    "https://app.clinic.example:8443", NULL, 1, "api.clinic.example", NULL), 1,
+	    "allowed: second entry of a list");
+	is_int(auth_origin_ok("https://a.example  http://[::1]:8080",
+	    "http://[::1]:8080", NULL, 1, "api.clinic.example", NULL), 1,
+	    "allowed: IPv6 literal, blank separated");
+	is_int(auth_origin_ok("https://a.example", "https://api.clinic.example",
+	    NULL, 1, "api.clinic.example", NULL), 0,
+	    "allowed: a list replaces the request's own origin");
+	is_int(auth_origins_valid("https://a.example, http://b:8080", NULL, NULL), 1,
+	    "allowed: valid list");
+	is_int(auth_origins_valid("https://a.example,ftp://b", &bad, &badlen), 0,
+	    "allowed: ftp entry refused");
+	is_int((int)badlen, 7, "allowed: the bad entry is named");
+	is_int(auth_origins_valid("https://a.example/path", NULL, NULL), 0,
+	    "allowed: entry with a path refused");
+	is_int(auth_is_bearer("Bearer abc"), 1, "bearer: Bearer scheme");
+	is_int(auth_is_bearer("Basic abc"), 0, "bearer: Basic is not");
+	is_int(auth_is_bearer(NULL), 0, "bearer: no header");
+}
+
 int
 main(void)
 {
@@ -818,6 +907,7 @@ main(void)
 	test_shape();
 	test_pubkey();
 	test_headers();
+	test_origin();
 	cleanup();
 	return done_testing();
 }

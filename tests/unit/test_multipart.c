@@ -8,6 +8,7 @@
 #include "common.h"
 #include "multipart.h"
 #include "tap.h"
+#include "validate.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -1019,6 +1020,38 @@ test_large(void)
 	free(body);
 }
 
+/* A text field holding a NUL or malformed UTF-8: the parser hands over
+ * every byte (it is data, the parser does not judge it), and what the
+ * upload handler then asks of a text field, val_utf8() on the bytes as
+ * delivered, refuses it; cut at the NUL it would have passed as "A". */
+static void
+test_text_fields(void)
+{
+	static const char body[] =
+	    "--" B "\r\nContent-Disposition: form-data; name=\"caseId\"\r\n\r\n"
+	    "A\0B\r\n"
+	    "--" B "\r\nContent-Disposition: form-data; name=\"description\"\r\n\r\n"
+	    "visible\0hidden\r\n"
+	    "--" B "\r\nContent-Disposition: form-data; name=\"eyeSide\"\r\n\r\n"
+	    "\xc0\x80\r\n"
+	    "--" B "--\r\n";
+	static const char want[] = "[caseId||]A\0B{/}[description||]visible\0hidden{/}"
+	    "[eyeSide||]\xc0\x80{/}";
+	struct rec *r = rec_new();
+
+	is_int(run(B, body, sizeof(body) - 1, r), MP_OK, "text fields: parse");
+	is_int((long long)r->len, (long long)(sizeof(want) - 1),
+	    "text fields: every byte delivered, NULs included");
+	ok(memcmp(r->log, want, sizeof(want) - 1) == 0, "text fields: events");
+	is_int(val_utf8("A\0B", 3), 0, "text fields: caseId A\\0B refused");
+	is_int(val_utf8("visible\0hidden", 14), 0,
+	    "text fields: description visible\\0hidden refused");
+	is_int(val_utf8("\xc0\x80", 2), 0, "text fields: overlong NUL refused");
+	is_int(val_utf8("A", 1), 1, "text fields: what a C string would have kept passes");
+	free(r);
+	check_splits("text fields", B, body, sizeof(body) - 1);
+}
+
 int
 main(void)
 {
@@ -1033,5 +1066,6 @@ main(void)
 	test_callbacks();
 	test_splits();
 	test_large();
+	test_text_fields();
 	return done_testing();
 }

@@ -18,6 +18,8 @@
 
 #define ID  "7d444840-9dc0-11d1-b245-5ffdce74fad2"
 #define ID2 "7d444840-9dc0-11d1-b245-5ffdce74fad3"
+#define ISSUER  "0b6a33f2-4c1e-4a57-9d0e-2f9b8b1c5a10"
+#define ISSUER2 "0b6a33f2-4c1e-4a57-9d0e-2f9b8b1c5a11"
 
 static const unsigned char key[] = "0123456789abcdef0123456789abcdef";
 #define KEYLEN (sizeof(key) - 1)
@@ -194,12 +196,12 @@ test_upload(void)
 	    e, usig, e - 1), URLTOKEN_VALID, "it is the upload signature");
 
 	/* Largest expiry: formatted, parsed, verified. */
-	is_int(urltoken_upload_token(key, KEYLEN, ID, INT64_MAX, tok,
+	is_int(urltoken_upload_token_by(key, KEYLEN, ID, INT64_MAX, ISSUER, tok,
 	    sizeof(tok)), 0, "INT64_MAX expiry token");
 	is_int((int)strlen(tok), URLTOKEN_UPLOAD_MAX, "longest token length");
 	is_int(urltoken_upload_verify(key, KEYLEN, ID, tok, e), URLTOKEN_VALID,
 	    "INT64_MAX expiry verifies");
-	is_int(urltoken_upload_token(key, KEYLEN, ID, INT64_MAX, tok,
+	is_int(urltoken_upload_token_by(key, KEYLEN, ID, INT64_MAX, ISSUER, tok,
 	    URLTOKEN_UPLOAD_MAX), -1, "buffer one short refused");
 	is_str(tok, "", "and left empty");
 	is_int(urltoken_upload_token(key, KEYLEN, ID, 0, tok, sizeof(tok)), 0,
@@ -268,6 +270,94 @@ test_upload_malformed(void)
 	    "the good token still verifies");
 }
 
+/* Format v2: the issuer is bound into the MAC and carried in the token;
+ * format v1 tokens (no issuer) still verify until they expire. */
+static void
+test_issuer(void)
+{
+	char sig[URLTOKEN_SIG_LEN + 1], sig1[URLTOKEN_SIG_LEN + 1];
+	char tok[URLTOKEN_UPLOAD_MAX + 1], t2[2 * URLTOKEN_UPLOAD_MAX];
+	char iss[URLTOKEN_ISSUER_LEN + 1];
+	int64_t e = 1700000900;
+
+	/* Known answers (Python hmac over the v2 message). */
+	is_int(urltoken_sign_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
+	    1700000000, ISSUER, sig, sizeof(sig)), 0, "v2: sign download");
+	is_str(sig, "Xl4UYy3A7j0kZwNaLuog0Xyy6DJnbnyERJtuNbwwghw",
+	    "v2: download signature known answer");
+	is_int(urltoken_upload_token_by(key, KEYLEN, ID, e, ISSUER, tok,
+	    sizeof(tok)), 0, "v2: upload token");
+	is_str(tok, "1700000900." ISSUER
+	    ".V77PnWoftE73T8-hv4xSYGxOE1vbwUYr4rlQ6WltMSA",
+	    "v2: upload token known answer");
+
+	/* Download: the issuer must be the one signed; v1 and v2 never mix. */
+	is_int(urltoken_verify_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
+	    1700000000, ISSUER, sig, 1700000000), URLTOKEN_VALID,
+	    "v2: download verifies with its issuer");
+	is_int(urltoken_verify_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
+	    1700000000, ISSUER2, sig, 1700000000), URLTOKEN_BAD,
+	    "v2: another issuer refused");
+	is_int(urltoken_verify(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
+	    1700000000, sig, 1700000000), URLTOKEN_BAD,
+	    "v2: issuer removed (verified as v1) refused");
+	is_int(urltoken_sign(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
+	    1700000000, sig1, sizeof(sig1)), 0, "v1: sign download");
+	is_int(urltoken_verify_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
+	    1700000000, ISSUER, sig1, 1700000000), URLTOKEN_BAD,
+	    "v1 signature with an issuer added refused");
+	is_int(urltoken_verify_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
+	    1700000000, NULL, sig1, 1700000000), URLTOKEN_VALID,
+	    "v1 (old format) download still verifies");
+	is_int(urltoken_verify_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
+	    1700000000, NULL, sig1, 1700000001), URLTOKEN_EXPIRED,
+	    "v1 (old format) download expires as before");
+	/* Issuer shape: lower-case canonical UUID only. */
+	is_int(urltoken_sign_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
+	    1, "0B6A33F2-4C1E-4A57-9D0E-2F9B8B1C5A10", sig, sizeof(sig)), -1,
+	    "v2: upper-case issuer refused");
+	is_int(urltoken_sign_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
+	    1, ISSUER "0", sig, sizeof(sig)), -1, "v2: long issuer refused");
+	is_int(urltoken_sign_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
+	    1, "0b6a33f2-4c1e-4a57-9d0e-2f9b8b1c5a1", sig, sizeof(sig)), -1,
+	    "v2: short issuer refused");
+	is_int(urltoken_sign_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
+	    1, "0b6a33f2-4c1e-4a57-9d0e\n2f9b8b1c5a10", sig, sizeof(sig)), -1,
+	    "v2: newline in issuer refused");
+
+	/* Upload: the issuer comes back; v1 tokens have none. */
+	memset(iss, 'x', sizeof(iss));
+	is_int(urltoken_upload_verify_by(key, KEYLEN, ID, tok, e, iss),
+	    URLTOKEN_VALID, "v2: upload token verifies");
+	is_str(iss, ISSUER, "v2: and names its issuer");
+	is_int(urltoken_upload_verify_by(key, KEYLEN, ID, tok, e + 1, iss),
+	    URLTOKEN_EXPIRED, "v2: upload token expires");
+	is_int(urltoken_upload_verify_by(key, KEYLEN, ID2, tok, e, iss),
+	    URLTOKEN_BAD, "v2: upload token of another image refused");
+	is_str(iss, "", "v2: a refused token names no issuer");
+	snprintf(t2, sizeof(t2), "1700000900.%s.%s", ISSUER2,
+	    tok + 11 + URLTOKEN_ISSUER_LEN + 1);
+	is_int(urltoken_upload_verify_by(key, KEYLEN, ID, t2, e, iss),
+	    URLTOKEN_BAD, "v2: issuer swapped refused");
+	snprintf(t2, sizeof(t2), "1700000900.%s", tok + 11 + URLTOKEN_ISSUER_LEN + 1);
+	is_int(urltoken_upload_verify_by(key, KEYLEN, ID, t2, e, iss),
+	    URLTOKEN_BAD, "v2: issuer removed refused");
+	snprintf(t2, sizeof(t2), "1700000900.%s.%s",
+	    "0B6A33F2-4C1E-4A57-9D0E-2F9B8B1C5A10",
+	    tok + 11 + URLTOKEN_ISSUER_LEN + 1);
+	is_int(urltoken_upload_verify_by(key, KEYLEN, ID, t2, e, iss),
+	    URLTOKEN_BAD, "v2: upper-case issuer refused");
+	is_int(urltoken_upload_token(key, KEYLEN, ID, e, tok, sizeof(tok)), 0,
+	    "v1: upload token");
+	memset(iss, 'x', sizeof(iss));
+	is_int(urltoken_upload_verify_by(key, KEYLEN, ID, tok, e, iss),
+	    URLTOKEN_VALID, "v1 (old format) upload token still verifies");
+	is_str(iss, "", "v1: no issuer");
+	snprintf(t2, sizeof(t2), "1700000900.%s.%s", ISSUER, tok + 11);
+	is_int(urltoken_upload_verify_by(key, KEYLEN, ID, t2, e, iss),
+	    URLTOKEN_BAD, "v1 signature with an issuer inserted refused");
+}
+
 int
 main(void)
 {
@@ -276,5 +366,6 @@ main(void)
 	test_sign_invalid();
 	test_upload();
 	test_upload_malformed();
+	test_issuer();
 	return done_testing();
 }

@@ -441,6 +441,40 @@ ref_utf8(const unsigned char *s, size_t len)
 	return n;
 }
 
+/* val_utf8: what a client's text field must be — no NUL anywhere (also
+ * not in the middle, where a C string would end), no malformed UTF-8. */
+static void
+test_utf8(void)
+{
+	static const struct { const char *s; size_t len; int ok; const char *what; } t[] = {
+		{ "visible", 7, 1, "plain ASCII" },
+		{ "", 0, 1, "empty" },
+		{ "A\0B", 3, 0, "NUL in the middle" },
+		{ "visible\0hidden", 14, 0, "NUL before hidden text" },
+		{ "A\0", 2, 0, "trailing NUL" },
+		{ "tab\there\x01", 9, 1, "controls left to the field's validator" },
+		{ "caf\xc3\xa9", 5, 1, "two-byte sequence" },
+		{ "\xf0\x9f\x91\x81", 4, 1, "four-byte sequence (U+1F441)" },
+		{ "\xc0\x80", 2, 0, "overlong NUL (C0 80)" },
+		{ "\xc1\xbf", 2, 0, "overlong two-byte" },
+		{ "\xe0\x80\xaf", 3, 0, "overlong three-byte '/'" },
+		{ "\xf0\x80\x80\xaf", 4, 0, "overlong four-byte" },
+		{ "\xed\xa0\x80", 3, 0, "surrogate U+D800" },
+		{ "\xed\xbf\xbf", 3, 0, "surrogate U+DFFF" },
+		{ "\xf4\x90\x80\x80", 4, 0, "U+110000, above U+10FFFF" },
+		{ "\xf5\x80\x80\x80", 4, 0, "lead byte F5" },
+		{ "\xc3", 1, 0, "truncated sequence" },
+		{ "\x80", 1, 0, "stray continuation byte" },
+		{ "\xff", 1, 0, "byte FF" },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		is_int(val_utf8(t[i].s, t[i].len), t[i].ok, t[i].what);
+	is_int(val_utf8(NULL, 0), 1, "utf8: NULL with length 0");
+	is_int(val_utf8(NULL, 1), 0, "utf8: NULL with length 1");
+	is_int(val_text("A\0B", 3, 10), 0, "text: NUL in the middle refused");
+}
+
 static void
 test_text_exhaustive(void)
 {
@@ -646,6 +680,7 @@ main(void)
 	test_calendar_sweep();
 	test_int();
 	test_text();
+	test_utf8();
 	test_bool();
 	return done_testing();
 }
