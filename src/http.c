@@ -223,13 +223,46 @@ http_request_init(struct http_request *r, FCGX_Request *fcgx,
 	return 0;
 }
 
+/*
+ * 1 if buf holds nothing outside its strings that RFC 8259 does not allow:
+ * white space, the structural characters, numbers and the three literals.
+ * json-c 0.16's JSON_TOKENER_STRICT still takes single-quoted strings and
+ * NaN/Infinity; this refuses them before the tokenizer sees them (the
+ * tokenizer checks the order of what is left). Pure.
+ */
+static int
+json_bytes_strict(const char *buf, size_t len)
+{
+	int in_string = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = 0;
+			continue;
+		}
+		if (c == '"') {
+			in_string = 1;
+			continue;
+		}
+		if (strchr(" \t\r\n{}[],:0123456789+-.eE" "truefalsn", c) == NULL ||
+		    c == '\0')
+			return 0;
+	}
+	return 1;
+}
+
 json_object *
 http_parse_json_object(const char *buf, size_t len)
 {
 	json_tokener *tok;
 	json_object *obj;
 
-	if (len > INT32_MAX)
+	if (len > INT32_MAX || !json_bytes_strict(buf, len))
 		return NULL;
 	tok = json_tokener_new_ex(HTTP_JSON_DEPTH);
 	if (tok == NULL)

@@ -120,12 +120,14 @@ test_json(void)
 	ok(!json_ok("{}x"), "trailing junk refused");
 	ok(!json_ok("{\"a\":1,}"), "trailing comma refused (strict)");
 	/* json-c 0.16's JSON_TOKENER_STRICT still takes single-quoted strings
-	 * and NaN/Infinity, so "strict JSON" (http.h) does not hold for them;
-	 * the validators then see a string or a double, as for valid JSON. */
-	ok(!json_ok("{'a':1}"), "single quotes refused (strict) # TODO json-c "
-	    "strict mode accepts them");
-	ok(!json_ok("{\"a\":NaN}"), "NaN refused (strict) # TODO json-c strict "
-	    "mode accepts NaN and Infinity");
+	 * and NaN/Infinity: http.c refuses them before the tokenizer. */
+	ok(!json_ok("{'a':1}"), "single quotes refused (strict)");
+	ok(!json_ok("{\"a\":NaN}"), "NaN refused (strict)");
+	ok(!json_ok("{\"a\":Infinity}"), "Infinity refused (strict)");
+	ok(!json_ok("{\"a\":-Infinity}"), "-Infinity refused (strict)");
+	ok(!json_ok("{\"a\":nan}"), "nan refused (strict)");
+	ok(json_ok("{\"a\":\"it's NaN \\\" {'x'}\",\"b\":[true,false,null,-1.5e3]}"),
+	    "quotes, letters and escapes inside strings are text");
 	ok(!json_ok("{\"a\":01}"), "leading zero refused (strict)");
 	ok(!json_ok("{\"a\":-nan}"), "-nan refused");
 	ok(!json_ok("{\"a\":\"\xff\"}"), "invalid UTF-8 refused");
