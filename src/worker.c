@@ -18,14 +18,19 @@
  * nothing when there is an ingest pool, and in single-pool mode (no
  * ingest_listen) nothing changes from a plain worker.
  *
- * Memory of one decode (ImageMagick 6 Q16, measured with VmHWM): the pixel
- * cache of the full decode takes 8 bytes a pixel, 10 for a palette or CMYK
- * image (an index channel), then the area-average step makes an
- * intermediate of at most 2 x the display size (4096 x 4096 x 8 bytes =
- * 128 MiB), the resize the display copy (2048 x 2048 x 8 = 32 MiB), and the
- * encoders and the thumbnail take the rest. img_memory_for() is that sum;
- * it is ImageMagick's memory limit (and map limit), so an image of exactly
+ * Memory of one decode (ImageMagick 6.9.11 Q16, measured): the pixel cache
+ * of the full decode takes 8 bytes a pixel, 10 for a palette or CMYK image
+ * (an index channel), and the PNG reader holds the decoded rows besides
+ * (a palette PNG needed 13.5 bytes a pixel in all, a 16-bit RGBA one 10);
+ * then the area-average step makes an intermediate of at most 2 x the
+ * display size (4096 x 4096 x 8 bytes = 128 MiB), the resize the display
+ * copy (2048 x 2048 x 8 = 32 MiB), and the encoders and the thumbnail take
+ * the rest. worker_img_memory() is that sum with 16 bytes a pixel; it is
+ * ImageMagick's memory limit (and map limit), so an image of exactly
  * max_pixels is processed and one pixel more is refused by img_probe.
+ * Measured against it: a 7071 x 7071 palette PNG (50 MP) is refused at
+ * 760 MiB and made at 820 MiB (VmHWM 793 MB); the limit for 50 MP is
+ * 987 MiB.
  */
 #include "worker.h"
 
@@ -54,9 +59,8 @@
 #include "storage.h"
 
 #define INGEST_NICE 10
-/* Bytes of a pixel in ImageMagick 6's Q16 cache, with the index channel of
- * a palette or CMYK image. */
-#define IMG_CACHE_PIXEL 10ULL
+/* Bytes a pixel of the full decode may take (see above). */
+#define IMG_CACHE_PIXEL 16ULL
 /* The scaled intermediate and the display copy (see above), and the
  * encoders' buffers with the thumbnail. */
 #define IMG_STEPS_BYTES ((128ULL + 32ULL) << 20)
@@ -297,7 +301,9 @@ static int
 ingest_limits(const struct config *cfg)
 {
 	struct rlimit rl;
-	uint64_t as = worker_ingest_memory(cfg->max_pixels);
+	uint64_t as = cfg->ingest_memory_limit > 0 ?
+	    (uint64_t)cfg->ingest_memory_limit :
+	    worker_ingest_memory(cfg->max_pixels);
 
 	if (getrlimit(RLIMIT_AS, &rl) != 0)
 		return -1;
@@ -312,7 +318,7 @@ ingest_limits(const struct config *cfg)
 	errno = 0;
 	if (nice(INGEST_NICE) == -1 && errno != 0)
 		log_warn("worker: nice(%d): %s", INGEST_NICE, strerror(errno));
-	log_debug("ingest worker: address space limited to %llu MiB",
+	log_info("ingest worker: address space limited to %llu MiB",
 	    (unsigned long long)(rl.rlim_max >> 20));
 	return 0;
 }

@@ -27,7 +27,7 @@ main(void)
 	is_int(load(&c, BASE, env0, err, sizeof(err)), 0, "minimal config loads");
 	is_int(c.workers, 4, "default workers");
 	is_int(c.max_upload_bytes, 52428800, "default max_upload_bytes");
-	is_int(c.max_pixels, 100000000, "default max_pixels");
+	is_int(c.max_pixels, 50000000, "default max_pixels");
 	is_str(c.offload, "nginx", "default offload");
 	is_int(c.offload_mode, OFFLOAD_NGINX, "offload mode derived");
 	is_int(c.jwt_require_exp, 1, "jwt_require_exp defaults to true");
