@@ -12,7 +12,7 @@
  * workers whose request ran past request_timeout.
  *
  * Scoreboard. One MAP_SHARED|MAP_ANONYMOUS mapping, created before the first
- * fork, of 2 × MASTER_MAX_WORKERS slots (64 bytes each, 32 KiB). A worker
+ * fork, of 2 × MASTER_MAX_WORKERS slots (104 bytes each, 52 KiB). A worker
  * owns one slot from its fork until the master reaps it; the master zeroes
  * the slot before the fork and reads the request id from it after the exit.
  * Sizing it for two full generations once means a reload to another worker
@@ -29,8 +29,7 @@
  *
  * Positions and generations. The current generation has `workers`
  * positions per pool; each has at most one worker and its own respawn
- * state. A worker
- * that exits 0 (recycled after max_requests) or was killed for a timeout is
+ * state. A worker that exits 0 (recycled after max_requests) or was killed for a timeout is
  * replaced at once. One that crashed or exited non-zero is replaced after a
  * back-off that starts at 100 ms and doubles up to 10 s, so a crash loop
  * costs a few forks a second at first and one every 10 s later; a worker
@@ -38,8 +37,8 @@
  * reload hook, turns every live worker into the previous generation and
  * empties the positions: the new generation is forked in the same wake-up,
  * and only once all of a pool's positions hold a worker are that pool's old
- * workers sent SIGTERM — they finish their current request first, so capacity never
- * drops below N during a reload. A failed reload keeps everything as it is.
+ * workers sent SIGTERM — they finish their current request first, so
+ * capacity never drops below N during a reload. A failed reload keeps everything as it is.
  *
  * Stopping. SIGTERM/SIGINT forwards SIGTERM to every worker (an idle worker
  * exits at once, a busy one after its request; see worker_signals_init()),

@@ -16,7 +16,7 @@ import { test, after } from 'node:test';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import {
-	api, assert, assertError, convertCached, fs, makeImage, path, seedWorld, sleep, token, createUser, POLAIMG_BIN, POLAIMG_CONF, STORAGE_DIR, TEST_TMP,
+	api, assert, assertError, convertCached, fs, makeImage, path, seedWorld, sleep, token, createUser, POLAIMG_BIN, POLAIMG_CONF, TEST_TMP,
 } from './lib.mjs';
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
@@ -61,7 +61,12 @@ async function instance(name, extra, pools = POOLS) {
 	const drop = /^(listen|ingest_listen|workers|ingest_workers|public_base_url|log_file|max_uploads_per_user|max_pixels)\s*=/;
 	const base = fs.readFileSync(POLAIMG_CONF, 'utf8').split('\n').filter((l) => !drop.test(l));
 	const conf = path.join(dir, 'polaimg.conf');
-	fs.writeFileSync(conf, [...base, `listen = unix:${sock}`, `public_base_url = http://127.0.0.1:${port}`,
+	// A store of its own: a killed worker leaves its temp files there, not in
+	// the main instance's (whose .tmp other tests expect empty).
+	const store = path.join(dir, 'store');
+	fs.mkdirSync(store);
+	fs.writeFileSync(conf, [...base.filter((l) => !/^storage_dir\s*=/.test(l)), `storage_dir = ${store}`,
+		`listen = unix:${sock}`, `public_base_url = http://127.0.0.1:${port}`,
 		...(pools === 2 ? [`ingest_listen = unix:${isock}`] : []),
 		...extra.filter((l) => pools === 2 || !/^ingest_/.test(l)), ''].join('\n'));
 	const logPath = path.join(dir, 'polaimg.log');
@@ -91,7 +96,7 @@ async function instance(name, extra, pools = POOLS) {
 	for (const f of ['fastcgi_params', 'mime.types']) fs.copyFileSync(`/etc/nginx/${f}`, path.join(ngx, f));
 	const snippet = fs.readFileSync(path.join(REPO, 'conf/nginx/polaimg.conf'), 'utf8')
 		.replaceAll('/run/polaimg/polaimg.sock', sock).replaceAll('/run/polaimg/ingest.sock', isock)
-		.replaceAll('/var/lib/polaimg/store/', `${STORAGE_DIR}/`).replaceAll('/usr/share/polaimg/www/', `${REPO}/www/`);
+		.replaceAll('/var/lib/polaimg/store/', `${store}/`).replaceAll('/usr/share/polaimg/www/', `${REPO}/www/`);
 	fs.writeFileSync(path.join(ngx, 'snippet.conf'), snippet);
 	fs.writeFileSync(path.join(ngx, 'nginx.conf'), `user root;
 worker_processes 1;
