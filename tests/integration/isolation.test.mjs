@@ -186,6 +186,25 @@ test('(a) reads never wait behind image decoding: four large uploads in flight, 
 	assert.equal(slow.length, 0, `case lists that waited longer than 1 s: ${slow.join(', ')}`);
 });
 
+test('routing: the shipped snippet sends uploads to the ingest pool, reads and other methods to the read pool', {
+	skip: (SERVER !== 'nginx' && 'needs nginx') || (POOLS !== 2 && 'single pool'),
+}, async () => {
+	const w = seedWorld();
+	const log = () => fs.readFileSync(process.env.POLAIMG_LOG, 'utf8');
+	const up = await postUpload(process.env.BASE_URL, w.tDoctor, w.case, makeImage(64, 48, 'png'));
+	assert.equal(up.status, 201);
+	const list = await api('GET', `/api/v1/images/cases/${w.case}`, { token: w.tPatient });
+	assert.equal(list.status, 200);
+	const other = await api('GET', '/api/v1/images/upload', { token: w.tDoctor });
+	await sleep(200);
+	const pidOf = (rid) => (log().match(new RegExp(`polaimg\\[(\\d+)\\] info: [A-Z]+ \\S+ \\d+ .* rid=${rid}`)) || [])[1];
+	const ingest = [...log().matchAll(/worker (\d+) started \(ingest pool\)/g)].map((m) => m[1]);
+	const read = [...log().matchAll(/worker (\d+) started \(read pool\)/g)].map((m) => m[1]);
+	assert.ok(ingest.includes(pidOf(up.requestId)), 'the upload was served by an ingest worker');
+	assert.ok(read.includes(pidOf(list.requestId)), 'the case list was served by a read worker');
+	assert.ok(read.includes(pidOf(other.requestId)), `GET on an ingest path (${other.status}) went to the read pool`);
+});
+
 test('(b) max_uploads_per_user: the third upload in flight is refused (429), others go on; a killed worker frees its slot', {
 	skip: SERVER !== 'nginx' && 'needs nginx',
 }, async () => {
