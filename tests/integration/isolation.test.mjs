@@ -215,8 +215,18 @@ test('(b) max_uploads_per_user: the third upload in flight is refused (429), oth
 	const d2 = token(createUser('doctor'));
 	const small = makeImage(64, 48, 'png');
 	const big = bomb();
+	// Workers decoding a large image (hundreds of MB resident): the uploads
+	// in flight, as opposed to ones still queued at the socket.
+	const decoding = async (n) => {
+		let pids = [];
+		for (let i = 0; i < 100 && pids.length < n; i++) {
+			pids = inst.ingestPids().filter((p) => kb(status(p), 'VmRSS') > 100 * 1024);
+			if (pids.length < n) await sleep(50);
+		}
+		return pids;
+	};
 	const inflight = [postUpload(inst.base, d1, w.case, big), postUpload(inst.base, d1, w.case, big)];
-	await sleep(700);   // both picked up by a worker: decoding takes seconds
+	assert.equal((await decoding(2)).length, 2, 'both uploads are being decoded');
 	const third = await postUpload(inst.base, d1, w.case, small);
 	assert.equal(third.status, 429, `third upload: ${third.status} ${third.text}`);
 	assert.equal(third.json.code, 'TOO_MANY_UPLOADS');
@@ -231,10 +241,9 @@ test('(b) max_uploads_per_user: the third upload in flight is refused (429), oth
 	// Two uploads in flight, then their workers are SIGKILLed: the slots
 	// are released by the master, so the user may upload again at once.
 	const doomed = [postUpload(inst.base, d1, w.case, big), postUpload(inst.base, d1, w.case, big)];
-	await sleep(700);
-	assert.equal((await postUpload(inst.base, d1, w.case, small)).status, 429, 'limit reached again');
-	const busy = inst.ingestPids().filter((p) => kb(status(p), 'VmRSS') > 100 * 1024);
+	const busy = await decoding(2);
 	assert.equal(busy.length, 2, `two ingest workers decoding (${busy})`);
+	assert.equal((await postUpload(inst.base, d1, w.case, small)).status, 429, 'limit reached again');
 	for (const p of busy) process.kill(p, 'SIGKILL');
 	for (const r of await Promise.all(doomed)) assert.ok(r.status >= 500, `killed upload answered ${r.status}`);
 	// The master releases a slot when it reaps the worker (SIGCHLD):
