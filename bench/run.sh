@@ -329,10 +329,12 @@ for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 # The reference responder for case 5 (its JSON is written once the list
 # exists; it starts then).
 cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$NGX/"
-sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" -e "s#/var/lib/polaimg/store/#$STORE/#g" \
+sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" -e "s#/run/polaimg/ingest.sock#$SOCK#g" \
+	-e "s#/var/lib/polaimg/store/#$STORE/#g" \
 	conf/nginx/polaimg.conf >"$NGX/polaimg.conf"
 # The same snippet with its "faster uploads" lines switched on.
-sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" -e "s#/var/lib/polaimg/store/#$STORE/#g" \
+sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" -e "s#/run/polaimg/ingest.sock#$SOCK#g" \
+	-e "s#/var/lib/polaimg/store/#$STORE/#g" \
 	-e "s#/var/lib/polaimg/nginx-body#$BODYDIR#g" \
 	-e 's/^\( *\)# \(client_body_temp_path\|client_body_in_file_only\|fastcgi_pass_request_body\|fastcgi_param REQUEST_BODY_FILE\)/\1\2/' \
 	conf/nginx/polaimg.conf >"$NGX/polaimg-bodyfile.conf"

@@ -67,6 +67,18 @@ static const struct cfg_entry config_table[] = {
 	  "requests a worker serves before it is replaced; 0 = never" },
 	{ "request_timeout", CFG_INT, F(request_timeout), "120", 1, 86400, NULL, 0, NULL,
 	  "seconds a request may run before the master kills its worker" },
+	{ "ingest_listen", CFG_STR, F(ingest_listen), "", 0, 0, NULL, 0, NULL,
+	  "FastCGI socket of the ingest pool (uploads); empty = one pool serves everything" },
+	{ "ingest_workers", CFG_INT, F(ingest_workers), "2", 1, 255, NULL, 0, NULL,
+	  "ingest worker processes (with ingest_listen); each decodes one upload at a time" },
+	{ "ingest_max_requests", CFG_INT, F(ingest_max_requests), "100", 0, 100000000, NULL, 0, NULL,
+	  "requests an ingest worker serves before it is replaced; 0 = never" },
+	{ "ingest_request_timeout", CFG_INT, F(ingest_request_timeout), "120", 1, 86400, NULL, 0, NULL,
+	  "seconds an upload may run before the master kills its ingest worker" },
+	{ "ingest_memory_limit", CFG_SIZE, F(ingest_memory_limit), "0", 0, 1024 * 1024 * MiB, NULL, 0, NULL,
+	  "address space (RLIMIT_AS) of an ingest worker; 0 = 16 bytes a pixel of max_pixels + 608 MiB" },
+	{ "max_uploads_per_user", CFG_INT, F(max_uploads_per_user), "2", 0, 1024, NULL, 0, NULL,
+	  "uploads one user may have in flight on this host (needs the master); 0 = no limit" },
 	{ "database_url", CFG_STR, F(database_url), "", 0, 0, NULL, CFG_SECRET, "DATABASE_URL",
 	  "PostgreSQL connection string (libpq keyword/value or postgresql:// URI)" },
 	{ "jwt_secret", CFG_STR, F(jwt_secret), "", 0, 0, NULL, CFG_SECRET, "JWT_SECRET",
@@ -119,8 +131,8 @@ static const struct cfg_entry config_table[] = {
 	  "directory of polaimg's restrictive ImageMagick policy.xml" },
 	{ "max_upload_bytes", CFG_SIZE, F(max_upload_bytes), "52428800", 1024, 16384 * MiB, NULL, 0, NULL,
 	  "largest image file accepted (suffixes k, m, g allowed)" },
-	{ "max_pixels", CFG_INT, F(max_pixels), "100000000", 1, 4000000000LL, NULL, 0, NULL,
-	  "largest width*height accepted, checked before decoding" },
+	{ "max_pixels", CFG_INT, F(max_pixels), "50000000", 1, 4000000000LL, NULL, 0, NULL,
+	  "largest width*height accepted, checked before decoding; sets the memory limits (16 bytes a pixel)" },
 	{ "cache_max_age", CFG_INT, F(cache_max_age), "300", 0, 31536000, NULL, 0, NULL,
 	  "max-age of Cache-Control: private on image bytes" },
 	{ "max_download_url_ttl", CFG_INT, F(max_download_url_ttl), "86400", 1, 604800, NULL, 0, NULL,
@@ -558,6 +570,23 @@ cfg_check(struct config *cfg, char *err, size_t errsz)
 	if (cfg->listen[0] != '\0' && strncmp(cfg->listen, "unix:/", 6) != 0 &&
 	    strchr(cfg->listen, ':') == NULL) {
 		set_err(err, errsz, "listen: must be unix:/path or host:port");
+		return -1;
+	}
+	if (cfg->ingest_listen[0] != '\0' &&
+	    strncmp(cfg->ingest_listen, "unix:/", 6) != 0 &&
+	    strchr(cfg->ingest_listen, ':') == NULL) {
+		set_err(err, errsz, "ingest_listen: must be unix:/path or host:port");
+		return -1;
+	}
+	if (cfg->ingest_listen[0] != '\0' &&
+	    strcmp(cfg->ingest_listen, cfg->listen) == 0) {
+		set_err(err, errsz, "ingest_listen: must differ from listen");
+		return -1;
+	}
+	if (cfg->ingest_listen[0] != '\0' &&
+	    cfg->workers + cfg->ingest_workers > 256) {
+		set_err(err, errsz, "ingest_workers: workers + ingest_workers "
+		    "must be at most 256");
 		return -1;
 	}
 	return 0;

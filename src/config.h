@@ -21,6 +21,12 @@ struct config {
 	long long workers;
 	long long max_requests;
 	long long request_timeout;
+	char *ingest_listen;         /* "" = no ingest pool */
+	long long ingest_workers;
+	long long ingest_max_requests;
+	long long ingest_request_timeout;
+	long long ingest_memory_limit;   /* bytes; 0 = worker_ingest_memory() */
+	long long max_uploads_per_user;
 	/* database */
 	char *database_url;
 	/* authentication */

@@ -34,10 +34,15 @@
 #include "imaging.h"
 #include "listcache.h"
 #include "log.h"
+#include "master.h"
 #include "multipart.h"
 #include "storage.h"
 #include "urltoken.h"
 #include "validate.h"
+
+/* Seconds a client refused by max_uploads_per_user is told to wait: about
+ * what decoding a large upload takes. */
+#define INGEST_RETRY_AFTER "5"
 
 #define API_PREFIX "/api/v1/images/"
 #define JSON_BODY_MAX (64 * 1024)
@@ -997,6 +1002,28 @@ record_ready(struct ctx *c, struct image *img, const char *action)
 	return 0;
 }
 
+/*
+ * The per-user upload limit, at the start of each handler that decodes an
+ * upload (after authentication): max_uploads_per_user of one user's
+ * uploads may be in flight on this host (counted in the master's
+ * scoreboard, worker_ingest_claim; the claim ends after the request).
+ * Returns 0 to go on, or 1 after answering 429 TOO_MANY_UPLOADS with
+ * Retry-After.
+ */
+static int
+ingest_admit(struct ctx *c, const char *user)
+{
+	if (worker_ingest_claim(user,
+	    (int)c->w->cfg->max_uploads_per_user) == 0)
+		return 0;
+	log_info("request %s: user %s has %lld uploads in flight; refused",
+	    c->req->request_id, user, c->w->cfg->max_uploads_per_user);
+	(void)http_error_hdr(c->req, 429, "TOO_MANY_UPLOADS",
+	    "Too many uploads in progress for this user; retry later",
+	    "Retry-After", INGEST_RETRY_AFTER);
+	return 1;
+}
+
 int
 h_upload(struct ctx *c)
 {
@@ -1008,6 +1035,8 @@ h_upload(struct ctx *c)
 	enum img_type t;
 	int rc;
 
+	if (ingest_admit(c, c->who.user_id))
+		return 0;
 	memset(&f, 0, sizeof(f));
 	memset(&img, 0, sizeof(img));
 	f.c = c;
@@ -1433,7 +1462,9 @@ h_put_upload(struct ctx *c)
 	if (c->req->content_length > c->w->cfg->max_upload_bytes)
 		return PI_ERR_TOO_LARGE;
 	/* The upload URL was issued to this user (c->who, redeem_check): the
-	 * audit row is theirs. */
+	 * audit row is theirs, and so is the upload in the per-user count. */
+	if (ingest_admit(c, c->who.user_id))
+		return 0;
 	rc = sink_open(c, &sink);
 	if (rc != 0)
 		goto out;
@@ -1506,6 +1537,8 @@ h_complete(struct ctx *c)
 		audit(c, "complete", img.id, img.case_id, NULL, "ok");
 		return http_json(c->req, 200, envelope(image_json(c->req->arena, &img), NULL));
 	}
+	if (ingest_admit(c, c->who.user_id))
+		return 0;
 	/* Pending: the bytes must be in storage under the original's key. */
 	rc = storage_stat(c->w->storage, object_key(c->req->arena, &img, V_ORIGINAL), &st);
 	if (rc == PI_ERR_NOT_FOUND)

@@ -1,8 +1,9 @@
 /* main.c — the polaimg command: serve, migrate, sweep, restore,
  * check-config.
  *
- * `polaimg serve` opens the FastCGI socket and hands it to the master,
- * which forks the workers. When fd 0 is already a listening socket (the
+ * `polaimg serve` opens the FastCGI socket (and, with ingest_listen, the
+ * ingest socket of the upload pool) and hands them to the master, which
+ * forks the workers of each pool. When fd 0 is already a listening socket (the
  * process was started by spawn-fcgi or Apache's mod_fcgid), the web server is
  * the supervisor and this process runs a single worker on fd 0 instead.
  * The other verbs are operator tools that run once and exit.
@@ -168,46 +169,91 @@ open_listen(const char *spec)
 }
 
 #define SD_LISTEN_FDS_START 3
+#define INGEST_FDNAME "ingest"
 
-/* 1 if systemd socket activation handed this process its listening socket
- * (LISTEN_PID is us, LISTEN_FDS is 1, fd 3 listens), as polaimg.socket does.
- * The variables are removed so that nothing started later takes them as
- * its own. The protocol is sd_listen_fds(3)'s, read without libsystemd. */
+/*
+ * Systemd socket activation (sd_listen_fds(3)'s protocol, read without
+ * libsystemd): LISTEN_PID is us, LISTEN_FDS is 1 or 2, fds 3 and 4 listen.
+ * The socket whose LISTEN_FDNAMES entry is "ingest" (polaimg-ingest.socket,
+ * FileDescriptorName=ingest) is the ingest pool's, the other the read
+ * pool's. Sets *read_fd and *ingest_fd (-1 when not passed); returns 1 if
+ * the read socket came from systemd. The variables are removed so that
+ * nothing started later takes them as its own.
+ */
 static int
-socket_activated(void)
+socket_activated(int *read_fd, int *ingest_fd)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	const char *names = getenv("LISTEN_FDNAMES");
 	char *end;
 	long p, n;
 	int ok;
 
+	*read_fd = *ingest_fd = -1;
 	if (pid == NULL || fds == NULL)
 		return 0;
 	errno = 0;
 	p = strtol(pid, &end, 10);
 	ok = errno == 0 && *end == '\0' && p == (long)getpid();
 	n = strtol(fds, &end, 10);
-	ok = ok && errno == 0 && *end == '\0' && n == 1 &&
-	    is_listening_socket(SD_LISTEN_FDS_START);
+	ok = ok && errno == 0 && *end == '\0' && (n == 1 || n == 2);
+	for (long i = 0; ok && i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + (int)i;
+		const char *name = names;
+		size_t len;
+
+		/* The i-th ':'-separated name (absent names are ""). */
+		for (long j = 0; name != NULL && j < i; j++) {
+			name = strchr(name, ':');
+			if (name != NULL)
+				name++;
+		}
+		len = name != NULL ? strcspn(name, ":") : 0;
+		if (!is_listening_socket(fd) ||
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+			ok = 0;
+		else if (len == strlen(INGEST_FDNAME) &&
+		    strncmp(name, INGEST_FDNAME, len) == 0 && *ingest_fd < 0)
+			*ingest_fd = fd;
+		else if (*read_fd < 0)
+			*read_fd = fd;
+		else
+			ok = 0;
+	}
+	ok = ok && *read_fd >= 0;
 	(void)unsetenv("LISTEN_PID");
 	(void)unsetenv("LISTEN_FDS");
 	(void)unsetenv("LISTEN_FDNAMES");
-	if (ok && fcntl(SD_LISTEN_FDS_START, F_SETFD, FD_CLOEXEC) != 0)
-		ok = 0;
-	if (!ok && n > 0)
-		log_warn("ignoring LISTEN_FDS=%s: polaimg takes exactly one socket", fds);
+	if (!ok) {
+		if (n > 0)
+			log_warn("ignoring LISTEN_FDS=%s: polaimg takes one "
+			    "socket, or two with one named \"ingest\"", fds);
+		*read_fd = *ingest_fd = -1;
+	}
 	return ok;
 }
 
+/* The settings of the pools from cfg; the listen fds are the caller's. */
+static void
+pool_settings(const struct config *cfg, struct master_settings *s)
+{
+	s->pool[MASTER_POOL_READ].workers = (int)cfg->workers;
+	s->pool[MASTER_POOL_READ].request_timeout = (int)cfg->request_timeout;
+	s->pool[MASTER_POOL_INGEST].workers = (int)cfg->ingest_workers;
+	s->pool[MASTER_POOL_INGEST].request_timeout =
+	    (int)cfg->ingest_request_timeout;
+}
+
 static int
-hook_worker_main(void *ud, int listen_fd, struct scoreboard_slot *slot)
+hook_worker_main(void *ud, int pool, int listen_fd,
+    struct scoreboard_slot *slot)
 {
 	(void)ud;
 	/* A worker must not outlive its master (a SIGKILLed master would
 	 * leave workers serving on the socket with nobody supervising). */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() == 1)
 		return 1;
-	return worker_run(current, listen_fd, slot);
+	return worker_run(current, pool, listen_fd, slot);
 }
 
 static int
@@ -221,11 +267,13 @@ hook_reload(void *ud, struct master_settings *s)
 	if (strcmp(fresh->listen, current->listen) != 0)
 		log_warn("reload: a new listen address needs a restart; keeping %s",
 		    current->listen);
+	if (strcmp(fresh->ingest_listen, current->ingest_listen) != 0)
+		log_warn("reload: a new ingest_listen needs a restart; keeping "
+		    "\"%s\"", current->ingest_listen);
 	free_config(current);
 	current = fresh;
 	(void)log_init(current->log_level, current->log_file);
-	s->workers = (int)current->workers;
-	s->request_timeout = (int)current->request_timeout;
+	pool_settings(current, s);
 	log_info("configuration reloaded");
 	return 0;
 }
@@ -237,26 +285,47 @@ hook_reopen_logs(void *ud)
 	(void)log_reopen();
 }
 
+/* Closes a listening socket of cmd_serve (fd < 0: nothing): one systemd
+ * passed is made blocking again and left in place; one polaimg opened on
+ * unix:path is removed. */
+static void
+serve_close(int fd, int activated, const char *spec)
+{
+	if (fd < 0)
+		return;
+	if (activated) {
+		int flags = fcntl(fd, F_GETFL);
+
+		if (flags >= 0)
+			(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	}
+	close(fd);
+	if (!activated && strncmp(spec, "unix:", 5) == 0)
+		(void)unlink(spec + 5);
+}
+
 static int
 cmd_serve(void)
 {
 	struct master_settings s;
 	struct master_hooks hooks = { NULL, hook_worker_main, hook_reload,
 		hook_reopen_logs };
-	int fd, rc, activated;
+	int fd = -1, ifd = -1, rc, activated, ingest_activated;
 
 	current = load_config();
 	if (current == NULL)
 		return 1;
 	(void)log_init(current->log_level, current->log_file);
 	if (is_listening_socket(0)) {
-		/* spawn-fcgi or mod_fcgid: one worker, the web server supervises. */
+		/* spawn-fcgi or mod_fcgid: one worker, the web server
+		 * supervises. It serves every route (no memory limit, no
+		 * per-user upload count: those need the master). */
 		struct scoreboard_slot slot;
 
 		memset(&slot, 0, sizeof(slot));
 		log_info("polaimg %s: single worker on the inherited socket",
 		    PACKAGE_VERSION);
-		rc = worker_run(current, 0, &slot);
+		rc = worker_run(current, MASTER_POOL_READ, 0, &slot);
 		free_config(current);
 		return rc;
 	}
@@ -266,30 +335,41 @@ cmd_serve(void)
 		free_config(current);
 		return 1;
 	}
-	activated = socket_activated();
-	fd = activated ? SD_LISTEN_FDS_START : open_listen(current->listen);
-	if (fd < 0) {
-		free_config(current);
-		return 1;
+	/* The ingest pool: on the socket systemd passed as "ingest" (its
+	 * unit decides, whatever ingest_listen says, so that an old
+	 * polaimg.conf still serves the web server's ingest routes), else on
+	 * ingest_listen; empty and none passed: one pool for everything. */
+	memset(&s, 0, sizeof(s));
+	activated = socket_activated(&fd, &ifd);
+	ingest_activated = ifd >= 0;
+	if (!activated)
+		fd = open_listen(current->listen);
+	if (fd >= 0 && ifd < 0 && current->ingest_listen[0] != '\0')
+		ifd = open_listen(current->ingest_listen);
+	if (fd < 0 || (ifd < 0 && current->ingest_listen[0] != '\0')) {
+		rc = 1;
+		goto out;
 	}
-	s.workers = (int)current->workers;
-	s.request_timeout = (int)current->request_timeout;
+	s.npools = ifd >= 0 ? 2 : 1;
+	s.pool[MASTER_POOL_READ].listen_fd = fd;
+	s.pool[MASTER_POOL_INGEST].listen_fd = ifd;
+	pool_settings(current, &s);
 	log_info("polaimg %s: listening on %s with %d workers", PACKAGE_VERSION,
-	    activated ? "the socket passed by systemd" : current->listen, s.workers);
-	rc = master_run(fd, &s, &hooks);
-	/* The workers made the socket non-blocking (worker.c); a socket
-	 * systemd keeps goes back as it came. */
-	if (activated) {
-		int flags = fcntl(fd, F_GETFL);
-
-		if (flags >= 0)
-			(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	}
-	close(fd);
-	/* A socket systemd passed stays systemd's: it keeps accepting (and
-	 * queueing) connections while polaimg restarts, e.g. on upgrade. */
-	if (!activated && strncmp(current->listen, "unix:", 5) == 0)
-		(void)unlink(current->listen + 5);
+	    activated ? "the socket passed by systemd" : current->listen,
+	    s.pool[MASTER_POOL_READ].workers);
+	if (ifd >= 0)
+		log_info("polaimg %s: uploads on %s with %d ingest workers",
+		    PACKAGE_VERSION, ingest_activated ? "the ingest socket "
+		    "passed by systemd" : current->ingest_listen,
+		    s.pool[MASTER_POOL_INGEST].workers);
+	rc = master_run(&s, &hooks);
+out:
+	/* The workers made the sockets non-blocking (worker.c); a socket
+	 * systemd keeps goes back as it came and stays systemd's: it keeps
+	 * accepting (and queueing) connections while polaimg restarts,
+	 * e.g. on upgrade. */
+	serve_close(fd, activated, current->listen);
+	serve_close(ifd, ingest_activated, current->ingest_listen);
 	free_config(current);
 	return rc;
 }

@@ -12,7 +12,7 @@
  * workers whose request ran past request_timeout.
  *
  * Scoreboard. One MAP_SHARED|MAP_ANONYMOUS mapping, created before the first
- * fork, of 2 × MASTER_MAX_WORKERS slots (64 bytes each, 32 KiB). A worker
+ * fork, of 2 × MASTER_MAX_WORKERS slots (104 bytes each, 52 KiB). A worker
  * owns one slot from its fork until the master reaps it; the master zeroes
  * the slot before the fork and reads the request id from it after the exit.
  * Sizing it for two full generations once means a reload to another worker
@@ -21,18 +21,24 @@
  * waits (it is retried with back-off) until the old workers exit, which
  * request_timeout bounds.
  *
+ * Pools. Each pool (the read pool; the ingest pool when ingest_listen is
+ * set) has its own listening socket, worker count and request_timeout; a
+ * position belongs to one pool and its worker is handed that pool's socket.
+ * Respawn, reload, timeouts and stopping below work per position, so the
+ * pools share this one loop but never each other's workers.
+ *
  * Positions and generations. The current generation has `workers`
- * positions; each has at most one worker and its own respawn state. A worker
- * that exits 0 (recycled after max_requests) or was killed for a timeout is
+ * positions per pool; each has at most one worker and its own respawn
+ * state. A worker that exits 0 (recycled after max_requests) or was killed for a timeout is
  * replaced at once. One that crashed or exited non-zero is replaced after a
  * back-off that starts at 100 ms and doubles up to 10 s, so a crash loop
  * costs a few forks a second at first and one every 10 s later; a worker
  * that lived more than 10 s resets its position's back-off. SIGHUP calls the
  * reload hook, turns every live worker into the previous generation and
  * empties the positions: the new generation is forked in the same wake-up,
- * and only once all of its positions hold a worker are the old workers sent
- * SIGTERM — they finish their current request first, so capacity never
- * drops below N during a reload. A failed reload keeps everything as it is.
+ * and only once all of a pool's positions hold a worker are that pool's old
+ * workers sent SIGTERM — they finish their current request first, so
+ * capacity never drops below N during a reload. A failed reload keeps everything as it is.
  *
  * Stopping. SIGTERM/SIGINT forwards SIGTERM to every worker (an idle worker
  * exits at once, a busy one after its request; see worker_signals_init()),
@@ -67,6 +73,7 @@
 /* A live worker, indexed by its scoreboard slot; pid 0 = slot free. */
 struct proc {
 	pid_t pid;
+	int pool;            /* MASTER_POOL_READ or MASTER_POOL_INGEST */
 	int pos;             /* position in the current generation; -1: older */
 	int64_t started_ms;  /* monotonic */
 	int term_sent;       /* SIGTERM sent (retired or stopping) */
@@ -81,12 +88,11 @@ struct position {
 };
 
 struct master {
-	int listen_fd;
 	struct master_settings set;
 	const struct master_hooks *hooks;
 	struct scoreboard_slot *sb;          /* MASTER_SLOTS, shared */
 	struct proc procs[MASTER_SLOTS];
-	struct position pos[MASTER_MAX_WORKERS];
+	struct position pos[MASTER_MAX_POOLS][MASTER_MAX_WORKERS];
 	sigset_t waitmask;                   /* the mask during sigsuspend() */
 	int stopping;                        /* SIGTERM/SIGINT/SIGQUIT seen */
 	int killed_all;                      /* stragglers were SIGKILLed */
@@ -105,6 +111,7 @@ static volatile sig_atomic_t sig_stop, sig_quit, sig_reload, sig_reopen,
 
 /* In the master's shared mapping (master_run), inherited by its workers. */
 static uint64_t *shared_changes;
+static struct scoreboard_slot *shared_sb;   /* MASTER_SLOTS slots */
 
 /* Worker side: see worker_signals_init(). */
 static struct scoreboard_slot *worker_slot;
@@ -158,18 +165,50 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* 1 pool or 2, each with at least one worker and a timeout, and at most
+ * MASTER_MAX_WORKERS workers in all. */
 static int
 settings_valid(const struct master_settings *s)
 {
-	return s->workers >= 1 && s->workers <= MASTER_MAX_WORKERS &&
-	    s->request_timeout >= 1;
+	int total = 0;
+
+	if (s->npools < 1 || s->npools > MASTER_MAX_POOLS)
+		return 0;
+	for (int i = 0; i < s->npools; i++) {
+		if (s->pool[i].workers < 1 ||
+		    s->pool[i].workers > MASTER_MAX_WORKERS ||
+		    s->pool[i].request_timeout < 1)
+			return 0;
+		total += s->pool[i].workers;
+	}
+	return total <= MASTER_MAX_WORKERS;
+}
+
+static const char *
+pool_name(int pool)
+{
+	return pool == MASTER_POOL_INGEST ? "ingest" : "read";
+}
+
+/* The longest request_timeout of the pools (for the stop deadline). */
+static int
+longest_timeout(const struct master_settings *s)
+{
+	int t = 0;
+
+	for (int i = 0; i < s->npools; i++)
+		if (s->pool[i].request_timeout > t)
+			t = s->pool[i].request_timeout;
+	return t;
 }
 
 static void
 slot_clear(struct scoreboard_slot *s)
 {
 	s->busy = 0;
+	s->ingesting = 0;
 	s->request_started = 0;
+	memset(s->ingest_user, 0, sizeof(s->ingest_user));
 	s->requests = 0;
 	memset(s->request_id, 0, sizeof(s->request_id));
 }
@@ -267,7 +306,7 @@ master_signal_all(struct master *m, int signo, int only_new_term)
  * buffers, which belong to the master.
  */
 static void
-master_child(struct master *m, int slot)
+master_child(struct master *m, int pool, int slot)
 {
 	struct sigaction sa;
 	sigset_t empty;
@@ -286,14 +325,20 @@ master_child(struct master *m, int slot)
 	sigemptyset(&empty);
 	if (sigprocmask(SIG_SETMASK, &empty, NULL) != 0)
 		_exit(1);
-	rc = m->hooks->worker_main(m->hooks->ud, m->listen_fd, &m->sb[slot]);
+	/* The other pool's socket is not this worker's to accept on. */
+	for (int i = 0; i < m->set.npools; i++)
+		if (i != pool && m->set.pool[i].listen_fd >= 0 &&
+		    m->set.pool[i].listen_fd != m->set.pool[pool].listen_fd)
+			(void)close(m->set.pool[i].listen_fd);
+	rc = m->hooks->worker_main(m->hooks->ud, pool,
+	    m->set.pool[pool].listen_fd, &m->sb[slot]);
 	_exit(rc >= 0 && rc <= 255 ? rc : 1);
 }
 
-/* Forks the worker for position pos. Returns 0, or -1 (logged) when there is
- * no free slot or fork() failed. */
+/* Forks the worker for position pos of pool. Returns 0, or -1 (logged) when
+ * there is no free slot or fork() failed. */
 static int
-master_spawn(struct master *m, int pos, int64_t now)
+master_spawn(struct master *m, int pool, int pos, int64_t now)
 {
 	struct proc *p;
 	pid_t pid;
@@ -314,15 +359,20 @@ master_spawn(struct master *m, int pos, int64_t now)
 		return -1;
 	}
 	if (pid == 0)
-		master_child(m, slot);
+		master_child(m, pool, slot);
 	p = &m->procs[slot];
 	p->pid = pid;
+	p->pool = pool;
 	p->pos = pos;
 	p->started_ms = now;
 	p->term_sent = 0;
 	p->timeout_killed = 0;
-	m->pos[pos].slot = slot;
-	master_log("worker %ld started", (long)pid);
+	m->pos[pool][pos].slot = slot;
+	if (m->set.npools > 1)
+		master_log("worker %ld started (%s pool)", (long)pid,
+		    pool_name(pool));
+	else
+		master_log("worker %ld started", (long)pid);
 	return 0;
 }
 
@@ -339,32 +389,37 @@ backoff_next(int64_t prev)
 static void
 master_spawn_due(struct master *m, int64_t now)
 {
-	for (int i = 0; i < m->set.workers; i++) {
-		struct position *q = &m->pos[i];
+	for (int k = 0; k < m->set.npools; k++)
+		for (int i = 0; i < m->set.pool[k].workers; i++) {
+			struct position *q = &m->pos[k][i];
 
-		if (q->slot >= 0 || now < q->not_before_ms)
-			continue;
-		if (master_spawn(m, i, now) != 0) {
-			q->backoff_ms = backoff_next(q->backoff_ms);
-			q->not_before_ms = now + q->backoff_ms;
+			if (q->slot >= 0 || now < q->not_before_ms)
+				continue;
+			if (master_spawn(m, k, i, now) != 0) {
+				q->backoff_ms = backoff_next(q->backoff_ms);
+				q->not_before_ms = now + q->backoff_ms;
+			}
 		}
-	}
 }
 
-/* Once every position of the current generation holds a worker, asks the
- * previous generation to stop (gracefully). */
+/* Once every position of a pool's current generation holds a worker, asks
+ * that pool's previous generation to stop (gracefully). */
 static void
 master_retire_old(struct master *m)
 {
-	int n = 0;
+	int n = 0, full[MASTER_MAX_POOLS] = { 0 };
 
-	for (int i = 0; i < m->set.workers; i++)
-		if (m->pos[i].slot < 0)
-			return;
+	for (int k = 0; k < m->set.npools; k++) {
+		full[k] = 1;
+		for (int i = 0; i < m->set.pool[k].workers; i++)
+			if (m->pos[k][i].slot < 0)
+				full[k] = 0;
+	}
 	for (int i = 0; i < MASTER_SLOTS; i++) {
 		struct proc *p = &m->procs[i];
 
-		if (p->pid <= 0 || p->pos >= 0 || p->term_sent)
+		if (p->pid <= 0 || p->pos >= 0 || p->term_sent ||
+		    !full[p->pool])
 			continue;
 		if (kill(p->pid, SIGTERM) != 0 && errno != ESRCH)
 			master_log("kill(%ld, SIGTERM): %s", (long)p->pid,
@@ -413,7 +468,7 @@ master_exited(struct master *m, int slot, int status, int64_t now)
 	}
 	next[0] = '\0';
 	if (!m->stopping && p->pos >= 0) {
-		struct position *q = &m->pos[p->pos];
+		struct position *q = &m->pos[p->pool][p->pos];
 
 		q->slot = -1;
 		if (lived > BACKOFF_RESET_MS)
@@ -467,6 +522,7 @@ master_check_timeouts(struct master *m)
 {
 	struct timespec ts;
 	int64_t now_s;
+	int limit;
 
 	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
 		return;
@@ -480,7 +536,8 @@ master_check_timeouts(struct master *m)
 		if (p->pid <= 0 || p->timeout_killed || !s->busy)
 			continue;
 		started = s->request_started;
-		if (now_s - started <= m->set.request_timeout)
+		limit = m->set.pool[p->pool].request_timeout;
+		if (now_s - started <= limit)
 			continue;
 		slot_request_id(s, rid, sizeof(rid));
 		if (kill(p->pid, SIGKILL) != 0 && errno != ESRCH) {
@@ -490,8 +547,7 @@ master_check_timeouts(struct master *m)
 		}
 		p->timeout_killed = 1;
 		master_log("request %s exceeded request_timeout (%ds); "
-		    "worker %ld killed", rid, m->set.request_timeout,
-		    (long)p->pid);
+		    "worker %ld killed", rid, limit, (long)p->pid);
 	}
 }
 
@@ -507,22 +563,31 @@ master_reload(struct master *m)
 		    "and workers");
 		return;
 	}
+	/* The pools and their sockets stay what they were. */
+	ns.npools = m->set.npools;
+	for (int k = 0; k < MASTER_MAX_POOLS; k++)
+		ns.pool[k].listen_fd = m->set.pool[k].listen_fd;
 	if (!settings_valid(&ns)) {
 		master_log("reload: invalid settings (workers %d, "
 		    "request_timeout %d); keeping the current configuration "
-		    "and workers", ns.workers, ns.request_timeout);
+		    "and workers", ns.pool[0].workers,
+		    ns.pool[0].request_timeout);
 		return;
 	}
-	master_log("reloading: workers %d -> %d, request_timeout %ds",
-	    m->set.workers, ns.workers, ns.request_timeout);
+	for (int k = 0; k < ns.npools; k++)
+		master_log("reloading: %s%sworkers %d -> %d, request_timeout "
+		    "%ds", ns.npools > 1 ? pool_name(k) : "",
+		    ns.npools > 1 ? " pool: " : "", m->set.pool[k].workers,
+		    ns.pool[k].workers, ns.pool[k].request_timeout);
 	for (int i = 0; i < MASTER_SLOTS; i++)
 		m->procs[i].pos = -1;
 	m->set = ns;
-	for (int i = 0; i < MASTER_MAX_WORKERS; i++) {
-		m->pos[i].slot = -1;
-		m->pos[i].backoff_ms = 0;
-		m->pos[i].not_before_ms = 0;
-	}
+	for (int k = 0; k < MASTER_MAX_POOLS; k++)
+		for (int i = 0; i < MASTER_MAX_WORKERS; i++) {
+			m->pos[k][i].slot = -1;
+			m->pos[k][i].backoff_ms = 0;
+			m->pos[k][i].not_before_ms = 0;
+		}
 }
 
 /* Sleeps in sigsuspend() until a signal, at most until the next due time
@@ -534,9 +599,13 @@ master_sleep(struct master *m, int64_t now)
 	int64_t wake = now + TICK_MS, d;
 
 	if (!m->stopping) {
-		for (int i = 0; i < m->set.workers; i++)
-			if (m->pos[i].slot < 0 && m->pos[i].not_before_ms < wake)
-				wake = m->pos[i].not_before_ms;
+		for (int k = 0; k < m->set.npools; k++)
+			for (int i = 0; i < m->set.pool[k].workers; i++) {
+				const struct position *q = &m->pos[k][i];
+
+				if (q->slot < 0 && q->not_before_ms < wake)
+					wake = q->not_before_ms;
+			}
 	} else if (!m->killed_all && m->kill_at_ms < wake)
 		wake = m->kill_at_ms;
 	d = wake - now;
@@ -551,8 +620,7 @@ master_sleep(struct master *m, int64_t now)
 }
 
 int
-master_run(int listen_fd, const struct master_settings *s,
-    const struct master_hooks *hooks)
+master_run(const struct master_settings *s, const struct master_hooks *hooks)
 {
 	struct sigaction sa, old[PI_ARRAY_LEN(master_signals)], old_pipe;
 	struct itimerval off;
@@ -563,8 +631,8 @@ master_run(int listen_fd, const struct master_settings *s,
 
 	if (s == NULL || hooks == NULL || hooks->worker_main == NULL ||
 	    !settings_valid(s)) {
-		master_log("invalid settings (workers must be 1..%d, "
-		    "request_timeout >= 1)", MASTER_MAX_WORKERS);
+		master_log("invalid settings (1 or 2 pools, workers 1..%d in "
+		    "all, request_timeout >= 1)", MASTER_MAX_WORKERS);
 		return 1;
 	}
 	m = calloc(1, sizeof(*m));
@@ -572,11 +640,11 @@ master_run(int listen_fd, const struct master_settings *s,
 		master_log("out of memory");
 		goto out;
 	}
-	m->listen_fd = listen_fd;
 	m->set = *s;
 	m->hooks = hooks;
-	for (int i = 0; i < MASTER_MAX_WORKERS; i++)
-		m->pos[i].slot = -1;
+	for (int k = 0; k < MASTER_MAX_POOLS; k++)
+		for (int i = 0; i < MASTER_MAX_WORKERS; i++)
+			m->pos[k][i].slot = -1;
 	m->sb = mmap(NULL, MASTER_SLOTS * sizeof(*m->sb) + sizeof(uint64_t),
 	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (m->sb == MAP_FAILED) {
@@ -586,6 +654,7 @@ master_run(int listen_fd, const struct master_settings *s,
 	}
 	/* After the slots: the change counter the workers share. */
 	shared_changes = (uint64_t *)(void *)(m->sb + MASTER_SLOTS);
+	shared_sb = m->sb;
 
 	sig_stop = sig_quit = sig_reload = sig_reopen = sig_child = 0;
 	sigemptyset(&block);
@@ -622,9 +691,12 @@ master_run(int listen_fd, const struct master_settings *s,
 	}
 	pipe_set = 1;
 
-	master_log("started: %d worker%s, request_timeout %ds",
-	    m->set.workers, m->set.workers == 1 ? "" : "s",
-	    m->set.request_timeout);
+	for (int k = 0; k < m->set.npools; k++)
+		master_log("started: %s%s%d worker%s, request_timeout %ds",
+		    m->set.npools > 1 ? pool_name(k) : "",
+		    m->set.npools > 1 ? " pool: " : "", m->set.pool[k].workers,
+		    m->set.pool[k].workers == 1 ? "" : "s",
+		    m->set.pool[k].request_timeout);
 	for (;;) {
 		int64_t now;
 
@@ -645,11 +717,12 @@ master_run(int listen_fd, const struct master_settings *s,
 			if (!m->stopping) {
 				m->stopping = 1;
 				m->kill_at_ms = now + ((int64_t)
-				    m->set.request_timeout + STOP_GRACE_S) * 1000;
+				    longest_timeout(&m->set) + STOP_GRACE_S) *
+				    1000;
 				master_log("stopping: %d workers asked to finish "
 				    "(SIGKILL after %ds)",
 				    master_signal_all(m, SIGTERM, 1),
-				    m->set.request_timeout + STOP_GRACE_S);
+				    longest_timeout(&m->set) + STOP_GRACE_S);
 			}
 		}
 		if (sig_reload) {
@@ -707,6 +780,7 @@ out:
 		(void)munmap(m->sb, MASTER_SLOTS * sizeof(*m->sb) +
 		    sizeof(uint64_t));
 	shared_changes = NULL;
+	shared_sb = NULL;
 	free(m);
 	return rc;
 }
@@ -728,6 +802,52 @@ uint64_t *
 worker_shared_changes(void)
 {
 	return shared_changes;
+}
+
+/*
+ * The per-user upload count. Publish first, count second: the user is
+ * written, then ingesting is set (sequentially consistent), then every slot
+ * is read. Of two claims racing, each sees the other's flag, so the limit
+ * can refuse one too many but never admit one too many. The slots of both
+ * pools and of an older generation all count: an upload a retiring worker
+ * is still decoding is still in flight.
+ */
+int
+worker_ingest_claim(const char *user, int limit)
+{
+	size_t len;
+	int n = 0;
+
+	if (shared_sb == NULL || worker_slot == NULL || limit <= 0 ||
+	    user == NULL || user[0] == '\0')
+		return 0;
+	len = strlen(user);
+	if (len >= sizeof(worker_slot->ingest_user))
+		len = sizeof(worker_slot->ingest_user) - 1;
+	worker_ingest_release();
+	memcpy(worker_slot->ingest_user, user, len);
+	__atomic_store_n(&worker_slot->ingesting, 1, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < MASTER_SLOTS; i++) {
+		const struct scoreboard_slot *s = &shared_sb[i];
+
+		if (__atomic_load_n(&s->ingesting, __ATOMIC_SEQ_CST) &&
+		    strncmp(s->ingest_user, worker_slot->ingest_user,
+		    sizeof(s->ingest_user)) == 0)
+			n++;
+	}
+	if (n <= limit)
+		return 0;
+	worker_ingest_release();
+	return 1;
+}
+
+void
+worker_ingest_release(void)
+{
+	if (worker_slot == NULL)
+		return;
+	__atomic_store_n(&worker_slot->ingesting, 0, __ATOMIC_SEQ_CST);
+	memset(worker_slot->ingest_user, 0, sizeof(worker_slot->ingest_user));
 }
 
 

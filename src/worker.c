@@ -7,11 +7,36 @@
  * each response, so a worker's memory does not grow with the requests it
  * serves. A worker serves max_requests requests and exits; the master starts
  * a fresh one.
+ *
+ * Pools. A worker of the ingest pool (ingest_listen) serves the uploads the
+ * web server routes to it, and runs under a kernel-enforced address-space
+ * limit (RLIMIT_AS, worker_ingest_memory()) at a lower CPU priority
+ * (nice INGEST_NICE), so that a decoder that runs away costs one answer
+ * for that upload (ImageMagick's own limits refuse first, with a 422; past
+ * them an allocation fails, or the worker dies and is respawned) and the
+ * read pool keeps the cores. The read pool has no RLIMIT_AS: it decodes
+ * nothing when there is an ingest pool, and in single-pool mode (no
+ * ingest_listen) nothing changes from a plain worker.
+ *
+ * Memory of one decode (ImageMagick 6.9.11 Q16, measured): the pixel cache
+ * of the full decode takes 8 bytes a pixel, 10 for a palette or CMYK image
+ * (an index channel), and the PNG reader holds the decoded rows besides
+ * (a palette PNG needed 13.5 bytes a pixel in all, a 16-bit RGBA one 10);
+ * then the area-average step makes an intermediate of at most 2 x the
+ * display size (4096 x 4096 x 8 bytes = 128 MiB), the resize the display
+ * copy (2048 x 2048 x 8 = 32 MiB), and the encoders and the thumbnail take
+ * the rest. worker_img_memory() is that sum with 16 bytes a pixel; it is
+ * ImageMagick's memory limit (and map limit), so an image of exactly
+ * max_pixels is processed and one pixel more is refused by img_probe.
+ * Measured against it: a 7071 x 7071 palette PNG (50 MP) is refused at
+ * 760 MiB and made at 820 MiB (VmHWM 793 MB); the limit for 50 MP is
+ * 987 MiB.
  */
 #include "worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,16 +58,41 @@
 #include "router.h"
 #include "storage.h"
 
+#define INGEST_NICE 10
+/* Bytes a pixel of the full decode may take (see above). */
+#define IMG_CACHE_PIXEL 16ULL
+/* The scaled intermediate and the display copy (see above), and the
+ * encoders' buffers with the thumbnail. */
+#define IMG_STEPS_BYTES ((128ULL + 32ULL) << 20)
+#define IMG_CODER_BYTES (64ULL << 20)
+/* What a worker maps besides the pixels: the program and its libraries,
+ * heap, stacks, libpq, libcurl, ImageMagick's configuration. Measured
+ * VmPeak of an idle worker 180-200 MB with glibc's 64 MB arena reserves. */
+#define WORKER_BASE_BYTES (384ULL << 20)
+
+uint64_t
+worker_img_memory(long long max_pixels)
+{
+	return IMG_CACHE_PIXEL * (uint64_t)max_pixels + IMG_STEPS_BYTES +
+	    IMG_CODER_BYTES;
+}
+
+uint64_t
+worker_ingest_memory(long long max_pixels)
+{
+	return worker_img_memory(max_pixels) + WORKER_BASE_BYTES;
+}
+
 static int
 worker_ctx_init(struct worker_ctx *w, const struct config *cfg)
 {
-	/* Pixels cost ImageMagick 8 bytes each (Q16 RGBA): room for the
-	 * largest image max_pixels allows, plus working space. Shrink-on-load
-	 * keeps ordinary JPEGs far below this; the limit is a ceiling. */
+	/* ImageMagick's memory limit is what the pipeline allocates for an
+	 * image of max_pixels (see above); no disk cache, so an image that
+	 * does not fit is refused with a 422. */
 	struct img_limits lim = {
 		.max_pixels = (uint64_t)cfg->max_pixels,
-		.memory_bytes = 8 * (uint64_t)cfg->max_pixels + (128ULL << 20),
-		.map_bytes = 16 * (uint64_t)cfg->max_pixels + (256ULL << 20),
+		.memory_bytes = worker_img_memory(cfg->max_pixels),
+		.map_bytes = worker_img_memory(cfg->max_pixels),
 		.disk_bytes = 0,
 		.max_dimension = 65500,
 		.time_seconds = (unsigned)cfg->request_timeout,
@@ -253,18 +303,57 @@ flush_before(const struct config *cfg, FCGX_Request *fcgx)
 	    (strstr(uri, "/proxy") != NULL || strstr(uri, "/file") != NULL);
 }
 
+/*
+ * An ingest worker, once everything it needs is loaded: the address-space
+ * limit (worker_ingest_memory) and a lower priority. Returns 0, or -1 if
+ * the limit could not be set (the worker must not serve without it).
+ */
+static int
+ingest_limits(const struct config *cfg)
+{
+	struct rlimit rl;
+	uint64_t as = cfg->ingest_memory_limit > 0 ?
+	    (uint64_t)cfg->ingest_memory_limit :
+	    worker_ingest_memory(cfg->max_pixels);
+
+	if (getrlimit(RLIMIT_AS, &rl) != 0)
+		return -1;
+	if (rl.rlim_max == RLIM_INFINITY || (uint64_t)rl.rlim_max > as)
+		rl.rlim_max = (rlim_t)as;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_AS, &rl) != 0) {
+		log_error("worker: setrlimit(RLIMIT_AS, %llu): %s",
+		    (unsigned long long)as, strerror(errno));
+		return -1;
+	}
+	errno = 0;
+	if (nice(INGEST_NICE) == -1 && errno != 0)
+		log_warn("worker: nice(%d): %s", INGEST_NICE, strerror(errno));
+	log_info("ingest worker: address space limited to %llu MiB",
+	    (unsigned long long)(rl.rlim_max >> 20));
+	return 0;
+}
+
 int
-worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot)
+worker_run(const struct config *cfg, int pool, int listen_fd,
+    struct scoreboard_slot *slot)
 {
 	struct worker_ctx w;
 	FCGX_Request fcgx;
-	long long served = 0;
+	long long served = 0, max_requests = cfg->max_requests;
 	int status = 0, rc, ep;
 
 	if (worker_signals_init(slot) != 0 || FCGX_Init() != 0 ||
 	    worker_ctx_init(&w, cfg) != 0) {
 		log_error("worker: cannot start");
 		return 1;
+	}
+	if (pool == MASTER_POOL_INGEST) {
+		max_requests = cfg->ingest_max_requests;
+		if (ingest_limits(cfg) != 0) {
+			worker_ctx_free(&w);
+			return 1;
+		}
 	}
 	if (FCGX_InitRequest(&fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_error("worker: FCGX_InitRequest failed");
@@ -307,13 +396,14 @@ worker_run(const struct config *cfg, int listen_fd, struct scoreboard_slot *slot
 		if (flush_before(cfg, &fcgx))
 			flush_if(&w, 1);
 		serve_one(&w, &fcgx, slot);
+		worker_ingest_release();
 		FCGX_Finish_r(&fcgx);
 		arena_reset(w.arena);
 		flush_if(&w, 0);
 		slot->requests++;
 		slot->request_id[0] = '\0';
 		slot->busy = 0;
-		if (cfg->max_requests > 0 && ++served >= cfg->max_requests)
+		if (max_requests > 0 && ++served >= max_requests)
 			break;
 	}
 	(void)close(ep);

@@ -5,15 +5,22 @@
 # of an out-of-tree build or POLAIMG_BIN=/path/to/polaimg also do):
 #
 #     tests/integration/run.sh [--offload nginx|none] [--storage local|s3|supabase]
-#                              [--keep] [--nginx-snippet FILE] [-- test-file.test.mjs ...]
+#                              [--keep] [--nginx-snippet FILE] [--single-pool]
+#                              [-- test-file.test.mjs ...]
 #
 # Starts a throw-away PostgreSQL 15 cluster (unix socket only), polaimg
-# (master + 2 workers on a unix FastCGI socket) and nginx in front of it with
-# conf/nginx/polaimg.conf, all under one mktemp directory, then runs the
+# (master + 2 read workers on a unix FastCGI socket and 2 ingest workers on a
+# second one, ingest_listen) and nginx in front of it with
+# conf/nginx/polaimg.conf, which routes the upload routes to the ingest
+# socket, all under one mktemp directory, then runs the
 # node:test files in tests/integration/ one file at a time against
 # http://127.0.0.1:<port>. Everything it started is stopped on exit, also on
 # failure. --keep leaves the temp directory in place for inspection;
 # --nginx-snippet tries another version of conf/nginx/polaimg.conf.
+# --single-pool runs polaimg without ingest_listen (one pool serves every
+# route, as source builds and old configuration files do); the snippet's
+# ingest location then points at the one socket. Behind mod_fcgid there is
+# no master and so always a single pool.
 #
 # Also: [--server nginx|apache-proxy-fcgi|apache-fcgid] [--installed].
 # --server puts Apache 2.4 in front instead of nginx: run as root in the
@@ -57,6 +64,7 @@ KEEP=0
 SNIPPET=conf/nginx/polaimg.conf
 SERVER=nginx
 INSTALLED=0
+POOLS=2
 TEST_FILES=()
 
 usage() {
@@ -76,6 +84,7 @@ while [ $# -gt 0 ]; do
 	--server) [ $# -ge 2 ] || usage; SERVER="$2"; shift 2 ;;
 	--server=*) SERVER="${1#*=}"; shift ;;
 	--installed) INSTALLED=1; shift ;;
+	--single-pool) POOLS=1; shift ;;
 	--) shift; TEST_FILES=("$@"); break ;;
 	-h|--help) usage ;;
 	*) echo "unknown argument: $1" >&2; usage ;;
@@ -141,6 +150,7 @@ PG_DATA="$PG_DIR/data"
 STORE="$TMP/store"
 NGX="$TMP/nginx"
 SOCK="$TMP/polaimg.sock"
+ISOCK="$TMP/ingest.sock"
 CONF="$TMP/polaimg.conf"
 PLOG="$TMP/polaimg.log"
 POLAIMG_PID=""
@@ -257,6 +267,7 @@ start_apache() {
 	mkdir -p "$APX/logs" "$APX/run" "$APX/html" "$APX/fcgid"
 	chown www-data:www-data "$APX/fcgid"
 	sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" \
+		-e "s#/run/polaimg/ingest.sock#$ISOCK#g" \
 		-e "s#/var/lib/polaimg/store#$STORE#g" \
 		-e "s#/usr/sbin/polaimg#$POLAIMG_BIN#g" \
 		-e "s#/etc/polaimg/polaimg.conf#$CONF#g" \
@@ -427,7 +438,12 @@ if [ "$INSTALLED" = 1 ]; then POLAIMG_BIN=/usr/sbin/polaimg; fi
 if [ "$RUN_USER" != root ]; then
 	install -d -o "$RUN_USER" -g www-data -m 0750 "$TMP/run" "$STORE"
 	SOCK="$TMP/run/polaimg.sock"
+	ISOCK="$TMP/run/ingest.sock"
 fi
+# mod_fcgid starts single workers itself: no master, no ingest pool.
+if [ "$SERVER" = apache-fcgid ]; then POOLS=1; fi
+# With one pool the web server's ingest routes go to the one socket.
+if [ "$POOLS" = 1 ]; then ISOCK="$SOCK"; fi
 JWT_SECRET="$(rand48)"
 URL_SIGNING_KEY="$(rand48)"
 MAX_UPLOAD_BYTES=4194304
@@ -455,6 +471,9 @@ EOF
 if [ "$INSTALLED" = 1 ]; then
 	echo "imaging_policy_dir = /usr/share/polaimg" >>"$CONF"
 fi
+if [ "$POOLS" = 2 ]; then
+	printf 'ingest_listen = unix:%s\ningest_workers = 2\n' "$ISOCK" >>"$CONF"
+fi
 if [ "$SERVER" = apache-fcgid ]; then
 	# polaimg's standard error goes to Apache's error log there.
 	echo "log_file = $PLOG" >>"$CONF"
@@ -474,12 +493,12 @@ if [ "$SERVER" != apache-fcgid ]; then
 start_polaimg >"$PLOG" 2>&1 &
 POLAIMG_PID=$!
 for _ in $(seq 1 100); do
-	[ -S "$SOCK" ] && break
+	[ -S "$SOCK" ] && [ -S "$ISOCK" ] && break
 	kill -0 "$POLAIMG_PID" 2>/dev/null || break
 	sleep 0.1
 done
-if ! [ -S "$SOCK" ] || ! kill -0 "$POLAIMG_PID" 2>/dev/null; then
-	echo "polaimg serve did not come up (socket $SOCK)" >&2
+if ! [ -S "$SOCK" ] || ! [ -S "$ISOCK" ] || ! kill -0 "$POLAIMG_PID" 2>/dev/null; then
+	echo "polaimg serve did not come up (sockets $SOCK $ISOCK)" >&2
 	show_logs
 	exit 1
 fi
@@ -490,6 +509,7 @@ if [ "$SERVER" = nginx ]; then
 mkdir -p "$NGX/logs" "$NGX/tmp"
 cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$NGX/"
 sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" \
+	-e "s#/run/polaimg/ingest.sock#$ISOCK#g" \
 	-e "s#/var/lib/polaimg/store/#$STORE/#g" \
 	-e "s#/usr/share/polaimg/www/#$WWW_DIR/#g" \
 	"$SNIPPET" >"$NGX/polaimg-snippet.conf"
@@ -556,13 +576,14 @@ export BASE_URL JWT_SECRET URL_SIGNING_KEY STORAGE_DIR="$STORE" MAX_UPLOAD_BYTES
 export POLAIMG_LOG="$PLOG" POLAIMG_BIN POLAIMG_CONF="$CONF"
 export PG_CTL_STOP="$PG_STOP_CMD" PG_CTL_START="$PG_START_CMD"
 export IMAGE_CACHE_DIR="$TMP/images" TEST_TMP="$TMP" NGINX_ERROR_LOG="$NGX/logs/error.log"
+export ITEST_POOLS="$POOLS" ITEST_SERVER="$SERVER"
 export ITEST_STORAGE="$STORAGE" ITEST_OBJECT_ROOT ITEST_OBJECT_LAYOUT ITEST_STORE_URL ITEST_FAULT_URL
 
 if [ ${#TEST_FILES[@]} -eq 0 ]; then
 	TEST_FILES=(tests/integration/*.test.mjs)
 fi
 
-echo "polaimg up (offload=$OFFLOAD, storage=$STORAGE) behind $SERVER at $BASE_URL; temp dir $TMP"
+echo "polaimg up (offload=$OFFLOAD, storage=$STORAGE, pools=$POOLS) behind $SERVER at $BASE_URL; temp dir $TMP"
 NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]')"
 TAP="$TMP/results.tap"
 rc=0

@@ -91,11 +91,15 @@ CASE=""
 # A key of the unit (the last one if repeated).
 unit_get() { sed -n "s/^$1=//p" "$UNIT" | tail -n 1; }
 
-# polaimg.socket without systemd: tests/package/socket-holder.c holds
-# /run/polaimg/polaimg.sock as the socket unit says (owner, group, mode) for
-# the whole test and starts polaimg on SIGUSR1 with the socket as fd 3.
+# polaimg.socket and polaimg-ingest.socket without systemd:
+# tests/package/socket-holder.c holds /run/polaimg/polaimg.sock and
+# /run/polaimg/ingest.sock as the socket units say (owner, group, mode) for
+# the whole test and starts polaimg on SIGUSR1 with the sockets as fds 3 and
+# 4, named as their FileDescriptorName says.
 SOCKET_UNIT=/lib/systemd/system/polaimg.socket
+INGEST_UNIT=/lib/systemd/system/polaimg-ingest.socket
 socket_get() { sed -n "s/^$1=//p" "$SOCKET_UNIT" | tail -n 1; }
+ingest_get() { sed -n "s/^$1=//p" "$INGEST_UNIT" | tail -n 1; }
 HOLDER_PID=""
 
 # What `systemctl start polaimg` does: the socket unit first (once), then
@@ -114,12 +118,20 @@ service_start() {
 		cc -O -o "$TMP/socket-holder" "$ROOT/tests/package/socket-holder.c" ||
 			fail "building the socket holder"
 		rm -f "$TMP/main.pid" "$TMP/main.pid.status"
+		local socks names nfds=1
+		socks=$(socket_get ListenStream) names=$(socket_get FileDescriptorName)
+		if [ -f "$INGEST_UNIT" ]; then
+			socks="$socks,$(ingest_get ListenStream)"
+			names="$names:$(ingest_get FileDescriptorName)"
+			nfds=2
+		fi
 		# shellcheck disable=SC2046,SC2016 # ExecStart is split into words, as systemd does
-		"$TMP/socket-holder" "$(socket_get ListenStream)" "$(socket_get SocketUser)" \
+		"$TMP/socket-holder" "$socks" "$(socket_get SocketUser)" \
 			"$(socket_get SocketGroup)" "$TMP/main.pid" -- \
 			env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${envs[@]}" \
+			LISTEN_FDNAMES="$names" NFDS="$nfds" \
 			setpriv --reuid="$user" --regid="$group" "${groups[@]}" --no-new-privs -- \
-			sh -c 'umask "$0"; export LISTEN_FDS=1 LISTEN_PID=$$; exec "$@"' \
+			sh -c 'umask "$0"; export LISTEN_FDS=$NFDS LISTEN_PID=$$; unset NFDS; exec "$@"' \
 			"$(unit_get UMask)" $(unit_get ExecStart) >>"$TMP/service.log" 2>&1 &
 		HOLDER_PID=$!
 		for _ in $(seq 1 50); do [ -f "$TMP/main.pid.status" ] && break; sleep 0.1; done
@@ -241,7 +253,7 @@ expect() { # expect DESCRIPTION COMMAND...
 mode_of() { stat -c '%U:%G %a' "$1"; }
 for f in /usr/sbin/polaimg /etc/polaimg/polaimg.conf /usr/share/polaimg/sql/001_base.sql \
 	/usr/share/polaimg/policy.xml /lib/systemd/system/polaimg.service \
-	/lib/systemd/system/polaimg.socket \
+	/lib/systemd/system/polaimg.socket /lib/systemd/system/polaimg-ingest.socket \
 	/lib/systemd/system/polaimg-sweep.service /lib/systemd/system/polaimg-sweep.timer \
 	/etc/nginx/snippets/polaimg.conf /etc/apache2/conf-available/polaimg.conf \
 	/etc/apache2/conf-available/polaimg-fcgid.conf /usr/share/man/man8/polaimg.8.gz \
@@ -270,6 +282,7 @@ expect "the ImageMagick policy is the one polaimg loads" sh -c \
 expect "polaimg.service is neither enabled nor started by the installation" \
 	test ! -e /etc/systemd/system/multi-user.target.wants/polaimg.service
 systemd-analyze verify /lib/systemd/system/polaimg.service /lib/systemd/system/polaimg.socket \
+	/lib/systemd/system/polaimg-ingest.socket \
 	/lib/systemd/system/polaimg-sweep.service \
 	/lib/systemd/system/polaimg-sweep.timer >"$TMP/verify.txt" 2>&1 ||
 	{ cat "$TMP/verify.txt" >&2; fail "systemd-analyze verify"; }
@@ -321,7 +334,11 @@ PG_UP=1
 psql -h "$PG" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
 	-c "CREATE DATABASE polacare" -c "CREATE ROLE polaimg LOGIN" >/dev/null
 JWT=$(openssl rand -hex 32)
-# The administrator's edits of the conffile (kept across the upgrade).
+# The administrator's edits of the conffile (kept across the upgrade). The
+# file is one of an earlier version: no ingest_listen (the socket
+# polaimg-ingest.socket passes must still get the ingest pool, since the
+# installed web server configuration sends uploads there).
+sed -i '/^ingest_listen = /d' /etc/polaimg/polaimg.conf
 cat >>/etc/polaimg/polaimg.conf <<EOF
 
 # set by tests/package/run.sh
@@ -470,7 +487,18 @@ curl -fsS -H "Authorization: Bearer $TP" "$BASE/$ID2/proxy?variant=original" -o 
 	fail "download of the image uploaded during the upgrade"
 cmp -s "$TMP/b.jpg" "$TMP/b.out" || fail "the image uploaded during the upgrade differs"
 grep -q "^database_url = host=$PG" /etc/polaimg/polaimg.conf || fail "the edited conffile was not kept"
+grep -q "^ingest_listen" /etc/polaimg/polaimg.conf && fail "the old conffile gained ingest_listen"
+# The administrator's old file, the new package: uploads through the
+# installed snippet reach the ingest pool on the socket systemd passes.
+grep -q "uploads on the ingest socket passed by systemd" "$TMP/service.log" ||
+	{ tail -n 20 "$TMP/service.log" >&2; fail "no ingest pool on the socket of polaimg-ingest.socket"; }
+up=$(curl -fsS -H "Authorization: Bearer $TD" -F "caseId=$CASE" -F "image=@$TMP/a.jpg;type=image/jpeg" "$BASE/upload") ||
+	{ tail -n 5 "$NGX/logs/error.log" >&2; fail "upload through nginx after the upgrade"; }
+ID3=$(printf '%s' "$up" | grep -o '"id":"[0-9a-f-]*"' | head -n 1 | cut -d'"' -f4)
+curl -fsS -H "Authorization: Bearer $TP" "$BASE/$ID3/proxy?variant=original" -o "$TMP/c.out" ||
+	fail "download after the upgrade"
 echo "upgrade: the in-flight upload completed (201), the new master serves, the conffile kept its edits"
+echo "upgrade with the old polaimg.conf (no ingest_listen): ingest pool on polaimg-ingest.socket, upload 201 through nginx"
 
 # ---- 5. purge ------------------------------------------------------------------------
 step "purge"

@@ -1,15 +1,17 @@
 /* socket-holder.c — what systemd does with polaimg.socket, for the package
  * test on a machine without a running systemd.
  *
- *     socket-holder PATH USER GROUP PIDFILE -- COMMAND [ARG...]
+ *     socket-holder PATH[,PATH2] USER GROUP PIDFILE -- COMMAND [ARG...]
  *
- * Listens on the unix socket PATH (mode 0660, owned USER:GROUP) and keeps it
- * open for its whole life. SIGUSR1 starts COMMAND with the socket as fd 3
- * (the command sets LISTEN_FDS=1 and LISTEN_PID itself, as the last shell
- * before exec knows its pid) and writes the command's pid to PIDFILE; when
+ * Listens on the unix socket PATH (mode 0660, owned USER:GROUP), and on
+ * PATH2 too when given (polaimg-ingest.socket), and keeps them open for its
+ * whole life. SIGUSR1 starts COMMAND with the sockets as fds 3 and 4 (the
+ * command sets LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID itself, as the last
+ * shell before exec knows its pid) and writes the command's pid to PIDFILE; when
  * the command exits, PIDFILE is removed and "<status>" written to
  * PIDFILE.status. Meanwhile connections queue on the socket, exactly as they
- * do while systemd restarts polaimg.service. SIGTERM: stop, remove PATH.
+ * do while systemd restarts polaimg.service. SIGTERM: stop, remove the
+ * sockets.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,20 +42,39 @@ write_file(const char *path, const char *text)
 		perror(path);
 }
 
+/* A listening unix socket at path, mode 0660, owned uid:gid; -1 on error. */
+static int
+listen_at(const char *path, uid_t uid, gid_t gid)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -1;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	(void)unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+	    chown(path, uid, gid) != 0 || chmod(path, 0660) != 0 ||
+	    listen(fd, 1024) != 0) {
+		perror(path);
+		return -1;
+	}
+	return fd;
+}
+
 int
 main(int argc, char **argv)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct passwd *pw;
 	struct group *gr;
-	char statpath[4096], buf[32];
+	char statpath[4096], buf[32], *path2;
 	sigset_t block, old;
 	pid_t child = 0;
-	int fd;
+	int fd, fd2 = -1;
 
-	if (argc < 7 || strcmp(argv[5], "--") != 0 ||
-	    strlen(argv[1]) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "usage: socket-holder PATH USER GROUP PIDFILE -- CMD...\n");
+	if (argc < 7 || strcmp(argv[5], "--") != 0) {
+		fprintf(stderr, "usage: socket-holder PATH[,PATH2] USER GROUP PIDFILE -- CMD...\n");
 		return 2;
 	}
 	pw = getpwnam(argv[2]);
@@ -63,13 +84,17 @@ main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(statpath, sizeof(statpath), "%s.status", argv[4]);
-	memcpy(sun.sun_path, argv[1], strlen(argv[1]) + 1);
-	(void)unlink(argv[1]);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
-	    chown(argv[1], pw->pw_uid, gr->gr_gid) != 0 || chmod(argv[1], 0660) != 0 ||
-	    listen(fd, 1024) != 0) {
-		perror("socket-holder");
+	path2 = strchr(argv[1], ',');
+	if (path2 != NULL)
+		*path2++ = '\0';
+	fd = listen_at(argv[1], pw->pw_uid, gr->gr_gid);
+	if (fd < 0 || (path2 != NULL &&
+	    (fd2 = listen_at(path2, pw->pw_uid, gr->gr_gid)) < 0))
+		return 1;
+	/* Out of the way of 3 and 4, where the child gets them. */
+	if ((fd = fcntl(fd, F_DUPFD, 10)) < 0 ||
+	    (fd2 >= 0 && (fd2 = fcntl(fd2, F_DUPFD, 10)) < 0)) {
+		perror("socket-holder: dup");
 		return 1;
 	}
 	signal(SIGUSR1, on_usr1);
@@ -102,6 +127,8 @@ main(int argc, char **argv)
 			if (child > 0)
 				kill(child, SIGTERM);
 			(void)unlink(argv[1]);
+			if (path2 != NULL)
+				(void)unlink(path2);
 			return 0;
 		}
 		if (want_start) {
@@ -114,7 +141,9 @@ main(int argc, char **argv)
 				signal(SIGUSR1, SIG_DFL);
 				signal(SIGTERM, SIG_DFL);
 				signal(SIGCHLD, SIG_DFL);
-				if (fd != 3 && (dup2(fd, 3) != 3 || close(fd) != 0))
+				if (dup2(fd, 3) != 3 || close(fd) != 0 ||
+				    (fd2 >= 0 && (dup2(fd2, 4) != 4 ||
+				    close(fd2) != 0)))
 					_exit(127);
 				execvp(argv[6], argv + 6);
 				_exit(127);

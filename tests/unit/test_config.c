@@ -27,14 +27,37 @@ main(void)
 	is_int(load(&c, BASE, env0, err, sizeof(err)), 0, "minimal config loads");
 	is_int(c.workers, 4, "default workers");
 	is_int(c.max_upload_bytes, 52428800, "default max_upload_bytes");
-	is_int(c.max_pixels, 100000000, "default max_pixels");
+	is_int(c.max_pixels, 50000000, "default max_pixels");
 	is_str(c.offload, "nginx", "default offload");
 	is_int(c.offload_mode, OFFLOAD_NGINX, "offload mode derived");
 	is_int(c.jwt_require_exp, 1, "jwt_require_exp defaults to true");
 	is_int(c.jwt_trust_role_claim, 0, "jwt_trust_role_claim defaults to false");
 	is_int(c.delete_retention_days, 30, "default retention");
 	is_str(c.database_url, "host=/tmp dbname=x", "value with spaces kept");
+	is_str(c.ingest_listen, "", "no ingest pool by default (older files)");
+	is_int(c.ingest_workers, 2, "default ingest_workers");
+	is_int(c.ingest_max_requests, 100, "default ingest_max_requests");
+	is_int(c.ingest_request_timeout, 120, "default ingest_request_timeout");
+	is_int(c.ingest_memory_limit, 0, "ingest_memory_limit derived by default");
+	is_int(c.max_uploads_per_user, 2, "default max_uploads_per_user");
 	cfg_free(&c);
+
+	is_int(load(&c, BASE "ingest_listen = unix:/run/x/ingest.sock\ningest_workers = 3\n"
+	    "ingest_memory_limit = 900m\nmax_uploads_per_user = 0\n", env0, err,
+	    sizeof(err)), 0, "ingest pool keys");
+	is_str(c.ingest_listen, "unix:/run/x/ingest.sock", "ingest_listen from file");
+	is_int(c.ingest_memory_limit, 900LL << 20, "ingest_memory_limit size");
+	is_int(c.max_uploads_per_user, 0, "max_uploads_per_user 0 = no limit");
+	cfg_free(&c);
+	ok(load(&c, BASE "ingest_listen = unix:/run/polaimg/polaimg.sock\n", env0, err,
+	    sizeof(err)) != 0, "ingest_listen equal to listen refused");
+	ok(strstr(err, "ingest_listen") != NULL, "message names ingest_listen");
+	ok(load(&c, BASE "ingest_listen = nowhere\n", env0, err, sizeof(err)) != 0,
+	    "ingest_listen that is neither unix: nor host:port refused");
+	ok(load(&c, BASE "ingest_listen = 127.0.0.1:9001\nworkers = 200\n"
+	    "ingest_workers = 100\n", env0, err, sizeof(err)) != 0,
+	    "more than 256 workers in both pools refused");
+	ok(strstr(err, "ingest_workers") != NULL, "message names ingest_workers");
 
 	is_int(load(&c, BASE "workers = 8\n# comment\n  max_upload_bytes = 10m  # inline\n"
 	    "offload = \"none\"\njwt_require_exp = no\n", env0, err, sizeof(err)), 0,

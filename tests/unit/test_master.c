@@ -27,8 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { ACT_NONE, ACT_EXIT0, ACT_ABORT, ACT_STUCK, ACT_BUSY };
-enum { EV_START = 1, EV_BUSY, EV_DONE, EV_RELOAD, EV_REOPEN, EV_WREOPEN };
+enum { ACT_NONE, ACT_EXIT0, ACT_ABORT, ACT_STUCK, ACT_BUSY, ACT_CLAIM,
+	ACT_RELEASE };
+enum { EV_START = 1, EV_BUSY, EV_DONE, EV_RELOAD, EV_REOPEN, EV_WREOPEN,
+	EV_CLAIM };
 
 /* Shared with the master and the workers (MAP_SHARED, made before fork). */
 struct ctl {
@@ -38,7 +40,12 @@ struct ctl {
 	int busy_ms;         /* how long ACT_BUSY's request lasts */
 	int reload_workers;  /* workers after a successful reload */
 	int reload_fail;     /* the reload hook returns -1 */
+	int claim_limit;     /* ACT_CLAIM: max_uploads_per_user */
+	int fds_ok;          /* workers saw their pool's fd: bit per pool */
 };
+
+/* The listen fds the pools are given (pipes: only their numbers matter). */
+static int pool_fd[MASTER_MAX_POOLS] = { -1, -1 };
 
 struct ev {
 	int type;
@@ -106,14 +113,15 @@ crash(void)
 
 /* The worker_main hook: a worker that takes orders instead of requests. */
 static int
-test_worker(void *ud, int listen_fd, struct scoreboard_slot *slot)
+test_worker(void *ud, int pool, int listen_fd, struct scoreboard_slot *slot)
 {
 	(void)ud;
-	(void)listen_fd;
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (worker_signals_init(slot) != 0)
 		return 3;
-	emit(EV_START, 0);
+	if (pool >= 0 && pool < MASTER_MAX_POOLS && listen_fd == pool_fd[pool])
+		__atomic_or_fetch(&ctl->fds_ok, 1 << pool, __ATOMIC_SEQ_CST);
+	emit(EV_START, pool);
 	if (__atomic_load_n(&ctl->crash_all, __ATOMIC_SEQ_CST))
 		crash();
 	for (;;) {
@@ -141,6 +149,15 @@ test_worker(void *ud, int listen_fd, struct scoreboard_slot *slot)
 			slot->busy = 1;
 			for (;;)
 				pause();
+		case ACT_CLAIM:
+			emit(EV_CLAIM, worker_ingest_claim("user-1",
+			    __atomic_load_n(&ctl->claim_limit,
+			    __ATOMIC_SEQ_CST)));
+			break;
+		case ACT_RELEASE:
+			worker_ingest_release();
+			emit(EV_CLAIM, -1);
+			break;
 		case ACT_BUSY:
 			snprintf(slot->request_id, sizeof(slot->request_id),
 			    "req-busy-%d", (int)getpid());
@@ -165,10 +182,11 @@ static int
 hook_reload(void *ud, struct master_settings *s)
 {
 	(void)ud;
-	emit(EV_RELOAD, s->workers);
+	emit(EV_RELOAD, s->pool[0].workers);
 	if (__atomic_load_n(&ctl->reload_fail, __ATOMIC_SEQ_CST))
 		return -1;
-	s->workers = __atomic_load_n(&ctl->reload_workers, __ATOMIC_SEQ_CST);
+	s->pool[0].workers = __atomic_load_n(&ctl->reload_workers,
+	    __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -340,11 +358,13 @@ diag_log(const char *path)
 	fflush(stdout);
 }
 
+/* Starts a master with one pool (ingest 0) or two. */
 static pid_t
-start_master(int workers, int timeout, const char *logfile)
+start_pools(int workers, int ingest, int timeout, const char *logfile)
 {
-	struct master_settings s = { .workers = workers,
-	    .request_timeout = timeout };
+	struct master_settings s = { .npools = ingest > 0 ? 2 : 1,
+	    .pool = { { pool_fd[0], workers, timeout },
+	    { pool_fd[1], ingest, timeout } } };
 	pid_t pid;
 
 	fflush(stdout);
@@ -360,7 +380,13 @@ start_master(int workers, int timeout, const char *logfile)
 			_exit(97);
 		close(fd);
 	}
-	exit(master_run(-1, &s, &hooks));
+	exit(master_run(&s, &hooks));
+}
+
+static pid_t
+start_master(int workers, int timeout, const char *logfile)
+{
+	return start_pools(workers, 0, timeout, logfile);
 }
 
 /* Waits for the master to exit; SIGKILLs it after timeout_ms. Returns the
@@ -411,24 +437,34 @@ started_pids(size_t from, int *out, int max)
 static void
 test_settings(void)
 {
-	struct master_settings bad = { .workers = 0, .request_timeout = 5 };
-	struct master_settings many = { .workers = MASTER_MAX_WORKERS + 1,
-	    .request_timeout = 5 };
-	struct master_settings notime = { .workers = 1, .request_timeout = 0 };
-	struct master_settings good = { .workers = 1, .request_timeout = 5 };
+	struct master_settings bad = { 1, { { -1, 0, 5 } } };
+	struct master_settings many = { 1, { { -1, MASTER_MAX_WORKERS + 1, 5 } } };
+	struct master_settings notime = { 1, { { -1, 1, 0 } } };
+	struct master_settings good = { 1, { { -1, 1, 5 } } };
+	struct master_settings nopool = { 0, { { -1, 1, 5 } } };
+	struct master_settings sum = { 2, { { -1, MASTER_MAX_WORKERS - 1, 5 },
+	    { -1, 2, 5 } } };
+	struct master_settings itime = { 2, { { -1, 1, 5 }, { -1, 1, 0 } } };
 	struct master_hooks nomain = { .worker_main = NULL };
 	int saved = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY);
 
 	/* These return before anything is forked; hide their log lines. */
 	if (saved >= 0 && devnull >= 0)
 		dup2(devnull, STDERR_FILENO);
-	is_int(master_run(-1, &bad, &hooks), 1, "workers = 0 is refused");
-	is_int(master_run(-1, &many, &hooks), 1,
+	is_int(master_run(&bad, &hooks), 1, "workers = 0 is refused");
+	is_int(master_run(&many, &hooks), 1,
 	    "workers > MASTER_MAX_WORKERS is refused");
-	is_int(master_run(-1, &notime, &hooks), 1,
+	is_int(master_run(&notime, &hooks), 1,
 	    "request_timeout = 0 is refused");
-	is_int(master_run(-1, &good, &nomain), 1, "no worker_main is refused");
-	is_int(master_run(-1, NULL, &hooks), 1, "NULL settings are refused");
+	is_int(master_run(&good, &nomain), 1, "no worker_main is refused");
+	is_int(master_run(NULL, &hooks), 1, "NULL settings are refused");
+	is_int(master_run(&nopool, &hooks), 1, "no pool is refused");
+	is_int(master_run(&sum, &hooks), 1,
+	    "more than MASTER_MAX_WORKERS in all pools is refused");
+	is_int(master_run(&itime, &hooks), 1,
+	    "an ingest pool without request_timeout is refused");
+	is_int(worker_ingest_claim("user-1", 1), 0,
+	    "without a master, an upload claim is never refused");
 	if (saved >= 0) {
 		dup2(saved, STDERR_FILENO);
 		close(saved);
@@ -714,12 +750,99 @@ stop:
 	}
 }
 
+/* The pid of the n-th START event of pool at index >= from, or 0. */
+static int
+pool_pid(size_t from, int pool, int n)
+{
+	for (size_t i = from; i < nev; i++)
+		if (evs[i].type == EV_START && evs[i].arg == pool && n-- == 0)
+			return evs[i].pid;
+	return 0;
+}
+
+/* Orders pid to claim (or release) and returns what the claim answered
+ * (0 admitted, 1 refused, -1 released), or -2 without an answer. */
+static int
+claim(int pid, int action)
+{
+	size_t mark = nev;
+	const struct ev *e;
+
+	if (!command(pid, action) || !wait_ev(EV_CLAIM, mark, pid, 1, 5000))
+		return -2;
+	e = find_ev(EV_CLAIM, mark, pid);
+	return e != NULL ? e->arg : -2;
+}
+
+/* Two pools: each worker gets its pool and its pool's socket; the
+ * per-user upload count spans both pools and ends with a killed worker;
+ * a reload changes the read pool and keeps the ingest pool. */
+static void
+test_pools(const char *logfile)
+{
+	size_t mark = nev;
+	int r0, r1, i0, i1, status;
+	pid_t m;
+
+	__atomic_store_n(&ctl->fds_ok, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&ctl->claim_limit, 2, __ATOMIC_SEQ_CST);
+	m = start_pools(2, 2, 5, logfile);
+	ok(m > 0, "two-pool master forked");
+	ok(wait_ev(EV_START, mark, 0, 4, 10000), "four workers started");
+	r0 = pool_pid(mark, MASTER_POOL_READ, 0);
+	r1 = pool_pid(mark, MASTER_POOL_READ, 1);
+	i0 = pool_pid(mark, MASTER_POOL_INGEST, 0);
+	i1 = pool_pid(mark, MASTER_POOL_INGEST, 1);
+	ok(r0 && r1 && i0 && i1, "two read and two ingest workers");
+	is_int(count_ev(EV_START, mark, 0), 4, "no more than four");
+	is_int(__atomic_load_n(&ctl->fds_ok, __ATOMIC_SEQ_CST), 3,
+	    "each worker was handed its own pool's socket");
+	ok(wait_log(logfile, "ingest pool: 2 workers", 3000),
+	    "the master logs the ingest pool");
+	if (!(r0 && r1 && i0 && i1))
+		goto stop;
+
+	is_int(claim(i0, ACT_CLAIM), 0, "first upload of a user admitted");
+	is_int(claim(i1, ACT_CLAIM), 0, "second upload admitted (limit 2)");
+	is_int(claim(r0, ACT_CLAIM), 1,
+	    "third upload refused, counted across the pools");
+	is_int(claim(r1, ACT_CLAIM), 1, "and again: the refusal holds no claim");
+	is_int(claim(i1, ACT_RELEASE), -1, "one upload ends");
+	is_int(claim(r0, ACT_CLAIM), 0, "a new upload is admitted");
+	mark = nev;
+	kill(i0, SIGKILL);
+	ok(wait_gone(i0, 5000), "the ingest worker holding a claim is killed");
+	ok(wait_ev(EV_START, mark, 0, 1, 5000), "and replaced");
+	is_int(pool_pid(mark, MASTER_POOL_INGEST, 0) != 0, 1,
+	    "the replacement is an ingest worker");
+	is_int(claim(r1, ACT_CLAIM), 0,
+	    "the killed worker's claim was cleared by the master");
+	is_int(claim(i1, ACT_CLAIM), 1, "the limit still holds");
+
+	mark = nev;
+	__atomic_store_n(&ctl->reload_fail, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&ctl->reload_workers, 1, __ATOMIC_SEQ_CST);
+	kill(m, SIGHUP);
+	ok(wait_ev(EV_START, mark, 0, 3, 10000),
+	    "reload: a new generation of both pools");
+	ok(pool_pid(mark, MASTER_POOL_READ, 0) != 0 &&
+	    pool_pid(mark, MASTER_POOL_READ, 1) == 0,
+	    "reload: the read pool has the new worker count (1)");
+	ok(pool_pid(mark, MASTER_POOL_INGEST, 1) != 0,
+	    "reload: the ingest pool keeps its two workers");
+stop:
+	kill(m, SIGQUIT);
+	status = wait_master(m, 10000);
+	ok(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "two-pool master stopped");
+}
+
 int
 main(void)
 {
 	struct rlimit nocore = { 0, 0 };
-	char log_a[256], log_b[256], log_c[256];
-	int fds[2], failed_before;
+	char log_a[256], log_b[256], log_c[256], log_d[256];
+	int fds[2], pfds[2], failed_before;
 
 	(void)setrlimit(RLIMIT_CORE, &nocore);
 	if (mkdtemp(tmpdir) == NULL) {
@@ -729,6 +852,13 @@ main(void)
 	log_path(log_a, sizeof(log_a), "respawn.log");
 	log_path(log_b, sizeof(log_b), "crash.log");
 	log_path(log_c, sizeof(log_c), "reload.log");
+	log_path(log_d, sizeof(log_d), "pools.log");
+	if (pipe(pfds) != 0) {
+		perror("pipe");
+		return 1;
+	}
+	pool_fd[0] = pfds[0];
+	pool_fd[1] = pfds[1];
 	ctl = mmap(NULL, sizeof(*ctl), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (ctl == MAP_FAILED || pipe(fds) != 0) {
@@ -756,10 +886,15 @@ main(void)
 	test_reload(log_c);
 	if (tap_failed != failed_before)
 		diag_log(log_c);
+	failed_before = tap_failed;
+	test_pools(log_d);
+	if (tap_failed != failed_before)
+		diag_log(log_d);
 
 	unlink(log_a);
 	unlink(log_b);
 	unlink(log_c);
+	unlink(log_d);
 	rmdir(tmpdir);
 	munmap(ctl, sizeof(*ctl));
 	close(ev_r);
