@@ -1330,7 +1330,8 @@ db_migrate(struct db *db, const char *dir)
 			goto out;
 		n++;
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), name_cmp);
 	if (db_simple(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
 	    "version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())") != 0)
 		goto out;

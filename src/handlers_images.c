@@ -1717,8 +1717,10 @@ variant_param(struct ctx *c, enum variant dflt)
 	int i;
 
 	if (v != NULL) {
+		/* val_enum() answers an index of variants[] or -1; the bound
+		 * is said again here, where callers index variants[] with it. */
 		i = val_enum(v, variants);
-		return i;
+		return i >= 0 && (size_t)i < PI_ARRAY_LEN(variants) ? i : -1;
 	}
 	if (th != NULL) {
 		i = val_bool(th);
@@ -1972,6 +1974,8 @@ h_download_url(struct ctx *c)
 		details = query_detail(c, details);
 	if (details != NULL)
 		return http_validation_error(c->req, details);
+	if (v < 0)    /* http_detail_add() could not allocate */
+		return PI_ERR_NOMEM;
 	rc = load_image(c, id, ACL_VIEW, "download_url", &img);
 	if (rc != 0)
 		return rc;

@@ -48,7 +48,7 @@ pattern_match(const char *pattern, const char *path, const char **id,
 	int used_param = 0;
 
 	while (*p != '\0' && *s != '\0') {
-		const char *pe = strchr(p, '/'), *se = strchr(s + 1, '/');
+		const char *pe, *se;
 		size_t pl, sl;
 
 		/* Both point at a '/'; compare the segments that follow. */

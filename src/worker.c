@@ -175,7 +175,7 @@ serve_one(struct worker_ctx *w, FCGX_Request *fcgx, struct scoreboard_slot *slot
 	int rc;
 
 	if (http_request_init(&req, fcgx, w->arena, w->cfg->body_file_dir) != 0) {
-		rc = http_validation_error(&req, http_detail_add(NULL, "request",
+		(void)http_validation_error(&req, http_detail_add(NULL, "request",
 		    "malformed request"));
 		goto done;
 	}
