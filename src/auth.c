@@ -35,6 +35,8 @@
  */
 #include "auth.h"
 
+#include "common.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -379,18 +381,6 @@ auth_token_shape_ok(const char *token)
 	return dots == 2 && seg != 0 && seg % 4 != 1;
 }
 
-static int
-auth_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* 1 if s is a UUID in 8-4-4-4-12 hex form; its lower-case form goes to
  * canon. */
 static int
@@ -406,7 +396,7 @@ auth_uuid(const char *s, char canon[37])
 			canon[i] = '-';
 			continue;
 		}
-		v = auth_hexval((unsigned char)s[i]);
+		v = pi_hexval((unsigned char)s[i]);
 		if (v < 0)
 			return 0;
 		canon[i] = hexdig[v];

@@ -1,4 +1,6 @@
-/* common.c — names of the shared error codes, for log lines. */
+/* common.c — names of the shared error codes, for log lines, and the small
+ * pure helpers of common.h (hex, FNV-1a, calendar arithmetic). Nothing here
+ * allocates, does I/O or reads the environment. */
 #include "common.h"
 
 const char *
@@ -48,4 +50,79 @@ pi_fnv1a(const void *data, size_t n)
 		h *= 16777619u;
 	}
 	return h;
+}
+
+int
+pi_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+pi_is_leap(int64_t y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+int
+pi_days_in_month(int64_t y, int m)
+{
+	static const int days[12] = {
+		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+	};
+
+	if (m == 2 && pi_is_leap(y))
+		return 29;
+	return days[m - 1];
+}
+
+/* The year is counted from March, so that the leap day is the last day of
+ * a year; an era is 400 years = 146097 days; 719468 is the day number of
+ * 1970-01-01 counted from 0000-03-01. */
+int64_t
+pi_days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (int64_t)(m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+void
+pi_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+int64_t
+pi_timegm(const struct tm *tm)
+{
+	int64_t y = (int64_t)tm->tm_year + 1900, mon = tm->tm_mon;
+
+	/* Carry the month into the year, flooring for negative months. */
+	y += (mon >= 0 ? mon : mon - 11) / 12;
+	mon -= ((mon >= 0 ? mon : mon - 11) / 12) * 12;
+	return (pi_days_from_civil(y, (int)mon + 1, 1) + tm->tm_mday - 1) *
+	    86400 + (int64_t)tm->tm_hour * 3600 + (int64_t)tm->tm_min * 60 +
+	    tm->tm_sec;
 }

@@ -1,4 +1,6 @@
-/* common.h — things every polaimg module shares: the error codes.
+/* common.h — things every polaimg module shares: the error codes, and the
+ * few small pure helpers more than one module needs (hex, a hash, calendar
+ * arithmetic), kept here once so that no module carries its own copy.
  *
  * Functions return 0 on success or a negative enum pi_err. The mapping from an
  * error to an HTTP status and a JSON code lives in exactly one place
@@ -9,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 enum pi_err {
 	PI_OK = 0,
@@ -31,6 +34,41 @@ enum pi_err {
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
 void pi_hex(const unsigned char *in, size_t n, char *out);
+
+/* The value 0..15 of the hex digit c, upper or lower case alike; -1 for any
+ * other byte (NUL included, so a caller stepping through a string stops
+ * there). Callers that want only one case check that themselves. */
+int pi_hexval(int c);
+
+/* Dates.  Proleptic Gregorian calendar, UTC, POSIX seconds (no leap
+ * seconds); H. Hinnant's public-domain days-from-civil algorithms. Pure: no
+ * time_t range, locale or TZ environment is involved (timegm() is not
+ * standard C and mktime() reads TZ, hence these). Any year an int64_t
+ * holds without overflow of the day count works, negative years included
+ * (year 0 is 1 BC). */
+
+/* 1 if y is a leap year (every 4th, except centuries not divisible by 400). */
+int pi_is_leap(int64_t y);
+
+/* Days in month m (1..12) of year y: 28..31. m must be in range. */
+int pi_days_in_month(int64_t y, int m);
+
+/* Days from 1970-01-01 to y-m-d (negative before it). m must be 1..12; d is
+ * not checked against the month and counts on linearly (February 30 is
+ * March 1 or 2), as timegm() does: validate first where that matters. */
+int64_t pi_days_from_civil(int64_t y, int m, int d);
+
+/* The inverse of pi_days_from_civil(): the date of day z after 1970-01-01,
+ * with m in 1..12 and d in 1..31. */
+void pi_civil_from_days(int64_t z, int64_t *y, int *m, int *d);
+
+/* Seconds since 1970-01-01T00:00:00Z of the broken-down UTC time *tm, like
+ * timegm() but pure and without the -1 ambiguity: tm_year + 1900, tm_mon
+ * (any value; outside 0..11 it carries into the year), tm_mday, tm_hour,
+ * tm_min and tm_sec count on linearly, so out-of-range fields normalise as
+ * timegm() does (tm_sec = 60 is the next minute). tm_wday, tm_yday and
+ * tm_isdst are ignored and *tm is not changed. */
+int64_t pi_timegm(const struct tm *tm);
 
 /* 32-bit FNV-1a of n bytes: the slot of a key in the workers' caches. */
 uint32_t pi_fnv1a(const void *data, size_t n);

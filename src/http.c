@@ -56,18 +56,6 @@ status_reason(int status)
 	}
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes a query component (%XX, '+' = space) into arena memory. NULL on a
  * bad escape, an encoded NUL or a result that is not well-formed UTF-8. */
 static const char *
@@ -85,8 +73,8 @@ query_decode(struct arena *a, const char *s, size_t n)
 
 			if (i + 2 >= n)
 				return NULL;
-			hi = hexval((unsigned char)s[i + 1]);
-			lo = hexval((unsigned char)s[i + 2]);
+			hi = pi_hexval((unsigned char)s[i + 1]);
+			lo = pi_hexval((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return NULL;
 			*o++ = (char)(hi * 16 + lo);

@@ -510,21 +510,6 @@ img_digits(const char *s, size_t n, int *v)
 	return 0;
 }
 
-/* Days from 1970-01-01 to y-m-d, proleptic Gregorian (y >= 1). */
-static int64_t
-img_days(int y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	if (m <= 2)
-		y--;
-	era = y / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 /* True if only NULs and spaces follow. */
 static int
 img_blank(const char *s)
@@ -544,9 +529,7 @@ img_blank(const char *s)
 static int64_t
 img_exif_time(const char *date, const char *offset)
 {
-	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
-	    30, 31 };
-	int y, mo, d, h, mi, s, oh, om, dim;
+	int y, mo, d, h, mi, s, oh, om;
 	int64_t t;
 
 	if (date == NULL || strlen(date) < 19 || !img_blank(date + 19))
@@ -561,12 +544,9 @@ img_exif_time(const char *date, const char *offset)
 	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 ||
 	    s > 60)
 		return -1;
-	dim = mdays[mo - 1];
-	if (mo == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-		dim = 29;
-	if (d > dim)
+	if (d > pi_days_in_month(y, mo))
 		return -1;
-	t = img_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+	t = pi_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
 	if (offset != NULL && strlen(offset) >= 6 && img_blank(offset + 6) &&
 	    (offset[0] == '+' || offset[0] == '-') && offset[3] == ':' &&
 	    img_digits(offset + 1, 2, &oh) == 0 &&

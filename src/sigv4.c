@@ -174,18 +174,6 @@ is_digit(unsigned char c)
 	return c >= '0' && c <= '9';
 }
 
-static int
-hex_val(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static const char hex_upper[] = "0123456789ABCDEF";
 
 /* Appends the SigV4 percent-encoding of in[0..n) to b. */
@@ -241,39 +229,8 @@ toolong:
 
 /* ------------------------------------------------------------------------ */
 /* Dates: proleptic Gregorian, UTC, no leap seconds (like SigV4 itself).
- * days_from_civil / civil_from_days are H. Hinnant's public-domain
- * algorithms; they need neither time_t nor the C library's time zone. */
-
-static int64_t
-days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void
-civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	int64_t era;
-	unsigned doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
+ * The calendar arithmetic is common.c's (pi_days_from_civil and its
+ * inverse): it needs neither time_t nor the C library's time zone. */
 
 static void
 put_digits(char *out, int64_t v, int n)
@@ -290,7 +247,7 @@ void
 sigv4_amz_date(int64_t t, char out[17])
 {
 	int64_t days, secs, y;
-	unsigned m, d;
+	int m, d;
 
 	if (t < SIGV4_TIME_MIN)
 		t = SIGV4_TIME_MIN;
@@ -298,7 +255,7 @@ sigv4_amz_date(int64_t t, char out[17])
 		t = SIGV4_TIME_MAX;
 	days = (t >= 0 ? t : t - 86399) / 86400;
 	secs = t - days * 86400;
-	civil_from_days(days, &y, &m, &d);
+	pi_civil_from_days(days, &y, &m, &d);
 	put_digits(out, y, 4);
 	put_digits(out + 4, m, 2);
 	put_digits(out + 6, d, 2);
@@ -327,10 +284,7 @@ get_digits(const char *s, int n, unsigned *v)
 int
 sigv4_parse_amz_date(const char *s, int64_t *t)
 {
-	static const unsigned mdays[] = {
-		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
-	};
-	unsigned y, mo, d, h, mi, se, dim;
+	unsigned y, mo, d, h, mi, se;
 
 	if (s == NULL || t == NULL || strnlen(s, 17) != 16 || s[8] != 'T' ||
 	    s[15] != 'Z')
@@ -341,12 +295,9 @@ sigv4_parse_amz_date(const char *s, int64_t *t)
 		return -1;
 	if (mo < 1 || mo > 12 || h > 23 || mi > 59 || se > 59)
 		return -1;
-	dim = mdays[mo - 1];
-	if (mo == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-		dim = 29;
-	if (d < 1 || d > dim)
+	if (d < 1 || d > (unsigned)pi_days_in_month(y, (int)mo))
 		return -1;
-	*t = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 +
+	*t = pi_days_from_civil(y, (int)mo, (int)d) * 86400 + (int64_t)h * 3600 +
 	    (int64_t)mi * 60 + se;
 	return 0;
 }
@@ -554,7 +505,7 @@ endpoint_parse(const struct sigv4_cred *cred, const struct sigv4_target *tgt,
 		if (close == NULL)
 			return -1;
 		for (const char *p = auth + 1; p < close; p++)
-			if (hex_val((unsigned char)*p) < 0 && *p != ':' &&
+			if (pi_hexval((unsigned char)*p) < 0 && *p != ':' &&
 			    *p != '.')
 				return -1;
 		hn = (size_t)(close - auth) + 1;
@@ -972,8 +923,8 @@ query_norm(const char *s, size_t n, char **out)
 
 			if (n - i < 3)
 				goto out;
-			hi = hex_val((unsigned char)s[i + 1]);
-			lo = hex_val((unsigned char)s[i + 2]);
+			hi = pi_hexval((unsigned char)s[i + 1]);
+			lo = pi_hexval((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0)
 				goto out;
 			sb_addc(&raw, (char)(hi << 4 | lo));

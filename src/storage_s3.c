@@ -249,13 +249,9 @@ xml_unescape(const char *s, size_t n, char *out, size_t outsz)
 				int d;
 				char c = s[i];
 
-				if (c >= '0' && c <= '9')
-					d = c - '0';
-				else if (hex && c >= 'a' && c <= 'f')
-					d = c - 'a' + 10;
-				else if (hex && c >= 'A' && c <= 'F')
-					d = c - 'A' + 10;
-				else
+				d = hex ? pi_hexval((unsigned char)c) :
+				    c >= '0' && c <= '9' ? c - '0' : -1;
+				if (d < 0)
 					return -1;
 				cp = cp * (hex ? 16u : 10u) + (unsigned long)d;
 				if (cp > 0x10FFFF || ++digits > 8)
@@ -287,7 +283,9 @@ xml_unescape(const char *s, size_t n, char *out, size_t outsz)
 	return (long)o;
 }
 
-/* Parses S3's "2024-05-01T12:00:00.000Z" (fraction optional) into *t. */
+/* Parses S3's "2024-05-01T12:00:00.000Z" (fraction optional) into *t.
+ * pi_timegm() rolls a day past the month's end (Feb 31) and second 60 over
+ * into the next month or minute, as timegm() did. */
 static int
 parse_iso8601(const char *s, size_t n, time_t *t)
 {
@@ -295,7 +293,6 @@ parse_iso8601(const char *s, size_t n, time_t *t)
 	int v[6];
 	static const int pos[6] = { 0, 5, 8, 11, 14, 17 };
 	static const int len[6] = { 4, 2, 2, 2, 2, 2 };
-	time_t r;
 
 	if (n < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
 	    s[13] != ':' || s[16] != ':' || s[n - 1] != 'Z')
@@ -327,10 +324,7 @@ parse_iso8601(const char *s, size_t n, time_t *t)
 	tm.tm_hour = v[3];
 	tm.tm_min = v[4];
 	tm.tm_sec = v[5];
-	r = timegm(&tm);
-	if (r == (time_t)-1)
-		return -1;
-	*t = r;
+	*t = (time_t)pi_timegm(&tm);
 	return 0;
 }
 

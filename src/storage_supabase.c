@@ -320,9 +320,7 @@ supa_parse_time(const char *s)
 			m = (q[0] - '0') * 10 + (q[1] - '0');
 		off = (h * 3600 + m * 60) * (*p == '-' ? -1 : 1);
 	}
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return 0;
+	t = (time_t)pi_timegm(&tm);
 	return t - off;
 }
 

@@ -12,9 +12,10 @@
  * time, which has no leap seconds, and no client we serve produces them, so
  * such a value is far more likely an error than a real instant.  Fractional
  * seconds (1 to 9 digits) are accepted and dropped, which rounds the instant
- * down.  The conversion to epoch seconds is done here with the days-from-civil
- * algorithm of the proleptic Gregorian calendar (H. Hinnant), because
- * timegm() is non-standard and mktime() depends on TZ.  Both the written date
+ * down.  The conversion to epoch seconds uses the days-from-civil
+ * algorithm of the proleptic Gregorian calendar (H. Hinnant, common.c's
+ * pi_days_from_civil()), because timegm() is non-standard and mktime()
+ * depends on TZ.  Both the written date
  * and the resulting UTC instant must lie in the years 1900 to 9999, so
  * val_format_rfc3339() can print every value val_rfc3339() returns.
  *
@@ -31,6 +32,8 @@
  */
 #include "validate.h"
 
+#include "common.h"
+
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
@@ -46,6 +49,7 @@ val_uuid(const char *s, char canon[37])
 {
 	static const char hex[] = "0123456789abcdef";
 	char tmp[37];
+	int v;
 
 	if (s == NULL)
 		return 0;
@@ -56,12 +60,8 @@ val_uuid(const char *s, char canon[37])
 			if (c != '-')
 				return 0;
 			tmp[i] = '-';
-		} else if (c >= '0' && c <= '9') {
-			tmp[i] = c;
-		} else if (c >= 'a' && c <= 'f') {
-			tmp[i] = c;
-		} else if (c >= 'A' && c <= 'F') {
-			tmp[i] = hex[c - 'A' + 10];
+		} else if ((v = pi_hexval((unsigned char)c)) >= 0) {
+			tmp[i] = hex[v];    /* upper case made lower */
 		} else {
 			return 0;   /* also stops at a NUL: no overread */
 		}
@@ -83,55 +83,6 @@ val_enum(const char *s, const char *const *allowed)
 		if (strcmp(s, allowed[i]) == 0)
 			return i;
 	return -1;
-}
-
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
-static int64_t
-val_days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-/* The inverse of val_days_from_civil(). */
-static void
-val_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
-static int
-val_is_leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int
-val_days_in_month(int y, int m)
-{
-	static const int days[12] = {
-		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
-	};
-
-	if (m == 2 && val_is_leap(y))
-		return 29;
-	return days[m - 1];
 }
 
 /* Reads exactly n decimal digits at *pp, advancing it. -1 if not digits;
@@ -206,10 +157,10 @@ val_rfc3339(const char *s, int64_t *out)
 	if (*p != '\0')
 		return 0;
 	if (year < 1900 || year > 9999 || mon < 1 || mon > 12 || day < 1 ||
-	    day > val_days_in_month(year, mon) || hour > 23 || min > 59 ||
+	    day > pi_days_in_month(year, mon) || hour > 23 || min > 59 ||
 	    sec > 59)
 		return 0;
-	t = val_days_from_civil(year, mon, day) * 86400 +
+	t = pi_days_from_civil(year, mon, day) * 86400 +
 	    hour * 3600 + min * 60 + sec - off;
 	if (t < VAL_T_1900 || t > VAL_T_9999)
 		return 0;
@@ -245,7 +196,7 @@ val_format_rfc3339(int64_t t, char buf[21])
 		secs += 86400;
 		days--;
 	}
-	val_civil_from_days(days, &year, &mon, &day);
+	pi_civil_from_days(days, &year, &mon, &day);
 	memcpy(buf, "0000-00-00T00:00:00Z", 21);
 	val_put_digits(buf, year, 4);
 	val_put_digits(buf + 5, mon, 2);

@@ -4,7 +4,7 @@
  * Build and run (from the source tree):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
  *       -fno-sanitize-recover=undefined -Isrc tests/fuzz/fuzz_auth.c \
- *       src/auth.c $(pkg-config --cflags --libs libjwt libcrypto) \
+ *       src/auth.c src/common.c $(pkg-config --cflags --libs libjwt libcrypto) \
  *       -o fuzz_auth
  *   ./fuzz_auth -max_total_time=60 corpus/
  *

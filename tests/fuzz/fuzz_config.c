@@ -4,7 +4,7 @@
  *
  * Build and run:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I src \
- *       tests/fuzz/fuzz_config.c src/config.c src/validate.c src/auth.c \
+ *       tests/fuzz/fuzz_config.c src/config.c src/validate.c src/auth.c src/common.c \
  *       $(pkg-config --libs libjwt libcrypto) \
  *       -o fuzz_config
  *   ./fuzz_config -max_total_time=60 tests/fuzz/corpus/config </dev/null

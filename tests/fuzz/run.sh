@@ -58,10 +58,10 @@ lib_sources() {
 deps() {
 	case "$1" in
 	multipart) echo "$ROOT/src/multipart.c" ;;
-	auth) echo "$ROOT/src/auth.c $(pkg-config --libs libjwt libcrypto)" ;;
+	auth) echo "$ROOT/src/auth.c $ROOT/src/common.c $(pkg-config --libs libjwt libcrypto)" ;;
 	urltoken) echo "$ROOT/src/urltoken.c $(pkg-config --libs libcrypto)" ;;
 	range|etag|query) echo "$ROOT/src/http.c $ROOT/src/arena.c $ROOT/src/common.c $ROOT/src/validate.c $(pkg-config --libs json-c) -lfcgi" ;;
-	config) echo "$ROOT/src/config.c $ROOT/src/validate.c $ROOT/src/auth.c $(pkg-config --libs libjwt libcrypto)" ;;
+	config) echo "$ROOT/src/config.c $ROOT/src/validate.c $ROOT/src/auth.c $ROOT/src/common.c $(pkg-config --libs libjwt libcrypto)" ;;
 	imghdr_*) echo "$ROOT/src/imghdr.c $(pkg-config --libs zlib)" ;;
 	json|router) echo "$(lib_sources | tr '
 ' ' ') $(pkg-config --libs libpq MagickWand-6.Q16 libcurl libcrypto json-c libjwt zlib) -lfcgi" ;;

@@ -2,10 +2,13 @@
 // (delete_retention_days = 0 in the test config: a sweep purges at once).
 // Each test uses its own images. `polaimg sweep` purges every deleted image
 // of every test that ran before; no test relies on another's images.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import {
-	REMOTE, STORAGE, api, assert, assertError, auditRows, curl, imageRow, lit, makeImage, objectsOf, polaimgCli,
-	seedWorld, uploadOk,
+	OBJECT_LAYOUT, OBJECT_ROOT, POLAIMG_BIN, POLAIMG_CONF, REMOTE, STORAGE, api, assert, assertError, auditRows, curl,
+	imageRow, lit, makeImage, objectsOf, polaimgCli, seedWorld, serviceEnv, sql, uploadOk,
 } from './lib.mjs';
 
 async function everyReadIs404(w, img, tok) {
@@ -150,4 +153,49 @@ test('sweep: pending uploads past their URL expiry are removed', async () => {
 	const row = imageRow(u.json.data.imageId);
 	assert.ok(row === undefined || row.deleted_at !== null, 'expired pending image is gone');
 	assert.equal(imageRow(fresh.json.data.imageId).status, 'pending', 'an unexpired pending image stays');
+});
+
+// Orphans (objects no row names) are removed only once older than an hour.
+// The age comes from the store's listing: the file's mtime (local), S3's
+// LastModified ("2026-01-02T03:04:05.000Z"), Supabase's updated_at, each
+// read as UTC whatever TZ says. The sweep runs under a TZ 14 hours off UTC:
+// a date read as local time would make the fresh orphans 14 hours old.
+// Aging a file ages the object for local storage and s3rver (its
+// LastModified is the file's mtime); the Supabase stand-in keeps its dates
+// in memory, so there only the fresh half is checked.
+test('sweep: orphan objects are removed once an hour old by the store\'s date, read as UTC; fresh ones kept', async () => {
+	const w = seedWorld();
+	const jpg = makeImage(64, 48, 'jpg');
+	const old = await uploadOk(w.tDoctor, w.case, jpg);
+	const fresh = await uploadOk(w.tDoctor, w.case, jpg);
+	const names = ['display.jpg', 'original', 'thumb.jpg'];
+	const ids = [old.id, fresh.id].map(lit).join(', ');
+	const canAge = STORAGE === 'local' || OBJECT_LAYOUT === 's3rver';
+	// The rows forget their objects: all six are orphans now.
+	sql(`UPDATE case_images SET storage_key = storage_key || '.moved' WHERE id IN (${ids})`);
+	if (canAge) {
+		const then = new Date(Date.now() - 2 * 3600 * 1000);
+		for (const n of names) {
+			const key = `cases/${w.case}/${old.id}/${n}`;
+			fs.utimesSync(path.join(OBJECT_ROOT, OBJECT_LAYOUT === 's3rver' ? `${key}._S3rver_object` : key), then, then);
+		}
+	}
+	const s = spawnSync(POLAIMG_BIN, ['-c', POLAIMG_CONF, 'sweep'],
+		{ encoding: 'utf8', timeout: 60000, env: { ...serviceEnv(), TZ: 'Pacific/Kiritimati' } });
+	assert.equal(s.status, 0, `sweep: ${s.stdout}${s.stderr}`);
+	assert.deepEqual(objectsOf(w.case, fresh.id), names, `fresh orphans are kept: ${s.stdout}`);
+	assert.ok(!s.stdout.includes(`${fresh.id}/`), s.stdout);
+	if (canAge) {
+		assert.deepEqual(objectsOf(w.case, old.id), [], `two-hour-old orphans are removed: ${s.stdout}`);
+		for (const n of names)
+			assert.ok(s.stdout.includes(`removed orphan object cases/${w.case}/${old.id}/${n}`), s.stdout);
+	}
+	// Give the rows their keys back; the one whose objects are gone is
+	// deleted and purged by the next sweep, which succeeds.
+	sql(`UPDATE case_images SET storage_key = left(storage_key, -6) WHERE id IN (${ids})`);
+	assert.equal((await api('DELETE', `/api/v1/images/${old.id}`, { token: w.tDoctor })).status, 200);
+	const s2 = polaimgCli('sweep');
+	assert.equal(s2.status, 0, `sweep: ${s2.stdout}${s2.stderr}`);
+	assert.deepEqual(objectsOf(w.case, fresh.id), names);
+	assertError(await api('GET', `/api/v1/images/${old.id}`, { token: w.tDoctor }), 404, 'NOT_FOUND');
 });
