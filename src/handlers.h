@@ -92,6 +92,8 @@ int h_file(struct ctx *c);
 int h_proxy(struct ctx *c);
 int h_delete(struct ctx *c);
 
+/* --- handlers_upload_url.c --- */
+
 /* The fields of a POST /upload-url body besides the image's own. */
 struct upload_url_fields {
 	const char *file_name, *content_type;   /* point into the body */
