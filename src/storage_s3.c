@@ -60,6 +60,7 @@
  */
 #include "storage.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -75,9 +76,9 @@
 #include "common.h"
 #include "config.h"
 #include "log.h"
-#include "presign.h"
 #include "sigv4.h"
 #include "storage_http.h"
+#include "storage_s3.h"
 
 #define S3_ATTEMPTS        SHTTP_ATTEMPTS
 #define S3_ERRBODY_MAX     8192                 /* kept of an error answer */
@@ -1095,6 +1096,84 @@ s3_destroy(struct storage *st)
 	st->impl = NULL;
 }
 
+/* --- settings to signer ------------------------------------------------ */
+
+/*
+ * Path style ("<endpoint>/<bucket>/<key>") is used when
+ * storage_force_path_style is set, when the endpoint is an IP literal or
+ * localhost (no DNS name can carry the bucket; MinIO and friends expect
+ * path style there), and when the bucket is not a single DNS label (a
+ * dotted bucket would not match the endpoint's wildcard TLS certificate —
+ * the AWS SDKs fall back to path style for the same reason). Otherwise
+ * virtual-host style ("<bucket>.<host>/<key>"), which AWS prefers.
+ */
+
+/* 1 if the host of endpoint ("scheme://host[:port][/path]") is an IPv4 or
+ * IPv6 literal or "localhost"; 0 otherwise, also for "" (AWS). */
+static int
+endpoint_is_local_literal(const char *endpoint)
+{
+	char host[256];
+	struct in_addr a;
+	const char *p;
+	size_t n;
+
+	if (endpoint == NULL || endpoint[0] == '\0')
+		return 0;
+	p = strstr(endpoint, "://");
+	p = p != NULL ? p + 3 : endpoint;
+	if (*p == '[')
+		return 1;
+	n = strcspn(p, ":/?#");
+	if (n == 0 || n >= sizeof(host))
+		return 0;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	return inet_pton(AF_INET, host, &a) == 1;
+}
+
+/* 1 if bucket can be a DNS label in front of the endpoint's host. */
+static int
+bucket_is_dns_label(const char *bucket)
+{
+	size_t n = strlen(bucket);
+
+	if (n < 3 || n > 63 || bucket[0] == '-' || bucket[n - 1] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = bucket[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int
+storage_s3_target(const struct config *cfg, struct sigv4_cred *cred,
+    struct sigv4_target *tgt)
+{
+	if (cfg->storage_bucket == NULL || cfg->storage_bucket[0] == '\0' ||
+	    cfg->storage_access_key_id == NULL ||
+	    cfg->storage_access_key_id[0] == '\0' ||
+	    cfg->storage_secret_access_key == NULL ||
+	    cfg->storage_secret_access_key[0] == '\0' ||
+	    cfg->storage_region == NULL || cfg->storage_region[0] == '\0')
+		return -1;
+	cred->access_key_id = cfg->storage_access_key_id;
+	cred->secret_access_key = cfg->storage_secret_access_key;
+	cred->region = cfg->storage_region;
+	cred->service = "s3";
+	tgt->endpoint = cfg->storage_endpoint != NULL ? cfg->storage_endpoint : "";
+	tgt->bucket = cfg->storage_bucket;
+	tgt->path_style = cfg->storage_force_path_style ||
+	    endpoint_is_local_literal(tgt->endpoint) ||
+	    !bucket_is_dns_label(tgt->bucket);
+	return 0;
+}
+
 int
 storage_s3_init(struct storage *st, char *err, size_t errsz)
 {
@@ -1106,7 +1185,7 @@ storage_s3_init(struct storage *st, char *err, size_t errsz)
 		(void)snprintf(err, errsz, "out of memory");
 		goto out;
 	}
-	if (presign_s3_target(st->cfg, &s->cred, &s->tgt) != 0) {
+	if (storage_s3_target(st->cfg, &s->cred, &s->tgt) != 0) {
 		(void)snprintf(err, errsz, "storage_bucket, storage_region, "
 		    "storage_access_key_id and storage_secret_access_key: "
 		    "required for storage_provider = s3");

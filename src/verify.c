@@ -111,7 +111,7 @@ out:
 }
 
 /* The object name of a derived copy: PNG stays PNG, everything else is
- * JPEG (the naming handlers_images.c stores them under). */
+ * JPEG (the naming ingest.c stores them under). */
 static const char *
 verify_derived_name(const char *stem, const char *mime, char *buf, size_t n)
 {

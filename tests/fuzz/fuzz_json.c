@@ -1,7 +1,7 @@
 /* fuzz_json.c — libFuzzer harness for the JSON bodies of the API.
  *
  * Build and run: `make fuzz` (see tests/fuzz/run.sh, which links this
- * harness with every library module: handlers_images.c needs them all).
+ * harness with every library module: the handlers need them all).
  *
  * The input is a request body as POST /api/v1/images/upload-url receives it.
  * It goes through http_parse_json_object() — json-c's tokener with exactly

@@ -7,7 +7,9 @@
 # - imaging knows no rows or requests: imaging.[ch] include no project
 #   header but their own, common.h and log.h;
 # - the handlers reach the back ends only through storage.h: no back end's
-#   header, no signer, no libcurl in handlers_images.c;
+#   header, no signer, no libcurl in any handlers*.c nor in ingest.c;
+# - ingest knows no requests: ingest.[ch] include neither http.h nor
+#   handlers.h;
 # - signers and parsers do no I/O: acl.c, sigv4.c, urltoken.c, multipart.c,
 #   validate.c and imghdr.c include no project header but their own and common.h,
 #   and call no I/O function.
@@ -66,16 +68,27 @@ for f in acl sigv4 urltoken multipart validate imghdr; do
 		not_ok "$f.c does no I/O: it calls $(echo "$calls" | tr '\n' ' ')"
 	fi
 done
-bad=""
-for h in storage_http.h sigv4.h presign.h; do
-	project_includes handlers_images.c | grep -qx "$h" && bad="$bad $h"
+for f in handlers*.c ingest.c; do
+	bad=""
+	for h in $(project_includes "$f"); do
+		case "$h" in
+		storage_http.h|sigv4.h|presign.h|storage_local.h|storage_s3.h|storage_supabase.h) bad="$bad $h" ;;
+		esac
+	done
+	grep -qE 'curl/curl\.h|storage_(local|s3|supabase)\.c' "$f" && bad="$bad (a back end directly)"
+	if [ -z "$bad" ]; then
+		ok "handlers reach the back ends only through storage.h ($f)"
+	else
+		not_ok "handlers reach the back ends only through storage.h: $f includes$bad"
+	fi
 done
-grep -qE 'curl/curl\.h|storage_(local|s3|supabase)\.c' handlers_images.c && bad="$bad (a back end directly)"
-if [ -z "$bad" ]; then
-	ok "handlers reach the back ends only through storage.h"
-else
-	not_ok "handlers reach the back ends only through storage.h: handlers_images.c includes$bad"
-fi
+for f in ingest.c ingest.h; do
+	bad=""
+	for h in $(project_includes "$f"); do
+		case "$h" in http.h|handlers.h) bad="$bad $h" ;; esac
+	done
+	if [ -z "$bad" ]; then ok "ingest knows no requests ($f)"; else not_ok "ingest knows no requests: $f includes$bad"; fi
+done
 
 echo "1..$n"
 if [ "$failed" -gt 0 ]; then

@@ -1,12 +1,12 @@
 /* test_presign.c — the mapping from storage settings to the signer's inputs
- * (presign_s3_target), which decides between path and virtual-host style for
+ * (storage_s3_target), which decides between path and virtual-host style for
  * both the presigned URLs and the S3 back end's own requests.
  *
  * The URLs themselves are compared with the AWS SDK for JavaScript by
  * tests/reference/presign.test.mjs; here, each rule of the choice once, and
  * the URL it leads to, computed by sigv4.c at a fixed time.
  */
-#include "presign.h"
+#include "storage_s3.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,7 +42,7 @@ origin_of(const struct config *c, char *out, size_t outsz)
 	char *url = NULL, *q;
 
 	out[0] = '\0';
-	if (presign_s3_target(c, &cred, &tgt) != 0)
+	if (storage_s3_target(c, &cred, &tgt) != 0)
 		return;
 	url = sigv4_presign(&cred, &tgt, "GET", "k", NULL, 60, T0);
 	if (url == NULL)
@@ -61,7 +61,7 @@ style(const char *endpoint, const char *bucket, int force)
 	struct sigv4_cred cred;
 	struct sigv4_target tgt;
 
-	if (presign_s3_target(&c, &cred, &tgt) != 0)
+	if (storage_s3_target(&c, &cred, &tgt) != 0)
 		return -1;
 	return tgt.path_style;
 }
@@ -96,7 +96,7 @@ main(void)
 
 	/* The settings it copies. */
 	c = cfg_with("http://127.0.0.1:9000", "images", 0);
-	ok(presign_s3_target(&c, &cred, &tgt) == 0, "complete settings");
+	ok(storage_s3_target(&c, &cred, &tgt) == 0, "complete settings");
 	is_str(cred.access_key_id, "AKIAIOSFODNN7EXAMPLE", "access key id");
 	is_str(cred.region, "eu-west-1", "region");
 	is_str(cred.service, "s3", "service");
@@ -105,18 +105,18 @@ main(void)
 
 	/* Missing settings. */
 	c = cfg_with("", "", 0);
-	is_int(presign_s3_target(&c, &cred, &tgt), -1, "no bucket");
+	is_int(storage_s3_target(&c, &cred, &tgt), -1, "no bucket");
 	c = cfg_with("", "images", 0);
 	c.storage_access_key_id = (char *)"";
-	is_int(presign_s3_target(&c, &cred, &tgt), -1, "no access key id");
+	is_int(storage_s3_target(&c, &cred, &tgt), -1, "no access key id");
 	c = cfg_with("", "images", 0);
 	c.storage_secret_access_key = NULL;
-	is_int(presign_s3_target(&c, &cred, &tgt), -1, "no secret");
+	is_int(storage_s3_target(&c, &cred, &tgt), -1, "no secret");
 	c = cfg_with("", "images", 0);
 	c.storage_region = (char *)"";
-	is_int(presign_s3_target(&c, &cred, &tgt), -1, "no region");
+	is_int(storage_s3_target(&c, &cred, &tgt), -1, "no region");
 	c = cfg_with(NULL, "images", 0);
-	ok(presign_s3_target(&c, &cred, &tgt) == 0 && strcmp(tgt.endpoint, "") == 0,
+	ok(storage_s3_target(&c, &cred, &tgt) == 0 && strcmp(tgt.endpoint, "") == 0,
 	    "NULL endpoint means AWS");
 
 	/* Where the URLs go. */
