@@ -350,7 +350,9 @@ describe('a decode that outlives request_timeout', () => {
 	let inst;
 	let w;
 	before(async () => {
-		inst = await startInstance({ conf: { workers: 2, request_timeout: 2 } });
+		// 100 MP: the slow JPEG below is 10000×10000, over the default
+		// max_pixels (50 MP), which would refuse it at once.
+		inst = await startInstance({ conf: { workers: 2, request_timeout: 2, max_pixels: 100000000 } });
 		w = inst.seedWorld();
 	});
 	after(() => inst?.stop());

@@ -145,13 +145,20 @@ export function confText(overrides) {
 
 // nginx in front of one or more polaimg sockets (an upstream with failover
 // when several). store: the local storage root (for the internal location).
+// The instances run one pool each (these tests are about one master's
+// faults; isolation.test.mjs tests the two pools), so the shipped snippet's
+// ingest socket is mapped to the same socket as its read socket. Inside an
+// `if` (the snippet's method switch) only fastcgi_pass itself is allowed.
 function nginxConf(dir, port, sockets, store) {
 	const snippet = fs.readFileSync(path.join(REPO_ROOT, 'conf/nginx/polaimg.conf'), 'utf8')
-		.replace(/fastcgi_pass unix:\/run\/polaimg\/polaimg\.sock;/,
-			sockets.length === 1 ? `fastcgi_pass unix:${sockets[0]};`
-				: 'fastcgi_pass polaimg_pool;\n    fastcgi_next_upstream error timeout;\n' +
-				'    fastcgi_next_upstream_tries 2;')
+		.replace(/^( +)fastcgi_pass unix:\/run\/polaimg\/(?:polaimg|ingest)\.sock;/gm, (m, indent) => {
+			if (sockets.length === 1) return `${indent}fastcgi_pass unix:${sockets[0]};`;
+			if (indent.length > 4) return `${indent}fastcgi_pass polaimg_pool;`;
+			return `${indent}fastcgi_pass polaimg_pool;\n${indent}fastcgi_next_upstream error timeout;\n` +
+				`${indent}fastcgi_next_upstream_tries 2;`;
+		})
 		.replace(/\/var\/lib\/polaimg\/store\//g, `${store}/`);
+	if (/\/run\/polaimg\//.test(snippet)) throw new Error('a socket of the shipped snippet was not mapped');
 	fs.writeFileSync(path.join(dir, 'polaimg-snippet.conf'), snippet);
 	const upstream = sockets.length === 1 ? '' :
 		`upstream polaimg_pool {\n${sockets.map((s) => `\t\tserver unix:${s} max_fails=1 fail_timeout=30s;`).join('\n')}\n\t}`;
@@ -222,8 +229,15 @@ export async function startInstance(opts = {}) {
 		const sock = path.join(dir, `polaimg-${i}.sock`);
 		const confPath = path.join(dir, `polaimg-${i}.conf`);
 		const log = path.join(dir, `polaimg-${i}.log`);
+		// One pool (ingest_listen removed): the harness's own ingest socket
+		// belongs to the harness's instance. No per-user limit of uploads
+		// (max_uploads_per_user = 0): the load and fault scenarios upload
+		// as one doctor from many connections (isolation.test.mjs tests
+		// the limit).
 		const over = {
-			listen: `unix:${sock}`, public_base_url: base, log_level: 'info', audit_spool_dir: path.join(dir, 'spool'),
+			listen: `unix:${sock}`, ingest_listen: null, max_uploads_per_user: 0,
+			public_base_url: base, log_level: 'info',
+			audit_spool_dir: path.join(dir, 'spool'),
 			database_url: `host=${process.env.PGHOST} dbname=${db} user=${process.env.PGUSER || 'postgres'}`,
 			...(opts.conf || {}),
 		};
