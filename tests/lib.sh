@@ -271,6 +271,7 @@ pl_nginx_snippet() {
 		body=(-e "s#/var/lib/polaimg/nginx-body#$bodydir#g"
 			-e 's/^\( *\)# \(client_body_temp_path\|client_body_in_file_only\|fastcgi_pass_request_body\|fastcgi_param REQUEST_BODY_FILE\)/\1\2/')
 	fi
+	mkdir -p "$(dirname "$out")"
 	sed -e "s#/run/polaimg/polaimg.sock#$sock#g" \
 		-e "s#/run/polaimg/ingest.sock#$isock#g" \
 		-e "s#/var/lib/polaimg/store/#$store/#g" \
