@@ -10,7 +10,7 @@
 # programs (imgbench.c linked against build/src/libpolaimg.a, the very
 # objects the service runs; trivial_fcgi.c), generates its inputs (cached in
 # /tmp/polaimg-bench-inputs-<version>), starts a private PostgreSQL, polaimg
-# and nginx the way tests/integration/run.sh does, runs its seven cases
+# and nginx with tests/lib.sh as tests/integration/run.sh does, runs its seven cases
 # (the last: uploads of every camera size against a libvips peer of the
 # whole upload) and writes bench/results.md. polaimg runs with its
 # default of 4 workers and max_requests = 0 (the memory case follows the
