@@ -179,7 +179,7 @@ pl_port_free() {
 			s.listen(+process.argv[1], "127.0.0.1", () => s.close(() => process.exit(0)));
 		' "$1"
 	else
-		! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+		! pl__connects "$1" 2>/dev/null
 	fi
 }
 
@@ -194,52 +194,44 @@ pl_free_port() {
 	return 1
 }
 
-# pl__gave_up WHAT WHY PID LOG — the failure message of the waits.
-pl__gave_up() {
-	echo "$1 $2" >&2
-	if [ -n "$3" ] && ! kill -0 "$3" 2>/dev/null; then
-		echo "(process $3 is gone)" >&2
-	fi
-	if [ -n "$4" ] && [ -f "$4" ]; then
-		echo "----- tail of $4 -----" >&2
-		tail -n 30 "$4" >&2
-	fi
-	return 1
+# pl__until DEADLINE_S WHAT PID LOG GOAL COMMAND... — runs COMMAND every
+# 0.1 s until it succeeds. Fails, saying that WHAT did not GOAL (naming
+# process PID when it is gone, then the tail of LOG), when DEADLINE_S
+# seconds pass first, or at once when process PID ends.
+pl__until() {
+	local deadline=$1 end=$((SECONDS + $1)) what=$2 pid=$3 log=$4 goal=$5 why=""
+	shift 5
+	until "$@" 2>/dev/null; do
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			why="exited (process $pid) before it could $goal"
+		elif [ "$SECONDS" -ge "$end" ]; then
+			why="did not $goal within $deadline s"
+		fi
+		if [ -n "$why" ]; then
+			echo "$what $why" >&2
+			if [ -n "$log" ] && [ -f "$log" ]; then
+				echo "----- tail of $log -----" >&2
+				tail -n 30 "$log" >&2
+			fi
+			return 1
+		fi
+		sleep 0.1
+	done
 }
+
+pl__connects() { (exec 3<>"/dev/tcp/127.0.0.1/$1"); }
 
 # pl_wait_socket PATH DEADLINE_S WHAT [PID] [LOG] — waits until PATH is a
 # socket. Fails (message naming WHAT, tail of LOG) when DEADLINE_S seconds
 # pass first, or at once when process PID ends.
 pl_wait_socket() {
-	local path=$1 end=$((SECONDS + $2)) what=$3 pid=${4:-} log=${5:-}
-	until [ -S "$path" ]; do
-		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-			pl__gave_up "$what" "exited before creating $path" "$pid" "$log"
-			return 1
-		fi
-		if [ "$SECONDS" -ge "$end" ]; then
-			pl__gave_up "$what" "did not create $path within $2 s" "$pid" "$log"
-			return 1
-		fi
-		sleep 0.1
-	done
+	pl__until "$2" "$3" "${4:-}" "${5:-}" "create $1" test -S "$1"
 }
 
 # pl_wait_port PORT DEADLINE_S WHAT [PID] [LOG] — waits until something
 # accepts connections on 127.0.0.1:PORT; fails as pl_wait_socket does.
 pl_wait_port() {
-	local port=$1 end=$((SECONDS + $2)) what=$3 pid=${4:-} log=${5:-}
-	until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-			pl__gave_up "$what" "exited before listening on 127.0.0.1:$port" "$pid" "$log"
-			return 1
-		fi
-		if [ "$SECONDS" -ge "$end" ]; then
-			pl__gave_up "$what" "did not listen on 127.0.0.1:$port within $2 s" "$pid" "$log"
-			return 1
-		fi
-		sleep 0.1
-	done
+	pl__until "$2" "$3" "${4:-}" "${5:-}" "listen on 127.0.0.1:$1" pl__connects "$1"
 }
 
 # pl_stop PID SIGNAL DEADLINE_S WHAT — sends SIGNAL to PID (a child of this
