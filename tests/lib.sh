@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/lib.sh — the shell harness that ./dev, tests/integration/run.sh,
 # tests/package/run.sh and bench/run.sh share. Sourced (bash), never run:
 #
@@ -143,7 +144,7 @@ pl_pg_start() {
 		echo "$dir/data is a PostgreSQL $(cat "$dir/data/PG_VERSION") cluster, the server is $major ($PL_PG_BINDIR): remove $dir" >&2
 		return 1
 	fi
-	$(pl_pg_ctl_cmd "$dir" start) >/dev/null 2>&1 || {
+	sh -c "$(pl_pg_ctl_cmd "$dir" start)" >/dev/null 2>&1 || {
 		echo "PostgreSQL in $dir did not start within 30 s; tail of $dir/server.log:" >&2
 		tail -n 20 "$dir/server.log" >&2
 		return 1
@@ -152,7 +153,8 @@ pl_pg_start() {
 
 # pl_pg_ctl_cmd DIR start|stop — prints the command line (words split by
 # spaces: DIR must have none) that starts or stops the cluster of
-# pl_pg_start, waiting 30 s at most; tests run it to restart PostgreSQL.
+# pl_pg_start, waiting 30 s at most, for sh -c: tests run it to restart
+# PostgreSQL.
 pl_pg_ctl_cmd() {
 	local bindir=${PL_PG_BINDIR:-}
 	[ -n "$bindir" ] || bindir=$(pl_pg_bindir) || return 1
@@ -166,7 +168,7 @@ pl_pg_ctl_cmd() {
 # runs; never fails.
 pl_pg_stop() {
 	[ -f "$1/data/postmaster.pid" ] || return 0
-	$(pl_pg_ctl_cmd "$1" stop) >/dev/null 2>&1 || true
+	sh -c "$(pl_pg_ctl_cmd "$1" stop)" >/dev/null 2>&1 || true
 }
 
 # pl_port_free PORT — true when a listener can be bound to 127.0.0.1:PORT
@@ -319,5 +321,6 @@ pl_nginx_start() {
 		{ echo "nginx -t failed for $dir/nginx.conf:" >&2; cat "$dir/logs/nginx-t.log" >&2; return 1; }
 	"$PL_NGINX_BIN" -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" -g 'daemon off;' \
 		>"$dir/logs/stdout.log" 2>&1 &
+	# shellcheck disable=SC2034 # the caller's
 	PL_NGINX_PID=$!
 }
