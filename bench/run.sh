@@ -88,7 +88,7 @@ CFLAGS_B="-std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror"
 # shellcheck disable=SC2046
 gcc $CFLAGS_B -I"$ROOT/src" bench/imgbench.c "$ROOT/build/src/libpolaimg.a" \
 	$(pkg-config --cflags --libs vips libturbojpeg MagickWand libpq libcurl \
-	libcrypto json-c libjwt) -lfcgi -lm -o "$BIN/imgbench"
+	libcrypto json-c libjwt zlib) -lfcgi -lm -o "$BIN/imgbench"
 gcc $CFLAGS_B bench/trivial_fcgi.c -lfcgi -o "$BIN/trivial_fcgi"
 
 # ---- inputs -----------------------------------------------------------------
