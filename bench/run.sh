@@ -10,7 +10,7 @@
 # programs (imgbench.c linked against build/src/libpolaimg.a, the very
 # objects the service runs; trivial_fcgi.c), generates its inputs (cached in
 # /tmp/polaimg-bench-inputs-<version>), starts a private PostgreSQL, polaimg
-# and nginx the way tests/integration/run.sh does, runs its seven cases
+# and nginx with tests/lib.sh as tests/integration/run.sh does, runs its seven cases
 # (the last: uploads of every camera size against a libvips peer of the
 # whole upload) and writes bench/results.md. polaimg runs with its
 # default of 4 workers and max_requests = 0 (the memory case follows the
@@ -43,6 +43,8 @@ done
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=../tests/lib.sh
+. "$ROOT/tests/lib.sh"
 say() { printf "bench [%3ds]: %s\n" "$SECONDS" "$*" >&2; }
 
 # ---- packages ---------------------------------------------------------------
@@ -50,54 +52,26 @@ DEPS="build-essential autoconf automake pkg-config libfcgi-dev libpq-dev
  libmagickwand-6.q16-dev libcurl4-openssl-dev libssl-dev libjson-c-dev libjwt-dev
  postgresql nginx-light imagemagick openssl curl spawn-fcgi
  libvips-dev libturbojpeg0-dev wrk libgs-common"
-missing=()
-for p in $DEPS; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-		missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	say "installing ${missing[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"${missing[@]}" >/dev/null
-	(service nginx stop; service postgresql stop) >/dev/null 2>&1 || true
-fi
+# shellcheck disable=SC2086
+pl_need_pkgs $DEPS
 
 # ---- build --------------------------------------------------------------------
-if [ ! -x "$ROOT/configure" ] || [ "$ROOT/configure.ac" -nt "$ROOT/configure" ] ||
-	[ "$ROOT/Makefile.am" -nt "$ROOT/Makefile.in" ]; then
-	(cd "$ROOT" && autoreconf -fi >/dev/null)
-fi
-mkdir -p "$ROOT/build"
-[ -f "$ROOT/build/Makefile" ] || (cd "$ROOT/build" && "$ROOT/configure" -q)
 say "building polaimg"
-make -C "$ROOT/build" -j"$(nproc)" >/dev/null
+pl_build "$ROOT/build"
 
 TMP="$(mktemp -d /tmp/polaimg-bench.XXXXXX)"
 chmod 755 "$TMP"
-PG_BINDIR=/usr/lib/postgresql/15/bin
-PG_DIR="$TMP/pg"; PG_DATA="$PG_DIR/data"; STORE="$TMP/store"; NGX="$TMP/nginx"
+PG_DIR="$TMP/pg"; STORE="$TMP/store"; NGX="$TMP/nginx"
 SOCK="$TMP/polaimg.sock"; TSOCK="$TMP/trivial.sock"; CONF="$TMP/polaimg.conf"
 PLOG="$TMP/polaimg.log"; BODYDIR="$NGX/body"
 POLAIMG_PID=""; NGINX_PID=""; PG_STARTED=0; TRIVIAL_PIDS=""; HOLD_SLEEP=""
-as_pg() { runuser -u postgres -- "$@"; }
 cleanup() {
 	local rc=$?
 	set +e
 	for p in $TRIVIAL_PIDS $HOLD_SLEEP; do kill -TERM "$p" 2>/dev/null; done
-	if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
-		kill -QUIT "$NGINX_PID"
-		for _ in $(seq 1 50); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null
-	fi
-	if [ -n "$POLAIMG_PID" ] && kill -0 "$POLAIMG_PID" 2>/dev/null; then
-		kill -TERM "$POLAIMG_PID"
-		for _ in $(seq 1 100); do kill -0 "$POLAIMG_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$POLAIMG_PID" 2>/dev/null; wait "$POLAIMG_PID" 2>/dev/null
-	fi
-	if [ "$PG_STARTED" = 1 ]; then
-		as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1
-	fi
+	pl_stop "$NGINX_PID" QUIT 5 nginx
+	pl_stop "$POLAIMG_PID" TERM 10 "polaimg master"
+	[ "$PG_STARTED" = 1 ] && pl_pg_stop "$PG_DIR"
 	if [ "$KEEP" = 1 ] || [ "$rc" -ne 0 ]; then
 		echo "bench: kept $TMP" >&2
 	else
@@ -114,7 +88,7 @@ CFLAGS_B="-std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror"
 # shellcheck disable=SC2046
 gcc $CFLAGS_B -I"$ROOT/src" bench/imgbench.c "$ROOT/build/src/libpolaimg.a" \
 	$(pkg-config --cflags --libs vips libturbojpeg MagickWand libpq libcurl \
-	libcrypto json-c libjwt) -lfcgi -lm -o "$BIN/imgbench"
+	libcrypto json-c libjwt zlib) -lfcgi -lm -o "$BIN/imgbench"
 gcc $CFLAGS_B bench/trivial_fcgi.c -lfcgi -o "$BIN/trivial_fcgi"
 
 # ---- inputs -----------------------------------------------------------------
@@ -264,33 +238,21 @@ rss() { awk -F'\t' -v f="$1" -v o="$2" -v i="$3" '$1==f && $2==o && $3==i {print
 fi
 
 # ---- the service: PostgreSQL, polaimg, nginx (as tests/integration/run.sh) ---
-unset DATABASE_URL JWT_SECRET STORAGE_PROVIDER || true
-for v in $(env | sed -n 's/^\(POLAIMG_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+pl_unset_polaimg_env
 
 say "starting PostgreSQL (default durability: fsync and synchronous_commit on)"
-mkdir -p "$PG_DIR" && chown postgres: "$PG_DIR"
-as_pg "$PG_BINDIR/initdb" -D "$PG_DATA" -A trust -U postgres -E UTF8 --locale=C.UTF-8 \
-	>"$TMP/initdb.log" 2>&1 || { cat "$TMP/initdb.log" >&2; exit 1; }
-printf "listen_addresses = ''\nunix_socket_directories = '%s'\n" "$PG_DIR" >>"$PG_DATA/postgresql.conf"
-as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/server.log" -w -t 30 start >/dev/null
 PG_STARTED=1
+pl_pg_start "$PG_DIR"
 export PGHOST="$PG_DIR" PGUSER=postgres PGDATABASE=polaimg_bench
 psql -q -d postgres -c 'CREATE DATABASE polaimg_bench' >/dev/null
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORTS=()
-for p in $(seq 18280 18379); do
-	port_free "$p" && PORTS+=("$p")
-	[ ${#PORTS[@]} -ge 2 ] && break
-done
-[ ${#PORTS[@]} -ge 2 ] || { echo "no free ports in 18280..18379" >&2; exit 1; }
-PORT=${PORTS[0]}; PORT_BF=${PORTS[1]}
+PORT=$(pl_free_port 18280 18378)
+PORT_BF=$(pl_free_port $((PORT + 1)) 18379)
 BASE="http://127.0.0.1:$PORT"; BASE_BF="http://127.0.0.1:$PORT_BF"
 # polaimg's default worker count; the reference responder gets as many.
 WORKERS=4
-rand48() { head -c 36 /dev/urandom | base64 | tr '+/' 'xy' | head -c 48; }
-JWT_SECRET="$(rand48)"
-mkdir -p "$STORE" "$NGX/logs" "$NGX/tmp" "$BODYDIR"
+JWT_SECRET="$(pl_rand48)"
+mkdir -p "$STORE" "$NGX" "$BODYDIR"
 cat >"$CONF" <<EOF
 # generated by bench/run.sh
 listen = unix:$SOCK
@@ -300,7 +262,7 @@ storage_provider = local
 storage_dir = $STORE
 database_url = host=$PG_DIR dbname=polaimg_bench user=postgres
 jwt_secret = $JWT_SECRET
-url_signing_key = $(rand48)
+url_signing_key = $(pl_rand48)
 offload = nginx
 public_base_url = $BASE
 body_file_dir = $BODYDIR
@@ -323,42 +285,19 @@ INSERT INTO patient_cases (id, patient_id) VALUES ('$CASE_UP', '$PATIENT'),
 SQL
 "$BIN/polaimg" -c "$CONF" serve 2>>"$PLOG" &
 POLAIMG_PID=$!
-for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
-[ -S "$SOCK" ] || { echo "polaimg did not start" >&2; tail "$PLOG" >&2; exit 1; }
+pl_wait_socket "$SOCK" 10 "polaimg serve" "$POLAIMG_PID" "$PLOG"
 
 # The reference responder for case 5 (its JSON is written once the list
 # exists; it starts then).
-cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$NGX/"
-sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" -e "s#/run/polaimg/ingest.sock#$SOCK#g" \
-	-e "s#/var/lib/polaimg/store/#$STORE/#g" \
-	conf/nginx/polaimg.conf >"$NGX/polaimg.conf"
+# One pool (no ingest_listen): the snippet's ingest routes go to the one socket.
+pl_nginx_snippet conf/nginx/polaimg.conf "$NGX/polaimg.conf" "$SOCK" "$SOCK" "$STORE" "$ROOT/www"
 # The same snippet with its "faster uploads" lines switched on.
-sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" -e "s#/run/polaimg/ingest.sock#$SOCK#g" \
-	-e "s#/var/lib/polaimg/store/#$STORE/#g" \
-	-e "s#/var/lib/polaimg/nginx-body#$BODYDIR#g" \
-	-e 's/^\( *\)# \(client_body_temp_path\|client_body_in_file_only\|fastcgi_pass_request_body\|fastcgi_param REQUEST_BODY_FILE\)/\1\2/' \
-	conf/nginx/polaimg.conf >"$NGX/polaimg-bodyfile.conf"
-grep -q '^ *client_body_in_file_only clean;' "$NGX/polaimg-bodyfile.conf" ||
-	{ echo "could not switch on the body-file lines of conf/nginx/polaimg.conf" >&2; exit 1; }
-cat >"$NGX/nginx.conf" <<EOF
-# generated by bench/run.sh
-user root;
-worker_processes 2;
-error_log $NGX/logs/error.log;
-pid $NGX/nginx.pid;
-events { worker_connections 1024; }
-http {
-	include mime.types;
-	default_type application/octet-stream;
-	access_log off;
-	client_body_temp_path $NGX/tmp/body;
-	proxy_temp_path $NGX/tmp/proxy;
-	fastcgi_temp_path $NGX/tmp/fastcgi;
-	uwsgi_temp_path $NGX/tmp/uwsgi;
-	scgi_temp_path $NGX/tmp/scgi;
-	sendfile on;
+pl_nginx_snippet conf/nginx/polaimg.conf "$NGX/polaimg-bodyfile.conf" "$SOCK" "$SOCK" "$STORE" \
+	"$ROOT/www" "$BODYDIR"
+pl_nginx_conf "$NGX" 2 <<EOF
 	server {
 		listen 127.0.0.1:$PORT;
+		access_log off;
 		include $NGX/polaimg.conf;
 		# references: the same files served statically, a trivial responder
 		location /static/ { alias $STORE/; }
@@ -369,27 +308,16 @@ http {
 	}
 	server {
 		listen 127.0.0.1:$PORT_BF;
+		access_log off;
 		include $NGX/polaimg-bodyfile.conf;
 	}
-}
 EOF
-/usr/sbin/nginx -t -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" >"$TMP/nginx-t.log" 2>&1 ||
-	{ cat "$TMP/nginx-t.log" >&2; exit 1; }
-/usr/sbin/nginx -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" -g 'daemon off;' &
-NGINX_PID=$!
-for _ in $(seq 1 50); do port_free "$PORT" || break; sleep 0.1; done
+pl_nginx_start "$NGX"
+NGINX_PID=$PL_NGINX_PID
+pl_wait_port "$PORT" 10 nginx "$NGINX_PID" "$NGX/logs/error.log"
 
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-mint_token() {
-	local now h p s
-	now=$(date +%s)
-	h=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-	p=$(printf '{"userId":"%s","iat":%d,"exp":%d}' "$1" "$now" $((now + 86400)) | b64url)
-	s=$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -hmac "$JWT_SECRET" -binary | b64url)
-	printf '%s.%s.%s' "$h" "$p" "$s"
-}
-TD="$(mint_token "$DOCTOR")"
-TP="$(mint_token "$PATIENT")"
+TD="$(pl_mint_token "$DOCTOR" "$JWT_SECRET")"
+TP="$(pl_mint_token "$PATIENT" "$JWT_SECRET")"
 API=/api/v1/images
 # upload BASE FILE CASE [TYPE] -> prints "http_code seconds id"
 upload() { # BASE FILE CASE [TYPE]

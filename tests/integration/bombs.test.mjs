@@ -33,11 +33,20 @@ const status = (pid) => {
 };
 const statusKb = (text, key) => Number((text.match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm')) || [])[1] || 0);
 
-// Worker pids: processes started with this run's configuration file whose
-// parent was started with it too (the master forks the workers).
+const environ = (pid) => {
+	try { return fs.readFileSync(`/proc/${pid}/environ`, 'latin1'); } catch { return ''; }
+};
+
+// Worker pids: processes started with this run's configuration file (on
+// the command line, or in POLAIMG_CONFIG as the harness starts the
+// installed package's polaimg.service) whose parent was started with it
+// too (the master forks the workers). Behind mod_fcgid there is no master:
+// every such process is a worker.
 function workerPids() {
 	const ours = new Set(fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p) &&
-		cmdline(p).split('\0').includes(POLAIMG_CONF)));
+		(cmdline(p).split('\0').includes(POLAIMG_CONF) ||
+			environ(p).split('\0').includes(`POLAIMG_CONFIG=${POLAIMG_CONF}`))));
+	if (process.env.ITEST_SERVER === 'apache-fcgid') return [...ours];
 	return [...ours].filter((p) => ours.has((status(p).match(/^PPid:\s+(\d+)/m) || [])[1]));
 }
 

@@ -8,7 +8,8 @@
 #                              [--keep] [--nginx-snippet FILE] [--single-pool]
 #                              [-- test-file.test.mjs ...]
 #
-# Starts a throw-away PostgreSQL 15 cluster (unix socket only), polaimg
+# Starts a throw-away PostgreSQL cluster (unix socket only; the newest
+# server installed), polaimg
 # (master + 2 read workers on a unix FastCGI socket and 2 ingest workers on a
 # second one, ingest_listen) and nginx in front of it with
 # conf/nginx/polaimg.conf, which routes the upload routes to the ingest
@@ -103,6 +104,8 @@ case "$STORAGE" in local|s3|supabase) ;; *) echo "--storage must be local, s3 or
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$REPO_ROOT"
+# shellcheck source=../lib.sh
+. "$REPO_ROOT/tests/lib.sh"
 
 # The binary: $POLAIMG_BIN, else an in-tree build, else build/ (out of tree).
 if [ -n "${POLAIMG_BIN:-}" ]; then
@@ -126,17 +129,12 @@ if [ "$SERVER" != nginx ] && ! [ -x "$APACHE_BIN" ]; then
 	echo "$APACHE_BIN missing (apt-get install apache2 libapache2-mod-fcgid libapache2-mod-xsendfile)" >&2
 	exit 2
 fi
-# polaimg reads POLAIMG_<KEY> (and a few other names) from the environment as
-# configuration overrides: start it with none of the caller's.
-unset DATABASE_URL JWT_SECRET STORAGE_PROVIDER || true
-for v in $(env | sed -n 's/^\(POLAIMG_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-PG_BINDIR=/usr/lib/postgresql/15/bin
-NGINX_BIN=/usr/sbin/nginx
+pl_unset_polaimg_env
 CONVERT=/usr/bin/convert
 
 [ -x "$SRC_BIN" ] || { echo "$SRC_BIN not found: build polaimg first" >&2; exit 2; }
-[ -x "$PG_BINDIR/initdb" ] || { echo "PostgreSQL 15 server binaries missing in $PG_BINDIR" >&2; exit 2; }
-[ -x "$NGINX_BIN" ] || { echo "$NGINX_BIN missing (apt-get install nginx-light)" >&2; exit 2; }
+pl_pg_bindir >/dev/null || exit 2
+[ -x "$PL_NGINX_BIN" ] || { echo "$PL_NGINX_BIN missing (apt-get install nginx-light)" >&2; exit 2; }
 [ -x "$CONVERT" ] || { echo "$CONVERT missing (apt-get install imagemagick)" >&2; exit 2; }
 if ! command -v node >/dev/null 2>&1; then
 	echo "node not found; installing Debian's nodejs" >&2
@@ -146,7 +144,6 @@ fi
 TMP="$(mktemp -d /tmp/polaimg-itest.XXXXXX)"
 chmod 755 "$TMP"
 PG_DIR="$TMP/pg"
-PG_DATA="$PG_DIR/data"
 STORE="$TMP/store"
 NGX="$TMP/nginx"
 SOCK="$TMP/polaimg.sock"
@@ -160,35 +157,13 @@ APACHE_PID=""
 APX="$TMP/apache"
 STORE_STARTED=""
 
-as_pg() { runuser -u postgres -- "$@"; }
-
 cleanup() {
 	local rc=$?
 	set +e
-	if [ -n "$APACHE_PID" ] && kill -0 "$APACHE_PID" 2>/dev/null; then
-		kill -TERM "$APACHE_PID" 2>/dev/null
-		for _ in $(seq 1 100); do kill -0 "$APACHE_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$APACHE_PID" 2>/dev/null
-		wait "$APACHE_PID" 2>/dev/null
-	fi
-	if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
-		kill -QUIT "$NGINX_PID" 2>/dev/null
-		for _ in $(seq 1 50); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$NGINX_PID" 2>/dev/null
-		wait "$NGINX_PID" 2>/dev/null
-	fi
-	if [ -n "$POLAIMG_PID" ] && kill -0 "$POLAIMG_PID" 2>/dev/null; then
-		kill -TERM "$POLAIMG_PID" 2>/dev/null
-		for _ in $(seq 1 100); do kill -0 "$POLAIMG_PID" 2>/dev/null || break; sleep 0.1; done
-		if kill -0 "$POLAIMG_PID" 2>/dev/null; then
-			echo "polaimg master $POLAIMG_PID did not stop on SIGTERM within 10 s; killing it" >&2
-			kill -KILL "$POLAIMG_PID" 2>/dev/null
-		fi
-		wait "$POLAIMG_PID" 2>/dev/null
-	fi
-	if [ "$PG_STARTED" = 1 ] && [ -f "$PG_DATA/postmaster.pid" ]; then
-		as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1
-	fi
+	pl_stop "$APACHE_PID" TERM 10 apache
+	pl_stop "$NGINX_PID" QUIT 5 nginx
+	pl_stop "$POLAIMG_PID" TERM 10 "polaimg master"
+	[ "$PG_STARTED" = 1 ] && pl_pg_stop "$PG_DIR"
 	case "$STORE_STARTED" in
 	s3) s3_stop ;;
 	supabase) supabase_stop ;;
@@ -202,8 +177,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-rand48() { head -c 36 /dev/urandom | base64 | tr '+/' 'xy' | head -c 48; }
 
 show_logs() {
 	echo "----- tail of polaimg.log -----" >&2
@@ -316,54 +289,23 @@ EOF
 	"$APACHE_BIN" -f "$APX/httpd.conf" -DFOREGROUND >"$APX/logs/stdout.log" 2>&1 &
 	APACHE_PID=$!
 	BASE_URL="http://127.0.0.1:$PORT"
-	for _ in $(seq 1 50); do
-		kill -0 "$APACHE_PID" 2>/dev/null || break
-		if node -e 'require("net").connect(+process.argv[1], "127.0.0.1").on("connect", () => process.exit(0)).on("error", () => process.exit(1))' "$PORT"; then
-			# With mod_fcgid, Apache is polaimg's supervisor: the checks
-			# of the master below watch Apache.
-			if [ "$SERVER" = apache-fcgid ]; then POLAIMG_PID=$APACHE_PID; fi
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "apache did not start" >&2
-	cat "$APX/logs/stdout.log" >&2
-	show_logs
-	exit 1
+	pl_wait_port "$PORT" 10 apache "$APACHE_PID" "$APX/logs/stdout.log" ||
+		{ show_logs; exit 1; }
+	# With mod_fcgid, Apache is polaimg's supervisor: the checks of the
+	# master below watch Apache.
+	if [ "$SERVER" = apache-fcgid ]; then POLAIMG_PID=$APACHE_PID; fi
 }
 
 # ---- PostgreSQL ---------------------------------------------------------
-mkdir -p "$PG_DIR"
-chown postgres: "$PG_DIR"
-as_pg "$PG_BINDIR/initdb" -D "$PG_DATA" -A trust -U postgres -E UTF8 --locale=C.UTF-8 \
-	>"$TMP/initdb.log" 2>&1 || { cat "$TMP/initdb.log" >&2; exit 1; }
-cat >>"$PG_DATA/postgresql.conf" <<EOF
-listen_addresses = ''
-unix_socket_directories = '$PG_DIR'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-EOF
-PG_START_CMD="runuser -u postgres -- $PG_BINDIR/pg_ctl -D $PG_DATA -l $PG_DIR/server.log -w -t 30 start"
-PG_STOP_CMD="runuser -u postgres -- $PG_BINDIR/pg_ctl -D $PG_DATA -m fast -w -t 30 stop"
-$PG_START_CMD >/dev/null || { cat "$PG_DIR/server.log" >&2; exit 1; }
 PG_STARTED=1
+pl_pg_start "$PG_DIR" "fsync = off" "synchronous_commit = off" "full_page_writes = off" || exit 1
+PG_START_CMD=$(pl_pg_ctl_cmd "$PG_DIR" start)
+PG_STOP_CMD=$(pl_pg_ctl_cmd "$PG_DIR" stop)
 export PGHOST="$PG_DIR" PGUSER=postgres PGDATABASE=polaimg_test
 psql -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE DATABASE polaimg_test' >/dev/null
 
 # ---- nginx port -----------------------------------------------------------
-port_free() {
-	node -e '
-		const s = require("net").createServer();
-		s.once("error", () => process.exit(1));
-		s.listen(+process.argv[1], "127.0.0.1", () => s.close(() => process.exit(0)));
-	' "$1"
-}
-PORT=""
-for p in $(seq 18080 18179); do
-	if port_free "$p"; then PORT="$p"; break; fi
-done
-[ -n "$PORT" ] || { echo "no free port in 18080..18179" >&2; exit 1; }
+PORT=$(pl_free_port 18080 18179) || exit 1
 
 # ---- the storage back end ---------------------------------------------------
 # STORAGE_CONF replaces "storage_provider = local" in polaimg.conf; REMOTE_SNIPPET
@@ -444,8 +386,8 @@ fi
 if [ "$SERVER" = apache-fcgid ]; then POOLS=1; fi
 # With one pool the web server's ingest routes go to the one socket.
 if [ "$POOLS" = 1 ]; then ISOCK="$SOCK"; fi
-JWT_SECRET="$(rand48)"
-URL_SIGNING_KEY="$(rand48)"
+JWT_SECRET="$(pl_rand48)"
+URL_SIGNING_KEY="$(pl_rand48)"
 MAX_UPLOAD_BYTES=4194304
 mkdir -p "$STORE"
 # The audit spool (audit_spool_dir): polaimg's user alone writes it.
@@ -492,50 +434,25 @@ echo "polaimg: migrate (twice, must be idempotent)"
 if [ "$SERVER" != apache-fcgid ]; then
 start_polaimg >"$PLOG" 2>&1 &
 POLAIMG_PID=$!
-for _ in $(seq 1 100); do
-	[ -S "$SOCK" ] && [ -S "$ISOCK" ] && break
-	kill -0 "$POLAIMG_PID" 2>/dev/null || break
-	sleep 0.1
-done
-if ! [ -S "$SOCK" ] || ! [ -S "$ISOCK" ] || ! kill -0 "$POLAIMG_PID" 2>/dev/null; then
-	echo "polaimg serve did not come up (sockets $SOCK $ISOCK)" >&2
-	show_logs
-	exit 1
-fi
+{ pl_wait_socket "$SOCK" 10 "polaimg serve" "$POLAIMG_PID" &&
+	pl_wait_socket "$ISOCK" 10 "polaimg serve (ingest pool)" "$POLAIMG_PID"; } ||
+	{ show_logs; exit 1; }
 fi # not apache-fcgid
 
 # ---- nginx (or Apache) ------------------------------------------------------
 if [ "$SERVER" = nginx ]; then
-mkdir -p "$NGX/logs" "$NGX/tmp"
-cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$NGX/"
-sed -e "s#/run/polaimg/polaimg.sock#$SOCK#g" \
-	-e "s#/run/polaimg/ingest.sock#$ISOCK#g" \
-	-e "s#/var/lib/polaimg/store/#$STORE/#g" \
-	-e "s#/usr/share/polaimg/www/#$WWW_DIR/#g" \
-	"$SNIPPET" >"$NGX/polaimg-snippet.conf"
+mkdir -p "$NGX"
+pl_nginx_snippet "$SNIPPET" "$NGX/polaimg-snippet.conf" "$SOCK" "$ISOCK" "$STORE" "$WWW_DIR"
 # Remote storage with offload = nginx: the location that fetches presigned URLs.
 if [ "$STORAGE" != local ] && [ "$OFFLOAD" = nginx ]; then
 	printf '%s\n' "$REMOTE_SNIPPET" >"$NGX/polaimg-remote.conf"
 else
 	echo "# no remote storage location (storage=$STORAGE, offload=$OFFLOAD)" >"$NGX/polaimg-remote.conf"
 fi
-cat >"$NGX/nginx.conf" <<EOF
-# generated by tests/integration/run.sh
-user root;
-worker_processes 1;
-error_log $NGX/logs/error.log info;
-pid $NGX/nginx.pid;
-events { worker_connections 256; }
-http {
-	include mime.types;
-	default_type application/octet-stream;
-	access_log $NGX/logs/access.log;
-	client_body_temp_path $NGX/tmp/body;
-	proxy_temp_path $NGX/tmp/proxy;
-	fastcgi_temp_path $NGX/tmp/fastcgi;
-	uwsgi_temp_path $NGX/tmp/uwsgi;
-	scgi_temp_path $NGX/tmp/scgi;
-	sendfile on;
+# With --installed, workers as www-data, as the nginx package runs them.
+NGX_USER=root
+if [ "$INSTALLED" = 1 ]; then NGX_USER=www-data; fi
+pl_nginx_conf "$NGX" 1 "$NGX_USER" info <<EOF
 	server {
 		listen 127.0.0.1:$PORT;
 		server_name localhost;
@@ -543,29 +460,11 @@ http {
 		include $NGX/polaimg-snippet.conf;
 		include $NGX/polaimg-remote.conf;
 	}
-}
 EOF
-mkdir -p "$NGX/html"
-if [ "$INSTALLED" = 1 ]; then
-	# As the nginx package runs: workers as www-data.
-	sed -i 's/^user root;$/user www-data;/' "$NGX/nginx.conf"
-fi
-"$NGINX_BIN" -t -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" >"$TMP/nginx-t.log" 2>&1 ||
-	{ cat "$TMP/nginx-t.log" >&2; exit 1; }
-"$NGINX_BIN" -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" -g 'daemon off;' \
-	>"$NGX/logs/stdout.log" 2>&1 &
-NGINX_PID=$!
+pl_nginx_start "$NGX" || exit 1
+NGINX_PID=$PL_NGINX_PID
 BASE_URL="http://127.0.0.1:$PORT"
-up=0
-for _ in $(seq 1 50); do
-	kill -0 "$NGINX_PID" 2>/dev/null || break
-	if node -e 'require("net").connect(+process.argv[1], "127.0.0.1").on("connect", () => process.exit(0)).on("error", () => process.exit(1))' "$PORT"; then
-		up=1
-		break
-	fi
-	sleep 0.1
-done
-[ "$up" = 1 ] || { echo "nginx did not start" >&2; show_logs; exit 1; }
+pl_wait_port "$PORT" 10 nginx "$NGINX_PID" "$NGX/logs/error.log" || { show_logs; exit 1; }
 else
 	start_apache
 fi

@@ -47,6 +47,8 @@ done
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
+# shellcheck source=../lib.sh
+. "$ROOT/tests/lib.sh"
 T0=$SECONDS
 step() { printf '\n== [%3d s] %s\n' $((SECONDS - T0)) "$*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -59,24 +61,12 @@ PKGS="build-essential autoconf automake pkg-config libfcgi-dev libpq-dev
  debhelper dh-autoreconf dpkg-dev fakeroot lintian rsync systemd man-db
  postgresql nginx-light imagemagick openssl curl spawn-fcgi libfcgi-bin
  apache2 libapache2-mod-fcgid libapache2-mod-xsendfile"
-missing=()
-for p in $PKGS; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "installing ${missing[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"${missing[@]}" >/dev/null
-	# The web servers' and PostgreSQL's packages start their services: this
-	# test runs its own instances.
-	for s in apache2 nginx postgresql; do service "$s" stop >/dev/null 2>&1 || true; done
-fi
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+# shellcheck disable=SC2086
+pl_need_pkgs $PKGS
 
 TMP="$(mktemp -d /tmp/polaimg-pkg.XXXXXX)"
 chmod 755 "$TMP"
-PGBIN=/usr/lib/postgresql/15/bin
 PG="$TMP/pg"
 NGX="$TMP/nginx"
 UNIT=/lib/systemd/system/polaimg.service
@@ -185,13 +175,10 @@ cleanup() {
 	set +e
 	[ -n "$SLOW_PID" ] && kill "$SLOW_PID" 2>/dev/null
 	[ -n "$PROBE_PID" ] && kill "$PROBE_PID" 2>/dev/null
-	if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
-		kill -QUIT "$NGINX_PID"
-		wait "$NGINX_PID" 2>/dev/null
-	fi
+	pl_stop "$NGINX_PID" QUIT 5 nginx
 	[ -n "$MAINPID" ] && kill -0 "$MAINPID" 2>/dev/null && service_stop
 	[ -n "$HOLDER_PID" ] && kill "$HOLDER_PID" 2>/dev/null && wait "$HOLDER_PID" 2>/dev/null
-	[ "$PG_UP" = 1 ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -m fast -w stop >/dev/null 2>&1
+	[ "$PG_UP" = 1 ] && pl_pg_stop "$PG"
 	[ -n "$CASE" ] && rm -rf "/var/lib/polaimg/store/cases/$CASE"
 	if [ "$KEEP" = 1 ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
 	if [ "$rc" -ne 0 ]; then
@@ -323,12 +310,8 @@ echo "built $(basename "$DEB2")"
 
 step "configure the installed package and start it as polaimg.service does"
 # A PostgreSQL cluster of our own, reached over its unix socket.
-mkdir -p "$PG" && chown postgres: "$PG"
-runuser -u postgres -- "$PGBIN/initdb" -D "$PG/data" -A trust -U postgres -E UTF8 \
-	--locale=C.UTF-8 >"$TMP/initdb.log" 2>&1 || { cat "$TMP/initdb.log" >&2; fail initdb; }
-printf "listen_addresses = ''\nunix_socket_directories = '%s'\nfsync = off\n" "$PG" >>"$PG/data/postgresql.conf"
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -l "$PG/server.log" -w start >/dev/null
 PG_UP=1
+pl_pg_start "$PG" "fsync = off" || fail "PostgreSQL"
 # The README's steps 2 to 4: a login role for the service, the
 # configuration, the migrations applied by the tables' owner, the grants.
 psql -h "$PG" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
@@ -366,51 +349,24 @@ psql -h "$PG" -U postgres -d polacare -q -v ON_ERROR_STOP=1 <<EOF
 INSERT INTO users (id, role) VALUES ('$DOCTOR', 'doctor'), ('$PATIENT', 'patient');
 INSERT INTO patient_cases (id, patient_id) VALUES ('$CASE', '$PATIENT');
 EOF
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-token() {
-	local h p now
-	now=$(date +%s)
-	h=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-	p=$(printf '{"userId":"%s","iat":%d,"exp":%d}' "$1" "$now" $((now + 3600)) | b64url)
-	printf '%s.%s.%s' "$h" "$p" "$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -hmac "$JWT" -binary | b64url)"
-}
-TD=$(token "$DOCTOR") TP=$(token "$PATIENT")
+TD=$(pl_mint_token "$DOCTOR" "$JWT" 3600) TP=$(pl_mint_token "$PATIENT" "$JWT" 3600)
 
 service_start
 echo "polaimg.service (emulated) running: master $MAINPID, $(unit_get User):$(unit_get Group)"
 
 # nginx as Debian runs it (workers as www-data) with the installed snippet,
 # unchanged: the real socket and store paths.
-mkdir -p "$NGX/logs" "$NGX/tmp"
-cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$NGX/"
-PORT=18290
-while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
-cat >"$NGX/nginx.conf" <<EOF
-user www-data;
-worker_processes 1;
-pid $NGX/nginx.pid;
-error_log $NGX/logs/error.log;
-events { worker_connections 256; }
-http {
-	include mime.types;
-	access_log $NGX/logs/access.log;
-	client_body_temp_path $NGX/tmp/body;
-	fastcgi_temp_path $NGX/tmp/fastcgi;
-	proxy_temp_path $NGX/tmp/proxy;
-	uwsgi_temp_path $NGX/tmp/uwsgi;
-	scgi_temp_path $NGX/tmp/scgi;
+PORT=$(pl_free_port 18290 18389) || fail "no port for nginx"
+pl_nginx_conf "$NGX" 1 www-data <<EOF
 	server {
 		listen 127.0.0.1:$PORT;
 		include /etc/nginx/snippets/polaimg.conf;
 	}
-}
 EOF
-nginx -t -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/logs/error.log" >"$TMP/nginx-t.log" 2>&1 ||
-	{ cat "$TMP/nginx-t.log" >&2; fail "nginx -t with the installed snippet"; }
-nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/logs/error.log" -g 'daemon off;' &
-NGINX_PID=$!
+pl_nginx_start "$NGX" || fail "nginx -t with the installed snippet"
+NGINX_PID=$PL_NGINX_PID
 BASE="http://127.0.0.1:$PORT/api/v1/images"
-for _ in $(seq 1 50); do curl -fs "$BASE/health" >/dev/null 2>&1 && break; sleep 0.1; done
+pl_wait_port "$PORT" 10 nginx "$NGINX_PID" "$NGX/logs/error.log" || fail "nginx did not start"
 curl -fsS "$BASE/health" | grep -q '"status":"ok"' || fail "health through nginx"
 
 convert -size 1600x1200 plasma:fractal -quality 92 "$TMP/a.jpg"
