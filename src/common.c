@@ -23,6 +23,8 @@ pi_strerror(int err)
 	case PI_ERR_EXISTS: return "already exists";
 	case PI_ERR_EXPIRED: return "expired";
 	case PI_ERR_STORAGE_FULL: return "storage full or read-only";
+	case PI_ERR_BUSY: return "busy";
+	case PI_ERR_ANSWERED: return "answered";
 	default: return "unknown error";
 	}
 }

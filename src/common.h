@@ -29,7 +29,9 @@ enum pi_err {
 	PI_ERR_IO = -12,          /* local I/O (temp files, client stream) */
 	PI_ERR_EXISTS = -13,      /* conditional create found an object */
 	PI_ERR_EXPIRED = -14,     /* a token or URL past its expiry */
-	PI_ERR_STORAGE_FULL = -15 /* storage has no space (ENOSPC, EROFS) */
+	PI_ERR_STORAGE_FULL = -15,/* storage has no space (ENOSPC, EROFS) */
+	PI_ERR_BUSY = -16,        /* a limit on work in flight is reached: retry later */
+	PI_ERR_ANSWERED = -17     /* refused, and the request is answered already */
 };
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */

@@ -198,14 +198,14 @@ record_ready(struct ctx *c, struct image *img, const char *action)
  * The per-user upload limit, at the start of each handler that decodes an
  * upload (after authentication): max_uploads_per_user of one user's
  * uploads may be in flight on this host (counted in the master's
- * scoreboard, worker_ingest_claim; the claim ends after the request).
+ * scoreboard, master_ingest_claim; the claim ends after the request).
  * Returns 0 to go on, or 1 after answering 429 TOO_MANY_UPLOADS with
  * Retry-After.
  */
 static int
 ingest_admit(struct ctx *c, const char *user)
 {
-	if (worker_ingest_claim(user,
+	if (master_ingest_claim(user,
 	    (int)c->w->cfg->max_uploads_per_user) == 0)
 		return 0;
 	log_info("request %s: user %s has %lld uploads in flight; refused",

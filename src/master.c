@@ -41,7 +41,7 @@
  * capacity never drops below N during a reload. A failed reload keeps everything as it is.
  *
  * Stopping. SIGTERM/SIGINT forwards SIGTERM to every worker (an idle worker
- * exits at once, a busy one after its request; see worker_signals_init()),
+ * exits at once, a busy one after its request; see master_signals_init()),
  * stops respawning, and waits; workers still alive request_timeout + 5 s
  * later are SIGKILLed. SIGQUIT SIGKILLs every worker at once. Either way
  * master_run() returns only after every worker has been reaped.
@@ -113,7 +113,7 @@ static volatile sig_atomic_t sig_stop, sig_quit, sig_reload, sig_reopen,
 static uint64_t *shared_changes;
 static struct scoreboard_slot *shared_sb;   /* MASTER_SLOTS slots */
 
-/* Worker side: see worker_signals_init(). */
+/* Worker side: see master_signals_init(). */
 static struct scoreboard_slot *worker_slot;
 static volatile sig_atomic_t worker_stop, worker_reopen, worker_unwritten;
 
@@ -301,7 +301,7 @@ master_signal_all(struct master *m, int signo, int only_new_term)
  * In the child after fork(): give the worker a clean signal state (default
  * dispositions, empty mask; SIGPIPE stays ignored, and SIGHUP and SIGUSR1 are
  * ignored so that a forwarded SIGUSR1 cannot kill a worker that has not yet
- * reached worker_signals_init()), run worker_main, and _exit() with its
+ * reached master_signals_init()), run worker_main, and _exit() with its
  * status. Never returns; _exit() skips the master's atexit handlers and stdio
  * buffers, which belong to the master.
  */
@@ -799,7 +799,7 @@ worker_on_stop(int signo)
 }
 
 uint64_t *
-worker_shared_changes(void)
+master_shared_changes(void)
 {
 	return shared_changes;
 }
@@ -813,7 +813,7 @@ worker_shared_changes(void)
  * is still decoding is still in flight.
  */
 int
-worker_ingest_claim(const char *user, int limit)
+master_ingest_claim(const char *user, int limit)
 {
 	size_t len;
 	int n = 0;
@@ -824,7 +824,7 @@ worker_ingest_claim(const char *user, int limit)
 	len = strlen(user);
 	if (len >= sizeof(worker_slot->ingest_user))
 		len = sizeof(worker_slot->ingest_user) - 1;
-	worker_ingest_release();
+	master_ingest_release();
 	memcpy(worker_slot->ingest_user, user, len);
 	__atomic_store_n(&worker_slot->ingesting, 1, __ATOMIC_SEQ_CST);
 	for (int i = 0; i < MASTER_SLOTS; i++) {
@@ -837,12 +837,12 @@ worker_ingest_claim(const char *user, int limit)
 	}
 	if (n <= limit)
 		return 0;
-	worker_ingest_release();
-	return 1;
+	master_ingest_release();
+	return PI_ERR_BUSY;
 }
 
 void
-worker_ingest_release(void)
+master_ingest_release(void)
 {
 	if (worker_slot == NULL)
 		return;
@@ -852,7 +852,7 @@ worker_ingest_release(void)
 
 
 void
-worker_set_unwritten(int unwritten)
+master_set_unwritten(int unwritten)
 {
 	worker_unwritten = unwritten != 0;
 }
@@ -865,7 +865,7 @@ worker_on_reopen(int signo)
 }
 
 int
-worker_signals_init(struct scoreboard_slot *slot)
+master_signals_init(struct scoreboard_slot *slot)
 {
 	static const struct {
 		int signo;
@@ -892,22 +892,22 @@ worker_signals_init(struct scoreboard_slot *slot)
 	for (size_t i = 0; i < PI_ARRAY_LEN(table); i++) {
 		sa.sa_handler = table[i].handler;
 		if (sigaction(table[i].signo, &sa, NULL) != 0)
-			return -1;
+			return PI_ERR_INTERNAL;
 	}
 	return 0;
 }
 
-int
-worker_should_stop(void)
+bool
+master_should_stop(void)
 {
 	return worker_stop != 0;
 }
 
-int
-worker_should_reopen_logs(void)
+bool
+master_should_reopen_logs(void)
 {
 	if (!worker_reopen)
-		return 0;
+		return false;
 	worker_reopen = 0;
-	return 1;
+	return true;
 }

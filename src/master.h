@@ -6,12 +6,13 @@
  * own worker count and request_timeout: polaimg runs the read pool (pool 0)
  * and, when ingest_listen is set, the ingest pool (pool 1) that decodes
  * uploads. Workers share nothing but their pool's socket, their own
- * scoreboard slot and the per-user upload count (worker_ingest_claim).
+ * scoreboard slot and the per-user upload count (master_ingest_claim).
  */
 #ifndef POLAIMG_MASTER_H
 #define POLAIMG_MASTER_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -34,11 +35,11 @@ enum master_pool_id { MASTER_POOL_READ = 0, MASTER_POOL_INGEST = 1 };
  * sets busy = 1 last, as soon as accept returns (a SIGTERM in between finds
  * the worker idle and drops the connection just accepted, so keep that window
  * short); after the response it sets busy = 0 (and counts it in requests),
- * then asks worker_should_stop().
+ * then asks master_should_stop().
  *
  * ingest_user: the user an upload is being decoded for, published by
- * worker_ingest_claim() (ingesting = 1 after the bytes) and withdrawn by
- * worker_ingest_release() after the request; every worker reads every
+ * master_ingest_claim() (ingesting = 1 after the bytes) and withdrawn by
+ * master_ingest_release() after the request; every worker reads every
  * slot's pair to count a user's uploads in flight. */
 struct scoreboard_slot {
 	volatile sig_atomic_t busy;       /* 1 while a request is handled */
@@ -69,7 +70,7 @@ struct master_hooks {
 	/* Runs in the child after fork, with the listen socket of its pool
 	 * (pool is MASTER_POOL_READ or MASTER_POOL_INGEST) open, an empty
 	 * signal mask and default dispositions except SIGPIPE, SIGHUP and
-	 * SIGUSR1, which are ignored. It must call worker_signals_init(slot)
+	 * SIGUSR1, which are ignored. It must call master_signals_init(slot)
 	 * before it accepts its first connection, and returns the exit status
 	 * (0..255; anything else exits 1): 0 after max_requests (the master
 	 * respawns it at once); non-zero counts as a crash and is respawned
@@ -97,35 +98,38 @@ int master_run(const struct master_settings *s,
 /* In a worker: install the worker's signal handling. slot must not be NULL
  * (a worker started without a master passes a slot of its own). SIGTERM and
  * SIGINT while idle exit at once (_exit(0)) unless the worker holds
- * unwritten audit rows (worker_set_unwritten); while busy, or holding rows,
- * they are remembered and worker_should_stop() becomes true (the signal
+ * unwritten audit rows (master_set_unwritten); while busy, or holding rows,
+ * they are remembered and master_should_stop() becomes true (the signal
  * ends an idle worker's epoll_wait, which is never restarted, so the rows
  * are written before it exits). SIGHUP is ignored. SIGUSR1 (forwarded by
- * the master) sets the flag read by worker_should_reopen_logs(); SIGPIPE is
+ * the master) sets the flag read by master_should_reopen_logs(); SIGPIPE is
  * ignored. Handlers use SA_RESTART.
- * Returns 0, or -1 if a handler could not be installed (errno set). */
-int worker_signals_init(struct scoreboard_slot *slot);
+ * Returns 0, or PI_ERR_INTERNAL if a handler could not be installed (errno
+ * set). */
+int master_signals_init(struct scoreboard_slot *slot);
 /* Whether the worker holds audit rows not yet written (see above). */
-void worker_set_unwritten(int unwritten);
+void master_set_unwritten(int unwritten);
 /* The counter of changes shared by the workers of this master (in the
  * scoreboard's mapping), or NULL in a worker started without a master. */
-uint64_t *worker_shared_changes(void);
+uint64_t *master_shared_changes(void);
 /* In a worker, before it decodes an upload for user: publishes the user in
  * its slot, then counts the slots (all pools, both generations) publishing
  * the same user. Returns 0 if at most limit are (the claim stands until
- * worker_ingest_release), 1 if more are: the claim is withdrawn and the
- * upload must be refused. Two claims racing may both see each other and
+ * master_ingest_release), PI_ERR_BUSY if more are: the claim is withdrawn
+ * and the upload must be refused. Two claims racing may both see each other and
  * both be refused; more than limit are never admitted. limit <= 0, an
  * empty user, or a worker without a master (spawn-fcgi, mod_fcgid: no
  * shared scoreboard) always returns 0: no limit. */
-int worker_ingest_claim(const char *user, int limit);
+int master_ingest_claim(const char *user, int limit);
 /* Withdraws this worker's claim, if any (after every request). The master
  * clears the slot of a worker it reaps, so a killed worker's claim ends
  * with it. */
-void worker_ingest_release(void);
-/* 1 once SIGTERM/SIGINT arrived during a request: finish it, then exit 0. */
-int worker_should_stop(void);
-/* 1 once per SIGUSR1 received since the last call (the flag is cleared). */
-int worker_should_reopen_logs(void);
+void master_ingest_release(void);
+/* In a worker: true once SIGTERM/SIGINT arrived during a request: finish
+ * it, then exit 0. */
+bool master_should_stop(void);
+/* In a worker: true once per SIGUSR1 received since the last call (the flag
+ * is cleared). */
+bool master_should_reopen_logs(void);
 
 #endif

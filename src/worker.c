@@ -117,8 +117,8 @@ worker_ctx_init(struct worker_ctx *w, const struct config *cfg)
 	db_set_sync_reads(w->db, strcmp(cfg->audit_read_commit, "sync") == 0);
 	/* Copies of rows need the counter the workers of one master share
 	 * (read-your-writes); a lone worker (spawn-fcgi, mod_fcgid) keeps none. */
-	db_set_change_counter(w->db, worker_shared_changes());
-	if (cfg->auth_cache_ttl > 0 && worker_shared_changes() != NULL) {
+	db_set_change_counter(w->db, master_shared_changes());
+	if (cfg->auth_cache_ttl > 0 && master_shared_changes() != NULL) {
 		w->rows = authcache_new();
 		if (w->rows == NULL) {
 			log_error("worker: out of memory");
@@ -224,12 +224,12 @@ flush_if(struct worker_ctx *w, int force)
 		/* Spooled rows (the database was away) are tried again. */
 		if (force && db_spool_waiting(w->db))
 			(void)db_audit_flush(w->db);
-		worker_set_unwritten(0);
+		master_set_unwritten(0);
 		return;
 	}
 	if (force || db_now_ms() - oldest >= w->cfg->audit_read_delay)
 		(void)db_audit_flush(w->db);
-	worker_set_unwritten(db_audit_pending(w->db, NULL) > 0);
+	master_set_unwritten(db_audit_pending(w->db, NULL) > 0);
 }
 
 /*
@@ -343,7 +343,7 @@ worker_run(const struct config *cfg, int pool, int listen_fd,
 	long long served = 0, max_requests = cfg->max_requests;
 	int status = 0, rc, ep;
 
-	if (worker_signals_init(slot) != 0 || FCGX_Init() != 0 ||
+	if (master_signals_init(slot) != 0 || FCGX_Init() != 0 ||
 	    worker_ctx_init(&w, cfg) != 0) {
 		log_error("worker: cannot start");
 		return 1;
@@ -372,15 +372,15 @@ worker_run(const struct config *cfg, int pool, int listen_fd,
 	for (;;) {
 		struct timespec now;
 
-		if (worker_should_stop())
+		if (master_should_stop())
 			break;
-		if (worker_should_reopen_logs())
+		if (master_should_reopen_logs())
 			(void)log_reopen();
 		if (!wait_for_connection(&w, ep))
 			continue;
 		rc = FCGX_Accept_r(&fcgx);
 		if (rc < 0) {
-			if (worker_should_stop())
+			if (master_should_stop())
 				break;
 			/* Another worker took it, or a signal came. */
 			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR ||
@@ -396,7 +396,7 @@ worker_run(const struct config *cfg, int pool, int listen_fd,
 		if (flush_before(cfg, &fcgx))
 			flush_if(&w, 1);
 		serve_one(&w, &fcgx, slot);
-		worker_ingest_release();
+		master_ingest_release();
 		FCGX_Finish_r(&fcgx);
 		arena_reset(w.arena);
 		flush_if(&w, 0);

@@ -117,7 +117,7 @@ test_worker(void *ud, int pool, int listen_fd, struct scoreboard_slot *slot)
 {
 	(void)ud;
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (worker_signals_init(slot) != 0)
+	if (master_signals_init(slot) != 0)
 		return 3;
 	if (pool >= 0 && pool < MASTER_MAX_POOLS && listen_fd == pool_fd[pool])
 		__atomic_or_fetch(&ctl->fds_ok, 1 << pool, __ATOMIC_SEQ_CST);
@@ -127,7 +127,7 @@ test_worker(void *ud, int pool, int listen_fd, struct scoreboard_slot *slot)
 	for (;;) {
 		int action;
 
-		if (worker_should_reopen_logs())
+		if (master_should_reopen_logs())
 			emit(EV_WREOPEN, 0);
 		if (__atomic_load_n(&ctl->target, __ATOMIC_SEQ_CST) !=
 		    (int)getpid()) {
@@ -150,12 +150,12 @@ test_worker(void *ud, int pool, int listen_fd, struct scoreboard_slot *slot)
 			for (;;)
 				pause();
 		case ACT_CLAIM:
-			emit(EV_CLAIM, worker_ingest_claim("user-1",
+			emit(EV_CLAIM, master_ingest_claim("user-1",
 			    __atomic_load_n(&ctl->claim_limit,
-			    __ATOMIC_SEQ_CST)));
+			    __ATOMIC_SEQ_CST)) != 0);
 			break;
 		case ACT_RELEASE:
-			worker_ingest_release();
+			master_ingest_release();
 			emit(EV_CLAIM, -1);
 			break;
 		case ACT_BUSY:
@@ -166,10 +166,10 @@ test_worker(void *ud, int pool, int listen_fd, struct scoreboard_slot *slot)
 			emit(EV_BUSY, 0);
 			sleep_ms(__atomic_load_n(&ctl->busy_ms,
 			    __ATOMIC_SEQ_CST));
-			emit(EV_DONE, worker_should_stop());
+			emit(EV_DONE, master_should_stop());
 			slot->requests++;
 			slot->busy = 0;
-			if (worker_should_stop())
+			if (master_should_stop())
 				return 0;
 			break;
 		default:
@@ -463,7 +463,7 @@ test_settings(void)
 	    "more than MASTER_MAX_WORKERS in all pools is refused");
 	is_int(master_run(&itime, &hooks), 1,
 	    "an ingest pool without request_timeout is refused");
-	is_int(worker_ingest_claim("user-1", 1), 0,
+	is_int(master_ingest_claim("user-1", 1), 0,
 	    "without a master, an upload claim is never refused");
 	if (saved >= 0) {
 		dup2(saved, STDERR_FILENO);
@@ -570,7 +570,7 @@ test_respawn_timeout_stop(const char *logfile)
 	e = find_ev(EV_DONE, mark, q);
 	ok(e != NULL, "the busy worker finished its request");
 	ok(e != NULL && e->arg == 1,
-	    "worker_should_stop() was true after the request");
+	    "master_should_stop() was true after the request");
 	ok(e != NULL && t_exit >= e->t_ms,
 	    "the master exited after the request completed");
 	e = find_ev(EV_BUSY, mark, q);
