@@ -17,6 +17,7 @@
  */
 #include "config.h"
 #include "auth.h"
+#include "common.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -607,11 +608,14 @@ int
 cfg_load_string(struct config *cfg, const char *text, const char *name,
     char *const *envp, char *err, size_t errsz)
 {
+	int rc = PI_ERR_INVALID;
+
 	if (cfg_defaults(cfg, err, errsz) != 0)
 		goto fail;
 	cfg->source = strdup(name != NULL ? name : "");
 	if (cfg->source == NULL) {
 		set_err(err, errsz, "out of memory");
+		rc = PI_ERR_NOMEM;
 		goto fail;
 	}
 	if (text != NULL && cfg_parse_text(cfg, text, name, err, errsz) != 0)
@@ -623,14 +627,14 @@ cfg_load_string(struct config *cfg, const char *text, const char *name,
 	return 0;
 fail:
 	cfg_free(cfg);
-	return -1;
+	return rc;
 }
 
 int
 cfg_load(struct config *cfg, const char *path, char *const *envp, char *err,
     size_t errsz)
 {
-	int fd = -1, rc = -1, optional = 0;
+	int fd = -1, rc = PI_ERR_IO, optional = 0;
 	char *text = NULL;
 	struct stat st;
 	size_t len = 0;
@@ -655,11 +659,13 @@ cfg_load(struct config *cfg, const char *path, char *const *envp, char *err,
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 1024 * 1024) {
 		set_err(err, errsz, "%s: not a regular file of at most 1 MiB", path);
+		rc = PI_ERR_INVALID;
 		goto out;
 	}
 	text = malloc((size_t)st.st_size + 1);
 	if (text == NULL) {
 		set_err(err, errsz, "out of memory");
+		rc = PI_ERR_NOMEM;
 		goto out;
 	}
 	while (len < (size_t)st.st_size &&
@@ -668,6 +674,7 @@ cfg_load(struct config *cfg, const char *path, char *const *envp, char *err,
 	text[len] = '\0';
 	if (strlen(text) != len) {
 		set_err(err, errsz, "%s: contains a NUL byte", path);
+		rc = PI_ERR_INVALID;
 		goto out;
 	}
 	rc = cfg_load_string(cfg, text, path, envp, err, errsz);

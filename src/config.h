@@ -86,12 +86,15 @@ struct config {
  * POLAIMG_CONFIG environment variable, else CFG_DEFAULT_PATH if it exists),
  * then environment overrides from envp (POLAIMG_<KEY>, POLAIMG_<KEY>_FILE for
  * secrets, and the PolaCare names DATABASE_URL, JWT_SECRET, STORAGE_PROVIDER).
- * Validates every value and the combination. On failure returns -1 with a
- * message naming the key in err; cfg is then empty. Free with cfg_free(). */
+ * Validates every value and the combination. Returns 0, or with a message
+ * naming the key in err (cfg is then empty) PI_ERR_INVALID (a value, the
+ * combination, a file that is not a text file of at most 1 MiB), PI_ERR_IO
+ * (the file cannot be opened) or PI_ERR_NOMEM. Free with cfg_free(). */
 int cfg_load(struct config *cfg, const char *path, char *const *envp,
     char *err, size_t errsz);
 
-/* Same, but from a string instead of a file (tests); name is for messages. */
+/* Same, but from a string instead of a file (tests); name is for messages.
+ * Returns 0, PI_ERR_INVALID or PI_ERR_NOMEM. */
 int cfg_load_string(struct config *cfg, const char *text, const char *name,
     char *const *envp, char *err, size_t errsz);
 
