@@ -454,21 +454,21 @@ db_set_change_counter(struct db *db, uint64_t *changes)
 	db->changes = changes;
 }
 
-int
+bool
 db_copies_valid(struct db *db, unsigned long *epoch)
 {
 	PGnotify *n;
 
 	if (!db->notify_ok || db->changes == NULL || db->conn == NULL ||
 	    PQstatus(db->conn) != CONNECTION_OK)
-		return 0;
+		return false;
 	db->server_spoke = 0;
 	if (PQconsumeInput(db->conn) == 0 || db->server_spoke ||
 	    PQstatus(db->conn) != CONNECTION_OK) {
 		/* The server went away, or is about to: nothing kept may be
 		 * trusted, and the next statement finds out. */
 		db->epoch++;
-		return 0;
+		return false;
 	}
 	while ((n = PQnotifies(db->conn)) != NULL) {
 		PQfreemem(n);
@@ -476,7 +476,7 @@ db_copies_valid(struct db *db, unsigned long *epoch)
 	}
 	*epoch = db->epoch + (unsigned long)__atomic_load_n(db->changes,
 	    __ATOMIC_SEQ_CST);
-	return 1;
+	return true;
 }
 
 int
@@ -597,7 +597,7 @@ db_set_spool(struct db *db, const char *dir, long retry_ms)
 	n = strlen(dir) + sizeof("/" SPOOL_FILE);
 	db->spool_path = malloc(n);
 	if (db->spool_path == NULL)
-		return -1;
+		return PI_ERR_NOMEM;
 	(void)snprintf(db->spool_path, n, "%s/%s", dir, SPOOL_FILE);
 	if (access(dir, W_OK | X_OK) != 0)
 		log_warn("audit: spool directory %s: %s (rows the database "
@@ -608,10 +608,10 @@ db_set_spool(struct db *db, const char *dir, long retry_ms)
 	return 0;
 }
 
-int
+bool
 db_spool_waiting(const struct db *db)
 {
-	return db->spooled;
+	return db->spooled != 0;
 }
 
 static int
@@ -1222,17 +1222,16 @@ db_image_purged(struct db *db, const struct image *img, const struct audit *ev)
 }
 
 int
-db_storage_key_known(struct db *db, const char *storage_key)
+db_storage_key_known(struct db *db, const char *storage_key, bool *known)
 {
 	const char *params[1] = { storage_key };
 	PGresult *res = db_run(db, ST_KEY_KNOWN, params, PGRES_TUPLES_OK);
-	int known;
 
 	if (res == NULL)
 		return PI_ERR_DB;
-	known = PQntuples(res) > 0;
+	*known = PQntuples(res) > 0;
 	PQclear(res);
-	return known;
+	return 0;
 }
 
 int
@@ -1301,16 +1300,16 @@ db_migrate(struct db *db, const char *dir)
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0, cap = 0, applied = 0;
-	int rc = -1;
+	int rc = PI_ERR_DB;
 
 	if (db_connect(db) != 0) {
 		fprintf(stderr, "polaimg: migrate: cannot connect to the database\n");
-		return -1;
+		return PI_ERR_DB;
 	}
 	d = opendir(dir);
 	if (d == NULL) {
 		fprintf(stderr, "polaimg: migrate: %s: %s\n", dir, strerror(errno));
-		return -1;
+		return PI_ERR_IO;
 	}
 	while ((de = readdir(d)) != NULL) {
 		size_t len = strlen(de->d_name);
@@ -1361,6 +1360,7 @@ db_migrate(struct db *db, const char *dir)
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >=
 		    sizeof(path) || (sql = read_file(path)) == NULL) {
 			fprintf(stderr, "polaimg: migrate: cannot read %s/%s\n", dir, names[i]);
+			rc = PI_ERR_IO;
 			goto fail;
 		}
 		res = PQexec(db->conn, sql);

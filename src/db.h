@@ -8,6 +8,7 @@
 #ifndef POLAIMG_DB_H
 #define POLAIMG_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,19 +31,20 @@ void db_set_listen(struct db *db, int on);
  * transaction of any of them adds one after its COMMIT, before its answer
  * is sent (see db_copies_valid). */
 void db_set_change_counter(struct db *db, uint64_t *changes);
-/* Whether copies of rows (authcache.h) may be used now: 0 if not (no
+/* Whether copies of rows (authcache.h) may be used now: false if not (no
  * listening connection, the triggers are missing, or no shared change
- * counter); else 1 with *epoch, a number that grows with every notification
+ * counter); else true with *epoch, a number that grows with every notification
  * received, every new connection and every write by a worker of this
  * master — copies made at another epoch must be dropped. Reads what the
  * server sent without waiting. */
-int db_copies_valid(struct db *db, unsigned long *epoch);
+bool db_copies_valid(struct db *db, unsigned long *epoch);
 
 /* Connects now (or checks the connection): 0 or PI_ERR_DB. */
 int db_ping(struct db *db);
 
 /* Applies sql/NNN_*.sql from dir in order, each once, in a transaction
- * under an advisory lock. Prints what it did to stdout. 0 or -1. */
+ * under an advisory lock. Prints what it did to stdout. 0, PI_ERR_IO (dir
+ * or a file in it cannot be read) or PI_ERR_DB (any other step failed). */
 int db_migrate(struct db *db, const char *dir);
 
 struct db_user {
@@ -105,7 +107,7 @@ int db_audit(struct db *db, const struct audit *ev);
 
 /* Audit rows of reads, gathered (see auditbuf.h). rows = 1 (the default)
  * writes each at once, as db_audit; more gathers up to rows and writes them
- * in one statement. 0 or -1 (out of memory, rows out of range). */
+ * in one statement. 0 or PI_ERR_NOMEM (out of memory, rows out of range). */
 int db_set_read_batch(struct db *db, size_t rows);
 /* Records ev: at once, or gathered (written now if that fills the batch).
  * A batch whose connection broke is sent again on fresh connections for
@@ -121,11 +123,11 @@ int db_audit_flush(struct db *db);
 /* The spool of rows the database could not take (spool.h), in dir (empty
  * or NULL: none), and how long a broken connection is retried before rows
  * go there (ms). Notes a spool left with rows by an earlier worker. 0 or
- * -1 (out of memory). */
+ * PI_ERR_NOMEM. */
 int db_set_spool(struct db *db, const char *dir, long retry_ms);
-/* 1 when rows wait in the spool (as last seen): db_audit_flush writes them
+/* Whether rows wait in the spool (as last seen): db_audit_flush writes them
  * once the database answers, even with no row gathered. */
-int db_spool_waiting(const struct db *db);
+bool db_spool_waiting(const struct db *db);
 /* How many rows are gathered; *oldest_ms (may be NULL) is the monotonic
  * time in ms at which the oldest was added. */
 size_t db_audit_pending(const struct db *db, int64_t *oldest_ms);
@@ -165,10 +167,11 @@ int db_sweep_candidates(struct db *db, struct arena *a, long retention_days,
 /* After the objects are gone: deleted → purged (the row stays, for the
  * record); pending → row removed. Writes ev. */
 int db_image_purged(struct db *db, const struct image *img, const struct audit *ev);
-/* 1 if a live (not purged) row has this storage_key, 0 if none, PI_ERR_DB
- * when the database cannot answer (callers must then treat the key as
- * known: sweep and verify stop rather than call an object an orphan). */
-int db_storage_key_known(struct db *db, const char *storage_key);
+/* Whether a live (not purged) row has this storage_key: 0 with *known, or
+ * PI_ERR_DB when the database cannot answer (callers must then treat the
+ * key as known: sweep and verify stop rather than call an object an
+ * orphan). */
+int db_storage_key_known(struct db *db, const char *storage_key, bool *known);
 
 /* For `polaimg verify`: calls cb for every image whose objects must exist —
  * ready and not purged, deleted ones included — in id order, reading

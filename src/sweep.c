@@ -86,7 +86,7 @@ sweep_orphan(void *ud, const char *key, time_t mtime)
 	struct sweep *sw = ud;
 	char prefix[300];
 	const char *slash;
-	int known;
+	bool known;
 
 	slash = strrchr(key, '/');
 	if (slash == NULL || (size_t)(slash - key) >= sizeof(prefix))
@@ -95,12 +95,11 @@ sweep_orphan(void *ud, const char *key, time_t mtime)
 	prefix[slash - key] = '\0';
 	if (sw->now - mtime < 3600)
 		return 0;
-	known = db_storage_key_known(sw->db, prefix);
-	if (known < 0) {
+	if (db_storage_key_known(sw->db, prefix, &known) != 0) {
 		sw->errors++;
 		return 1;    /* database gone: stop, delete nothing more */
 	}
-	if (known == 0) {
+	if (!known) {
 		if (storage_del(sw->st, key) == 0) {
 			sw->orphans++;
 			printf("removed orphan object %s\n", key);

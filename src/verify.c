@@ -211,12 +211,11 @@ verify_orphan(void *ud, const char *key, time_t mtime)
 	if (slash == NULL || (n = (size_t)(slash - key)) >= sizeof(v->last_prefix))
 		return 0;
 	if (strlen(v->last_prefix) != n || strncmp(v->last_prefix, key, n) != 0) {
-		int known;
+		bool known;
 
 		memcpy(v->last_prefix, key, n);
 		v->last_prefix[n] = '\0';
-		known = db_storage_key_known(v->db, v->last_prefix);
-		if (known < 0) {
+		if (db_storage_key_known(v->db, v->last_prefix, &known) != 0) {
 			v->db_failed = 1;
 			return 1;
 		}
