@@ -79,9 +79,9 @@ int storage_tmpfile(struct storage *st, char *path, size_t pathsz);
 int storage_scratch_check(const struct storage *st);
 
 /* For local storage, the absolute path of key (for X-Sendfile and streaming).
- * Returns 0, or -1 if the back end is not local, the key is not one the
- * local back end accepts (the same check as every other operation), or the
- * path does not fit. */
+ * Returns 0, or PI_ERR_INVALID if the back end is not local, the key is
+ * not one the local back end accepts (the same check as every other
+ * operation), or the path does not fit. */
 int storage_local_path(const struct storage *st, const char *key, char *out,
     size_t outsz);
 
@@ -124,7 +124,8 @@ storage_check(struct storage *st)
 extern const struct storage_ops storage_local_ops;
 extern const struct storage_ops storage_s3_ops;
 /* Sets up the S3 back end in st (st->cfg set; state in st->impl, freed by
- * .destroy). 0, or -1 with a message in err. */
+ * .destroy). 0, or with a message in err PI_ERR_INVALID (the settings),
+ * PI_ERR_INTERNAL (libcurl) or PI_ERR_NOMEM. */
 int storage_s3_init(struct storage *st, char *err, size_t errsz);
 extern const struct storage_ops storage_supabase_ops;
 /* Sets up the Supabase back end in st->impl (st->cfg set, st->tmp_dir made);

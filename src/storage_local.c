@@ -330,9 +330,9 @@ storage_local_path(const struct storage *st, const char *key, char *out,
     size_t outsz)
 {
 	if (st->ops != &storage_local_ops || !key_ok(key))
-		return -1;
+		return PI_ERR_INVALID;
 	if ((size_t)snprintf(out, outsz, "%s/%s", st->cfg->storage_dir, key) >= outsz)
-		return -1;
+		return PI_ERR_INVALID;
 	return 0;
 }
 

@@ -1161,7 +1161,7 @@ storage_s3_target(const struct config *cfg, struct sigv4_cred *cred,
 	    cfg->storage_secret_access_key == NULL ||
 	    cfg->storage_secret_access_key[0] == '\0' ||
 	    cfg->storage_region == NULL || cfg->storage_region[0] == '\0')
-		return -1;
+		return PI_ERR_INVALID;
 	cred->access_key_id = cfg->storage_access_key_id;
 	cred->secret_access_key = cfg->storage_secret_access_key;
 	cred->region = cfg->storage_region;
@@ -1179,10 +1179,11 @@ storage_s3_init(struct storage *st, char *err, size_t errsz)
 {
 	struct s3 *s = calloc(1, sizeof(*s));
 	char *probe = NULL;
-	int rc = -1;
+	int rc = PI_ERR_INVALID;
 
 	if (s == NULL) {
 		(void)snprintf(err, errsz, "out of memory");
+		rc = PI_ERR_NOMEM;
 		goto out;
 	}
 	if (storage_s3_target(st->cfg, &s->cred, &s->tgt) != 0) {
@@ -1205,12 +1206,14 @@ storage_s3_init(struct storage *st, char *err, size_t errsz)
 	s->connect_timeout_ms = S3_CONNECT_TIMEOUT_MS;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		(void)snprintf(err, errsz, "libcurl: initialisation failed");
+		rc = PI_ERR_INTERNAL;
 		goto out;
 	}
 	s->curl_global = 1;
 	s->curl = curl_easy_init();
 	if (s->curl == NULL) {
 		(void)snprintf(err, errsz, "libcurl: cannot create a handle");
+		rc = PI_ERR_INTERNAL;
 		goto out;
 	}
 	st->impl = s;

@@ -16,8 +16,8 @@ struct sigv4_target;
  * storage_force_path_style). Path style is chosen when forced, when the
  * endpoint's host is an IP literal or "localhost", or when the bucket name
  * is not a plain DNS label (dots, upper case, '_'). The pointers in cred and
- * tgt point into cfg, which must outlive them. Returns 0, or -1 when the
- * bucket or a credential is missing. */
+ * tgt point into cfg, which must outlive them. Returns 0, or
+ * PI_ERR_INVALID when the bucket or a credential is missing. */
 int storage_s3_target(const struct config *cfg, struct sigv4_cred *cred,
     struct sigv4_target *tgt);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "config.h"
 #include "sigv4.h"
 #include "tap.h"
@@ -105,16 +106,16 @@ main(void)
 
 	/* Missing settings. */
 	c = cfg_with("", "", 0);
-	is_int(storage_s3_target(&c, &cred, &tgt), -1, "no bucket");
+	is_int(storage_s3_target(&c, &cred, &tgt), PI_ERR_INVALID, "no bucket");
 	c = cfg_with("", "images", 0);
 	c.storage_access_key_id = (char *)"";
-	is_int(storage_s3_target(&c, &cred, &tgt), -1, "no access key id");
+	is_int(storage_s3_target(&c, &cred, &tgt), PI_ERR_INVALID, "no access key id");
 	c = cfg_with("", "images", 0);
 	c.storage_secret_access_key = NULL;
-	is_int(storage_s3_target(&c, &cred, &tgt), -1, "no secret");
+	is_int(storage_s3_target(&c, &cred, &tgt), PI_ERR_INVALID, "no secret");
 	c = cfg_with("", "images", 0);
 	c.storage_region = (char *)"";
-	is_int(storage_s3_target(&c, &cred, &tgt), -1, "no region");
+	is_int(storage_s3_target(&c, &cred, &tgt), PI_ERR_INVALID, "no region");
 	c = cfg_with(NULL, "images", 0);
 	ok(storage_s3_target(&c, &cred, &tgt) == 0 && strcmp(tgt.endpoint, "") == 0,
 	    "NULL endpoint means AWS");

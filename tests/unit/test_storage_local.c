@@ -358,14 +358,16 @@ test_scratch(struct storage *st)
 	is_int(storage_local_path(st, "cases/c1/i1/original", path, sizeof(path)),
 	    0, "local path of a key");
 	is_str(path, at(sdir, "/cases/c1/i1/original"), "is storage_dir/<key>");
-	is_int(storage_local_path(st, "cases/c1/i1/original", path, 10), -1,
-	    "local path that does not fit: -1");
+	is_int(storage_local_path(st, "cases/c1/i1/original", path, 10),
+	    PI_ERR_INVALID, "local path that does not fit: PI_ERR_INVALID");
 	is_int(storage_local_path(st, "../../etc/passwd", path, sizeof(path)),
-	    -1, "local path of a traversal: -1");
-	is_int(storage_local_path(st, "cases/.tmp/x", path, sizeof(path)), -1,
-	    "local path into a dot directory: -1");
-	is_int(storage_local_path(st, "/etc/passwd", path, sizeof(path)), -1,
-	    "local path of an absolute key: -1");
+	    PI_ERR_INVALID, "local path of a traversal: PI_ERR_INVALID");
+	is_int(storage_local_path(st, "cases/.tmp/x", path, sizeof(path)),
+	    PI_ERR_INVALID,
+	    "local path into a dot directory: PI_ERR_INVALID");
+	is_int(storage_local_path(st, "/etc/passwd", path, sizeof(path)),
+	    PI_ERR_INVALID,
+	    "local path of an absolute key: PI_ERR_INVALID");
 	ok(rmdir(st->tmp_dir) == 0, "scratch directory removed");
 	is_int(storage_check(st), PI_ERR_STORAGE, "check: no scratch space");
 	ok(storage_tmpfile(st, tmp, sizeof(tmp)) < 0 && tmp[0] == '\0',
