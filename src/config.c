@@ -228,6 +228,7 @@ cfg_set(struct config *cfg, const struct cfg_entry *e, const char *value,
 	void *field = (char *)cfg + e->offset;
 	long long v;
 	int b;
+	bool t;
 	char *copy;
 
 	switch (e->type) {
@@ -269,7 +270,7 @@ cfg_set(struct config *cfg, const struct cfg_entry *e, const char *value,
 		*(long long *)field = v;
 		return 0;
 	case CFG_BOOL:
-		b = val_bool(value);
+		b = val_bool(value, &t) ? t : -1;
 		if (b < 0) {
 			if (strcmp(value, "1") == 0 || strcasecmp(value, "yes") == 0 ||
 			    strcasecmp(value, "on") == 0)

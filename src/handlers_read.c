@@ -156,10 +156,11 @@ variant_param(struct ctx *c, enum ingest_variant dflt)
 		return i >= 0 && (size_t)i < PI_ARRAY_LEN(handlers_variants) ? i : -1;
 	}
 	if (th != NULL) {
-		i = val_bool(th);
-		if (i < 0)
+		bool thumb;
+
+		if (!val_bool(th, &thumb))
 			return -1;
-		return i ? V_THUMBNAIL : (int)dflt;
+		return thumb ? V_THUMBNAIL : (int)dflt;
 	}
 	return (int)dflt;
 }

@@ -44,7 +44,7 @@
 /* Seconds of 0000-01-01T00:00:00Z, the earliest time we format. */
 #define VAL_T_0000 (-62167219200LL)
 
-int
+bool
 val_uuid(const char *s, char canon[37])
 {
 	static const char hex[] = "0123456789abcdef";
@@ -52,26 +52,26 @@ val_uuid(const char *s, char canon[37])
 	int v;
 
 	if (s == NULL)
-		return 0;
+		return false;
 	for (int i = 0; i < 36; i++) {
 		char c = s[i];
 
 		if (i == 8 || i == 13 || i == 18 || i == 23) {
 			if (c != '-')
-				return 0;
+				return false;
 			tmp[i] = '-';
 		} else if ((v = pi_hexval((unsigned char)c)) >= 0) {
 			tmp[i] = hex[v];    /* upper case made lower */
 		} else {
-			return 0;   /* also stops at a NUL: no overread */
+			return false;   /* also stops at a NUL: no overread */
 		}
 	}
 	if (s[36] != '\0')
-		return 0;
+		return false;
 	tmp[36] = '\0';
 	if (canon != NULL)
 		memcpy(canon, tmp, sizeof(tmp));
-	return 1;
+	return true;
 }
 
 int
@@ -103,16 +103,16 @@ val_digits(const char **pp, int n)
 }
 
 /* Consumes the character c at *pp; 0 if something else is there. */
-static int
+static bool
 val_expect(const char **pp, char c)
 {
 	if (**pp != c)
-		return 0;
+		return false;
 	(*pp)++;
-	return 1;
+	return true;
 }
 
-int
+bool
 val_rfc3339(const char *s, int64_t *out)
 {
 	const char *p = s;
@@ -120,25 +120,25 @@ val_rfc3339(const char *s, int64_t *out)
 	int64_t t;
 
 	if (s == NULL)
-		return 0;
+		return false;
 	if ((year = val_digits(&p, 4)) < 0 || !val_expect(&p, '-') ||
 	    (mon = val_digits(&p, 2)) < 0 || !val_expect(&p, '-') ||
 	    (day = val_digits(&p, 2)) < 0)
-		return 0;
+		return false;
 	if (*p != 'T' && *p != 't')
-		return 0;
+		return false;
 	p++;
 	if ((hour = val_digits(&p, 2)) < 0 || !val_expect(&p, ':') ||
 	    (min = val_digits(&p, 2)) < 0 || !val_expect(&p, ':') ||
 	    (sec = val_digits(&p, 2)) < 0)
-		return 0;
+		return false;
 	if (*p == '.') {
 		int n = 0;
 
 		for (p++; *p >= '0' && *p <= '9'; p++)
 			n++;
 		if (n < 1 || n > 9)
-			return 0;
+			return false;
 	}
 	if (*p == 'Z' || *p == 'z') {
 		p++;
@@ -147,26 +147,26 @@ val_rfc3339(const char *s, int64_t *out)
 
 		if ((oh = val_digits(&p, 2)) < 0 || !val_expect(&p, ':') ||
 		    (om = val_digits(&p, 2)) < 0)
-			return 0;
+			return false;
 		if (oh > 23 || om > 59)
-			return 0;
+			return false;
 		off = sign * (oh * 3600 + om * 60);
 	} else {
-		return 0;
+		return false;
 	}
 	if (*p != '\0')
-		return 0;
+		return false;
 	if (year < 1900 || year > 9999 || mon < 1 || mon > 12 || day < 1 ||
 	    day > pi_days_in_month(year, mon) || hour > 23 || min > 59 ||
 	    sec > 59)
-		return 0;
+		return false;
 	t = pi_days_from_civil(year, mon, day) * 86400 +
 	    hour * 3600 + min * 60 + sec - off;
 	if (t < VAL_T_1900 || t > VAL_T_9999)
-		return 0;
+		return false;
 	if (out != NULL)
 		*out = t;
-	return 1;
+	return true;
 }
 
 /* Writes v as exactly n decimal digits at p (v must fit). */
@@ -206,7 +206,7 @@ val_format_rfc3339(int64_t t, char buf[21])
 	val_put_digits(buf + 17, secs % 60, 2);
 }
 
-int
+bool
 val_int(const char *s, long long min, long long max, long long *out)
 {
 	unsigned long long v = 0;
@@ -215,40 +215,40 @@ val_int(const char *s, long long min, long long max, long long *out)
 	long long r;
 
 	if (s == NULL || min > max)
-		return 0;
+		return false;
 	if (*p == '-') {
 		neg = 1;
 		p++;
 	}
 	for (; *p >= '0' && *p <= '9'; p++) {
 		if (++n > 19)
-			return 0;
+			return false;
 		/* 19 digits stay below 10^19 < 2^64: no overflow here. */
 		v = v * 10 + (unsigned)(*p - '0');
 	}
 	if (n == 0 || *p != '\0')
-		return 0;
+		return false;
 	if (neg) {
 		if (v > (unsigned long long)LLONG_MAX + 1)
-			return 0;
+			return false;
 		r = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN :
 		    -(long long)v;
 	} else {
 		if (v > (unsigned long long)LLONG_MAX)
-			return 0;
+			return false;
 		r = (long long)v;
 	}
 	if (r < min || r > max)
-		return 0;
+		return false;
 	if (out != NULL)
 		*out = r;
-	return 1;
+	return true;
 }
 
 /* The decoder of val_text() and val_utf8(): 1 if s[0..len) is well-formed
  * UTF-8 of at most max_chars code points without NUL and, when controls is
  * 0, without the control characters val_text() refuses. */
-static int
+static bool
 val_utf8_scan(const char *s, size_t len, size_t max_chars, int controls)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -264,10 +264,10 @@ val_utf8_scan(const char *s, size_t len, size_t max_chars, int controls)
 
 		if (c < 0x80) {
 			if (c == 0)
-				return 0;
+				return false;
 			if (!controls && ((c < 0x20 && c != '\t' &&
 			    c != '\n' && c != '\r') || c == 0x7f))
-				return 0;
+				return false;
 			need = 0;
 			cp = c;
 		} else if (c >= 0xc2 && c <= 0xdf) {
@@ -288,46 +288,50 @@ val_utf8_scan(const char *s, size_t len, size_t max_chars, int controls)
 			else if (c == 0xf4)
 				hi = 0x8f;      /* nothing above U+10FFFF */
 		} else {
-			return 0;   /* 80..C1 (stray or overlong), F5..FF */
+			return false;   /* 80..C1 (stray or overlong), F5..FF */
 		}
 		if (len - i - 1 < need)
-			return 0;   /* truncated sequence */
+			return false;   /* truncated sequence */
 		for (size_t k = 1; k <= need; k++) {
 			unsigned char cc = p[i + k];
 
 			if (cc < lo || cc > hi)
-				return 0;
+				return false;
 			lo = 0x80;
 			hi = 0xbf;
 			cp = (cp << 6) | (cc & 0x3f);
 		}
 		if (!controls && cp >= 0x80 && cp <= 0x9f)
-			return 0;   /* C1 controls */
+			return false;   /* C1 controls */
 		i += need + 1;
 		if (++chars > max_chars)
-			return 0;
+			return false;
 	}
-	return 1;
+	return true;
 }
 
-int
+bool
 val_text(const char *s, size_t len, size_t max_chars)
 {
 	return val_utf8_scan(s, len, max_chars, 0);
 }
 
-int
+bool
 val_utf8(const char *s, size_t len)
 {
 	return val_utf8_scan(s, len, SIZE_MAX, 1);
 }
 
-int
-val_bool(const char *s)
+bool
+val_bool(const char *s, bool *out)
 {
-	if (s == NULL || strcmp(s, "false") == 0)
-		return 0;
-	if (strcmp(s, "true") == 0)
-		return 1;
-	return -1;
+	if (s == NULL || strcmp(s, "false") == 0) {
+		*out = false;
+		return true;
+	}
+	if (strcmp(s, "true") == 0) {
+		*out = true;
+		return true;
+	}
+	return false;
 }

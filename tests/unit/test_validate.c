@@ -652,22 +652,31 @@ test_text(void)
 	test_text_exhaustive();
 }
 
+/* val_bool as 1 (true), 0 (false) or -1 (not a boolean). */
+static int
+tri(const char *s)
+{
+	bool b;
+
+	return val_bool(s, &b) ? b : -1;
+}
+
 static void
 test_bool(void)
 {
-	is_int(val_bool("true"), 1, "bool: true");
-	is_int(val_bool("false"), 0, "bool: false");
-	is_int(val_bool(NULL), 0, "bool: NULL is false");
-	is_int(val_bool("TRUE"), -1, "bool: TRUE");
-	is_int(val_bool("True"), -1, "bool: True");
-	is_int(val_bool("1"), -1, "bool: 1");
-	is_int(val_bool("0"), -1, "bool: 0");
-	is_int(val_bool("yes"), -1, "bool: yes");
-	is_int(val_bool(""), -1, "bool: empty");
-	is_int(val_bool("true "), -1, "bool: trailing space");
-	is_int(val_bool(" false"), -1, "bool: leading space");
-	is_int(val_bool("truex"), -1, "bool: longer");
-	is_int(val_bool("tru"), -1, "bool: prefix");
+	is_int(tri("true"), 1, "bool: true");
+	is_int(tri("false"), 0, "bool: false");
+	is_int(tri(NULL), 0, "bool: NULL is false");
+	is_int(tri("TRUE"), -1, "bool: TRUE");
+	is_int(tri("True"), -1, "bool: True");
+	is_int(tri("1"), -1, "bool: 1");
+	is_int(tri("0"), -1, "bool: 0");
+	is_int(tri("yes"), -1, "bool: yes");
+	is_int(tri(""), -1, "bool: empty");
+	is_int(tri("true "), -1, "bool: trailing space");
+	is_int(tri(" false"), -1, "bool: leading space");
+	is_int(tri("truex"), -1, "bool: longer");
+	is_int(tri("tru"), -1, "bool: prefix");
 }
 
 int
