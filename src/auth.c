@@ -93,13 +93,13 @@ int
 auth_alg_parse(const char *name, enum auth_alg *out)
 {
 	if (name == NULL || out == NULL)
-		return -1;
+		return PI_ERR_INVALID;
 	for (size_t i = 0; i < sizeof(auth_algs) / sizeof(auth_algs[0]); i++)
 		if (strcasecmp(name, auth_algs[i].name) == 0) {
 			*out = (enum auth_alg)i;
 			return 0;
 		}
-	return -1;
+	return PI_ERR_INVALID;
 }
 
 const char *
@@ -272,14 +272,14 @@ auth_config_load(struct auth_config *cfg, enum auth_alg alg,
 	unsigned char *pem = NULL;
 	size_t pemlen = 0;
 	const char *dummy;
-	int rc = -1;
+	int rc = PI_ERR_INVALID;
 
 	if (why == NULL)
 		why = &dummy;
 	*why = NULL;
 	if (cfg == NULL) {
 		*why = "internal error: no configuration";
-		return -1;
+		return PI_ERR_INVALID;
 	}
 	memset(cfg, 0, sizeof(*cfg));
 	if (ai == NULL) {
@@ -843,7 +843,7 @@ auth_origin_norm(const char *s, size_t n, int url, char *out)
 	return 0;
 }
 
-int
+bool
 auth_origin_ok(const char *allowed, const char *origin, const char *referer,
     int https, const char *host, const char *port)
 {
@@ -853,18 +853,18 @@ auth_origin_ok(const char *allowed, const char *origin, const char *referer,
 
 	if (origin != NULL && origin[0] != '\0') {
 		if (auth_origin_norm(origin, strlen(origin), 0, want) != 0)
-			return 0;       /* also "null" */
+			return false;   /* also "null" */
 	} else if (referer != NULL && referer[0] != '\0') {
 		if (auth_origin_norm(referer, strlen(referer), 1, want) != 0)
-			return 0;
+			return false;
 	} else {
-		return 0;
+		return false;
 	}
 	if (allowed == NULL || allowed[0] == '\0') {
 		char norm[AUTH_ORIGIN_MAX];
 
 		if (host == NULL || host[0] == '\0')
-			return 0;
+			return false;
 		/* nginx's Debian fastcgi_params pass HTTP_HOST as $host, without
 		 * the port: then the port is the one the server listens on. */
 		if (port != NULL && port[0] != '\0' && (host[0] == '[' ?
@@ -876,7 +876,7 @@ auth_origin_ok(const char *allowed, const char *origin, const char *referer,
 			    https ? "https" : "http", host);
 		if (n < 0 || (size_t)n >= sizeof(self) ||
 		    auth_origin_norm(self, (size_t)n, 0, norm) != 0)
-			return 0;
+			return false;
 		return strcmp(norm, want) == 0;
 	}
 	for (p = allowed; *p != '\0';) {
@@ -888,13 +888,13 @@ auth_origin_ok(const char *allowed, const char *origin, const char *referer,
 		len = strcspn(p, ", \t");
 		if (len > 0 && auth_origin_norm(p, len, 0, norm) == 0 &&
 		    strcmp(norm, want) == 0)
-			return 1;
+			return true;
 		p += len;
 	}
-	return 0;
+	return false;
 }
 
-int
+bool
 auth_origins_valid(const char *allowed, const char **bad, size_t *badlen)
 {
 	char norm[AUTH_ORIGIN_MAX];
@@ -910,14 +910,14 @@ auth_origins_valid(const char *allowed, const char **bad, size_t *badlen)
 				*bad = p;
 			if (badlen != NULL)
 				*badlen = len;
-			return 0;
+			return false;
 		}
 		p += len;
 	}
-	return 1;
+	return true;
 }
 
-int
+bool
 auth_is_bearer(const char *authorization)
 {
 	const char *tok;

@@ -10,6 +10,7 @@
 #ifndef POLAIMG_AUTH_H
 #define POLAIMG_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,7 +31,8 @@ struct auth_config {
 	                          * set it; negative counts as 0 */
 };
 
-/* Parses an algorithm name ("HS256", case-insensitive); 0 ok, -1 unknown. */
+/* Parses an algorithm name ("HS256", case-insensitive); 0 ok,
+ * PI_ERR_INVALID unknown. */
 int auth_alg_parse(const char *name, enum auth_alg *out);
 /* The canonical name of alg ("HS256" …), or "?" for an unknown value. */
 const char *auth_alg_name(enum auth_alg alg);
@@ -41,8 +43,8 @@ const char *auth_alg_name(enum auth_alg alg);
  * a PEM file (at most 64 KiB) holding a public key of the right type: RSA of
  * at least 2048 bits for RS*, EC on P-256/P-384/P-521 for ES256/384/512; the
  * key kept in cfg is that public key re-encoded as PEM (nothing else from the
- * file is kept). Returns 0, or -1 with *why a static message (why may be
- * NULL) and cfg zeroed. Free with auth_config_free(). */
+ * file is kept). Returns 0, or PI_ERR_INVALID with *why a static message
+ * (why may be NULL) and cfg zeroed. Free with auth_config_free(). */
 int auth_config_load(struct auth_config *cfg, enum auth_alg alg,
     const char *secret, size_t secretlen, const char *pubkey_path,
     int require_exp, const char **why);
@@ -81,27 +83,27 @@ int auth_verify(const struct auth_config *cfg, const char *token, int64_t now,
 const char *auth_token_from_headers(const char *authorization,
     const char *cookie, char *buf, size_t bufsz);
 
-/* 1 if the Authorization header uses the Bearer scheme (then it, not the
+/* Whether the Authorization header uses the Bearer scheme (then it, not the
  * polacare_token cookie, carries the request's token). */
-int auth_is_bearer(const char *authorization);
+bool auth_is_bearer(const char *authorization);
 
 /*
  * The Origin check for unsafe requests authenticated by the cookie (a
  * browser attaches cookies to cross-site requests; it never attaches an
- * Authorization header). 1 if the request's origin — the Origin header, or
+ * Authorization header). True if the request's origin — the Origin header, or
  * without one the scheme://host[:port] of the Referer — is one of allowed
  * (origins separated by commas or blanks) or, when allowed is empty, the
  * request's own origin: https or http (https != 0), the Host header and,
  * when host carries no port, port (the server's, SERVER_PORT; may be NULL).
  * Origins are compared with scheme and host in lower case and the default
- * port dropped. 0 when neither header is there, or Origin is "null" or not
+ * port dropped. False when neither header is there, or Origin is "null" or not
  * an http(s) origin. Pure.
  */
-int auth_origin_ok(const char *allowed, const char *origin,
+bool auth_origin_ok(const char *allowed, const char *origin,
     const char *referer, int https, const char *host, const char *port);
 
-/* 1 if every entry of an allowed_origins value is an http(s) origin
- * without path; else 0 with *bad / *badlen at the first bad entry. */
-int auth_origins_valid(const char *allowed, const char **bad, size_t *badlen);
+/* Whether every entry of an allowed_origins value is an http(s) origin
+ * without path; if not, *bad / *badlen point at the first bad entry. */
+bool auth_origins_valid(const char *allowed, const char **bad, size_t *badlen);
 
 #endif

@@ -6,6 +6,7 @@
  * confusion, fractional exp, crit header) because libjwt will not make them.
  */
 #include "auth.h"
+#include "common.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -189,10 +190,10 @@ test_alg_parse(void)
 	is_int(a, AUTH_RS512, "alg RS512 is RS512");
 	is_int(auth_alg_parse("ES256", &a), 0, "alg ES256 parses");
 	is_int(a, AUTH_ES256, "alg ES256 is ES256");
-	is_int(auth_alg_parse("none", &a), -1, "alg none refused");
-	is_int(auth_alg_parse("PS256", &a), -1, "alg PS256 refused");
-	is_int(auth_alg_parse("HS256 ", &a), -1, "alg with a space refused");
-	is_int(auth_alg_parse(NULL, &a), -1, "alg NULL refused");
+	is_int(auth_alg_parse("none", &a), PI_ERR_INVALID, "alg none refused");
+	is_int(auth_alg_parse("PS256", &a), PI_ERR_INVALID, "alg PS256 refused");
+	is_int(auth_alg_parse("HS256 ", &a), PI_ERR_INVALID, "alg with a space refused");
+	is_int(auth_alg_parse(NULL, &a), PI_ERR_INVALID, "alg NULL refused");
 	is_str(auth_alg_name(AUTH_ES384), "ES384", "alg name ES384");
 	is_str(auth_alg_name((enum auth_alg)42), "?", "alg name unknown");
 }
@@ -206,18 +207,18 @@ test_config(void)
 
 	memset(big, 'k', sizeof(big));
 	is_int(auth_config_load(&cfg, AUTH_HS256, secret, 31, NULL, 1, &why),
-	    -1, "HS256 secret of 31 bytes refused");
+	    PI_ERR_INVALID, "HS256 secret of 31 bytes refused");
 	ok(why != NULL && strstr(why, "7518") != NULL,
 	    "short secret refusal cites RFC 7518");
 	ok(cfg.key == NULL && cfg.keylen == 0, "config zeroed after refusal");
-	is_int(auth_config_load(&cfg, AUTH_HS256, "", 0, NULL, 1, &why), -1,
+	is_int(auth_config_load(&cfg, AUTH_HS256, "", 0, NULL, 1, &why), PI_ERR_INVALID,
 	    "empty HS256 secret refused");
-	is_int(auth_config_load(&cfg, AUTH_HS256, NULL, 32, NULL, 1, &why), -1,
+	is_int(auth_config_load(&cfg, AUTH_HS256, NULL, 32, NULL, 1, &why), PI_ERR_INVALID,
 	    "NULL HS256 secret refused");
 	is_int(auth_config_load(&cfg, AUTH_HS512, secret, 32, NULL, 1, &why),
-	    -1, "HS512 with a 32-byte secret refused");
+	    PI_ERR_INVALID, "HS512 with a 32-byte secret refused");
 	is_int(auth_config_load(&cfg, AUTH_HS256, big, sizeof(big), NULL, 1,
-	    &why), -1, "HS256 secret over 4096 bytes refused");
+	    &why), PI_ERR_INVALID, "HS256 secret over 4096 bytes refused");
 	is_int(auth_config_load(&cfg, AUTH_HS256, big, 64, NULL, 0, NULL), 0,
 	    "64-byte HS256 secret accepted, why may be NULL");
 	ok(cfg.keylen == 64 && memcmp(cfg.key, big, 64) == 0 &&
@@ -227,13 +228,13 @@ test_config(void)
 	auth_config_free(&cfg);
 	auth_config_free(NULL);
 	is_int(auth_config_load(&cfg, (enum auth_alg)99, secret, 32, NULL, 1,
-	    &why), -1, "unknown algorithm refused");
-	is_int(auth_config_load(&cfg, AUTH_RS256, NULL, 0, NULL, 1, &why), -1,
+	    &why), PI_ERR_INVALID, "unknown algorithm refused");
+	is_int(auth_config_load(&cfg, AUTH_RS256, NULL, 0, NULL, 1, &why), PI_ERR_INVALID,
 	    "RS256 without a key file refused");
 	is_int(auth_config_load(&cfg, AUTH_RS256, NULL, 0, tmp_path("absent"),
-	    1, &why), -1, "RS256 with a missing key file refused");
+	    1, &why), PI_ERR_INVALID, "RS256 with a missing key file refused");
 	is_int(auth_config_load(&cfg, AUTH_RS256, NULL, 0, tmpdir, 1, &why),
-	    -1, "RS256 with a directory as key file refused");
+	    PI_ERR_INVALID, "RS256 with a directory as key file refused");
 }
 
 /* Everything an HS256 configuration must decide. */
@@ -639,26 +640,26 @@ test_pubkey(void)
 
 	/* Key files that must be refused. */
 	is_int(auth_config_load(&bad, AUTH_RS256, NULL, 0, ec_path, 1, &why),
-	    -1, "RS256 with an EC key refused");
+	    PI_ERR_INVALID, "RS256 with an EC key refused");
 	is_int(auth_config_load(&bad, AUTH_ES256, NULL, 0, rsa_path, 1, &why),
-	    -1, "ES256 with an RSA key refused");
+	    PI_ERR_INVALID, "ES256 with an RSA key refused");
 	is_int(auth_config_load(&bad, AUTH_ES256, NULL, 0,
-	    write_file("p384.pem", p384_pub, strlen(p384_pub)), 1, &why), -1,
+	    write_file("p384.pem", p384_pub, strlen(p384_pub)), 1, &why), PI_ERR_INVALID,
 	    "ES256 with a P-384 key refused");
 	is_int(auth_config_load(&bad, AUTH_ES384, NULL, 0, tmp_path("p384.pem"),
 	    1, &why), 0, "ES384 with a P-384 key accepted");
 	auth_config_free(&bad);
 	is_int(auth_config_load(&bad, AUTH_RS256, NULL, 0,
-	    write_file("rsa1k.pem", rsa1k_pub, strlen(rsa1k_pub)), 1, &why), -1,
+	    write_file("rsa1k.pem", rsa1k_pub, strlen(rsa1k_pub)), 1, &why), PI_ERR_INVALID,
 	    "RS256 with a 1024-bit key refused");
 	is_int(auth_config_load(&bad, AUTH_RS256, NULL, 0,
-	    write_file("junk.pem", "not a key\n", 10), 1, &why), -1,
+	    write_file("junk.pem", "not a key\n", 10), 1, &why), PI_ERR_INVALID,
 	    "RS256 with a junk file refused");
 	is_int(auth_config_load(&bad, AUTH_RS256, NULL, 0,
-	    write_file("empty.pem", "", 0), 1, &why), -1,
+	    write_file("empty.pem", "", 0), 1, &why), PI_ERR_INVALID,
 	    "RS256 with an empty file refused");
 	is_int(auth_config_load(&bad, AUTH_RS256, NULL, 0,
-	    write_file("priv.pem", rsa_priv, strlen(rsa_priv)), 1, &why), -1,
+	    write_file("priv.pem", rsa_priv, strlen(rsa_priv)), 1, &why), PI_ERR_INVALID,
 	    "RS256 with a private key only refused");
 	big = malloc(70000);
 	if (big == NULL)
@@ -666,7 +667,7 @@ test_pubkey(void)
 	memset(big, '\n', 70000);
 	memcpy(big, rsa_pub, strlen(rsa_pub));
 	is_int(auth_config_load(&bad, AUTH_RS256, NULL, 0,
-	    write_file("big.pem", big, 70000), 1, &why), -1,
+	    write_file("big.pem", big, 70000), 1, &why), PI_ERR_INVALID,
 	    "RS256 with a key file over 64 KiB refused");
 	ok(why != NULL && strstr(why, "64 KiB") != NULL,
 	    "refusal names the size limit");
