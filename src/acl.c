@@ -33,24 +33,24 @@ acl_role_name(enum role r)
 	return role_names[r];
 }
 
-int
+bool
 acl_allowed(const struct principal *p, enum acl_action action,
     const char *case_patient_id)
 {
 	if (p == NULL)
-		return 0;
+		return false;
 	switch (p->role) {
 	case ROLE_ADMIN:
 	case ROLE_DOCTOR:
-		return 1;
+		return true;
 	case ROLE_PATIENT:
 		if (action == ACL_DELETE)
-			return 0;
+			return false;
 		/* Ids are compared as canonical lower-case UUID text. */
 		return case_patient_id != NULL && p->user_id[0] != '\0' &&
 		    strcasecmp(p->user_id, case_patient_id) == 0;
 	case ROLE_NONE:
 	default:
-		return 0;
+		return false;
 	}
 }

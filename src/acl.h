@@ -5,6 +5,8 @@
 #ifndef POLAIMG_ACL_H
 #define POLAIMG_ACL_H
 
+#include <stdbool.h>
+
 enum role { ROLE_NONE = 0, ROLE_PATIENT, ROLE_DOCTOR, ROLE_ADMIN };
 enum acl_action { ACL_VIEW, ACL_UPLOAD, ACL_DELETE };
 
@@ -17,8 +19,9 @@ struct principal {
 enum role acl_role_parse(const char *name);
 const char *acl_role_name(enum role r);   /* "patient" …, "none" */
 
-/* 1 if p may perform action on a case whose patient is case_patient_id. */
-int acl_allowed(const struct principal *p, enum acl_action action,
+/* Whether p may perform action on a case whose patient is
+ * case_patient_id. */
+bool acl_allowed(const struct principal *p, enum acl_action action,
     const char *case_patient_id);
 
 #endif

@@ -97,19 +97,19 @@ authcache_free(struct authcache *ac)
 	free(ac);
 }
 
-int
+bool
 authcache_user_get(struct authcache *ac, const char *user_id, int64_t now_ms,
     int64_t ttl_ms, struct db_user *out)
 {
 	struct user_entry *e;
 
 	if (ac == NULL)
-		return 0;
+		return false;
 	e = &ac->users[slot(user_id)];
 	if (!usable(e->id, user_id, e->at_ms, now_ms, ttl_ms))
-		return 0;
+		return false;
 	*out = e->u;
-	return 1;
+	return true;
 }
 
 void
@@ -127,21 +127,21 @@ authcache_user_put(struct authcache *ac, const char *user_id, int64_t now_ms,
 	e->u = *u;
 }
 
-int
+bool
 authcache_case_get(struct authcache *ac, const char *case_id, int64_t now_ms,
     int64_t ttl_ms, int *found, char *patient_id, size_t n, long long *version)
 {
 	struct case_entry *e;
 
 	if (ac == NULL)
-		return 0;
+		return false;
 	e = &ac->cases[slot(case_id)];
 	if (!usable(e->id, case_id, e->at_ms, now_ms, ttl_ms))
-		return 0;
+		return false;
 	*found = e->found;
 	(void)snprintf(patient_id, n, "%s", e->patient);
 	*version = e->version;
-	return 1;
+	return true;
 }
 
 void
@@ -161,7 +161,7 @@ authcache_case_put(struct authcache *ac, const char *case_id, int64_t now_ms,
 	e->version = version;
 }
 
-int
+bool
 authcache_image_get(struct authcache *ac, const char *image_id,
     int64_t now_ms, int64_t ttl_ms, struct arena *a, int *found,
     struct image *img)
@@ -169,21 +169,21 @@ authcache_image_get(struct authcache *ac, const char *image_id,
 	struct image_entry *e;
 
 	if (ac == NULL)
-		return 0;
+		return false;
 	e = &ac->images[slot(image_id)];
 	if (!usable(e->id, image_id, e->at_ms, now_ms, ttl_ms))
-		return 0;
+		return false;
 	*found = e->found;
 	if (!e->found)
-		return 1;
+		return true;
 	*img = e->img;
 	img->description = NULL;
 	if (e->desc != NULL) {
 		img->description = arena_strdup(a, e->desc);
 		if (img->description == NULL)
-			return 0;
+			return false;
 	}
-	return 1;
+	return true;
 }
 
 void
@@ -256,7 +256,7 @@ token_slot(struct tokencache *tc, const char *token, size_t len)
 	return &tc->slots[pi_fnv1a(token + from, len - from) % TOKENCACHE_SLOTS];
 }
 
-int
+bool
 tokencache_get(struct tokencache *tc, const char *token, int64_t now,
     struct auth_claims *out)
 {
@@ -264,16 +264,16 @@ tokencache_get(struct tokencache *tc, const char *token, int64_t now,
 	size_t len;
 
 	if (tc == NULL)
-		return 0;
+		return false;
 	len = strlen(token);
 	if (len == 0 || len >= TOKENCACHE_TOKEN_MAX)
-		return 0;
+		return false;
 	e = token_slot(tc, token, len);
 	if (e->len != len || memcmp(e->token, token, len) != 0 ||
 	    now < e->claims.valid_from || now >= e->claims.valid_until)
-		return 0;
+		return false;
 	*out = e->claims;
-	return 1;
+	return true;
 }
 
 void

@@ -16,6 +16,7 @@
 #ifndef POLAIMG_AUTHCACHE_H
 #define POLAIMG_AUTHCACHE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "arena.h"
@@ -30,21 +31,21 @@ void authcache_free(struct authcache *ac);
 /* Drops every copy. */
 void authcache_clear(struct authcache *ac);
 
-/* Each get returns 1 with the copy (made at most ttl_ms before now_ms) or 0.
- * found = 0 is a kept "no such row". */
-int authcache_user_get(struct authcache *ac, const char *user_id,
+/* Each get returns true with the copy (made at most ttl_ms before now_ms)
+ * or false. found = 0 is a kept "no such row". */
+bool authcache_user_get(struct authcache *ac, const char *user_id,
     int64_t now_ms, int64_t ttl_ms, struct db_user *out);
 void authcache_user_put(struct authcache *ac, const char *user_id,
     int64_t now_ms, const struct db_user *u);
 
-int authcache_case_get(struct authcache *ac, const char *case_id,
+bool authcache_case_get(struct authcache *ac, const char *case_id,
     int64_t now_ms, int64_t ttl_ms, int *found, char *patient_id, size_t n,
     long long *version);
 void authcache_case_put(struct authcache *ac, const char *case_id,
     int64_t now_ms, int found, const char *patient_id, long long version);
 
 /* img->description is copied into a (NULL stays NULL). */
-int authcache_image_get(struct authcache *ac, const char *image_id,
+bool authcache_image_get(struct authcache *ac, const char *image_id,
     int64_t now_ms, int64_t ttl_ms, struct arena *a, int *found,
     struct image *img);
 void authcache_image_put(struct authcache *ac, const char *image_id,
@@ -69,8 +70,8 @@ struct tokencache;
 
 struct tokencache *tokencache_new(void);
 void tokencache_free(struct tokencache *tc);
-/* 1 with *out if token was put and now is within its validity, else 0. */
-int tokencache_get(struct tokencache *tc, const char *token, int64_t now,
+/* True with *out if token was put and now is within its validity. */
+bool tokencache_get(struct tokencache *tc, const char *token, int64_t now,
     struct auth_claims *out);
 /* Keeps token (verified, AUTH_OK) with its claims. */
 void tokencache_put(struct tokencache *tc, const char *token,

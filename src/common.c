@@ -66,7 +66,7 @@ pi_hexval(int c)
 	return -1;
 }
 
-int
+bool
 pi_is_leap(int64_t y)
 {
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;

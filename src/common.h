@@ -9,6 +9,7 @@
 #ifndef POLAIMG_COMMON_H
 #define POLAIMG_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -49,8 +50,9 @@ int pi_hexval(int c);
  * holds without overflow of the day count works, negative years included
  * (year 0 is 1 BC). */
 
-/* 1 if y is a leap year (every 4th, except centuries not divisible by 400). */
-int pi_is_leap(int64_t y);
+/* Whether y is a leap year (every 4th, except centuries not divisible by
+ * 400). */
+bool pi_is_leap(int64_t y);
 
 /* Days in month m (1..12) of year y: 28..31. m must be in range. */
 int pi_days_in_month(int64_t y, int m);

@@ -594,33 +594,33 @@ http_parse_range(const char *h, long long size, long long *start,
 	return 1;
 }
 
-int
+bool
 http_etag_match(const char *inm, const char *etag)
 {
 	size_t elen = strlen(etag);
 	const char *p = inm;
 
 	if (inm == NULL)
-		return 0;
+		return false;
 	while (*p != '\0') {
 		const char *q;
 
 		while (*p == ' ' || *p == '\t' || *p == ',')
 			p++;
 		if (*p == '*')
-			return 1;
+			return true;
 		if (strncmp(p, "W/", 2) == 0)
 			p += 2;
 		if (*p != '"')
-			return 0;
+			return false;
 		q = strchr(p + 1, '"');
 		if (q == NULL)
-			return 0;
+			return false;
 		if ((size_t)(q - p + 1) == elen && strncmp(p, etag, elen) == 0)
-			return 1;
+			return true;
 		p = q + 1;
 	}
-	return 0;
+	return false;
 }
 
 void

@@ -9,6 +9,7 @@
 #ifndef POLAIMG_HTTP_H
 #define POLAIMG_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -115,9 +116,9 @@ int http_error_hdr(struct http_request *r, int status, const char *code,
  * -1 when it is unsatisfiable (416). Pure. */
 int http_parse_range(const char *h, long long size, long long *start,
     long long *end);
-/* 1 if an If-None-Match header value matches the strong etag (quoted),
+/* Whether an If-None-Match header value matches the strong etag (quoted),
  * with weak comparison as RFC 9110 requires for If-None-Match. Pure. */
-int http_etag_match(const char *inm, const char *etag);
+bool http_etag_match(const char *inm, const char *etag);
 /* Reads and discards the rest of the request body (so the web server is
  * never cut off mid-send); bounded by limit bytes. */
 void http_body_drain(struct http_request *r, long long limit);

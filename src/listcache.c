@@ -116,7 +116,7 @@ listcache_get(struct listcache *lc, const char *key, long long version,
 	return e->data;
 }
 
-int
+bool
 listcache_put(struct listcache *lc, const char *key, long long version,
     int64_t now_ms, const char *data, size_t len)
 {
@@ -125,10 +125,10 @@ listcache_put(struct listcache *lc, const char *key, long long version,
 	size_t klen;
 
 	if (lc == NULL || len == 0 || len > lc->max_bytes / 4)
-		return 0;
+		return false;
 	klen = strlen(key);
 	if (klen >= LISTCACHE_KEY_MAX)
-		return 0;
+		return false;
 	e = slot_of(lc, key);
 	drop(lc, e);
 	while (lc->bytes + len > lc->max_bytes) {
@@ -137,7 +137,7 @@ listcache_put(struct listcache *lc, const char *key, long long version,
 	}
 	copy = copy_alloc(len);
 	if (copy == NULL)
-		return 0;
+		return false;
 	memcpy(copy, data, len);
 	memcpy(e->key, key, klen + 1);
 	e->version = version;
@@ -146,7 +146,7 @@ listcache_put(struct listcache *lc, const char *key, long long version,
 	e->len = len;
 	lc->bytes += len;
 	lc->entries++;
-	return 1;
+	return true;
 }
 
 size_t

@@ -16,6 +16,7 @@
 #ifndef POLAIMG_LISTCACHE_H
 #define POLAIMG_LISTCACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,9 +36,9 @@ const char *listcache_get(struct listcache *lc, const char *key,
     long long version, int64_t now_ms, int64_t ttl_ms, size_t *len);
 
 /* Keeps a copy of data under key and version, made at now_ms, replacing
- * what the slot held. Returns 1 if kept, 0 if not (too large, key too
- * long, out of memory). */
-int listcache_put(struct listcache *lc, const char *key, long long version,
+ * what the slot held. Returns true if kept, false if not (too large, key
+ * too long, out of memory). */
+bool listcache_put(struct listcache *lc, const char *key, long long version,
     int64_t now_ms, const char *data, size_t len);
 
 void listcache_clear(struct listcache *lc);

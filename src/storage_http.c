@@ -115,7 +115,7 @@ shttp_header_addf(struct curl_slist **list, const char *name,
 	return shttp_header_add(list, line);
 }
 
-int
+bool
 shttp_header_value(const char *line, size_t n, const char *name,
     const char **val, size_t *vlen)
 {
@@ -124,7 +124,7 @@ shttp_header_value(const char *line, size_t n, const char *name,
 	size_t vn;
 
 	if (n <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
-		return 0;
+		return false;
 	v = line + nl + 1;
 	vn = n - nl - 1;
 	while (vn > 0 && (*v == ' ' || *v == '\t')) {
@@ -136,7 +136,7 @@ shttp_header_value(const char *line, size_t n, const char *name,
 		vn--;
 	*val = v;
 	*vlen = vn;
-	return 1;
+	return true;
 }
 
 /* ------------------------------------------------------------------------ */

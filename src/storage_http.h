@@ -6,6 +6,7 @@
 #ifndef POLAIMG_STORAGE_HTTP_H
 #define POLAIMG_STORAGE_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <curl/curl.h>
@@ -52,9 +53,9 @@ int shttp_header_addf(struct curl_slist **list, const char *name,
 /* If the response header line [line, line + n) is "name: value" (name
  * matched without regard to case, name given without the colon), points
  * *val at the value with surrounding blanks and the CRLF trimmed and sets
- * *vlen; returns 1. Returns 0 for another header. Nothing is copied: *val
+ * *vlen; returns true. Returns false for another header. Nothing is copied: *val
  * points into line. */
-int shttp_header_value(const char *line, size_t n, const char *name,
+bool shttp_header_value(const char *line, size_t n, const char *name,
     const char **val, size_t *vlen);
 
 /* libcurl's callback types, so that shttp_setup() can take them. */
