@@ -237,7 +237,7 @@ stream_object(struct ctx *c, const struct image *img, enum ingest_variant v,
 	s.end = s.size - 1;
 	/* serve() has answered an unsatisfiable Range already. */
 	s.ranged = http_parse_range(http_param(c->req, "HTTP_RANGE"), s.size,
-	    &s.start, &s.end) > 0;
+	    &s.start, &s.end) == HTTP_RANGE_OK;
 	if (!s.ranged) {
 		s.start = 0;
 		s.end = s.size - 1;
@@ -288,7 +288,7 @@ range_unsatisfiable(struct ctx *c, long long size)
 	long long start, end;
 
 	if (size < 0 || http_parse_range(http_param(c->req, "HTTP_RANGE"), size,
-	    &start, &end) >= 0)
+	    &start, &end) != HTTP_RANGE_UNSATISFIABLE)
 		return 0;
 	if (http_begin(c->req, 416) == 0 &&
 	    http_headerf(c->req, "Content-Range", "bytes */%lld", size) == 0 &&

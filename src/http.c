@@ -98,14 +98,14 @@ http_parse_query(struct arena *a, const char *query, struct http_param *out,
 
 	*n = 0;
 	if (strlen(q) > HTTP_QUERY_MAX)
-		return -1;
+		return PI_ERR_INVALID;
 	while (*q != '\0') {
 		const char *eq, *amp = strchr(q, '&');
 
 		end = amp != NULL ? amp : q + strlen(q);
 		if (end > q) {
 			if (*n == max)
-				return -1;
+				return PI_ERR_INVALID;
 			eq = memchr(q, '=', (size_t)(end - q));
 			out[*n].name = query_decode(a, q,
 			    (size_t)((eq != NULL ? eq : end) - q));
@@ -115,7 +115,7 @@ http_parse_query(struct arena *a, const char *query, struct http_param *out,
 			 * when only the value was bad: http_request_init()
 			 * names the parameter in its answer. */
 			if (out[*n].name == NULL || out[*n].value == NULL)
-				return -1;
+				return PI_ERR_INVALID;
 			(*n)++;
 		}
 		q = *end == '\0' ? end : end + 1;
@@ -179,7 +179,7 @@ http_request_init(struct http_request *r, FCGX_Request *fcgx,
 	r->path = q != NULL ? arena_strndup(arena, uri, (size_t)(q - uri)) : uri;
 	r->query = q != NULL ? q + 1 : "";
 	if (r->path == NULL)
-		return -1;
+		return PI_ERR_NOMEM;
 	if (http_parse_query(arena, r->query, r->params, HTTP_MAX_PARAMS,
 	    &r->nparams) != 0) {
 		r->query_invalid = 1;
@@ -197,7 +197,7 @@ http_request_init(struct http_request *r, FCGX_Request *fcgx,
 		errno = 0;
 		r->content_length = strtoll(cl, &end, 10);
 		if (errno != 0 || *end != '\0' || r->content_length < 0)
-			return -1;
+			return PI_ERR_INVALID;
 	}
 	r->remote_addr = http_param(r, "REMOTE_ADDR");
 	if (r->remote_addr == NULL)
@@ -206,7 +206,7 @@ http_request_init(struct http_request *r, FCGX_Request *fcgx,
 	if (bf != NULL && bf[0] != '\0') {
 		r->body_fd = open_body_file(bf, body_file_dir != NULL ? body_file_dir : "");
 		if (r->body_fd < 0)
-			return -1;
+			return PI_ERR_INVALID;
 		r->body_file = bf;
 	}
 	return 0;
@@ -316,11 +316,11 @@ int
 http_begin(struct http_request *r, int status)
 {
 	if (r->headers_done)
-		return -1;
+		return PI_ERR_INTERNAL;
 	r->status = status;
 	if (FCGX_FPrintF(r->fcgx->out, "Status: %d %s\r\nX-Request-Id: %s\r\n",
 	    status, status_reason(status), r->request_id) < 0)
-		return -1;
+		return PI_ERR_IO;
 	return 0;
 }
 
@@ -329,9 +329,9 @@ http_header(struct http_request *r, const char *name, const char *value)
 {
 	/* Values are built by polaimg; still, never let one split a header. */
 	if (strpbrk(value, "\r\n") != NULL || strpbrk(name, "\r\n:") != NULL)
-		return -1;
+		return PI_ERR_INTERNAL;
 	if (FCGX_FPrintF(r->fcgx->out, "%s: %s\r\n", name, value) < 0)
-		return -1;
+		return PI_ERR_IO;
 	return 0;
 }
 
@@ -346,7 +346,7 @@ http_headerf(struct http_request *r, const char *name, const char *fmt, ...)
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(buf))
-		return -1;
+		return PI_ERR_INTERNAL;
 	return http_header(r, name, buf);
 }
 
@@ -354,7 +354,7 @@ int
 http_end_headers(struct http_request *r)
 {
 	r->headers_done = 1;
-	return FCGX_PutS("\r\n", r->fcgx->out) < 0 ? -1 : 0;
+	return FCGX_PutS("\r\n", r->fcgx->out) < 0 ? PI_ERR_IO : 0;
 }
 
 int
@@ -368,7 +368,7 @@ http_write(struct http_request *r, const void *buf, size_t n)
 		int chunk = n > 1 << 20 ? 1 << 20 : (int)n;
 
 		if (FCGX_PutStr(p, chunk, r->fcgx->out) != chunk)
-			return -1;
+			return PI_ERR_IO;
 		p += chunk;
 		n -= (size_t)chunk;
 		r->bytes_out += chunk;
@@ -393,7 +393,7 @@ json_response(struct http_request *r, int status, const char *body,
 	    http_header(r, "X-Content-Type-Options", "nosniff") != 0 ||
 	    (hname != NULL && http_header(r, hname, hvalue) != 0) ||
 	    http_end_headers(r) != 0 || http_write(r, body, len) != 0)
-		return -1;
+		return PI_ERR_IO;
 	return 0;
 }
 
@@ -403,7 +403,7 @@ http_json_hdr(struct http_request *r, int status, json_object *obj,
 {
 	const char *body;
 	size_t len;
-	int rc = -1;
+	int rc = PI_ERR_NOMEM;
 
 	if (obj == NULL)
 		return http_error(r, 500, "INTERNAL", "Internal server error");
@@ -545,7 +545,7 @@ parse_pos(const char **p, long long *out)
 	return digits > 0;
 }
 
-int
+enum http_range
 http_parse_range(const char *h, long long size, long long *start,
     long long *end)
 {
@@ -553,45 +553,45 @@ http_parse_range(const char *h, long long size, long long *start,
 	long long a, b;
 
 	if (h == NULL || strncmp(h, "bytes=", 6) != 0)
-		return 0;
+		return HTTP_RANGE_NONE;
 	p = h + 6;
 	while (*p == ' ')
 		p++;
 	if (strchr(p, ',') != NULL)
-		return 0;   /* several ranges: answer with the whole object */
+		return HTTP_RANGE_NONE; /* several ranges: send the whole object */
 	if (*p == '-') {
 		p++;
 		if (!parse_pos(&p, &b))
-			return 0;
+			return HTTP_RANGE_NONE;
 		while (*p == ' ')
 			p++;
 		if (*p != '\0')
-			return 0;
+			return HTTP_RANGE_NONE;
 		if (b == 0 || size == 0)
-			return -1;
+			return HTTP_RANGE_UNSATISFIABLE;
 		*start = b >= size ? 0 : size - b;
 		*end = size - 1;
-		return 1;
+		return HTTP_RANGE_OK;
 	}
 	if (!parse_pos(&p, &a) || *p != '-')
-		return 0;
+		return HTTP_RANGE_NONE;
 	p++;
 	if (*p == '\0' || *p == ' ') {
 		b = size - 1;
 	} else if (!parse_pos(&p, &b) || b < a) {
-		return 0;
+		return HTTP_RANGE_NONE;
 	}
 	while (*p == ' ')
 		p++;
 	if (*p != '\0')
-		return 0;
+		return HTTP_RANGE_NONE;
 	if (a >= size)
-		return -1;
+		return HTTP_RANGE_UNSATISFIABLE;
 	if (b >= size)
 		b = size - 1;
 	*start = a;
 	*end = b;
-	return 1;
+	return HTTP_RANGE_OK;
 }
 
 bool

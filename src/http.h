@@ -56,13 +56,14 @@ struct http_request {
 };
 
 /* Fills r from the FastCGI request. body_file_dir is the configured
- * directory of handed-over bodies ("" = refuse them). Returns 0 or -1 (the
- * request is then answered with 400 by the caller). */
+ * directory of handed-over bodies ("" = refuse them). Returns 0, or
+ * PI_ERR_INVALID or PI_ERR_NOMEM (the request is then answered with 400 by
+ * the caller). */
 int http_request_init(struct http_request *r, FCGX_Request *fcgx,
     struct arena *arena, const char *body_file_dir);
 /* Decodes a raw query string ("a=1&b=%20x", '+' = space) into at most max
  * pairs in out, strings in arena memory; *n is the number decoded. Returns
- * 0, or -1 when the query is longer than HTTP_QUERY_MAX, has more than max
+ * 0, or PI_ERR_INVALID when the query is longer than HTTP_QUERY_MAX, has more than max
  * pairs, a bad %-escape, an encoded NUL or malformed UTF-8 (out[0..*n)
  * stay valid; out[*n].name is the pair's name when only its value was bad
  * and *n < max). Pure. */
@@ -84,7 +85,11 @@ const char *http_query(const struct http_request *r, const char *name);
 ssize_t http_body_read(struct http_request *r, void *buf, size_t n);
 
 /* Response, piecewise: status line, headers, then the body. X-Request-Id is
- * added by http_begin. */
+ * added by http_begin. Each returns 0, PI_ERR_IO when the client stream
+ * fails, or PI_ERR_INTERNAL for polaimg's own mistake (headers begun twice,
+ * a CR or LF in a header, a value over 2 KiB). The JSON and error answers
+ * below return the same, or PI_ERR_NOMEM when obj could not be
+ * serialized. */
 int http_begin(struct http_request *r, int status);
 int http_header(struct http_request *r, const char *name, const char *value);
 int http_headerf(struct http_request *r, const char *name, const char *fmt, ...)
@@ -110,11 +115,19 @@ int http_error(struct http_request *r, int status, const char *code,
 int http_error_hdr(struct http_request *r, int status, const char *code,
     const char *message, const char *hname, const char *hvalue);
 
-/* Parses a Range header for an object of size bytes. Returns 1 with
- * [*start, *end] (inclusive) for one satisfiable range, 0 when the header
- * should be ignored (absent, malformed, several ranges: send everything),
- * -1 when it is unsatisfiable (416). Pure. */
-int http_parse_range(const char *h, long long size, long long *start,
+/* What a Range header asks for; see http_parse_range(). */
+enum http_range {
+	HTTP_RANGE_UNSATISFIABLE = -1, /* no byte of the object: answer 416 */
+	HTTP_RANGE_NONE = 0,           /* absent, malformed, several: send all */
+	HTTP_RANGE_OK = 1              /* one satisfiable range */
+};
+/* Parses a Range header for an object of size bytes. Returns HTTP_RANGE_OK
+ * with [*start, *end] (inclusive) for one satisfiable range,
+ * HTTP_RANGE_NONE when the header should be ignored (absent, malformed,
+ * several ranges: send everything), HTTP_RANGE_UNSATISFIABLE when it is
+ * unsatisfiable (416); start and end are written only for HTTP_RANGE_OK.
+ * Pure. */
+enum http_range http_parse_range(const char *h, long long size, long long *start,
     long long *end);
 /* Whether an If-None-Match header value matches the strong etag (quoted),
  * with weak comparison as RFC 9110 requires for If-None-Match. Pure. */

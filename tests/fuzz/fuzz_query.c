@@ -65,7 +65,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(q, data, size);
 	q[size] = '\0';
 	r = http_parse_query(fz_arena, q, p1, HTTP_MAX_PARAMS, &n1);
-	if ((r != 0 && r != -1) || n1 < 0 || n1 > HTTP_MAX_PARAMS)
+	if ((r != 0 && r != PI_ERR_INVALID) || n1 < 0 || n1 > HTTP_MAX_PARAMS)
 		abort();
 	if (strlen(q) > HTTP_QUERY_MAX && r == 0)
 		abort();

@@ -43,10 +43,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(h, data + 8, size - 8);
 	h[size - 8] = '\0';
 	r = http_parse_range(h, size_obj, &start, &end);
-	if (r == 1) {
+	if (r == HTTP_RANGE_OK) {
 		if (start < 0 || start > end || end >= size_obj)
 			abort();
-	} else if (r == 0 || r == -1) {
+	} else if (r == HTTP_RANGE_NONE || r == HTTP_RANGE_UNSATISFIABLE) {
 		if (start != -7 || end != -7)
 			abort();    /* outputs are written only for a range */
 	} else {
@@ -54,7 +54,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* Unsatisfiable means: no byte of the object is asked for. A suffix
 	 * range (bytes=-N) of a non-empty object is always satisfiable. */
-	if (r == -1 && size_obj > 0 && strncmp(h, "bytes=", 6) == 0) {
+	if (r == HTTP_RANGE_UNSATISFIABLE && size_obj > 0 && strncmp(h, "bytes=", 6) == 0) {
 		const char *p = h + 6;
 
 		while (*p == ' ')
@@ -64,7 +64,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (*p >= '0' && *p <= '9' && strtoll(p, NULL, 10) < size_obj)
 			abort();
 	}
-	if (http_parse_range(NULL, size_obj, &start, &end) != 0)
+	if (http_parse_range(NULL, size_obj, &start, &end) != HTTP_RANGE_NONE)
 		abort();
 	free(h);
 	return 0;

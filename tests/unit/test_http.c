@@ -52,24 +52,24 @@ test_query(struct arena *a)
 	is_str(p[0].name, "k=x", "decoded name");
 	is_str(p[0].value, "y&z", "decoded value");
 
-	is_int(http_parse_query(a, "a=%00", p, HTTP_MAX_PARAMS, &n), -1,
+	is_int(http_parse_query(a, "a=%00", p, HTTP_MAX_PARAMS, &n), PI_ERR_INVALID,
 	    "encoded NUL refused");
-	is_int(http_parse_query(a, "a%00=1", p, HTTP_MAX_PARAMS, &n), -1,
+	is_int(http_parse_query(a, "a%00=1", p, HTTP_MAX_PARAMS, &n), PI_ERR_INVALID,
 	    "encoded NUL in a name refused");
-	is_int(http_parse_query(a, "a=%4", p, HTTP_MAX_PARAMS, &n), -1,
+	is_int(http_parse_query(a, "a=%4", p, HTTP_MAX_PARAMS, &n), PI_ERR_INVALID,
 	    "short escape refused");
-	is_int(http_parse_query(a, "a=%", p, HTTP_MAX_PARAMS, &n), -1,
+	is_int(http_parse_query(a, "a=%", p, HTTP_MAX_PARAMS, &n), PI_ERR_INVALID,
 	    "bare % refused");
-	is_int(http_parse_query(a, "a=%zz", p, HTTP_MAX_PARAMS, &n), -1,
+	is_int(http_parse_query(a, "a=%zz", p, HTTP_MAX_PARAMS, &n), PI_ERR_INVALID,
 	    "non-hex escape refused");
-	is_int(http_parse_query(a, "a=1&b=%g0", p, HTTP_MAX_PARAMS, &n), -1,
+	is_int(http_parse_query(a, "a=1&b=%g0", p, HTTP_MAX_PARAMS, &n), PI_ERR_INVALID,
 	    "bad escape in the second pair refused");
 	is_int(n, 1, "the pairs before the bad one stay valid");
 	is_str(p[0].name, "a", "and readable");
 
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	is_int(http_parse_query(a, big, p, HTTP_MAX_PARAMS, &n), -1,
+	is_int(http_parse_query(a, big, p, HTTP_MAX_PARAMS, &n), PI_ERR_INVALID,
 	    "one byte over HTTP_QUERY_MAX refused");
 	big[HTTP_QUERY_MAX] = '\0';
 	is_int(http_parse_query(a, big, p, HTTP_MAX_PARAMS, &n), 0,
@@ -83,10 +83,10 @@ test_query(struct arena *a)
 	    "HTTP_MAX_PARAMS pairs accepted");
 	is_int(n, HTTP_MAX_PARAMS, "all decoded");
 	strcat(many, "&b=2");
-	is_int(http_parse_query(a, many, p, HTTP_MAX_PARAMS, &n), -1,
+	is_int(http_parse_query(a, many, p, HTTP_MAX_PARAMS, &n), PI_ERR_INVALID,
 	    "one pair more refused");
 	is_int(n, HTTP_MAX_PARAMS, "out[] not overrun");
-	is_int(http_parse_query(a, "a=1&b=2&c=3", p, 2, &n), -1,
+	is_int(http_parse_query(a, "a=1&b=2&c=3", p, 2, &n), PI_ERR_INVALID,
 	    "max is the caller's bound");
 }
 
@@ -330,8 +330,8 @@ test_request_init(struct arena *a)
 
 	is_int(init(&r, &f, a, env3, ""), 0, "bad query: init succeeds");
 	is_int(r.query_invalid, 1, "but the query is marked invalid");
-	is_int(init(&r, &f, a, env4, ""), -1, "negative Content-Length refused");
-	is_int(init(&r, &f, a, env5, ""), -1, "Content-Length with junk refused");
+	is_int(init(&r, &f, a, env4, ""), PI_ERR_INVALID, "negative Content-Length refused");
+	is_int(init(&r, &f, a, env5, ""), PI_ERR_INVALID, "Content-Length with junk refused");
 	is_int(init(&r, &f, a, env6, ""), 0, "DOCUMENT_URI when no REQUEST_URI");
 	is_str(r.path, "/doc", "path from DOCUMENT_URI");
 	is_int(r.content_length, -1, "empty Content-Length: absent");
@@ -357,31 +357,31 @@ test_request_init(struct arena *a)
 	http_request_done(&r);
 	is_int(r.body_fd, -1, "done closes it");
 
-	is_int(init(&r, &f, a, env7, ""), -1,
+	is_int(init(&r, &f, a, env7, ""), PI_ERR_INVALID,
 	    "body file refused without body_file_dir");
-	is_int(init(&r, &f, a, env7, "/tmp"), -1,
+	is_int(init(&r, &f, a, env7, "/tmp"), PI_ERR_INVALID,
 	    "body file refused when not directly in body_file_dir");
 	(void)snprintf(other, sizeof(other), "%s/x", dir);
-	is_int(init(&r, &f, a, env7, other), -1,
+	is_int(init(&r, &f, a, env7, other), PI_ERR_INVALID,
 	    "body file refused for another directory");
 	(void)snprintf(other, sizeof(other), "%s/..0000000001", dir);
 	fd = open(other, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	ok(fd >= 0 && close(fd) == 0, "a body file named ..0000000001");
 	(void)snprintf(bf_env, sizeof(bf_env), "REQUEST_BODY_FILE=%s", other);
-	is_int(init(&r, &f, a, env7, dir), -1, "body file with .. in its name refused");
+	is_int(init(&r, &f, a, env7, dir), PI_ERR_INVALID, "body file with .. in its name refused");
 	(void)unlink(other);
 	(void)snprintf(bf_env, sizeof(bf_env), "REQUEST_BODY_FILE=%s/../%s/0000000001",
 	    dir, dir + 5);
-	is_int(init(&r, &f, a, env7, dir), -1, "body file through .. refused");
+	is_int(init(&r, &f, a, env7, dir), PI_ERR_INVALID, "body file through .. refused");
 	(void)snprintf(bf_env, sizeof(bf_env), "REQUEST_BODY_FILE=%sx/0000000001", dir);
-	is_int(init(&r, &f, a, env7, dir), -1,
+	is_int(init(&r, &f, a, env7, dir), PI_ERR_INVALID,
 	    "body file in a directory that only starts like it refused");
 	(void)snprintf(other, sizeof(other), "%s/link", dir);
 	ok(symlink("/etc/passwd", other) == 0, "a symlink in body_file_dir");
 	(void)snprintf(bf_env, sizeof(bf_env), "REQUEST_BODY_FILE=%s", other);
-	is_int(init(&r, &f, a, env7, dir), -1, "symlinked body file refused");
+	is_int(init(&r, &f, a, env7, dir), PI_ERR_INVALID, "symlinked body file refused");
 	(void)snprintf(bf_env, sizeof(bf_env), "REQUEST_BODY_FILE=%s/missing", dir);
-	is_int(init(&r, &f, a, env7, dir), -1, "missing body file refused");
+	is_int(init(&r, &f, a, env7, dir), PI_ERR_INVALID, "missing body file refused");
 	(void)snprintf(bf_env, sizeof(bf_env), "REQUEST_BODY_FILE=");
 	is_int(init(&r, &f, a, env7, dir), 0, "empty REQUEST_BODY_FILE: none");
 	is_int(r.body_fd, -1, "no file opened");
