@@ -77,6 +77,9 @@ struct prefetch {
 extern const char *const handlers_eye_sides[5];
 extern const char *const handlers_variants[4];
 
+/* A handler returns 0 once it has answered, PI_ERR_ANSWERED when a helper
+ * refused and answered, or a pi_err for the worker to answer with
+ * (http_error_for). */
 typedef int (*handler_fn)(struct ctx *c);
 
 /* The endpoints, by the file that holds them. */
@@ -167,28 +170,28 @@ int handlers_signed_url(struct ctx *c, const struct image *img, int upload,
 /* Authenticates the request (bearer token or cookie, then the users table)
  * into c->who. An unsafe request (not GET, HEAD, OPTIONS) authenticated by
  * the cookie must come from an allowed origin (allowed_origins), else 403
- * CSRF_REJECTED. Returns 0, or answers 401/403/503 itself and returns 1. With
- * PF_IMAGE or PF_CASE and a UUID in :id, the image or case is read in the
- * same statement as the user and kept in c->pf for the handler (one round
- * trip to PostgreSQL instead of two). */
+ * CSRF_REJECTED. Returns 0, or answers 401/403/503 itself and returns
+ * PI_ERR_ANSWERED. With PF_IMAGE or PF_CASE and a UUID in :id, the image or
+ * case is read in the same statement as the user and kept in c->pf for the
+ * handler (one round trip to PostgreSQL instead of two). */
 int handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch);
 
 /* A signed URL of this service (download link, local upload URL) being
  * redeemed: the user it was issued to is checked again now, as a bearer
  * token would be on every request — the row read as handlers_authenticate()
  * reads it (copies dropped on a change, auth_cache_ttl at most), the role
- * from that row. Returns 0 with c->who set to the issuer; 1 after
- * answering 401 when the issuer is no longer an active user (removed,
- * deactivated, no known role); PI_ERR_FORBIDDEN after writing the denied
- * audit row (audit_action, variant) when the issuer may no longer do
+ * from that row. Returns 0 with c->who set to the issuer; PI_ERR_ANSWERED
+ * after answering 401 when the issuer is no longer an active user
+ * (removed, deactivated, no known role); PI_ERR_FORBIDDEN after writing the
+ * denied audit row (audit_action, variant) when the issuer may no longer do
  * action to the image's case (a patient whose case went to another
  * patient); or PI_ERR_DB. */
 int handlers_redeem_check(struct ctx *c, const char *issuer,
     enum acl_action action, const struct image *img, const char *audit_action,
     const char *variant);
 
-/* Validates the :id segment. Answers 400 and returns 1 when it is not a
- * UUID; else writes the canonical form to out and returns 0. */
+/* Validates the :id segment. Answers 400 and returns PI_ERR_ANSWERED when
+ * it is not a UUID; else writes the canonical form to out and returns 0. */
 int handlers_path_id(struct ctx *c, char out[37]);
 
 /* Loads image id (from c->pf when authentication read it) and checks that

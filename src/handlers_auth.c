@@ -166,10 +166,10 @@ handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 		/* A header that is there but unusable is an invalid token. */
 		if (h != NULL && h[0] != '\0') {
 			http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
-			return 1;
+			return PI_ERR_ANSWERED;
 		}
 		http_error(c->req, 401, "AUTH_REQUIRED", "Authentication required");
-		return 1;
+		return PI_ERR_ANSWERED;
 	}
 	now = (int64_t)time(NULL);
 	if (tokencache_get(c->w->tokens, t, now, &claims)) {
@@ -182,11 +182,11 @@ handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 	explicit_bzero(token, sizeof(token));
 	if (rc == AUTH_EXPIRED) {
 		http_error(c->req, 401, "TOKEN_EXPIRED", "Token expired");
-		return 1;
+		return PI_ERR_ANSWERED;
 	}
 	if (rc != AUTH_OK) {
 		http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
-		return 1;
+		return PI_ERR_ANSWERED;
 	}
 	if (!auth_is_bearer(http_param(c->req, "HTTP_AUTHORIZATION")) &&
 	    !csrf_ok(c)) {
@@ -198,7 +198,7 @@ handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 		    c->req->request_id);
 		http_error(c->req, 403, "CSRF_REJECTED",
 		    "Cross-site request refused: the Origin is not allowed");
-		return 1;
+		return PI_ERR_ANSWERED;
 	}
 	memcpy(c->who.user_id, claims.user_id, sizeof(c->who.user_id));
 	if (c->w->cfg->jwt_trust_role_claim && claims.role[0] != '\0') {
@@ -208,7 +208,7 @@ handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 		if (rc == PI_ERR_DB) {
 			http_error_for(c->req, rc);
 			c->who.user_id[0] = '\0';
-			return 1;
+			return PI_ERR_ANSWERED;
 		}
 		c->who.role = rc == 0 && user.is_active ?
 		    acl_role_parse(user.role) : ROLE_NONE;
@@ -216,7 +216,7 @@ handlers_authenticate(struct ctx *c, enum prefetch_kind prefetch)
 	if (c->who.role == ROLE_NONE) {
 		c->who.user_id[0] = '\0';
 		http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
-		return 1;
+		return PI_ERR_ANSWERED;
 	}
 	return 0;
 }
@@ -233,7 +233,7 @@ handlers_redeem_check(struct ctx *c, const char *issuer, enum acl_action action,
 	if (!val_uuid(issuer, c->who.user_id)) {
 		c->who.user_id[0] = '\0';
 		http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
-		return 1;
+		return PI_ERR_ANSWERED;
 	}
 	copies = copies_usable(c->w, &now);
 	rc = read_user_only(c, copies, now, &user);
@@ -246,7 +246,7 @@ handlers_redeem_check(struct ctx *c, const char *issuer, enum acl_action action,
 	if (c->who.role == ROLE_NONE) {
 		c->who.user_id[0] = '\0';
 		http_error(c->req, 401, "INVALID_TOKEN", "Invalid token");
-		return 1;
+		return PI_ERR_ANSWERED;
 	}
 	if (!acl_allowed(&c->who, action, img->case_patient_id)) {
 		handlers_audit(c, audit_action, img->id, img->case_id, variant, "denied");
@@ -255,15 +255,15 @@ handlers_redeem_check(struct ctx *c, const char *issuer, enum acl_action action,
 	return 0;
 }
 
-/* Validates the :id segment. Answers 400 and returns 1 when it is not a
- * UUID; else writes the canonical form to out. */
+/* Validates the :id segment. Answers 400 and returns PI_ERR_ANSWERED when
+ * it is not a UUID; else writes the canonical form to out. */
 int
 handlers_path_id(struct ctx *c, char out[37])
 {
 	if (c->id == NULL || !val_uuid(c->id, out)) {
 		http_validation_error(c->req, http_detail_add(NULL, "id",
 		    "must be a UUID"));
-		return 1;
+		return PI_ERR_ANSWERED;
 	}
 	return 0;
 }

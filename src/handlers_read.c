@@ -471,7 +471,7 @@ h_file(struct ctx *c)
 	if (uid != NULL) {
 		rc = handlers_redeem_check(c, uid, ACL_VIEW, &img, "file", handlers_variants[v]);
 		if (rc != 0)
-			return rc > 0 ? 0 : rc;
+			return rc;
 	}
 	rc = serve(c, &img, (enum ingest_variant)v);
 	handlers_audit(c, "file", img.id, img.case_id, handlers_variants[v], rc == 0 ? "ok" : "error");

@@ -199,8 +199,8 @@ record_ready(struct ctx *c, struct image *img, const char *action)
  * upload (after authentication): max_uploads_per_user of one user's
  * uploads may be in flight on this host (counted in the master's
  * scoreboard, master_ingest_claim; the claim ends after the request).
- * Returns 0 to go on, or 1 after answering 429 TOO_MANY_UPLOADS with
- * Retry-After.
+ * Returns 0 to go on, or PI_ERR_ANSWERED after answering 429
+ * TOO_MANY_UPLOADS with Retry-After.
  */
 static int
 ingest_admit(struct ctx *c, const char *user)
@@ -213,7 +213,7 @@ ingest_admit(struct ctx *c, const char *user)
 	(void)http_error_hdr(c->req, 429, "TOO_MANY_UPLOADS",
 	    "Too many uploads in progress for this user; retry later",
 	    "Retry-After", INGEST_RETRY_AFTER);
-	return 1;
+	return PI_ERR_ANSWERED;
 }
 
 int
@@ -349,7 +349,7 @@ h_put_upload(struct ctx *c)
 		    "Invalid or expired upload URL");
 	rc = handlers_redeem_check(c, img.uploaded_by, ACL_UPLOAD, &img, "complete", NULL);
 	if (rc != 0)
-		return rc > 0 ? 0 : rc;
+		return rc;
 	if (strcasecmp(c->req->content_type, img.mime_type) != 0)
 		return http_error(c->req, 403, "FORBIDDEN",
 		    "Content-Type differs from the one the upload URL was issued for");

@@ -95,7 +95,7 @@ router_match(const char *method, const char *path, const char **id,
 			best = q;
 	}
 	if (best == 0)
-		return -1;
+		return ROUTER_NO_PATH;
 	if (allow != NULL && allowsz > 0)
 		allow[0] = '\0';
 	for (size_t i = 0; i < PI_ARRAY_LEN(routes); i++) {
@@ -122,7 +122,7 @@ router_match(const char *method, const char *path, const char **id,
 			}
 		}
 	}
-	return found >= 0 ? found : -2;
+	return found >= 0 ? found : ROUTER_NO_METHOD;
 }
 
 int
@@ -134,9 +134,9 @@ router_dispatch(struct ctx *c)
 	int i = router_match(c->req->method, c->req->path, &id, &idlen, allow,
 	    sizeof(allow));
 
-	if (i == -1)
+	if (i == ROUTER_NO_PATH)
 		return http_error(c->req, 404, "NOT_FOUND", "Not found");
-	if (i == -2)
+	if (i == ROUTER_NO_METHOD)
 		return http_error_hdr(c->req, 405, "METHOD_NOT_ALLOWED",
 		    "Method not allowed", "Allow", allow);
 	if (id != NULL) {
@@ -144,8 +144,11 @@ router_dispatch(struct ctx *c)
 		if (c->id == NULL)
 			return PI_ERR_NOMEM;
 	}
-	if (routes[i].needs_auth &&
-	    handlers_authenticate(c, routes[i].prefetch) != 0)
-		return 0;
+	if (routes[i].needs_auth) {
+		int rc = handlers_authenticate(c, routes[i].prefetch);
+
+		if (rc != 0)
+			return rc;
+	}
 	return routes[i].handler(c);
 }

@@ -185,6 +185,8 @@ serve_one(struct worker_ctx *w, FCGX_Request *fcgx, struct scoreboard_slot *slot
 	c.w = w;
 	c.req = &req;
 	rc = router_dispatch(&c);
+	if (rc == PI_ERR_ANSWERED)
+		rc = 0;
 	if (rc < 0 && !req.headers_done)
 		(void)http_error_for(&req, rc);
 	else if (rc < 0)

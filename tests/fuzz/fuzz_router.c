@@ -115,10 +115,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (q > best)
 			best = q;
 	}
-	if (r == -1) {
+	if (r == ROUTER_NO_PATH) {
 		if (best != 0)
 			abort();    /* 404 for a path some route matches */
-	} else if (r == -2) {
+	} else if (r == ROUTER_NO_METHOD) {
 		size_t alen;
 
 		if (best == 0)
