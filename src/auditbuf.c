@@ -1,5 +1,6 @@
 /* auditbuf.c — see auditbuf.h. */
 #include "auditbuf.h"
+#include "common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +18,10 @@ auditbuf_init(struct auditbuf *b, size_t cap)
 {
 	memset(b, 0, sizeof(*b));
 	if (cap == 0 || cap > AUDITBUF_MAX_ROWS)
-		return -1;
+		return PI_ERR_INVALID;
 	b->rows = calloc(cap, sizeof(*b->rows));
 	if (b->rows == NULL)
-		return -1;
+		return PI_ERR_NOMEM;
 	b->cap = cap;
 	return 0;
 }
@@ -55,7 +56,7 @@ auditbuf_add(struct auditbuf *b, const struct audit *ev, int64_t unix_us,
 	struct audit_row *r;
 
 	if (b->n >= b->cap)
-		return -1;
+		return PI_ERR_TOO_LARGE;
 	r = &b->rows[b->n];
 	r->unix_us = unix_us;
 	r->null_mask = 0;
@@ -159,5 +160,5 @@ fail:
 		free(out[c]);
 		out[c] = NULL;
 	}
-	return -1;
+	return PI_ERR_NOMEM;
 }

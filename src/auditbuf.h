@@ -33,20 +33,21 @@ struct auditbuf {
 	int64_t oldest_ms;         /* caller's clock at the first row */
 };
 
-/* cap rows (1..AUDITBUF_MAX_ROWS). 0 or -1 (out of memory, bad cap). */
+/* cap rows (1..AUDITBUF_MAX_ROWS). 0, PI_ERR_NOMEM or PI_ERR_INVALID (bad
+ * cap). */
 int auditbuf_init(struct auditbuf *b, size_t cap);
 void auditbuf_free(struct auditbuf *b);
 
 /* Adds ev, stamped with the wall-clock time unix_us (microseconds);
  * now_ms is the caller's monotonic clock, kept for the oldest row.
- * 0, or -1 when the buffer is full. */
+ * 0, or PI_ERR_TOO_LARGE when the buffer is full. */
 int auditbuf_add(struct auditbuf *b, const struct audit *ev, int64_t unix_us,
     int64_t now_ms);
 
 /* The AUDIT_NCOLS array literals ("{...}") of the rows, column by column:
  * created_at as "YYYY-MM-DD HH:MM:SS.uuuuuu+00", then the fields; NULL
  * fields are unquoted NULL, others double-quoted with " and \ escaped.
- * out[i] are malloc'd (the caller frees each). 0 or -1 (out of memory). */
+ * out[i] are malloc'd (the caller frees each). 0 or PI_ERR_NOMEM. */
 int auditbuf_literals(const struct auditbuf *b, char *out[AUDIT_NCOLS]);
 
 /* Row i's field f (0..AUDIT_NFIELDS-1) or NULL, for logging. */

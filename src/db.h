@@ -107,7 +107,8 @@ int db_audit(struct db *db, const struct audit *ev);
 
 /* Audit rows of reads, gathered (see auditbuf.h). rows = 1 (the default)
  * writes each at once, as db_audit; more gathers up to rows and writes them
- * in one statement. 0 or PI_ERR_NOMEM (out of memory, rows out of range). */
+ * in one statement. 0, PI_ERR_NOMEM or PI_ERR_INVALID (rows out of
+ * range). */
 int db_set_read_batch(struct db *db, size_t rows);
 /* Records ev: at once, or gathered (written now if that fills the batch).
  * A batch whose connection broke is sent again on fresh connections for
