@@ -7,6 +7,7 @@
  * client-supplied value can never forge a log line.
  */
 #include "log.h"
+#include "common.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
@@ -35,7 +36,7 @@ log_init(const char *level, const char *file)
 		if ((size_t)snprintf(log_path, sizeof(log_path), "%s", file) >=
 		    sizeof(log_path)) {
 			log_path[0] = '\0';
-			return -1;
+			return PI_ERR_IO;
 		}
 	}
 	return log_reopen();
@@ -50,7 +51,7 @@ log_reopen(void)
 		return 0;
 	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0)
-		return -1;
+		return PI_ERR_IO;
 	if (log_fd != 2)
 		close(log_fd);
 	log_fd = fd;

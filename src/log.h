@@ -10,9 +10,10 @@
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 /* Sets the threshold ("debug" … "error") and the file ("" = stderr).
- * Returns 0, or -1 if the file cannot be opened (logging stays on stderr). */
+ * Returns 0, or PI_ERR_IO if the file cannot be opened (logging stays on
+ * stderr). */
 int log_init(const char *level, const char *file);
-/* Reopens the log file (SIGUSR1, after logrotate). */
+/* Reopens the log file (SIGUSR1, after logrotate). 0 or PI_ERR_IO. */
 int log_reopen(void);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
