@@ -41,6 +41,7 @@
  * expire; the *_by functions say which form they saw.
  */
 #include "urltoken.h"
+#include "common.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -181,11 +182,11 @@ urltoken_sign_by(const unsigned char *key, size_t keylen,
 	char sig[URLTOKEN_SIG_LEN + 1];
 
 	if (out == NULL || outsz < sizeof(sig))
-		return -1;
+		return PI_ERR_INVALID;
 	if (compute(key, keylen, purpose, id, variant, expires, issuer,
 	    sig) != 0) {
 		out[0] = '\0';
-		return -1;
+		return PI_ERR_INVALID;
 	}
 	memcpy(out, sig, sizeof(sig));
 	return 0;
@@ -240,11 +241,11 @@ urltoken_upload_token_by(const unsigned char *key, size_t keylen,
 	int n;
 
 	if (out == NULL || outsz == 0)
-		return -1;
+		return PI_ERR_INVALID;
 	out[0] = '\0';
 	if (compute(key, keylen, URLTOKEN_UPLOAD, id, URLTOKEN_UPLOAD_VARIANT,
 	    expires, issuer, sig) != 0)
-		return -1;
+		return PI_ERR_INVALID;
 	if (issuer == NULL)
 		n = snprintf(out, outsz, "%" PRId64 ".%s", expires, sig);
 	else
@@ -252,7 +253,7 @@ urltoken_upload_token_by(const unsigned char *key, size_t keylen,
 		    sig);
 	if (n < 0 || (size_t)n >= outsz) {
 		out[0] = '\0';
-		return -1;
+		return PI_ERR_INVALID;
 	}
 	return 0;
 }

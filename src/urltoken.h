@@ -30,7 +30,7 @@
 enum urltoken_purpose { URLTOKEN_DOWNLOAD, URLTOKEN_UPLOAD };
 
 /* Writes the signature (URLTOKEN_SIG_LEN chars + NUL) into out (outsz >= 44).
- * Returns 0, or -1 if an argument is invalid (NULL, empty key, expires < 0,
+ * Returns 0, or PI_ERR_INVALID if an argument is invalid (NULL, empty key, expires < 0,
  * id or variant empty, over 256 bytes or holding a control character). */
 int urltoken_sign(const unsigned char *key, size_t keylen,
     enum urltoken_purpose purpose, const char *id, const char *variant,
@@ -51,8 +51,8 @@ int urltoken_verify(const unsigned char *key, size_t keylen,
 
 /* The upload token carries its expiry: "<expires>.<sig>". These build and
  * check that form (variant is "original"). The token is written into out
- * (outsz > URLTOKEN_UPLOAD_MAX is always enough); 0 or -1. The verifier
- * parses strictly — decimal expiry without sign or leading zeros, no
+ * (outsz > URLTOKEN_UPLOAD_MAX is always enough); 0 or PI_ERR_INVALID.
+ * The verifier parses strictly — decimal expiry without sign or leading zeros, no
  * overflow, exactly URLTOKEN_SIG_LEN signature characters — and returns an
  * enum urltoken_result. */
 int urltoken_upload_token(const unsigned char *key, size_t keylen,

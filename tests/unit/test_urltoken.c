@@ -128,26 +128,26 @@ test_sign_invalid(void)
 	char sig[URLTOKEN_SIG_LEN + 1];
 
 	is_int(urltoken_sign(NULL, 4, URLTOKEN_DOWNLOAD, ID, "v", 1, sig,
-	    sizeof(sig)), -1, "NULL key");
+	    sizeof(sig)), PI_ERR_INVALID, "NULL key");
 	is_int(urltoken_sign(key, 0, URLTOKEN_DOWNLOAD, ID, "v", 1, sig,
-	    sizeof(sig)), -1, "empty key");
+	    sizeof(sig)), PI_ERR_INVALID, "empty key");
 	is_int(urltoken_sign(key, KEYLEN, URLTOKEN_DOWNLOAD, NULL, "v", 1, sig,
-	    sizeof(sig)), -1, "NULL id");
+	    sizeof(sig)), PI_ERR_INVALID, "NULL id");
 	is_int(urltoken_sign(key, KEYLEN, URLTOKEN_DOWNLOAD, "", "v", 1, sig,
-	    sizeof(sig)), -1, "empty id");
+	    sizeof(sig)), PI_ERR_INVALID, "empty id");
 	is_int(urltoken_sign(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, NULL, 1, sig,
-	    sizeof(sig)), -1, "NULL variant");
+	    sizeof(sig)), PI_ERR_INVALID, "NULL variant");
 	is_int(urltoken_sign(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "v", -1, sig,
-	    sizeof(sig)), -1, "negative expires");
+	    sizeof(sig)), PI_ERR_INVALID, "negative expires");
 	is_int(urltoken_sign(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "v", 1, sig,
-	    URLTOKEN_SIG_LEN), -1, "43-byte buffer too small");
+	    URLTOKEN_SIG_LEN), PI_ERR_INVALID, "43-byte buffer too small");
 	is_int(urltoken_sign(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "v", 1, NULL,
-	    64), -1, "NULL out");
+	    64), PI_ERR_INVALID, "NULL out");
 	/* "a\nb" + "c" and "a" + "b\nc" would be one message. */
 	is_int(urltoken_sign(key, KEYLEN, URLTOKEN_DOWNLOAD, "a\nb", "c", 1,
-	    sig, sizeof(sig)), -1, "newline in id refused");
+	    sig, sizeof(sig)), PI_ERR_INVALID, "newline in id refused");
 	is_int(urltoken_sign(key, KEYLEN, URLTOKEN_DOWNLOAD, "a", "b\nc", 1,
-	    sig, sizeof(sig)), -1, "newline in variant refused");
+	    sig, sizeof(sig)), PI_ERR_INVALID, "newline in variant refused");
 	is_int(urltoken_verify(key, KEYLEN, URLTOKEN_DOWNLOAD, "a\nb", "c", 1,
 	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 0), URLTOKEN_BAD,
 	    "newline in id never verifies");
@@ -202,14 +202,14 @@ test_upload(void)
 	is_int(urltoken_upload_verify(key, KEYLEN, ID, tok, e), URLTOKEN_VALID,
 	    "INT64_MAX expiry verifies");
 	is_int(urltoken_upload_token_by(key, KEYLEN, ID, INT64_MAX, ISSUER, tok,
-	    URLTOKEN_UPLOAD_MAX), -1, "buffer one short refused");
+	    URLTOKEN_UPLOAD_MAX), PI_ERR_INVALID, "buffer one short refused");
 	is_str(tok, "", "and left empty");
 	is_int(urltoken_upload_token(key, KEYLEN, ID, 0, tok, sizeof(tok)), 0,
 	    "expiry 0 token");
 	ok(strncmp(tok, "0.", 2) == 0, "expiry 0 written as \"0\"");
 	is_int(urltoken_upload_verify(key, KEYLEN, ID, tok, 0), URLTOKEN_VALID,
 	    "expiry 0 verifies at 0");
-	is_int(urltoken_upload_token(key, KEYLEN, ID, -1, tok, sizeof(tok)), -1,
+	is_int(urltoken_upload_token(key, KEYLEN, ID, -1, tok, sizeof(tok)), PI_ERR_INVALID,
 	    "negative expiry refused");
 }
 
@@ -314,15 +314,15 @@ test_issuer(void)
 	    "v1 (old format) download expires as before");
 	/* Issuer shape: lower-case canonical UUID only. */
 	is_int(urltoken_sign_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
-	    1, "0B6A33F2-4C1E-4A57-9D0E-2F9B8B1C5A10", sig, sizeof(sig)), -1,
+	    1, "0B6A33F2-4C1E-4A57-9D0E-2F9B8B1C5A10", sig, sizeof(sig)), PI_ERR_INVALID,
 	    "v2: upper-case issuer refused");
 	is_int(urltoken_sign_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
-	    1, ISSUER "0", sig, sizeof(sig)), -1, "v2: long issuer refused");
+	    1, ISSUER "0", sig, sizeof(sig)), PI_ERR_INVALID, "v2: long issuer refused");
 	is_int(urltoken_sign_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
-	    1, "0b6a33f2-4c1e-4a57-9d0e-2f9b8b1c5a1", sig, sizeof(sig)), -1,
+	    1, "0b6a33f2-4c1e-4a57-9d0e-2f9b8b1c5a1", sig, sizeof(sig)), PI_ERR_INVALID,
 	    "v2: short issuer refused");
 	is_int(urltoken_sign_by(key, KEYLEN, URLTOKEN_DOWNLOAD, ID, "display",
-	    1, "0b6a33f2-4c1e-4a57-9d0e\n2f9b8b1c5a10", sig, sizeof(sig)), -1,
+	    1, "0b6a33f2-4c1e-4a57-9d0e\n2f9b8b1c5a10", sig, sizeof(sig)), PI_ERR_INVALID,
 	    "v2: newline in issuer refused");
 
 	/* Upload: the issuer comes back; v1 tokens have none. */
