@@ -288,15 +288,15 @@ sigv4_parse_amz_date(const char *s, int64_t *t)
 
 	if (s == NULL || t == NULL || strnlen(s, 17) != 16 || s[8] != 'T' ||
 	    s[15] != 'Z')
-		return -1;
+		return PI_ERR_INVALID;
 	if (get_digits(s, 4, &y) != 0 || get_digits(s + 4, 2, &mo) != 0 ||
 	    get_digits(s + 6, 2, &d) != 0 || get_digits(s + 9, 2, &h) != 0 ||
 	    get_digits(s + 11, 2, &mi) != 0 || get_digits(s + 13, 2, &se) != 0)
-		return -1;
+		return PI_ERR_INVALID;
 	if (mo < 1 || mo > 12 || h > 23 || mi > 59 || se > 59)
-		return -1;
+		return PI_ERR_INVALID;
 	if (d < 1 || d > (unsigned)pi_days_in_month(y, (int)mo))
-		return -1;
+		return PI_ERR_INVALID;
 	*t = pi_days_from_civil(y, (int)mo, (int)d) * 86400 + (int64_t)h * 3600 +
 	    (int64_t)mi * 60 + se;
 	return 0;
@@ -645,7 +645,7 @@ sigv4_signing_key(const struct sigv4_cred *cred, const char *date,
 	unsigned char sh[EVP_MAX_MD_SIZE];
 	unsigned int shlen = 0;
 	struct key_slot *slot;
-	int rc = -1;
+	int rc = PI_ERR_INVALID;
 
 	if (!cred_ok(cred) || !date_ok(date) || key == NULL)
 		goto out;
@@ -1057,7 +1057,7 @@ sigv4_sign_request(const struct sigv4_cred *cred,
 	char amzdate[17], scope[160], sig[65];
 	char *out[5] = { NULL, NULL, NULL, NULL, NULL };
 	size_t np = 0, nh = 0;
-	int rc = -1;
+	int rc = PI_ERR_INVALID;
 
 	memset(ps, 0, sizeof(ps));
 	memset(hs, 0, sizeof(hs));

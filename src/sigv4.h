@@ -36,7 +36,7 @@ int sigv4_uri_encode(const char *in, size_t inlen, int keep_slash,
 
 /* Formats t as the SigV4 timestamp "YYYYMMDDTHHMMSSZ" (17 bytes with NUL). */
 void sigv4_amz_date(int64_t t, char out[17]);
-/* Parses "YYYYMMDDTHHMMSSZ"; 0 ok, -1 invalid. */
+/* Parses "YYYYMMDDTHHMMSSZ"; 0 ok, PI_ERR_INVALID invalid. */
 int sigv4_parse_amz_date(const char *s, int64_t *t);
 
 /* A presigned URL for method ("GET", "PUT", "HEAD", "DELETE") on key, valid
@@ -68,8 +68,9 @@ struct sigv4_header {
  * the URL carries the normalised form. On success writes the full URL
  * (malloc'd, *url_out), and malloc'd header lines "Name: value" for
  * Authorization, x-amz-date, x-amz-content-sha256 and host into
- * hdr_out[0..3] — the caller frees all five. Returns 0, or -1 with *url_out
- * and hdr_out[] set to NULL. */
+ * hdr_out[0..3] — the caller frees all five. Returns 0, or PI_ERR_INVALID
+ * (invalid input, or memory ran out) with *url_out and hdr_out[] set to
+ * NULL. */
 int sigv4_sign_request(const struct sigv4_cred *cred,
     const struct sigv4_target *tgt, const char *method, const char *key,
     const char *query, const struct sigv4_header *extra, size_t nextra,
@@ -79,7 +80,7 @@ int sigv4_sign_request(const struct sigv4_cred *cred,
 /* The signing key for (secret, date "YYYYMMDD", region, service) into key.
  * Keys are cached in a small per-process table (keyed by the SHA-256 of the
  * secret, not the secret); safe because workers are single-threaded — not
- * thread-safe. Returns 0, or -1 on invalid input. */
+ * thread-safe. Returns 0, or PI_ERR_INVALID on invalid input. */
 int sigv4_signing_key(const struct sigv4_cred *cred, const char *date,
     unsigned char key[32]);
 /* Wipes and empties the signing-key cache (tests; secret rotation). */

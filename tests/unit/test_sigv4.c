@@ -163,9 +163,9 @@ test_amz_date(void)
 		char name[80];
 
 		snprintf(name, sizeof(name), "refused: \"%s\"", bad[i]);
-		is_int(sigv4_parse_amz_date(bad[i], &t), -1, name);
+		is_int(sigv4_parse_amz_date(bad[i], &t), PI_ERR_INVALID, name);
 	}
-	is_int(sigv4_parse_amz_date(NULL, &t), -1, "NULL refused");
+	is_int(sigv4_parse_amz_date(NULL, &t), PI_ERR_INVALID, "NULL refused");
 	sigv4_amz_date(INT64_C(253402300800), buf);
 	is_str(buf, "99991231T235959Z", "after year 9999 clamps");
 	sigv4_amz_date(INT64_MIN, buf);
@@ -658,17 +658,17 @@ test_invalid(void)
 		r = sign(&cred_us, "http://h", "bkt", 1, "GET", "k", NULL,
 		    hbad[i], 1, EMPTY_SHA, T_BOTO);
 		snprintf(name, sizeof(name), "extra header #%zu refused", i);
-		ok(r.rc == -1 && r.url == NULL && r.hdr[0] == NULL &&
+		ok(r.rc == PI_ERR_INVALID && r.url == NULL && r.hdr[0] == NULL &&
 		    r.hdr[3] == NULL, name);
 		r_free(&r);
 	}
 	r = sign(&cred_us, "http://h", "bkt", 1, "GET", "k", NULL, hdup, 2,
 	    EMPTY_SHA, T_BOTO);
-	is_int(r.rc, -1, "header given twice refused");
+	is_int(r.rc, PI_ERR_INVALID, "header given twice refused");
 	r_free(&r);
 	r = sign(&cred_us, "http://h", "bkt", 1, "GET", "k", NULL, NULL, 1,
 	    EMPTY_SHA, T_BOTO);
-	is_int(r.rc, -1, "nextra without extra refused");
+	is_int(r.rc, PI_ERR_INVALID, "nextra without extra refused");
 	r_free(&r);
 	for (size_t i = 0; i < PI_ARRAY_LEN(badq); i++) {
 		char name[64];
@@ -676,32 +676,32 @@ test_invalid(void)
 		r = sign(&cred_us, "http://h", "bkt", 1, "GET", NULL, badq[i],
 		    NULL, 0, EMPTY_SHA, T_BOTO);
 		snprintf(name, sizeof(name), "query \"%s\" refused", badq[i]);
-		ok(r.rc == -1 && r.url == NULL, name);
+		ok(r.rc == PI_ERR_INVALID && r.url == NULL, name);
 		r_free(&r);
 	}
 	r = sign(&cred_us, "http://h", "bkt", 1, "GET", "k", NULL, NULL, 0,
 	    "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
 	    T_BOTO);
-	is_int(r.rc, -1, "upper-case payload hash refused");
+	is_int(r.rc, PI_ERR_INVALID, "upper-case payload hash refused");
 	r_free(&r);
 	r = sign(&cred_us, "http://h", "bkt", 1, "GET", "k", NULL, NULL, 0,
 	    "abc", T_BOTO);
-	is_int(r.rc, -1, "short payload hash refused");
+	is_int(r.rc, PI_ERR_INVALID, "short payload hash refused");
 	r_free(&r);
 	r = sign(&cred_us, "http://h", "bkt", 1, "GET", "k", NULL, NULL, 0,
 	    NULL, T_BOTO);
-	is_int(r.rc, -1, "NULL payload hash refused");
+	is_int(r.rc, PI_ERR_INVALID, "NULL payload hash refused");
 	r_free(&r);
 	r = sign(&cred_us, "http://h", "bkt", 1, "GET", "a/../b", NULL, NULL, 0,
 	    EMPTY_SHA, T_BOTO);
-	is_int(r.rc, -1, "dot-dot key refused when signing");
+	is_int(r.rc, PI_ERR_INVALID, "dot-dot key refused when signing");
 	r_free(&r);
 	{
 		struct sigv4_target t = { "http://h", "bkt", 1 };
 		char *hd[4];
 
 		is_int(sigv4_sign_request(&cred_us, &t, "GET", "k", NULL, NULL,
-		    0, EMPTY_SHA, T_BOTO, NULL, hd), -1, "NULL url_out refused");
+		    0, EMPTY_SHA, T_BOTO, NULL, hd), PI_ERR_INVALID, "NULL url_out refused");
 	}
 }
 
@@ -752,8 +752,8 @@ test_key_cache(void)
 	    memcmp(got, iam_key, 32) == 0, "AWS signing-key example (iam)");
 	ok(sigv4_signing_key(&iam, "20120215", got) == 0 &&
 	    memcmp(got, iam_key, 32) == 0, "same key from the cache");
-	is_int(sigv4_signing_key(&iam, "2012021", got), -1, "short date refused");
-	is_int(sigv4_signing_key(&iam, "2012021x", got), -1,
+	is_int(sigv4_signing_key(&iam, "2012021", got), PI_ERR_INVALID, "short date refused");
+	is_int(sigv4_signing_key(&iam, "2012021x", got), PI_ERR_INVALID,
 	    "non-digit date refused");
 
 	/* 12 combinations through 4 slots, three rounds: hits, misses and
