@@ -586,7 +586,7 @@ int
 db_set_spool(struct db *db, const char *dir, long retry_ms)
 {
 	size_t n;
-	int r;
+	bool r;
 
 	free(db->spool_path);
 	db->spool_path = NULL;
@@ -603,8 +603,7 @@ db_set_spool(struct db *db, const char *dir, long retry_ms)
 		log_warn("audit: spool directory %s: %s (rows the database "
 		    "cannot take will only be logged)", dir, strerror(errno));
 	/* Left by an earlier worker: written once the database answers. */
-	r = spool_nonempty(db->spool_path);
-	db->spooled = r > 0;
+	db->spooled = spool_nonempty(db->spool_path, &r) == 0 && r;
 	return 0;
 }
 
@@ -740,9 +739,9 @@ spool_replay(struct db *db)
 	unsigned char *map = NULL;
 	size_t len = 0, n = 0, damaged = 0, done = 0;
 	int fd = -1, r, rc = PI_ERR_DB;
+	bool held;
 
-	r = spool_nonempty(db->spool_path);
-	if (r <= 0) {
+	if (spool_nonempty(db->spool_path, &held) != 0 || !held) {
 		/* Missing, empty, or not even stat()able (then it cannot be
 		 * appended to either, and rows go to the log). */
 		db->spooled = 0;
@@ -757,9 +756,9 @@ spool_replay(struct db *db)
 		return PI_ERR_DB;
 	}
 	r = spool_take(db->spool_path, &fd, &map, &len);
-	if (r == 0) {
+	if (r == 0 && fd < 0) {
 		/* Emptied meanwhile, or another worker holds it. */
-		db->spooled = spool_nonempty(db->spool_path) > 0;
+		db->spooled = spool_nonempty(db->spool_path, &held) == 0 && held;
 		return db->spooled ? PI_ERR_DB : 0;
 	}
 	if (r < 0) {

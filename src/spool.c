@@ -1,5 +1,6 @@
 /* spool.c — see spool.h. */
 #include "spool.h"
+#include "common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -176,7 +177,7 @@ spool_index(const unsigned char *buf, size_t len, struct spool_entry **out,
 			if (nv == NULL) {
 				free(v);
 				*n = 0;
-				return -1;
+				return PI_ERR_NOMEM;
 			}
 			v = nv;
 			cap = nc;
@@ -233,13 +234,13 @@ spool_append(const char *path, const struct auditbuf *b)
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	struct stat st;
-	int fd, rc = -1, saved;
+	int fd, rc = PI_ERR_IO, saved;
 
 	if (b->n == 0)
 		return 0;
 	buf = malloc(b->n * SPOOL_REC_MAX);
 	if (buf == NULL)
-		return -1;
+		return PI_ERR_NOMEM;
 	for (size_t i = 0; i < b->n; i++)
 		len += spool_encode(b, i, buf + len);
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -252,7 +253,7 @@ spool_append(const char *path, const struct auditbuf *b)
 	    fsync(fd) != 0)
 		goto out;
 	/* A new file: its directory entry must be durable too. */
-	rc = st.st_size == 0 ? sync_dir(path) : 0;
+	rc = st.st_size == 0 && sync_dir(path) != 0 ? PI_ERR_IO : 0;
 out:
 	saved = errno;
 	if (fd >= 0)
@@ -277,12 +278,12 @@ spool_count(const char *path, size_t *n, size_t *damaged)
 	struct spool_entry *v = NULL;
 	unsigned char *m = NULL;
 	struct stat st;
-	int fd, rc = -1, saved;
+	int fd, rc = PI_ERR_IO, saved;
 
 	*n = *damaged = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
+		return errno == ENOENT ? 0 : PI_ERR_IO;
 	while (flock(fd, LOCK_SH) != 0)
 		if (errno != EINTR)
 			goto out;
@@ -307,13 +308,15 @@ out:
 }
 
 int
-spool_nonempty(const char *path)
+spool_nonempty(const char *path, bool *nonempty)
 {
 	struct stat st;
 
+	*nonempty = false;
 	if (stat(path, &st) != 0)
-		return errno == ENOENT ? 0 : -1;
-	return st.st_size > 0;
+		return errno == ENOENT ? 0 : PI_ERR_IO;
+	*nonempty = st.st_size > 0;
+	return 0;
 }
 
 int
@@ -327,16 +330,16 @@ spool_take(const char *path, int *fd, unsigned char **map, size_t *len)
 	*len = 0;
 	f = open(path, O_RDWR | O_CLOEXEC);
 	if (f < 0)
-		return errno == ENOENT ? 0 : -1;
+		return errno == ENOENT ? 0 : PI_ERR_IO;
 	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
 		int busy = errno == EWOULDBLOCK || errno == EINTR;
 
 		(void)close(f);
-		return busy ? 0 : -1;
+		return busy ? 0 : PI_ERR_IO;
 	}
 	if (fstat(f, &st) != 0) {
 		(void)close(f);
-		return -1;
+		return PI_ERR_IO;
 	}
 	if (st.st_size == 0) {
 		(void)close(f);
@@ -345,11 +348,11 @@ spool_take(const char *path, int *fd, unsigned char **map, size_t *len)
 	*map = map_file(f, (size_t)st.st_size);
 	if (*map == NULL) {
 		(void)close(f);
-		return -1;
+		return PI_ERR_IO;
 	}
 	*fd = f;
 	*len = (size_t)st.st_size;
-	return 1;
+	return 0;
 }
 
 int
@@ -362,7 +365,7 @@ spool_release(int fd, unsigned char *map, size_t len, int clear)
 	if (fd < 0)
 		return 0;
 	if (clear && (ftruncate(fd, 0) != 0 || fsync(fd) != 0))
-		rc = -1;
+		rc = PI_ERR_IO;
 	(void)close(fd);
 	return rc;
 }

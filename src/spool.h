@@ -26,6 +26,7 @@
 #ifndef POLAIMG_SPOOL_H
 #define POLAIMG_SPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,30 +67,34 @@ int spool_decode(const unsigned char *p, size_t len, size_t *used,
 /* The valid records of buf, sorted by created_at then by place in the file
  * (the order they were appended): *out is malloc'd (the caller frees it),
  * *n entries; *damaged counts the stretches that were skipped (a torn or
- * corrupt record each). 0 or -1 (out of memory). */
+ * corrupt record each). 0 or PI_ERR_NOMEM. */
 int spool_index(const unsigned char *buf, size_t len,
     struct spool_entry **out, size_t *n, size_t *damaged);
 
 /* Appends the rows of b to path (created 0600 if missing), under
  * flock(LOCK_EX), and fsyncs it (and the directory when the file is new)
- * before returning. 0 or -1 (errno set; nothing is reported as written). */
+ * before returning. 0, PI_ERR_NOMEM, or PI_ERR_IO (errno set; nothing is
+ * reported as written). */
 int spool_append(const char *path, const struct auditbuf *b);
 
-/* Records in path: 0 with *n and *damaged (a missing file has none), or -1
- * (errno). Takes a shared lock, so an append or a replay is never seen
+/* Records in path: 0 with *n and *damaged (a missing file has none), or
+ * PI_ERR_IO (errno) or PI_ERR_NOMEM. Takes a shared lock, so an append or a replay is never seen
  * half done. */
 int spool_count(const char *path, size_t *n, size_t *damaged);
 
-/* Whether path holds bytes: 1, 0 (empty or missing), -1 (errno). */
-int spool_nonempty(const char *path);
+/* Whether path holds bytes: 0 with *nonempty (false when empty or
+ * missing), or PI_ERR_IO (errno). */
+int spool_nonempty(const char *path, bool *nonempty);
 
 /* For replay: opens path and takes its exclusive lock without waiting.
- * 1 with *fd, *map and *len (the file's bytes, read-only); 0 when the file
- * is missing or empty, or another process holds the lock (it is being
- * appended to or replayed: try later); -1 on error. */
+ * 0 with *fd (>= 0), *map and *len (the file's bytes, read-only); 0 with
+ * *fd = -1 when the file is missing or empty, or another process holds the
+ * lock (it is being appended to or replayed: try later); PI_ERR_IO (errno)
+ * on error. */
 int spool_take(const char *path, int *fd, unsigned char **map, size_t *len);
 /* Ends spool_take: empties the file (ftruncate, fsync) when clear, then
- * unmaps, unlocks and closes. 0 or -1 (the file could not be emptied). */
+ * unmaps, unlocks and closes. 0 or PI_ERR_IO (the file could not be
+ * emptied). */
 int spool_release(int fd, unsigned char *map, size_t len, int clear);
 
 #endif

@@ -11,6 +11,22 @@
 #include "spool.h"
 #include "tap.h"
 
+/* spool_nonempty as 1 (bytes), 0 (empty or missing) or -1 (error). */
+static int
+nonempty(const char *path)
+{
+	bool b;
+
+	return spool_nonempty(path, &b) != 0 ? -1 : b;
+}
+
+/* spool_take as 1 (taken), 0 (nothing to take) or -1 (error). */
+static int
+take(const char *path, int *fd, unsigned char **map, size_t *len)
+{
+	return spool_take(path, fd, map, len) != 0 ? -1 : *fd >= 0;
+}
+
 static unsigned char *
 slurp(const char *path, size_t *len)
 {
@@ -97,7 +113,7 @@ main(void)
 	}
 
 	/* the file: absent, then two appends out of time order */
-	is_int(spool_nonempty(path), 0, "no file: empty");
+	is_int(nonempty(path), 0, "no file: empty");
 	ok(spool_count(path, &n, &damaged) == 0 && n == 0, "no file: 0 records");
 	ok(auditbuf_add(&w1, &b, 1000000, 0) == 0, "row b (older than a)");
 	ok(spool_append(path, &w1) == 0, "append a, b");
@@ -105,7 +121,7 @@ main(void)
 	ok(auditbuf_add(&w2, &a, 1000000, 0) == 0 && auditbuf_add(&w2, &b, 3000000, 0) == 0,
 	    "a second writer: same time as b, then later");
 	ok(spool_append(path, &w2) == 0, "append c, d");
-	is_int(spool_nonempty(path), 1, "non-empty");
+	is_int(nonempty(path), 1, "non-empty");
 	ok(spool_count(path, &n, &damaged) == 0, "count");
 	is_int(n, 4, "4 records");
 	is_int(damaged, 0, "none damaged");
@@ -153,23 +169,23 @@ main(void)
 	/* replay: take locks out a second taker, release empties */
 	put(path, (const unsigned char *)"", 0);
 	ok(spool_append(path, &w1) == 0, "append for replay");
-	is_int(spool_take(path, &fd, &map, &len), 1, "take");
+	is_int(take(path, &fd, &map, &len), 1, "take");
 	{
 		int fd2;
 		unsigned char *m2;
 		size_t l2;
 
-		is_int(spool_take(path, &fd2, &m2, &l2), 0,
+		is_int(take(path, &fd2, &m2, &l2), 0,
 		    "a second taker finds it held (another worker replays)");
 	}
 	ok(spool_index(map, len, &idx, &n, &damaged) == 0 && n == 2, "2 to replay");
 	free(idx);
 	ok(spool_release(fd, map, len, 0) == 0, "release without clearing");
-	is_int(spool_nonempty(path), 1, "kept (the rows were not written)");
-	is_int(spool_take(path, &fd, &map, &len), 1, "take again");
+	is_int(nonempty(path), 1, "kept (the rows were not written)");
+	is_int(take(path, &fd, &map, &len), 1, "take again");
 	ok(spool_release(fd, map, len, 1) == 0, "release, clearing");
-	is_int(spool_nonempty(path), 0, "empty after the replay");
-	is_int(spool_take(path, &fd, &map, &len), 0, "nothing to take");
+	is_int(nonempty(path), 0, "empty after the replay");
+	is_int(take(path, &fd, &map, &len), 0, "nothing to take");
 
 	/* an unwritable place */
 	ok(spool_append("/nonexistent-dir/audit.spool", &w1) != 0,
