@@ -46,7 +46,7 @@ shttp_buf_add(struct shttp_buf *b, const char *s, size_t n)
 	if (n > b->max - b->len) {
 		n = b->max - b->len;
 		b->overflow = 1;
-		dropped = 1;
+		dropped = PI_ERR_TOO_LARGE;
 	}
 	if (b->len + n + 1 > b->cap) {
 		want = b->cap != 0 ? b->cap : 1024;
@@ -57,7 +57,7 @@ shttp_buf_add(struct shttp_buf *b, const char *s, size_t n)
 		np = realloc(b->p, want);
 		if (np == NULL) {
 			b->overflow = 1;
-			return -1;
+			return PI_ERR_NOMEM;
 		}
 		b->p = np;
 		b->cap = want;
@@ -208,7 +208,7 @@ shttp_file_write(void *ud, const char *buf, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return -1;
+			return PI_ERR_IO;
 		buf += w;
 		n -= (size_t)w;
 	}
@@ -221,14 +221,14 @@ shttp_file_rewind(void *ud)
 	const struct shttp_file_sink *f = ud;
 
 	if (ftruncate(f->fd, 0) != 0 || lseek(f->fd, 0, SEEK_SET) != 0)
-		return -1;
+		return PI_ERR_IO;
 	return 0;
 }
 
 int
 shttp_mem_write(void *ud, const char *buf, size_t n)
 {
-	return shttp_buf_add(ud, buf, n) != 0 ? -1 : 0;
+	return shttp_buf_add(ud, buf, n);
 }
 
 int

@@ -29,8 +29,9 @@ struct shttp_buf {
 };
 
 /* Appends n bytes of s to b, as many as the cap allows. Returns 0 when all
- * were kept, 1 when some were dropped at the cap (b->overflow is set), -1
- * when out of memory (b->overflow is set, b keeps its old contents). */
+ * were kept, PI_ERR_TOO_LARGE when some were dropped at the cap
+ * (b->overflow is set), PI_ERR_NOMEM when out of memory (b->overflow is
+ * set, b keeps its old contents). */
 int shttp_buf_add(struct shttp_buf *b, const char *s, size_t n);
 
 /* Empties b, keeping its memory and max; clears overflow. */
@@ -85,9 +86,9 @@ int shttp_seek_fd(void *ud, curl_off_t offset, int origin);
 
 /* A body sink writing to a file: ud points at a struct shttp_file_sink,
  * whose fd stays the caller's. shttp_file_write() writes all n bytes
- * (retrying EINTR and short writes) and returns 0, or -1 with errno set;
- * shttp_file_rewind() truncates the file to nothing so that a retry can
- * start over, 0 or -1. */
+ * (retrying EINTR and short writes) and returns 0, or PI_ERR_IO with errno
+ * set; shttp_file_rewind() truncates the file to nothing so that a retry
+ * can start over, 0 or PI_ERR_IO. */
 struct shttp_file_sink {
 	int fd;
 };
@@ -95,8 +96,9 @@ int shttp_file_write(void *ud, const char *buf, size_t n);
 int shttp_file_rewind(void *ud);
 
 /* A body sink collecting into memory: ud points at a struct shttp_buf.
- * shttp_mem_write() returns 0, or -1 when the bytes did not all fit (the
- * cap was reached or memory is short), which stops the transfer;
+ * shttp_mem_write() returns 0, or PI_ERR_TOO_LARGE or PI_ERR_NOMEM when the
+ * bytes did not all fit (the cap was reached or memory is short), which
+ * stops the transfer;
  * shttp_mem_rewind() empties the buffer and returns 0. */
 int shttp_mem_write(void *ud, const char *buf, size_t n);
 int shttp_mem_rewind(void *ud);

@@ -381,7 +381,7 @@ supa_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 		}
 		return n;
 	}
-	if (shttp_buf_add(&x->resp->body, ptr, n) < 0)
+	if (shttp_buf_add(&x->resp->body, ptr, n) == PI_ERR_NOMEM)
 		return 0;
 	return n;
 }

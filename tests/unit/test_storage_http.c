@@ -5,6 +5,7 @@
  * themselves are covered by tests/integration against S3 and Supabase.
  */
 #include "storage_http.h"
+#include "common.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,16 +24,16 @@ test_buf(void)
 
 	is_int(shttp_buf_add(&b, "abc", 3), 0, "buf: add within the cap");
 	is_str(b.p, "abc", "buf: NUL-terminated contents");
-	is_int(shttp_buf_add(&b, "defghij", 7), 1, "buf: add past the cap drops");
+	is_int(shttp_buf_add(&b, "defghij", 7), PI_ERR_TOO_LARGE, "buf: add past the cap drops");
 	is_int((long)b.len, 8, "buf: kept up to the cap");
 	is_str(b.p, "abcdefgh", "buf: the first bytes are kept");
 	ok(b.overflow, "buf: overflow is set");
-	is_int(shttp_buf_add(&b, "x", 1), 1, "buf: a full buffer drops more");
+	is_int(shttp_buf_add(&b, "x", 1), PI_ERR_TOO_LARGE, "buf: a full buffer drops more");
 	shttp_buf_clear(&b);
 	ok(b.len == 0 && !b.overflow && b.p != NULL && b.p[0] == '\0',
 	    "buf: clear empties and resets overflow");
 	is_int(shttp_mem_write(&b, "12345678", 8), 0, "mem sink: fits");
-	is_int(shttp_mem_write(&b, "9", 1), -1, "mem sink: past the cap stops");
+	is_int(shttp_mem_write(&b, "9", 1), PI_ERR_TOO_LARGE, "mem sink: past the cap stops");
 	is_int(shttp_mem_rewind(&b), 0, "mem sink: rewind");
 	ok(b.len == 0 && !b.overflow, "mem sink: rewind empties");
 	shttp_buf_free(&b);
@@ -109,7 +110,7 @@ test_file_sink(void)
 	    "seek fd: negative offset refused");
 	close(f.fd);
 	f.fd = -1;
-	is_int(shttp_file_write(&f, "x", 1), -1, "file sink: a bad fd fails");
+	is_int(shttp_file_write(&f, "x", 1), PI_ERR_IO, "file sink: a bad fd fails");
 	(void)unlink(path);
 	(void)rmdir(dir);
 }
