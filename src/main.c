@@ -262,7 +262,7 @@ hook_reload(void *ud, struct master_settings *s)
 
 	(void)ud;
 	if (fresh == NULL)
-		return -1;
+		return PI_ERR_INVALID;
 	if (strcmp(fresh->listen, current->listen) != 0)
 		log_warn("reload: a new listen address needs a restart; keeping %s",
 		    current->listen);

@@ -79,7 +79,8 @@ struct master_hooks {
 	    struct scoreboard_slot *slot);
 	/* SIGHUP, in the master: re-read the configuration; fills *s (which
 	 * holds the current values on entry) with the new values. Returns 0, or
-	 * -1 to keep the old configuration and the running workers (logged).
+	 * a pi_err (PI_ERR_INVALID) to keep the old configuration and the
+	 * running workers (logged).
 	 * NULL: SIGHUP rolls the workers with the same settings. */
 	int (*reload)(void *ud, struct master_settings *s);
 	/* SIGUSR1, in the master: reopen log files. May be NULL. */
@@ -89,8 +90,8 @@ struct master_hooks {
 /* Runs the supervisor until SIGTERM/SIGINT (graceful: workers finish their
  * current request; any still running request_timeout + 5 s later are
  * SIGKILLed) or SIGQUIT (immediate SIGKILL). Returns after every worker has
- * been reaped: 0, or 1 if the settings are invalid or the master could not
- * set itself up. Uses SIGALRM (setitimer) for its own wake-ups; restores the
+ * been reaped: its exit status, 0, or 1 if the settings are invalid or the
+ * master could not set itself up. Uses SIGALRM (setitimer) for its own wake-ups; restores the
  * caller's signal dispositions and mask before it returns. */
 int master_run(const struct master_settings *s,
     const struct master_hooks *hooks);

@@ -10,6 +10,7 @@
  * test down.
  */
 #include "master.h"
+#include "common.h"
 #include "tap.h"
 
 #include <errno.h>
@@ -184,7 +185,7 @@ hook_reload(void *ud, struct master_settings *s)
 	(void)ud;
 	emit(EV_RELOAD, s->pool[0].workers);
 	if (__atomic_load_n(&ctl->reload_fail, __ATOMIC_SEQ_CST))
-		return -1;
+		return PI_ERR_INVALID;
 	s->pool[0].workers = __atomic_load_n(&ctl->reload_workers,
 	    __ATOMIC_SEQ_CST);
 	return 0;
