@@ -352,6 +352,20 @@ serve(struct ctx *c, const struct image *img, enum ingest_variant v)
 	return stream_object(c, img, v, key, mime, etag, ext);
 }
 
+/* The tail of every read that sends bytes (/proxy, /file): serve() object v
+ * of img, then the audit row of action, "ok" or "error" as serve() went.
+ * Returns serve()'s result. */
+static int
+serve_audited(struct ctx *c, const struct image *img, enum ingest_variant v,
+    const char *action)
+{
+	int rc = serve(c, img, v);
+
+	handlers_audit(c, action, img->id, img->case_id, handlers_variants[v],
+	    rc == 0 ? "ok" : "error");
+	return rc;
+}
+
 /* --- GET /:id/proxy ------------------------------------------------------ */
 
 int
@@ -374,9 +388,7 @@ h_proxy(struct ctx *c)
 		return rc;
 	if (strcmp(img.status, "ready") != 0)
 		return PI_ERR_NOT_FOUND;
-	rc = serve(c, &img, (enum ingest_variant)v);
-	handlers_audit(c, "proxy", img.id, img.case_id, handlers_variants[v], rc == 0 ? "ok" : "error");
-	return rc;
+	return serve_audited(c, &img, (enum ingest_variant)v, "proxy");
 }
 
 /* --- GET /:id/download-url ----------------------------------------------- */
@@ -473,9 +485,7 @@ h_file(struct ctx *c)
 		if (rc != 0)
 			return rc;
 	}
-	rc = serve(c, &img, (enum ingest_variant)v);
-	handlers_audit(c, "file", img.id, img.case_id, handlers_variants[v], rc == 0 ? "ok" : "error");
-	return rc;
+	return serve_audited(c, &img, (enum ingest_variant)v, "file");
 }
 
 /* --- DELETE /:id ----------------------------------------------------------- */
