@@ -23,8 +23,8 @@
 #include "ingest.h"
 #include "storage.h"
 #include "tap.h"
+#include "unit_util.h"
 
-#define SECRET "0123456789abcdef0123456789abcdef"
 
 static char root[256];
 
@@ -124,8 +124,7 @@ main(void)
 		.memory_bytes = 1024ull << 20, .map_bytes = 1024ull << 20,
 		.disk_bytes = 0, .max_dimension = 32768, .time_seconds = 60 };
 	const char *top = getenv("top_srcdir");
-	char text[1024], err[256], cmd[1200], src[600], tmp[600], pdir[600];
-	char *env0[] = { NULL };
+	char sdir[600], cmd[1200], src[600], tmp[600], pdir[600];
 	struct config cfg;
 	struct storage *st;
 	struct arena *a = arena_new();
@@ -150,14 +149,10 @@ main(void)
 	}
 	if (!ok(img_init(&lim) == 0, "img_init (make check sets top_srcdir)"))
 		return done_testing();
-	(void)snprintf(text, sizeof(text), "database_url = host=/tmp dbname=x\n"
-	    "jwt_secret = " SECRET "\nurl_signing_key = " SECRET "\n"
-	    "storage_provider = local\nstorage_dir = %s/storage\n", root);
-	if (!ok(cfg_load_string(&cfg, text, "test.conf", env0, err,
-	    sizeof(err)) == 0, "configuration loads"))
-		return done_testing();
-	st = storage_open(&cfg, err, sizeof(err));
-	if (!ok(st != NULL, "local storage opens"))
+	(void)snprintf(sdir, sizeof(sdir), "%s/storage", root);
+	st = unit_local_storage(&cfg, sdir, "configuration loads",
+	    "local storage opens");
+	if (st == NULL)
 		return done_testing();
 
 	/* The sink alone: max is enforced, and the error sticks. */

@@ -21,8 +21,8 @@
 #include "config.h"
 #include "storage.h"
 #include "tap.h"
+#include "unit_util.h"
 
-#define SECRET "0123456789abcdef0123456789abcdef"
 
 static char root[256];          /* mkdtemp: holds storage/ and outside */
 static char sdir[300];          /* storage_dir */
@@ -384,8 +384,6 @@ main(void)
 {
 	struct config cfg;
 	struct storage *st;
-	char *env0[] = { NULL };
-	char text[1024], err[256];
 	struct stat sb;
 
 	(void)snprintf(root, sizeof(root), "/tmp/polaimg-stl-XXXXXX");
@@ -397,20 +395,10 @@ main(void)
 	ok(mkdir(at(root, "/outside"), 0700) == 0 &&
 	    spit(at(root, "/outside/secret"), "keep me") == 0,
 	    "a file outside storage_dir");
-	(void)snprintf(text, sizeof(text), "database_url = host=/tmp dbname=x\n"
-	    "jwt_secret = " SECRET "\nurl_signing_key = " SECRET "\n"
-	    "storage_provider = local\nstorage_dir = %s\n", sdir);
-	if (!ok(cfg_load_string(&cfg, text, "test.conf", env0, err, sizeof(err)) == 0,
-	    "configuration with storage_dir loads")) {
-		printf("# %s\n", err);
+	st = unit_local_storage(&cfg, sdir, "configuration with storage_dir loads",
+	    "storage_open");
+	if (st == NULL)
 		return done_testing();
-	}
-	st = storage_open(&cfg, err, sizeof(err));
-	if (!ok(st != NULL, "storage_open")) {
-		printf("# %s\n", err);
-		cfg_free(&cfg);
-		return done_testing();
-	}
 	is_str(st->ops->name, "local", "local back end");
 	ok(st->ops->presign == NULL, "local makes no signed URLs of its own");
 	ok(stat(st->tmp_dir, &sb) == 0 && S_ISDIR(sb.st_mode),
