@@ -45,6 +45,7 @@
 #include <vips/vips.h>
 
 #include "imaging.h"
+#include "../tests/slurp.h"
 
 enum op { OP_THUMB, OP_DISPLAY, OP_DERIVE, OP_UPLOAD };
 enum impl { IM_POLAIMG, IM_VIPS, IM_TJ, IM__N };
@@ -108,28 +109,6 @@ out_path(char *buf, size_t size, const char *impl, const char *what)
 
 
 /* ---- the upload's own work: read, hash, store, fsync ------------------ */
-
-/* Reads path into a malloc'd buffer; NULL on failure. */
-static unsigned char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0 || (buf = malloc((size_t)n)) == NULL ||
-	    fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
 
 static int
 sha256(const unsigned char *buf, size_t len, unsigned char *md)

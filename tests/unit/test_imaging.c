@@ -12,6 +12,7 @@
  */
 #include "common.h"
 #include "imaging.h"
+#include "slurp.h"
 #include "tap.h"
 
 #include <ftw.h>
@@ -47,33 +48,6 @@ tpath(const char *name)
 		exit(2);
 	}
 	return p;
-}
-
-/* The whole file, malloc'd (caller frees), or NULL. */
-static unsigned char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf = NULL;
-	long size;
-
-	*len = 0;
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0)
-		goto out;
-	if ((buf = malloc((size_t)size + 1)) == NULL)
-		goto out;
-	if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-		free(buf);
-		buf = NULL;
-		goto out;
-	}
-	*len = (size_t)size;
-out:
-	fclose(f);
-	return buf;
 }
 
 static int
