@@ -29,8 +29,10 @@
 
 #define DESCRIPTION_MAX 2000      /* characters */
 
-const char *const handlers_eye_sides[5] = { "left", "right", "both", "unknown", NULL };
-const char *const handlers_variants[4] = { "original", "display", "thumbnail", NULL };
+const char *const handlers_eye_sides[5] = { "left", "right", "both", "unknown",
+	NULL };
+const char *const handlers_variants[4] = { "original", "display", "thumbnail",
+	NULL };
 static const char *const image_types[] = { "slit_lamp", "fundus", "oct", "other", NULL };
 
 /* --- small shared pieces ---------------------------------------------- */
@@ -92,7 +94,8 @@ handlers_image_json(struct arena *a, const struct image *img)
 	json_object_object_add(o, "imageType", json_object_new_string(img->image_type));
 	json_object_object_add(o, "eyeSide", json_object_new_string(img->eye_side));
 	json_object_object_add(o, "capturedAt", img->captured_at >= 0 ?
-	    json_object_new_string(handlers_fmt_time(a, img->captured_at)) : NULL);
+	    json_object_new_string(handlers_fmt_time(a, img->captured_at)) :
+	    NULL);
 	json_object_object_add(o, "description", jstr_or_null(img->description));
 	json_object_object_add(o, "order", json_object_new_int64(img->order));
 	json_object_object_add(o, "fileSize", jint_or_null(img->file_size));
@@ -177,7 +180,8 @@ handlers_image_fields(const struct handlers_image_fields *f, struct image *img,
 		details = http_detail_add(details, "caseId", "is required");
 	else if (!val_uuid(f->case_id_raw, img->case_id))
 		details = http_detail_add(details, "caseId", "must be a UUID");
-	if (f->eye_side != NULL && val_enum(f->eye_side, handlers_eye_sides) < 0)
+	if (f->eye_side != NULL &&
+	    val_enum(f->eye_side, handlers_eye_sides) < 0)
 		details = http_detail_add(details, "eyeSide",
 		    "must be one of left, right, both, unknown");
 	else

@@ -101,7 +101,8 @@ int h_delete(struct ctx *c);
 struct upload_url_fields {
 	const char *file_name, *content_type;   /* point into the body */
 	long long file_size;                    /* -1 when absent */
-	long long expires_in;  /* absent: 900 bounded by max_ttl (handlers_url_ttl) */
+	long long expires_in;  /* absent: 900 bounded by max_ttl
+	                        * (handlers_url_ttl) */
 	int has_expires;
 };
 

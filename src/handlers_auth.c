@@ -249,7 +249,8 @@ handlers_redeem_check(struct ctx *c, const char *issuer, enum acl_action action,
 		return PI_ERR_ANSWERED;
 	}
 	if (!acl_allowed(&c->who, action, img->case_patient_id)) {
-		handlers_audit(c, audit_action, img->id, img->case_id, variant, "denied");
+		handlers_audit(c, audit_action, img->id, img->case_id, variant,
+		    "denied");
 		return PI_ERR_FORBIDDEN;
 	}
 	return 0;
@@ -285,7 +286,8 @@ handlers_load_image(struct ctx *c, const char *id, enum acl_action action,
 		return rc;
 	}
 	if (!acl_allowed(&c->who, action, img->case_patient_id)) {
-		handlers_audit(c, audit_action, img->id, img->case_id, NULL, "denied");
+		handlers_audit(c, audit_action, img->id, img->case_id, NULL,
+		    "denied");
 		return PI_ERR_FORBIDDEN;
 	}
 	return 0;

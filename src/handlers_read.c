@@ -59,7 +59,8 @@ h_get(struct ctx *c)
 	if (rc != 0)
 		return rc;
 	handlers_audit(c, "view", img.id, img.case_id, NULL, "ok");
-	return http_json(c->req, 200, handlers_envelope(handlers_image_json(c->req->arena, &img), NULL));
+	return http_json(c->req, 200, handlers_envelope(
+	    handlers_image_json(c->req->arena, &img), NULL));
 }
 
 /* --- GET /cases/:caseId -------------------------------------------------- */
@@ -121,7 +122,8 @@ h_list(struct ctx *c)
 		return PI_ERR_NOMEM;
 	}
 	for (size_t i = 0; i < n; i++)
-		json_object_array_add(arr, handlers_image_json(c->req->arena, &imgs[i]));
+		json_object_array_add(arr,
+		    handlers_image_json(c->req->arena, &imgs[i]));
 	json_object_object_add(data, "images", arr);
 	json_object_object_add(data, "total", json_object_new_int64(total));
 	handlers_audit(c, "list", NULL, case_id, NULL, "ok");
@@ -153,7 +155,8 @@ variant_param(struct ctx *c, enum ingest_variant dflt)
 		/* val_enum() answers an index of handlers_variants[] or
 		 * -1; the bound is said again where callers index with it. */
 		i = val_enum(v, handlers_variants);
-		return i >= 0 && (size_t)i < PI_ARRAY_LEN(handlers_variants) ? i : -1;
+		return i >= 0 && (size_t)i < PI_ARRAY_LEN(handlers_variants) ?
+		    i : -1;
 	}
 	if (th != NULL) {
 		bool thumb;
@@ -176,7 +179,8 @@ object_headers(struct ctx *c, const struct image *img, enum ingest_variant v,
 	    c->w->cfg->cache_max_age) != 0 ||
 	    http_header(c->req, "X-Content-Type-Options", "nosniff") != 0 ||
 	    http_headerf(c->req, "Content-Disposition",
-	    "inline; filename=\"%s-%s.%s\"", img->id, handlers_variants[v], ext) != 0)
+	    "inline; filename=\"%s-%s.%s\"", img->id, handlers_variants[v],
+	    ext) != 0)
 		return -1;
 	return 0;
 }
@@ -442,7 +446,8 @@ h_download_url(struct ctx *c)
 	json_object_object_add(data, "expiresIn", json_object_new_int64(expires_in));
 	json_object_object_add(data, "expiresAt", json_object_new_string(
 	    handlers_fmt_time(c->req->arena, expires)));
-	handlers_audit(c, "download_url", img.id, img.case_id, handlers_variants[v], "ok");
+	handlers_audit(c, "download_url", img.id, img.case_id,
+	    handlers_variants[v], "ok");
 	return http_json(c->req, 200, handlers_envelope(data, NULL));
 }
 
@@ -470,8 +475,8 @@ h_file(struct ctx *c)
 	    urltoken_verify_by((const unsigned char *)c->w->cfg->url_signing_key,
 	    strlen(c->w->cfg->url_signing_key), URLTOKEN_DOWNLOAD, id, variant,
 	    expires, uid, sig, (int64_t)time(NULL)) != URLTOKEN_VALID) {
-		handlers_audit(c, "file", id, NULL, variant != NULL && v >= 0 ? variant : NULL,
-		    "denied");
+		handlers_audit(c, "file", id, NULL,
+		    variant != NULL && v >= 0 ? variant : NULL, "denied");
 		return http_error(c->req, 403, "FORBIDDEN",
 		    "Invalid or expired download link");
 	}
@@ -481,7 +486,8 @@ h_file(struct ctx *c)
 	if (strcmp(img.status, "ready") != 0)
 		return PI_ERR_NOT_FOUND;
 	if (uid != NULL) {
-		rc = handlers_redeem_check(c, uid, ACL_VIEW, &img, "file", handlers_variants[v]);
+		rc = handlers_redeem_check(c, uid, ACL_VIEW, &img, "file",
+		    handlers_variants[v]);
 		if (rc != 0)
 			return rc;
 	}

@@ -182,7 +182,8 @@ out:
 static int
 record_ready(struct ctx *c, struct image *img, const char *action)
 {
-	struct audit ev = handlers_audit_for(c, action, img->id, img->case_id, NULL);
+	struct audit ev = handlers_audit_for(c, action, img->id, img->case_id,
+	    NULL);
 	int rc;
 
 	(void)snprintf(img->status, sizeof(img->status), "ready");
@@ -300,7 +301,8 @@ h_upload(struct ctx *c)
 	rc = record_ready(c, &img, "upload");
 	if (rc != 0)
 		goto out;
-	rc = http_json(c->req, 201, handlers_envelope(handlers_image_json(c->req->arena, &img),
+	rc = http_json(c->req, 201, handlers_envelope(
+	    handlers_image_json(c->req->arena, &img),
 	    "Image uploaded successfully"));
 out:
 	ingest_sink_discard(&f.sink);
@@ -347,7 +349,8 @@ h_put_upload(struct ctx *c)
 	if (issuer[0] != '\0' && strcmp(issuer, img.uploaded_by) != 0)
 		return http_error(c->req, 403, "FORBIDDEN",
 		    "Invalid or expired upload URL");
-	rc = handlers_redeem_check(c, img.uploaded_by, ACL_UPLOAD, &img, "complete", NULL);
+	rc = handlers_redeem_check(c, img.uploaded_by, ACL_UPLOAD, &img,
+	    "complete", NULL);
 	if (rc != 0)
 		return rc;
 	if (strcasecmp(c->req->content_type, img.mime_type) != 0)
@@ -385,7 +388,8 @@ h_put_upload(struct ctx *c)
 	if (rc != 0)
 		goto out;
 	{
-		struct audit ev = handlers_audit_for(c, "complete", img.id, img.case_id, NULL);
+		struct audit ev = handlers_audit_for(c, "complete", img.id,
+		    img.case_id, NULL);
 
 		rc = db_image_mark_ready(c->w->db, &img, &ev);
 	}
@@ -393,7 +397,8 @@ h_put_upload(struct ctx *c)
 		ingest_delete_objects(c->w->storage, c->req->arena, &img, 3);
 		goto out;
 	}
-	rc = http_json(c->req, 201, handlers_envelope(handlers_image_json(c->req->arena, &img), NULL));
+	rc = http_json(c->req, 201, handlers_envelope(
+	    handlers_image_json(c->req->arena, &img), NULL));
 out:
 	ingest_sink_discard(&sink);
 	return rc;
@@ -431,7 +436,8 @@ h_complete(struct ctx *c)
 		return rc;
 	if (strcmp(img.status, "ready") == 0) {
 		handlers_audit(c, "complete", img.id, img.case_id, NULL, "ok");
-		return http_json(c->req, 200, handlers_envelope(handlers_image_json(c->req->arena, &img), NULL));
+		return http_json(c->req, 200, handlers_envelope(
+		    handlers_image_json(c->req->arena, &img), NULL));
 	}
 	if (ingest_admit(c, c->who.user_id))
 		return 0;
@@ -479,7 +485,8 @@ h_complete(struct ctx *c)
 	if (rc != 0)
 		goto out;
 	{
-		struct audit ev = handlers_audit_for(c, "complete", img.id, img.case_id, NULL);
+		struct audit ev = handlers_audit_for(c, "complete", img.id,
+		    img.case_id, NULL);
 
 		rc = db_image_mark_ready(c->w->db, &img, &ev);
 	}
@@ -494,7 +501,8 @@ h_complete(struct ctx *c)
 			    ingest_object_key(c->req->arena, &img, (enum ingest_variant)v));
 		goto out;
 	}
-	rc = http_json(c->req, 200, handlers_envelope(handlers_image_json(c->req->arena, &img), NULL));
+	rc = http_json(c->req, 200, handlers_envelope(
+	    handlers_image_json(c->req->arena, &img), NULL));
 	goto out;
 reject:
 	/* The object failed the checks: delete it; the image stays pending. */

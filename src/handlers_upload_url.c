@@ -239,8 +239,8 @@ h_upload_url(struct ctx *c)
 	body = read_json_body(c);
 	if (body == NULL)
 		return 0;
-	details = handlers_upload_url_fields(body, c->w->cfg->max_upload_url_ttl,
-	    &f, &img);
+	details = handlers_upload_url_fields(body,
+	    c->w->cfg->max_upload_url_ttl, &f, &img);
 	if (details != NULL) {
 		json_object_put(body);
 		return http_validation_error(c->req, details);
@@ -271,7 +271,8 @@ h_upload_url(struct ctx *c)
 		goto out;
 	/* The row only once its URL exists: a failure above leaves nothing. */
 	{
-		struct audit ev = handlers_audit_for(c, "upload_url", img.id, img.case_id, NULL);
+		struct audit ev = handlers_audit_for(c, "upload_url", img.id,
+		    img.case_id, NULL);
 
 		rc = db_image_insert(c->w->db, &img, &ev);
 		if (rc != 0)
@@ -298,7 +299,8 @@ h_upload_url(struct ctx *c)
 	json_object_object_add(data, "expiresIn", json_object_new_int64(expires_in));
 	json_object_object_add(data, "expiresAt", json_object_new_string(
 	    handlers_fmt_time(c->req->arena, img.upload_expires_at)));
-	rc = http_json(c->req, 200, handlers_envelope(data, "Upload URL generated successfully"));
+	rc = http_json(c->req, 200, handlers_envelope(data,
+	    "Upload URL generated successfully"));
 out:
 	json_object_put(body);
 	return rc;
