@@ -36,6 +36,7 @@
 #include "auth.h"
 
 #include "common.h"
+#include "validate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -381,32 +382,6 @@ auth_token_shape_ok(const char *token)
 	return dots == 2 && seg != 0 && seg % 4 != 1;
 }
 
-/* 1 if s is a UUID in 8-4-4-4-12 hex form; its lower-case form goes to
- * canon. */
-static int
-auth_uuid(const char *s, char canon[37])
-{
-	static const char hexdig[] = "0123456789abcdef";
-	int v;
-
-	for (size_t i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return 0;
-			canon[i] = '-';
-			continue;
-		}
-		v = pi_hexval((unsigned char)s[i]);
-		if (v < 0)
-			return 0;
-		canon[i] = hexdig[v];
-	}
-	if (s[36] != '\0')
-		return 0;
-	canon[36] = '\0';
-	return 1;
-}
-
 /*
  * Parses the JSON text of a NumericDate claim (RFC 7519 §2: a JSON number of
  * seconds, possibly fractional) and stores its ceiling, clamped to
@@ -531,7 +506,7 @@ auth_user_id(jwt_t *jwt, char canon[37])
 			continue;
 		free(json);
 		val = jwt_get_grant(jwt, names[i]);
-		return val != NULL && auth_uuid(val, canon) ? 0 : -1;
+		return val_uuid(val, canon) ? 0 : -1;
 	}
 	return -1;
 }

@@ -58,7 +58,7 @@ lib_sources() {
 deps() {
 	case "$1" in
 	multipart) echo "$ROOT/src/multipart.c" ;;
-	auth) echo "$ROOT/src/auth.c $ROOT/src/common.c $(pkg-config --libs libjwt libcrypto)" ;;
+	auth) echo "$ROOT/src/auth.c $ROOT/src/common.c $ROOT/src/validate.c $(pkg-config --libs libjwt libcrypto)" ;;
 	urltoken) echo "$ROOT/src/urltoken.c $(pkg-config --libs libcrypto)" ;;
 	range|etag|query) echo "$ROOT/src/http.c $ROOT/src/arena.c $ROOT/src/common.c $ROOT/src/validate.c $(pkg-config --libs json-c) -lfcgi" ;;
 	config) echo "$ROOT/src/config.c $ROOT/src/validate.c $ROOT/src/auth.c $ROOT/src/common.c $(pkg-config --libs libjwt libcrypto)" ;;
