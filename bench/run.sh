@@ -333,6 +333,22 @@ up_ok() { # BASE FILE CASE [TYPE] -> id, or fail
 }
 worker_pids() { ps -o pid= --ppid "$POLAIMG_PID" | tr -d ' '; }
 status_kib() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
+# SIGHUP, then wait until none of the workers before it is left and all
+# $WORKERS of the new generation run (cases 6 and 7 measure fresh workers).
+fresh_workers() {
+	local old now fresh
+	old="$(worker_pids | sort | tr '\n' ' ')"
+	kill -HUP "$POLAIMG_PID"
+	for _ in $(seq 1 100); do
+		now="$(worker_pids | sort | tr '\n' ' ')"
+		fresh=1
+		for p in $old; do case " $now " in *" $p "*) fresh=0 ;; esac; done
+		[ "$fresh" = 1 ] && [ "$(echo "$now" | wc -w)" = "$WORKERS" ] && break
+		sleep 0.1
+	done
+	[ "$fresh" = 1 ] || { echo "workers were not replaced after SIGHUP" >&2; exit 1; }
+	sleep 0.5
+}
 
 if [ "$HOLD" = 1 ]; then
 	cat <<TXT >&2
@@ -422,17 +438,7 @@ done
 
 # ---- case 6: memory ----------------------------------------------------------------
 say "case 6: fresh workers (SIGHUP), $NET_ROUNDS uploads of p24.jpg, peak RSS"
-OLD_PIDS="$(worker_pids | sort | tr '\n' ' ')"
-kill -HUP "$POLAIMG_PID"
-for _ in $(seq 1 100); do
-	NOW="$(worker_pids | sort | tr '\n' ' ')"
-	fresh=1
-	for p in $OLD_PIDS; do case " $NOW " in *" $p "*) fresh=0 ;; esac; done
-	[ "$fresh" = 1 ] && [ "$(echo "$NOW" | wc -w)" = "$WORKERS" ] && break
-	sleep 0.1
-done
-[ "$fresh" = 1 ] || { echo "workers were not replaced after SIGHUP" >&2; exit 1; }
-sleep 0.5
+fresh_workers
 WPIDS="$(worker_pids | tr '\n' ' ')"
 HWM0=""; for p in $WPIDS; do HWM0="$HWM0 $(status_kib "$p" VmHWM)"; done
 : >"$TMP/up24"
@@ -525,20 +531,6 @@ LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 # time; polaimg's, the workers' utime + stime across the request (ticks of
 # 10 ms). Peak RSS: VmHWM of workers started fresh (SIGHUP) before the
 # input's uploads, and the peer's maximum resident set in a fresh process.
-fresh_workers() {
-	local old now fresh
-	old="$(worker_pids | sort | tr '\n' ' ')"
-	kill -HUP "$POLAIMG_PID"
-	for _ in $(seq 1 100); do
-		now="$(worker_pids | sort | tr '\n' ' ')"
-		fresh=1
-		for p in $old; do case " $now " in *" $p "*) fresh=0 ;; esac; done
-		[ "$fresh" = 1 ] && [ -n "$now" ] && break
-		sleep 0.1
-	done
-	[ "$fresh" = 1 ] || { echo "workers were not replaced after SIGHUP" >&2; exit 1; }
-	sleep 0.5
-}
 workers_ticks() { # utime + stime of every worker, in clock ticks
 	local t=0 p v
 	for p in $(worker_pids); do
