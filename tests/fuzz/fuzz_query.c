@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "common.h"
 #include "http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
