@@ -87,11 +87,20 @@ struct config {
  * then environment overrides from envp (POLAIMG_<KEY>, POLAIMG_<KEY>_FILE for
  * secrets, and the PolaCare names DATABASE_URL, JWT_SECRET, STORAGE_PROVIDER).
  * Validates every value and the combination. On failure returns -1 with a
- * message naming the key in err; cfg is then empty. Free with cfg_free(). */
+ * message naming the key in err (every problem of the combination, one a
+ * line); cfg is then empty. Free with cfg_free(). */
 int cfg_load(struct config *cfg, const char *path, char *const *envp,
     char *err, size_t errsz);
 
-/* Same, but from a string instead of a file (tests); name is for messages. */
+/* cfg_load(), for check-config: a file that parses is loaded (0; free it
+ * with cfg_free()) even when the combination of values is wrong; those
+ * problems are the '\n'-separated lines of problems ("" when none).
+ * Parse errors fail as in cfg_load(). */
+int cfg_load_all(struct config *cfg, const char *path, char *const *envp,
+    char *err, size_t errsz, char *problems, size_t psz);
+
+/* Same as cfg_load, but from a string instead of a file (tests); name is
+ * for messages. */
 int cfg_load_string(struct config *cfg, const char *text, const char *name,
     char *const *envp, char *err, size_t errsz);
 

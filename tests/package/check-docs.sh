@@ -68,12 +68,16 @@ for verb in $verbs; do
 		grep -q -E "^\\.(B|BR|BI) (.* )?$(man_word "$verb")( |\$)" "$man"
 done
 
-# Every line uncommented (plus the three required secrets) must load.
+# Every line uncommented (plus the three required secrets) must load;
+# check-config also loads the policy and opens the storage, so those two
+# point into this tree and the test's directory.
 sed -n 's/^#\([a-z_]* = \)/\1/p' "$conf" >"$tmp/all.conf"
 {
 	echo 'database_url = host=/nonexistent dbname=x'
 	echo 'jwt_secret = 0123456789abcdef0123456789abcdef'
 	echo 'url_signing_key = 0123456789abcdef0123456789abcdef'
+	echo "imaging_policy_dir = $srcdir/conf"
+	echo "storage_dir = $tmp/store"
 } >>"$tmp/all.conf"
 if env -i PATH=/usr/bin:/bin "$bin" -c "$tmp/all.conf" check-config >"$tmp/out" 2>&1; then
 	ok "conf/polaimg.conf, every line uncommented, is a valid configuration"
