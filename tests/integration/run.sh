@@ -476,6 +476,10 @@ export POLAIMG_LOG="$PLOG" POLAIMG_BIN POLAIMG_CONF="$CONF"
 export PG_CTL_STOP="$PG_STOP_CMD" PG_CTL_START="$PG_START_CMD"
 export IMAGE_CACHE_DIR="$TMP/images" TEST_TMP="$TMP" NGINX_ERROR_LOG="$NGX/logs/error.log"
 export ITEST_POOLS="$POOLS" ITEST_SERVER="$SERVER"
+# The binary as built (the copy above runs elsewhere), for the test of a
+# build tree's own conf/policy.xml; empty with --installed.
+ITEST_BUILT_BIN=; [ "$INSTALLED" = 1 ] || ITEST_BUILT_BIN=$(realpath "$SRC_BIN")
+export ITEST_BUILT_BIN
 export ITEST_STORAGE="$STORAGE" ITEST_OBJECT_ROOT ITEST_OBJECT_LAYOUT ITEST_STORE_URL ITEST_FAULT_URL
 
 if [ ${#TEST_FILES[@]} -eq 0 ]; then
