@@ -475,7 +475,7 @@ cmd_migrate(int argc, char **argv)
 /* --- sweep, restore (sweep.c) ------------------------------------------ */
 
 static int
-cmd_sweep(void)
+cmd_sweep(int argc, char **argv)
 {
 	struct config *cfg = load_config();
 	int rc;
@@ -483,7 +483,7 @@ cmd_sweep(void)
 	if (cfg == NULL)
 		return 1;
 	(void)log_init(cfg->log_level, "");
-	rc = sweep_main(cfg);
+	rc = sweep_main(cfg, argc, argv);
 	free_config(cfg);
 	return rc;
 }
@@ -603,7 +603,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "migrate") == 0)
 		return cmd_migrate(argc, argv);
 	if (strcmp(argv[0], "sweep") == 0)
-		return cmd_sweep();
+		return cmd_sweep(argc, argv);
 	if (strcmp(argv[0], "restore") == 0 && argc == 2)
 		return cmd_restore(argv[1]);
 	if (strcmp(argv[0], "verify") == 0) {

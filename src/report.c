@@ -41,19 +41,24 @@ report_init(struct report *r, const char *verb, int json)
 	return 0;
 }
 
-void
-report_error(struct report *r, const char *fmt, ...)
+/* One error: text to out (prefixed with the verb on stderr), or JSON. */
+static void
+report_add(struct report *r, int problem, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void
+report_add(struct report *r, int problem, const char *fmt, va_list ap)
 {
 	char msg[1024];
-	va_list ap;
 	struct json_object *s;
 
-	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	r->nerrors++;
 	if (!r->json) {
-		fprintf(stderr, "polaimg: %s: %s\n", r->verb, msg);
+		if (problem)
+			printf("%s\n", msg);
+		else
+			fprintf(stderr, "polaimg: %s: %s\n", r->verb, msg);
 		return;
 	}
 	if (r->nerrors > REPORT_MAX_ERRORS)
@@ -61,6 +66,26 @@ report_error(struct report *r, const char *fmt, ...)
 	s = json_object_new_string(msg);
 	if (s != NULL && json_object_array_add(r->errors, s) != 0)
 		json_object_put(s);
+}
+
+void
+report_error(struct report *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_add(r, 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+report_problem(struct report *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_add(r, 1, fmt, ap);
+	va_end(ap);
 }
 
 void

@@ -22,6 +22,10 @@ int report_init(struct report *r, const char *verb, int json);
  * an element of errors[] (the first REPORT_MAX_ERRORS; nerrors counts all). */
 void report_error(struct report *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Records one problem the verb found (a missing object): in text a line on
+ * standard output; in JSON an element of errors[], like report_error(). */
+void report_problem(struct report *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Records a count (JSON only; the verb prints its own text summary). */
 void report_count(struct report *r, const char *name, long long value);
 /* With --json prints {"ok", "errors", "counts"} on stdout; frees the report.
