@@ -48,6 +48,11 @@ struct storage_ops {
 	 * has no URLs of its own (local: polaimg signs its own). */
 	char *(*presign)(struct storage *st, const char *method, const char *key,
 	    const char *content_type, int64_t expires);
+	/* When a URL made by presign lives less long than asked (a store
+	 * that picks the lifetime itself): 0 with *exp, the unix time it
+	 * expires; PI_ERR_NOT_FOUND when the URL says nothing. NULL: the URL
+	 * lives as asked. */
+	int (*url_expires)(const char *url, int64_t *exp);
 	/* Sends bytes start..end (inclusive) of key to cb, in order. */
 	int (*stream)(struct storage *st, const char *key, long long start,
 	    long long end, int (*cb)(void *ud, const char *buf, size_t n), void *ud);
