@@ -32,6 +32,7 @@
 #include "preflight.h"
 #include "presign.h"
 #include "report.h"
+#include "storage.h"
 #include "sweep.h"
 #include "verify.h"
 #include "worker.h"
@@ -357,6 +358,35 @@ hook_reopen_logs(void *ud)
 	(void)log_reopen();
 }
 
+/* A reaped worker's temp files: an upload it was writing when it crashed
+ * or was killed (request_timeout, the OOM killer) is nobody's now. */
+static void
+hook_worker_gone(void *ud, pid_t pid)
+{
+	int n;
+
+	(void)ud;
+	n = storage_tmp_reap(current->storage_dir, (long)pid);
+	if (n > 0)
+		log_info("removed %d temp file%s of worker %ld", n,
+		    n == 1 ? "" : "s", (long)pid);
+}
+
+/* At start: this host's temp files whose writer is gone (a worker or a
+ * whole host killed mid-upload); other hosts' are theirs (storage.h). */
+static void
+serve_reap_temps(const struct config *cfg)
+{
+	int n = storage_tmp_reap(cfg->storage_dir, 0);
+
+	if (n > 0)
+		log_info("removed %d temp file%s left by processes of this host "
+		    "that are gone", n, n == 1 ? "" : "s");
+	else if (n < 0)
+		log_warn("cannot read %s/.tmp to remove stale temp files",
+		    cfg->storage_dir);
+}
+
 /* Closes a listening socket of cmd_serve (fd < 0: nothing): one systemd
  * passed is made blocking again and left in place; one polaimg opened on
  * unix:path is removed. */
@@ -381,7 +411,7 @@ cmd_serve(void)
 {
 	struct master_settings s;
 	struct master_hooks hooks = { NULL, hook_worker_main, hook_reload,
-		hook_reopen_logs };
+		hook_reopen_logs, hook_worker_gone };
 	int fd = -1, ifd = -1, rc, activated, ingest_activated;
 
 	/* What would stop every worker at start stops serve now, with all
@@ -391,6 +421,7 @@ cmd_serve(void)
 	if (current == NULL)
 		return 1;
 	(void)log_init(current->log_level, current->log_file);
+	serve_reap_temps(current);
 	if (is_listening_socket(0)) {
 		/* spawn-fcgi or mod_fcgid: one worker, the web server
 		 * supervises. It serves every route (no memory limit, no

@@ -567,6 +567,8 @@ master_reap(struct master *m)
 			continue;
 		}
 		master_exited(m, slot, status, mono_ms());
+		if (m->hooks->worker_gone != NULL)
+			m->hooks->worker_gone(m->hooks->ud, pid);
 	}
 	if (pid < 0 && errno != ECHILD && errno != EINTR)
 		master_log("waitpid: %s", strerror(errno));

@@ -85,6 +85,9 @@ struct master_hooks {
 	int (*reload)(void *ud, struct master_settings *s);
 	/* SIGUSR1, in the master: reopen log files. May be NULL. */
 	void (*reopen_logs)(void *ud);
+	/* In the master, once a worker was reaped, however it ended: clean
+	 * up after it (its temp files). May be NULL. */
+	void (*worker_gone)(void *ud, pid_t pid);
 };
 
 /* Runs the supervisor until SIGTERM/SIGINT (graceful: workers finish their

@@ -2,7 +2,7 @@
 // check-config (secrets masked), refusal of a bad config, migrate again.
 import { test } from 'node:test';
 import {
-	JWT_SECRET, PACKAGE_VERSION, POLAIMG_BIN, POLAIMG_CONF, URL_SIGNING_KEY, assert, fs, path, polaimgCli, serviceEnv, sqlRows, sqlValue,
+	JWT_SECRET, PACKAGE_VERSION, POLAIMG_BIN, POLAIMG_CONF, STORAGE_DIR, URL_SIGNING_KEY, assert, fs, path, polaimgCli, serviceEnv, sqlRows, sqlValue,
 	TEST_TMP,
 } from './lib.mjs';
 import { spawnSync } from 'node:child_process';
@@ -163,5 +163,49 @@ test('cli: built and not installed, serve finds the tree\'s conf/policy.xml; SIG
 		const end = await exited;
 		fs.rmSync(dir, { recursive: true, force: true });
 		assert.equal(end.code, 0, `serve ended ${JSON.stringify(end)}: ${err.slice(-2000)}`);
+	}
+});
+
+// --- Each host cleans its own scratch space (storage_dir/.tmp) ---
+
+test('serve: removes this host\'s temp files whose writer is gone, at start and when it reaps a worker; never another host\'s or a live writer\'s', async () => {
+	const { spawn } = await import('node:child_process');
+	const os = await import('node:os');
+	const tmp = path.join(STORAGE_DIR, '.tmp');
+	fs.mkdirSync(tmp, { recursive: true });
+	const host = os.hostname().slice(0, 64).replace(/[^A-Za-z0-9.-]/g, '_');
+	const dead = spawnSync('true').pid;   // exited: its pid names no process
+	const f = (name) => path.join(tmp, name);
+	const mine = f(`up-${host}-${dead}-aaaaaa`);
+	const other = f(`up-other-host-${dead}-bbbbbb`);
+	const live = f(`up-${host}-${process.pid}-cccccc`);
+	for (const p of [mine, other, live]) fs.writeFileSync(p, Buffer.alloc(600 * 1024));
+	const dir = fs.mkdtempSync(path.join(TEST_TMP, 'serve-tmp-'));
+	const confPath = path.join(dir, 'polaimg.conf');
+	fs.writeFileSync(confPath, `${baseConf()}\nlisten = unix:${dir}/s.sock\nworkers = 1\nlog_level = debug\n`);
+	const child = spawn(POLAIMG_BIN, ['-c', confPath, 'serve'], { env: serviceEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+	let err = '';
+	child.stderr.on('data', (d) => { err += d; });
+	const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+	let killed;
+	try {
+		assert.ok(await waitFor(() => err, /worker ready/, 20000), err.slice(-3000));
+		// Before: nothing removed them; README told to run sweep on one host only.
+		assert.ok(!fs.existsSync(mine), 'this host\'s file of a gone writer is removed at start');
+		assert.ok(fs.existsSync(other), 'another host\'s file is left alone (a shared mount)');
+		assert.ok(fs.existsSync(live), 'a live writer\'s file is left alone');
+		const wpid = Number(/worker (\d+) started/.exec(err)[1]);
+		killed = f(`up-${host}-${wpid}-dddddd`);
+		fs.writeFileSync(killed, Buffer.alloc(600 * 1024));
+		process.kill(wpid, 'SIGKILL');   // as request_timeout or the OOM killer would
+		assert.ok(await waitFor(() => (fs.existsSync(killed) ? '' : 'gone'), /gone/, 10000),
+			`the killed worker's temp file is removed when the master reaps it: ${err.slice(-1500)}`);
+		assert.match(err, new RegExp(`removed 1 temp file of worker ${wpid}`));
+		assert.ok(fs.existsSync(other) && fs.existsSync(live));
+	} finally {
+		child.kill('SIGTERM');
+		await exited;
+		for (const p of [mine, other, live, killed].filter(Boolean)) fs.rmSync(p, { force: true });
+		fs.rmSync(dir, { recursive: true, force: true });
 	}
 });
