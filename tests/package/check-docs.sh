@@ -85,6 +85,12 @@ else
 	not_ok "conf/polaimg.conf, every line uncommented, is a valid configuration"
 	sed 's/^/# /' "$tmp/out"
 fi
+# A unit whose service exits at start (a broken configuration) must end
+# failed, not restart for ever: 5 starts of RestartSec=2 fit in 60 s.
+unit="$srcdir/conf/polaimg.service"
+check "polaimg.service: StartLimitIntervalSec=60 and StartLimitBurst=5 in [Unit]" \
+	sh -c "sed -n '/^\[Unit\]/,/^\[/p' '$unit' | grep -qx StartLimitIntervalSec=60 &&
+		sed -n '/^\[Unit\]/,/^\[/p' '$unit' | grep -qx StartLimitBurst=5"
 count=$(grep -c -E '^#[a-z_]+ = ' "$conf")
 check "conf/polaimg.conf has no key that polaimg does not know ($count lines)" \
 	test "$count" -eq "$(printf '%s\n' "$keys" | wc -l)"
