@@ -654,12 +654,63 @@ test_start_fails(const char *logfile)
 	status = wait_master(m, 30000);
 	ok(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 1,
 	    "workers that all fail at start: master_run returned 1");
-	collect(100);
+	for (size_t before = (size_t)-1; before != nev;) {
+		before = nev;
+		collect(200);
+	}
 	is_int(count_ev(EV_START, mark, 0), 3 * 5,
 	    "each of the 3 positions (both pools) was tried 5 times");
 	ok(strstr(read_log(logfile), "every worker failed at start 5 times in "
 	    "a row: giving up") != NULL, "the master says why it stopped");
 	__atomic_store_n(&ctl->crash_all, 0, __ATOMIC_SEQ_CST);
+}
+
+/* A new generation (SIGHUP) whose workers fail at start replaces nothing:
+ * the running workers keep serving, the master keeps trying (no giving up
+ * once a worker was ready), and the old generation retires only once the
+ * new one is ready. */
+static void
+test_reload_failing(const char *logfile)
+{
+	size_t mark = nev;
+	int old[2], status;
+	pid_t m;
+
+	__atomic_store_n(&ctl->crash_all, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&ctl->reload_workers, 2, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&ctl->reload_fail, 0, __ATOMIC_SEQ_CST);
+	m = start_master(2, 5, logfile);
+	ok(wait_ev(EV_START, mark, 0, 2, 10000), "two workers started");
+	if (started_pids(mark, old, 2) < 2)
+		goto stop;
+	sleep_ms(300);   /* ready, and seen so by the master */
+	__atomic_store_n(&ctl->crash_all, 1, __ATOMIC_SEQ_CST);
+	mark = nev;
+	kill(m, SIGHUP);
+	ok(wait_ev(EV_RELOAD, mark, 0, 1, 5000), "SIGHUP calls the reload hook");
+	/* Two positions, six failures each: past the five of giving up. */
+	ok(wait_ev(EV_START, mark, 0, 12, 20000),
+	    "the new generation keeps failing at start, with back-off");
+	ok(!pid_gone(old[0]) && !pid_gone(old[1]),
+	    "the running generation keeps serving");
+	ok(waitpid(m, &status, WNOHANG) == 0,
+	    "the master does not give up after a worker was ready");
+	ok(strstr(read_log(logfile), "new generation running") == NULL,
+	    "no old worker was asked to stop");
+	__atomic_store_n(&ctl->crash_all, 0, __ATOMIC_SEQ_CST);
+	ok(wait_gone(old[0], 30000) && wait_gone(old[1], 30000),
+	    "once the new generation is ready, the old one retires");
+stop:
+	__atomic_store_n(&ctl->crash_all, 0, __ATOMIC_SEQ_CST);
+	kill(m, SIGTERM);
+	status = wait_master(m, 20000);
+	ok(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "SIGTERM: master_run returned 0");
+	/* Every record of this test's workers is read here, none later. */
+	for (size_t before = (size_t)-1; before != nev;) {
+		before = nev;
+		collect(200);
+	}
 }
 
 /* SIGHUP rolls every worker (new generation first), SIGUSR1 reaches the
@@ -873,7 +924,7 @@ int
 main(void)
 {
 	struct rlimit nocore = { 0, 0 };
-	char log_a[256], log_b[256], log_c[256], log_d[256], log_e[256];
+	char log_a[256], log_b[256], log_c[256], log_d[256], log_e[256], log_f[256];
 	int fds[2], pfds[2], failed_before;
 
 	(void)setrlimit(RLIMIT_CORE, &nocore);
@@ -886,6 +937,7 @@ main(void)
 	log_path(log_c, sizeof(log_c), "reload.log");
 	log_path(log_d, sizeof(log_d), "pools.log");
 	log_path(log_e, sizeof(log_e), "startfail.log");
+	log_path(log_f, sizeof(log_f), "reloadfail.log");
 	if (pipe(pfds) != 0) {
 		perror("pipe");
 		return 1;
@@ -920,6 +972,10 @@ main(void)
 	if (tap_failed != failed_before)
 		diag_log(log_e);
 	failed_before = tap_failed;
+	test_reload_failing(log_f);
+	if (tap_failed != failed_before)
+		diag_log(log_f);
+	failed_before = tap_failed;
 	test_reload(log_c);
 	if (tap_failed != failed_before)
 		diag_log(log_c);
@@ -933,6 +989,7 @@ main(void)
 	unlink(log_c);
 	unlink(log_d);
 	unlink(log_e);
+	unlink(log_f);
 	rmdir(tmpdir);
 	munmap(ctl, sizeof(*ctl));
 	close(ev_r);
