@@ -6,6 +6,9 @@
  * forks the workers of each pool. When fd 0 is already a listening socket (the
  * process was started by spawn-fcgi or Apache's mod_fcgid), the web server is
  * the supervisor and this process runs a single worker on fd 0 instead.
+ * Before it forks, serve makes the checks a worker makes at start
+ * (preflight.c) and exits 1 naming every problem; check-config makes the
+ * same checks and reports them all, as text or one JSON object (report.c).
  * The other verbs are operator tools that run once and exit; sweep and
  * restore are in sweep.c, presign in presign.c, verify in verify.c.
  */
