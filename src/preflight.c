@@ -90,11 +90,25 @@ preflight_policy(const struct config *cfg, int fd)
 		return PI_ERR_INVALID;
 	}
 	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		preflight_say(fd, "imaging_policy_dir: %s: %s (set "
-		    "imaging_policy_dir to the directory of polaimg's "
-		    "policy.xml: %s after `make install`, conf/ of the source "
-		    "tree)", path, stat(path, &sb) != 0 ? strerror(errno) :
-		    "not a regular file", POLAIMG_DATADIR);
+		const char *why = stat(path, &sb) != 0 ? strerror(errno) :
+		    "not a regular file";
+		char tree[PATH_MAX], file[PATH_MAX + 16];
+
+		/* The path that would work: the installed one, or this
+		 * build's source tree when it has one. */
+		if (stat(POLAIMG_DATADIR "/policy.xml", &sb) != 0 &&
+		    realpath(POLAIMG_TREE_SRCDIR "/conf", tree) != NULL &&
+		    (size_t)snprintf(file, sizeof(file), "%s/policy.xml", tree) <
+		    sizeof(file) && stat(file, &sb) == 0) {
+			preflight_say(fd, "imaging_policy_dir: %s: %s (set "
+			    "imaging_policy_dir = %s, the source tree's, or "
+			    "`make install` it to %s)", path, why, tree,
+			    POLAIMG_DATADIR);
+		} else
+			preflight_say(fd, "imaging_policy_dir: %s: %s (set "
+			    "imaging_policy_dir to the directory of polaimg's "
+			    "policy.xml: %s after `make install`)", path, why,
+			    POLAIMG_DATADIR);
 		return PI_ERR_INVALID;
 	}
 	if (img_init(&lim) != 0) {
