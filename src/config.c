@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "validate.h"
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_BOOL, CFG_ENUM };
@@ -183,6 +184,33 @@ set_err(char *err, size_t errsz, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Appends one line (a '\n' before it unless first) to err and counts it;
+ * a line that does not fit is cut, the count stays right. */
+static void
+add_err(char *err, size_t errsz, int *nerr, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+add_err(char *err, size_t errsz, int *nerr, const char *fmt, ...)
+{
+	va_list ap;
+	size_t used;
+
+	(*nerr)++;
+	if (err == NULL || errsz == 0)
+		return;
+	used = strnlen(err, errsz - 1);
+	if (used > 0 && used + 1 < errsz) {
+		err[used++] = '\n';
+		err[used] = '\0';
+	}
+	if (used + 1 >= errsz)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(err + used, errsz - used, fmt, ap);
+	va_end(ap);
+}
+
 static const struct cfg_entry *
 cfg_find(const char *name, size_t len)
 {
@@ -191,6 +219,19 @@ cfg_find(const char *name, size_t len)
 		    strncmp(config_table[i].name, name, len) == 0)
 			return &config_table[i];
 	return NULL;
+}
+
+/* 1 if key (keylen bytes) names a setting, or <setting>_file of a secret. */
+static int
+cfg_known(const char *key, size_t keylen)
+{
+	const struct cfg_entry *e = cfg_find(key, keylen);
+
+	if (e == NULL && keylen > 5 && strncmp(key + keylen - 5, "_file", 5) == 0) {
+		e = cfg_find(key, keylen - 5);
+		return e != NULL && (e->flags & CFG_SECRET) != 0;
+	}
+	return e != NULL;
 }
 
 /* Parses a size: digits with an optional k/m/g suffix (binary). */
@@ -463,6 +504,14 @@ cfg_apply_env(struct config *cfg, char *const *envp, char *err, size_t errsz)
 			continue;
 		(void)snprintf(where, sizeof(where), "environment %.*s",
 		    (int)(eq - *ep), *ep);
+		/* A POLAIMG_ variable that names no key is someone else's
+		 * (a script's POLAIMG_BIN): warned about, not fatal. The
+		 * file stays strict: a typo there is ours. */
+		if (!cfg_known(key, klen)) {
+			fprintf(stderr, "polaimg: warning: %s: not a polaimg "
+			    "key; ignored\n", where);
+			continue;
+		}
 		if (cfg_apply(cfg, key, klen, eq + 1, ORIGIN_ENV, where, err,
 		    errsz) != 0)
 			return -1;
@@ -486,11 +535,17 @@ cfg_apply_env(struct config *cfg, char *const *envp, char *err, size_t errsz)
 	return 0;
 }
 
-/* Checks the combination of values once everything is loaded. */
+/* Checks the combination of values once everything is loaded. Every
+ * problem is reported, one line each in err (an operator fixes them all in
+ * one go); returns 0 or PI_ERR_INVALID. */
 static int
 cfg_check(struct config *cfg, char *err, size_t errsz)
 {
 	size_t n;
+	int nerr = 0;
+
+	if (errsz > 0)
+		err[0] = '\0';
 
 	if (strcmp(cfg->offload, "nginx") == 0)
 		cfg->offload_mode = OFFLOAD_NGINX;
@@ -499,99 +554,90 @@ cfg_check(struct config *cfg, char *err, size_t errsz)
 	else
 		cfg->offload_mode = OFFLOAD_NONE;
 	if (cfg->database_url[0] == '\0') {
-		set_err(err, errsz, "database_url: not set (or DATABASE_URL)");
-		return -1;
+		add_err(err, errsz, &nerr, "database_url: not set (or DATABASE_URL)");
 	}
-	if (cfg->jwt_algorithm[0] == 'H' && strlen(cfg->jwt_secret) < 32) {
-		set_err(err, errsz, "jwt_secret: must be at least 32 bytes for %s",
-		    cfg->jwt_algorithm);
-		return -1;
+	if (cfg->jwt_algorithm[0] == 'H') {
+		/* RFC 7518 §3.2: at least the hash's length (auth.c checks
+		 * the same when a worker loads it). */
+		size_t min = strcmp(cfg->jwt_algorithm, "HS512") == 0 ? 64 :
+		    strcmp(cfg->jwt_algorithm, "HS384") == 0 ? 48 : 32;
+
+		if (strlen(cfg->jwt_secret) < min)
+			add_err(err, errsz, &nerr, "jwt_secret: must be at least "
+			    "%zu bytes for %s (it has %zu)", min,
+			    cfg->jwt_algorithm, strlen(cfg->jwt_secret));
 	}
 	if (cfg->jwt_algorithm[0] != 'H' && cfg->jwt_public_key_file[0] == '\0') {
-		set_err(err, errsz, "jwt_public_key_file: required for %s",
+		add_err(err, errsz, &nerr, "jwt_public_key_file: required for %s",
 		    cfg->jwt_algorithm);
-		return -1;
 	}
 	if (strlen(cfg->url_signing_key) < 32) {
-		set_err(err, errsz, "url_signing_key: must be at least 32 bytes");
-		return -1;
+		add_err(err, errsz, &nerr, "url_signing_key: must be at least 32 bytes");
 	}
 	if (strcmp(cfg->storage_provider, "local") == 0 &&
 	    cfg->storage_dir[0] != '/') {
-		set_err(err, errsz, "storage_dir: must be an absolute path");
-		return -1;
+		add_err(err, errsz, &nerr, "storage_dir: must be an absolute path");
 	}
 	if (strcmp(cfg->storage_provider, "s3") == 0 &&
 	    (cfg->storage_bucket[0] == '\0' || cfg->storage_access_key_id[0] == '\0' ||
 	    cfg->storage_secret_access_key[0] == '\0')) {
-		set_err(err, errsz, "storage_bucket, storage_access_key_id and "
+		add_err(err, errsz, &nerr, "storage_bucket, storage_access_key_id and "
 		    "storage_secret_access_key: required for storage_provider = s3");
-		return -1;
 	}
 	if (strcmp(cfg->storage_provider, "supabase") == 0 &&
 	    (cfg->storage_bucket[0] == '\0' || cfg->supabase_url[0] == '\0' ||
 	    cfg->supabase_service_key[0] == '\0')) {
-		set_err(err, errsz, "storage_bucket, supabase_url and supabase_service_key: "
+		add_err(err, errsz, &nerr, "storage_bucket, supabase_url and supabase_service_key: "
 		    "required for storage_provider = supabase");
-		return -1;
 	}
 	n = strlen(cfg->offload_prefix);
 	if (n < 2 || cfg->offload_prefix[0] != '/' || cfg->offload_prefix[n - 1] != '/') {
-		set_err(err, errsz, "offload_prefix: must start and end with '/'");
-		return -1;
+		add_err(err, errsz, &nerr, "offload_prefix: must start and end with '/'");
 	}
 	n = strlen(cfg->public_base_url);
 	if (n > 0 && ((strncmp(cfg->public_base_url, "http://", 7) != 0 &&
 	    strncmp(cfg->public_base_url, "https://", 8) != 0) ||
 	    cfg->public_base_url[n - 1] == '/')) {
-		set_err(err, errsz, "public_base_url: must be http(s)://host[:port] "
+		add_err(err, errsz, &nerr, "public_base_url: must be http(s)://host[:port] "
 		    "without a trailing '/'");
-		return -1;
 	}
 	{
 		const char *bad = NULL;
 		size_t badlen = 0;
 
 		if (!auth_origins_valid(cfg->allowed_origins, &bad, &badlen)) {
-			set_err(err, errsz, "allowed_origins: '%.*s' is not "
+			add_err(err, errsz, &nerr, "allowed_origins: '%.*s' is not "
 			    "http(s)://host[:port]", (int)(badlen > 200 ? 200 : badlen),
 			    bad);
-			return -1;
 		}
 	}
 	if (cfg->body_file_dir[0] != '\0' && cfg->body_file_dir[0] != '/') {
-		set_err(err, errsz, "body_file_dir: must be an absolute path");
-		return -1;
+		add_err(err, errsz, &nerr, "body_file_dir: must be an absolute path");
 	}
 	if (cfg->audit_spool_dir[0] != '\0' && (cfg->audit_spool_dir[0] != '/' ||
 	    strlen(cfg->audit_spool_dir) > 1024)) {
-		set_err(err, errsz, "audit_spool_dir: must be an absolute path "
+		add_err(err, errsz, &nerr, "audit_spool_dir: must be an absolute path "
 		    "(at most 1024 bytes) or empty");
-		return -1;
 	}
 	if (cfg->listen[0] != '\0' && strncmp(cfg->listen, "unix:/", 6) != 0 &&
 	    strchr(cfg->listen, ':') == NULL) {
-		set_err(err, errsz, "listen: must be unix:/path or host:port");
-		return -1;
+		add_err(err, errsz, &nerr, "listen: must be unix:/path or host:port");
 	}
 	if (cfg->ingest_listen[0] != '\0' &&
 	    strncmp(cfg->ingest_listen, "unix:/", 6) != 0 &&
 	    strchr(cfg->ingest_listen, ':') == NULL) {
-		set_err(err, errsz, "ingest_listen: must be unix:/path or host:port");
-		return -1;
+		add_err(err, errsz, &nerr, "ingest_listen: must be unix:/path or host:port");
 	}
 	if (cfg->ingest_listen[0] != '\0' &&
 	    strcmp(cfg->ingest_listen, cfg->listen) == 0) {
-		set_err(err, errsz, "ingest_listen: must differ from listen");
-		return -1;
+		add_err(err, errsz, &nerr, "ingest_listen: must differ from listen");
 	}
 	if (cfg->ingest_listen[0] != '\0' &&
 	    cfg->workers + cfg->ingest_workers > 256) {
-		set_err(err, errsz, "ingest_workers: workers + ingest_workers "
+		add_err(err, errsz, &nerr, "ingest_workers: workers + ingest_workers "
 		    "must be at most 256");
-		return -1;
 	}
-	return 0;
+	return nerr > 0 ? PI_ERR_INVALID : 0;
 }
 
 static int
@@ -605,9 +651,44 @@ cfg_defaults(struct config *cfg, char *err, size_t errsz)
 	return 0;
 }
 
-int
-cfg_load_string(struct config *cfg, const char *text, const char *name,
-    char *const *envp, char *err, size_t errsz)
+/*
+ * A binary run from its build tree (`make` without `make install`) has no
+ * $prefix/share/polaimg/policy.xml; with imaging_policy_dir at its default
+ * and that file absent, the tree's own conf/ is used when this program is
+ * the one built in POLAIMG_TREE_BUILDDIR (an installed copy never is). An
+ * explicit imaging_policy_dir is always taken as it is.
+ */
+static int
+cfg_tree_policy(struct config *cfg, char *err, size_t errsz)
+{
+	static const char tree[] = POLAIMG_TREE_BUILDDIR "/";
+	char exe[4096];
+	ssize_t n;
+	struct stat sb;
+	const struct cfg_entry *e = cfg_find("imaging_policy_dir",
+	    strlen("imaging_policy_dir"));
+
+	if (e == NULL || cfg->origin[e - config_table] != ORIGIN_DEFAULT ||
+	    stat(POLAIMG_DATADIR "/policy.xml", &sb) == 0 ||
+	    stat(POLAIMG_TREE_SRCDIR "/conf/policy.xml", &sb) != 0)
+		return 0;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(exe) - 1)
+		return 0;
+	exe[n] = '\0';
+	if (strncmp(exe, tree, sizeof(tree) - 1) != 0)
+		return 0;
+	if (realpath(POLAIMG_TREE_SRCDIR "/conf", exe) == NULL)
+		return 0;
+	return cfg_set(cfg, e, exe, "build tree", err, errsz);
+}
+
+/* cfg_load_string(), and with problems != NULL: the checks of the
+ * combination (cfg_check) write their lines into problems instead of
+ * failing the load. */
+static int
+cfg_load_text(struct config *cfg, const char *text, const char *name,
+    char *const *envp, char *err, size_t errsz, char *problems, size_t psz)
 {
 	int rc = PI_ERR_INVALID;
 
@@ -623,7 +704,11 @@ cfg_load_string(struct config *cfg, const char *text, const char *name,
 		goto fail;
 	if (cfg_apply_env(cfg, envp, err, errsz) != 0)
 		goto fail;
-	if (cfg_check(cfg, err, errsz) != 0)
+	if (cfg_tree_policy(cfg, err, errsz) != 0)
+		goto fail;
+	if (problems != NULL)
+		(void)cfg_check(cfg, problems, psz);
+	else if (cfg_check(cfg, err, errsz) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -632,8 +717,22 @@ fail:
 }
 
 int
+cfg_load_string(struct config *cfg, const char *text, const char *name,
+    char *const *envp, char *err, size_t errsz)
+{
+	return cfg_load_text(cfg, text, name, envp, err, errsz, NULL, 0);
+}
+
+int
 cfg_load(struct config *cfg, const char *path, char *const *envp, char *err,
     size_t errsz)
+{
+	return cfg_load_all(cfg, path, envp, err, errsz, NULL, 0);
+}
+
+int
+cfg_load_all(struct config *cfg, const char *path, char *const *envp,
+    char *err, size_t errsz, char *problems, size_t psz)
 {
 	int fd = -1, rc = PI_ERR_IO, optional = 0;
 	char *text = NULL;
@@ -652,7 +751,8 @@ cfg_load(struct config *cfg, const char *path, char *const *envp, char *err,
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (optional && errno == ENOENT) {
-			rc = cfg_load_string(cfg, NULL, "", envp, err, errsz);
+			rc = cfg_load_text(cfg, NULL, "", envp, err, errsz,
+			    problems, psz);
 			goto out;
 		}
 		set_err(err, errsz, "%s: %s", path, strerror(errno));
@@ -678,7 +778,8 @@ cfg_load(struct config *cfg, const char *path, char *const *envp, char *err,
 		rc = PI_ERR_INVALID;
 		goto out;
 	}
-	rc = cfg_load_string(cfg, text, path, envp, err, errsz);
+	rc = cfg_load_text(cfg, text, path, envp, err, errsz, problems,
+	    psz);
 out:
 	free(text);
 	if (fd >= 0)

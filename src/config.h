@@ -87,14 +87,22 @@ struct config {
  * then environment overrides from envp (POLAIMG_<KEY>, POLAIMG_<KEY>_FILE for
  * secrets, and the PolaCare names DATABASE_URL, JWT_SECRET, STORAGE_PROVIDER).
  * Validates every value and the combination. Returns 0, or with a message
- * naming the key in err (cfg is then empty) PI_ERR_INVALID (a value, the
- * combination, a file that is not a text file of at most 1 MiB), PI_ERR_IO
- * (the file cannot be opened) or PI_ERR_NOMEM. Free with cfg_free(). */
+ * naming the key in err (every problem of the combination, one a line; cfg
+ * is then empty) PI_ERR_INVALID (a value, the combination, a file that is
+ * not a text file of at most 1 MiB), PI_ERR_IO (the file cannot be opened)
+ * or PI_ERR_NOMEM. Free with cfg_free(). */
 int cfg_load(struct config *cfg, const char *path, char *const *envp,
     char *err, size_t errsz);
 
-/* Same, but from a string instead of a file (tests); name is for messages.
- * Returns 0, PI_ERR_INVALID or PI_ERR_NOMEM. */
+/* cfg_load(), for check-config: a file that parses is loaded (0; free it
+ * with cfg_free()) even when the combination of values is wrong; those
+ * problems are the '\n'-separated lines of problems ("" when none).
+ * Parse errors fail as in cfg_load(). */
+int cfg_load_all(struct config *cfg, const char *path, char *const *envp,
+    char *err, size_t errsz, char *problems, size_t psz);
+
+/* Same as cfg_load, but from a string instead of a file (tests); name is
+ * for messages. Returns 0, PI_ERR_INVALID or PI_ERR_NOMEM. */
 int cfg_load_string(struct config *cfg, const char *text, const char *name,
     char *const *envp, char *err, size_t errsz);
 

@@ -239,7 +239,7 @@ handlers_url_ttl(const long long *asked, long long dflt, long long max_ttl)
 
 int
 handlers_signed_url(struct ctx *c, const struct image *img, int upload,
-    enum ingest_variant v, long long ttl, int64_t expires, const char **url)
+    enum ingest_variant v, long long ttl, int64_t *expires, const char **url)
 {
 	const struct config *cfg = c->w->cfg;
 	const unsigned char *key = (const unsigned char *)cfg->url_signing_key;
@@ -256,24 +256,32 @@ handlers_signed_url(struct ctx *c, const struct image *img, int upload,
 		    upload ? "PUT" : "GET", ingest_object_key(c->req->arena, img, v),
 		    upload ? img->mime_type : NULL, ttl);
 
+		int64_t exp;
+
 		*url = u != NULL ? arena_strdup(c->req->arena, u) : NULL;
 		free(u);
-		return *url != NULL ? 0 : PI_ERR_STORAGE;
+		if (*url == NULL)
+			return PI_ERR_STORAGE;
+		if (c->w->storage->ops->url_expires != NULL &&
+		    c->w->storage->ops->url_expires(*url, &exp) == 0 &&
+		    exp < *expires)
+			*expires = exp;
+		return 0;
 	}
 	if (upload) {
-		if (urltoken_upload_token_by(key, keylen, img->id, expires,
+		if (urltoken_upload_token_by(key, keylen, img->id, *expires,
 		    c->who.user_id, token, sizeof(token)) != 0)
 			return PI_ERR_INTERNAL;
 		path = arena_printf(c->req->arena, API_PREFIX "%s/upload?token=%s",
 		    img->id, token);
 	} else {
 		if (urltoken_sign_by(key, keylen, URLTOKEN_DOWNLOAD, img->id,
-		    handlers_variants[v], expires, c->who.user_id, token,
+		    handlers_variants[v], *expires, c->who.user_id, token,
 		    sizeof(token)) != 0)
 			return PI_ERR_INTERNAL;
 		path = arena_printf(c->req->arena, API_PREFIX
 		    "%s/file?variant=%s&expires=%" PRId64 "&uid=%s&sig=%s", img->id,
-		    handlers_variants[v], expires, c->who.user_id, token);
+		    handlers_variants[v], *expires, c->who.user_id, token);
 	}
 	*url = path != NULL ? public_url(c, path) : NULL;
 	return *url != NULL ? 0 : PI_ERR_NOMEM;

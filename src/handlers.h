@@ -156,15 +156,17 @@ struct audit handlers_audit_for(struct ctx *c, const char *action,
 long long handlers_url_ttl(const long long *asked, long long dflt,
     long long max_ttl);
 
-/* A URL through which the client may, until expires (ttl seconds from
+/* A URL through which the client may, until *expires (ttl seconds from
  * now), PUT the original of img (upload 1) or GET its object v (upload 0):
  * the back end's own presigned URL when it makes them (st->ops->presign:
  * S3, Supabase), else one of polaimg's signed URLs (urltoken.c) naming
- * c->who as its issuer, under public_base_url. Returns 0 with *url from the
- * request arena, or PI_ERR_STORAGE (the back end could not sign),
- * PI_ERR_INTERNAL (nor could urltoken) or PI_ERR_NOMEM. */
+ * c->who as its issuer, under public_base_url. A store whose URL lives less
+ * long (a self-hosted Supabase picks an upload URL's lifetime itself)
+ * lowers *expires to its own. Returns 0 with *url from the request arena,
+ * or PI_ERR_STORAGE (the back end could not sign), PI_ERR_INTERNAL (nor
+ * could urltoken) or PI_ERR_NOMEM. */
 int handlers_signed_url(struct ctx *c, const struct image *img, int upload,
-    enum ingest_variant v, long long ttl, int64_t expires, const char **url);
+    enum ingest_variant v, long long ttl, int64_t *expires, const char **url);
 
 /* --- handlers_auth.c: who is asking, and may they --- */
 

@@ -434,9 +434,13 @@ h_download_url(struct ctx *c)
 		return PI_ERR_NOT_FOUND;
 	expires = (int64_t)time(NULL) + expires_in;
 	rc = handlers_signed_url(c, &img, 0, (enum ingest_variant)v, expires_in,
-	    expires, &url);
+	    &expires, &url);
 	if (rc != 0)
 		return rc;
+	/* The store's own lifetime, when shorter (handlers_signed_url). */
+	expires_in = expires - (int64_t)time(NULL);
+	if (expires_in < 0)
+		expires_in = 0;
 	data = json_object_new_object();
 	if (data == NULL || url == NULL) {
 		json_object_put(data);

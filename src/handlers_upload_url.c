@@ -266,9 +266,12 @@ h_upload_url(struct ctx *c)
 	    img_mime(img_type_from_mime(content_type)));
 	img.upload_expires_at = now + expires_in;
 	rc = handlers_signed_url(c, &img, 1, V_ORIGINAL, expires_in,
-	    img.upload_expires_at, &url);
+	    &img.upload_expires_at, &url);
 	if (rc != 0)
 		goto out;
+	/* A self-hosted Supabase signs upload URLs for its own lifetime
+	 * (60 s by default), whatever was asked: answer that one. */
+	expires_in = img.upload_expires_at > now ? img.upload_expires_at - now : 0;
 	/* The row only once its URL exists: a failure above leaves nothing. */
 	{
 		struct audit ev = handlers_audit_for(c, "upload_url", img.id,

@@ -6,6 +6,9 @@
  * forks the workers of each pool. When fd 0 is already a listening socket (the
  * process was started by spawn-fcgi or Apache's mod_fcgid), the web server is
  * the supervisor and this process runs a single worker on fd 0 instead.
+ * Before it forks, serve makes the checks a worker makes at start
+ * (preflight.c) and exits 1 naming every problem; check-config makes the
+ * same checks and reports them all, as text or one JSON object (report.c).
  * The other verbs are operator tools that run once and exit; sweep and
  * restore are in sweep.c, presign in presign.c, verify in verify.c.
  */
@@ -29,7 +32,10 @@
 #include "db.h"
 #include "log.h"
 #include "master.h"
+#include "preflight.h"
 #include "presign.h"
+#include "report.h"
+#include "storage.h"
 #include "sweep.h"
 #include "verify.h"
 #include "worker.h"
@@ -46,11 +52,14 @@ usage(FILE *out)
 	    "usage: polaimg [-c FILE] VERB [ARGS]\n"
 	    "  serve              run the FastCGI master and its workers\n"
 	    "  migrate [--dir D]  apply the SQL migrations\n"
-	    "  sweep              purge deleted images past retention, expired\n"
+	    "  sweep [--json]     purge deleted images past retention, expired\n"
 	    "                     pending uploads, orphan objects and temp files\n"
 	    "  restore ID         undo the deletion of an image\n"
-	    "  verify [--quiet]   re-hash every stored object against the database\n"
-	    "  check-config       validate and print the effective configuration\n"
+	    "  verify [--quiet] [--json]\n"
+	    "                     re-hash every stored object against the database\n"
+	    "  check-config [--json]\n"
+	    "                     validate the configuration and everything a worker\n"
+	    "                     loads at start; print the effective configuration\n"
 	    "  presign --method GET|PUT --key K [--content-type T] [--expires S]\n"
 	    "          [--date YYYYMMDDTHHMMSSZ]   print an S3 presigned URL\n"
 	    "  config-keys        list every configuration key\n"
@@ -255,6 +264,68 @@ hook_worker_main(void *ud, int pool, int listen_fd,
 	return worker_run(current, pool, listen_fd, slot);
 }
 
+/*
+ * The checks of a worker's start (preflight.c) on cfg, before any worker
+ * is forked with it; every failure is logged. 0, or PI_ERR_INVALID.
+ */
+static int
+serve_preflight(const struct config *cfg, const char *when)
+{
+	char out[4096];
+	const char *p = out;
+
+	if (preflight_run(cfg, 1, out, sizeof(out)) == 0)
+		return 0;
+	while (*p != '\0') {
+		size_t n = strcspn(p, "\n");
+
+		if (n > 0)
+			log_error("%s: %.*s", when, (int)n, p);
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+	return PI_ERR_INVALID;
+}
+
+/* serve's configuration: loaded, its combination checked and the checks
+ * of a worker's start made, every failure on standard error; NULL if any. */
+static struct config *
+serve_load(void)
+{
+	struct config *cfg = calloc(1, sizeof(*cfg));
+	char err[512], problems[4096];
+	const char *p = problems;
+	int bad = 0;
+
+	if (cfg == NULL) {
+		fprintf(stderr, "polaimg: out of memory\n");
+		return NULL;
+	}
+	if (cfg_load_all(cfg, config_path, environ, err, sizeof(err), problems,
+	    sizeof(problems)) != 0) {
+		fprintf(stderr, "polaimg: configuration: %s\n", err);
+		free(cfg);
+		return NULL;
+	}
+	while (*p != '\0') {
+		size_t n = strcspn(p, "\n");
+
+		fprintf(stderr, "polaimg: configuration: %.*s\n", (int)n, p);
+		bad = 1;
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+	if (serve_preflight(cfg, "cannot start") != 0)
+		bad = 1;
+	if (bad) {
+		free_config(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
 static int
 hook_reload(void *ud, struct master_settings *s)
 {
@@ -263,6 +334,12 @@ hook_reload(void *ud, struct master_settings *s)
 	(void)ud;
 	if (fresh == NULL)
 		return PI_ERR_INVALID;
+	/* A configuration no worker could start with keeps the running
+	 * generation (the master logs that it does). */
+	if (serve_preflight(fresh, "reload") != 0) {
+		free_config(fresh);
+		return PI_ERR_INVALID;
+	}
 	if (strcmp(fresh->listen, current->listen) != 0)
 		log_warn("reload: a new listen address needs a restart; keeping %s",
 		    current->listen);
@@ -282,6 +359,35 @@ hook_reopen_logs(void *ud)
 {
 	(void)ud;
 	(void)log_reopen();
+}
+
+/* A reaped worker's temp files: an upload it was writing when it crashed
+ * or was killed (request_timeout, the OOM killer) is nobody's now. */
+static void
+hook_worker_gone(void *ud, pid_t pid)
+{
+	int n;
+
+	(void)ud;
+	n = storage_tmp_reap(current->storage_dir, (long)pid);
+	if (n > 0)
+		log_info("removed %d temp file%s of worker %ld", n,
+		    n == 1 ? "" : "s", (long)pid);
+}
+
+/* At start: this host's temp files whose writer is gone (a worker or a
+ * whole host killed mid-upload); other hosts' are theirs (storage.h). */
+static void
+serve_reap_temps(const struct config *cfg)
+{
+	int n = storage_tmp_reap(cfg->storage_dir, 0);
+
+	if (n > 0)
+		log_info("removed %d temp file%s left by processes of this host "
+		    "that are gone", n, n == 1 ? "" : "s");
+	else if (n < 0)
+		log_warn("cannot read %s/.tmp to remove stale temp files",
+		    cfg->storage_dir);
 }
 
 /* Closes a listening socket of cmd_serve (fd < 0: nothing): one systemd
@@ -308,13 +414,17 @@ cmd_serve(void)
 {
 	struct master_settings s;
 	struct master_hooks hooks = { NULL, hook_worker_main, hook_reload,
-		hook_reopen_logs };
+		hook_reopen_logs, hook_worker_gone };
 	int fd = -1, ifd = -1, rc, activated, ingest_activated;
 
-	current = load_config();
+	/* What would stop every worker at start stops serve now, with all
+	 * the reasons (on standard error, the journal's, before log_file
+	 * takes over), instead of a master respawning workers for ever. */
+	current = serve_load();
 	if (current == NULL)
 		return 1;
 	(void)log_init(current->log_level, current->log_file);
+	serve_reap_temps(current);
 	if (is_listening_socket(0)) {
 		/* spawn-fcgi or mod_fcgid: one worker, the web server
 		 * supervises. It serves every route (no memory limit, no
@@ -399,7 +509,7 @@ cmd_migrate(int argc, char **argv)
 /* --- sweep, restore (sweep.c) ------------------------------------------ */
 
 static int
-cmd_sweep(void)
+cmd_sweep(int argc, char **argv)
 {
 	struct config *cfg = load_config();
 	int rc;
@@ -407,7 +517,7 @@ cmd_sweep(void)
 	if (cfg == NULL)
 		return 1;
 	(void)log_init(cfg->log_level, "");
-	rc = sweep_main(cfg);
+	rc = sweep_main(cfg, argc, argv);
 	free_config(cfg);
 	return rc;
 }
@@ -423,6 +533,70 @@ cmd_restore(const char *id)
 	rc = sweep_restore(cfg, id);
 	free_config(cfg);
 	return rc;
+}
+
+/* Each '\n'-separated line of lines as one error of r. */
+static void
+report_lines(struct report *r, const char *lines)
+{
+	while (lines != NULL && *lines != '\0') {
+		size_t n = strcspn(lines, "\n");
+
+		if (n > 0)
+			report_error(r, "%.*s", (int)n, lines);
+		lines += n;
+		if (*lines == '\n')
+			lines++;
+	}
+}
+
+/*
+ * check-config [--json]: every check `serve` and its workers make — the
+ * values and their combination (config.c), then the ImageMagick policy, the
+ * JWT key and the storage (preflight.c) — all reported, not the first.
+ * Prints the effective configuration (text) and exits 0 when all pass.
+ */
+static int
+cmd_check_config(int argc, char **argv)
+{
+	struct config cfg;
+	struct report r;
+	char err[512], problems[4096], pre[4096];
+	int json = 0, ok;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else {
+			fprintf(stderr, "usage: polaimg check-config [--json]\n");
+			return 2;
+		}
+	}
+	if (report_init(&r, "configuration", json) != 0) {
+		fprintf(stderr, "polaimg: out of memory\n");
+		return 1;
+	}
+	if (cfg_load_all(&cfg, config_path, environ, err, sizeof(err),
+	    problems, sizeof(problems)) != 0) {
+		report_error(&r, "%s", err);
+		report_finish(&r, 0);
+		return 1;
+	}
+	report_lines(&r, problems);
+	/* The checks of a worker need the values they read to be sound. */
+	if (preflight_run(&cfg, 0, pre, sizeof(pre)) != 0)
+		report_lines(&r, pre);
+	ok = r.nerrors == 0;
+	if (!json && ok)
+		cfg_print(&cfg, stdout);
+	if (ok && !json && strcmp(cfg.storage_provider, "supabase") == 0 &&
+	    cfg.supabase_jwt_secret[0] == '\0')
+		printf("# upload URLs: signed by the Storage API; they live as "
+		    "long as it says (a self-hosted server's default is 60 s), "
+		    "and expiresIn says so\n");
+	report_finish(&r, ok);
+	cfg_free(&cfg);
+	return ok ? 0 : 1;
 }
 
 int
@@ -463,7 +637,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "migrate") == 0)
 		return cmd_migrate(argc, argv);
 	if (strcmp(argv[0], "sweep") == 0)
-		return cmd_sweep();
+		return cmd_sweep(argc, argv);
 	if (strcmp(argv[0], "restore") == 0 && argc == 2)
 		return cmd_restore(argv[1]);
 	if (strcmp(argv[0], "verify") == 0) {
@@ -477,15 +651,8 @@ main(int argc, char **argv)
 		free_config(cfg);
 		return rc;
 	}
-	if (strcmp(argv[0], "check-config") == 0) {
-		struct config *cfg = load_config();
-
-		if (cfg == NULL)
-			return 1;
-		cfg_print(cfg, stdout);
-		free_config(cfg);
-		return 0;
-	}
+	if (strcmp(argv[0], "check-config") == 0)
+		return cmd_check_config(argc, argv);
 	if (strcmp(argv[0], "presign") == 0) {
 		struct config *cfg = load_config();
 		int rc;

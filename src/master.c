@@ -12,7 +12,7 @@
  * workers whose request ran past request_timeout.
  *
  * Scoreboard. One MAP_SHARED|MAP_ANONYMOUS mapping, created before the first
- * fork, of 2 × MASTER_MAX_WORKERS slots (104 bytes each, 52 KiB). A worker
+ * fork, of 2 × MASTER_MAX_WORKERS slots (112 bytes each, 56 KiB). A worker
  * owns one slot from its fork until the master reaps it; the master zeroes
  * the slot before the fork and reads the request id from it after the exit.
  * Sizing it for two full generations once means a reload to another worker
@@ -36,9 +36,24 @@
  * that lived more than 10 s resets its position's back-off. SIGHUP calls the
  * reload hook, turns every live worker into the previous generation and
  * empties the positions: the new generation is forked in the same wake-up,
- * and only once all of a pool's positions hold a worker are that pool's old
+ * and only once all of a pool's positions hold a ready worker are that pool's old
  * workers sent SIGTERM — they finish their current request first, so
  * capacity never drops below N during a reload. A failed reload keeps everything as it is.
+ *
+ * Failing at start. A worker that exits non-zero before it set its slot's
+ * ready flag (it could not load what it needs: a policy, a key, the
+ * storage) failed at start. When, before any worker of this master was
+ * ever ready, every position has failed at start MASTER_START_TRIES times
+ * in a row (about 1.5 s of back-off), the configuration cannot work: the
+ * master stops and master_run() returns 1, so that `serve` exits non-zero
+ * and its supervisor (systemd) shows it failed, instead of a master
+ * respawning workers for ever while the web server times out every
+ * request. `serve` runs the same checks before it forks (preflight.c), so
+ * this is the net under them. After the first ready worker it never
+ * applies: a new generation (SIGHUP) that fails at start retires nothing,
+ * since a pool's old workers are asked to stop only once every position of
+ * the new generation holds a ready worker, and keeps being retried with
+ * back-off while the old generation serves.
  *
  * Stopping. SIGTERM/SIGINT forwards SIGTERM to every worker (an idle worker
  * exits at once, a busy one after its request; see master_signals_init()),
@@ -69,6 +84,7 @@
 #define BACKOFF_RESET_MS 10000  /* a worker that lived longer resets back-off */
 #define STOP_GRACE_S 5          /* added to request_timeout on SIGTERM */
 #define TICK_MS 1000            /* longest sleep between two checks */
+#define MASTER_START_TRIES 5    /* failures at start of every position */
 
 /* A live worker, indexed by its scoreboard slot; pid 0 = slot free. */
 struct proc {
@@ -85,6 +101,7 @@ struct position {
 	int slot;              /* the worker holding it, or -1 */
 	int64_t backoff_ms;    /* last back-off applied, 0 = none */
 	int64_t not_before_ms; /* monotonic; when slot < 0, spawn from then */
+	int start_fails;       /* workers in a row that failed at start */
 };
 
 struct master {
@@ -97,6 +114,8 @@ struct master {
 	int stopping;                        /* SIGTERM/SIGINT/SIGQUIT seen */
 	int killed_all;                      /* stragglers were SIGKILLed */
 	int64_t kill_at_ms;                  /* when stopping: SIGKILL then */
+	int ever_ready;                      /* a worker was ready once */
+	int start_failed;                    /* gave up: every worker fails */
 };
 
 /* Signals the master catches; SIGPIPE is ignored besides. */
@@ -402,7 +421,8 @@ master_spawn_due(struct master *m, int64_t now)
 		}
 }
 
-/* Once every position of a pool's current generation holds a worker, asks
+/* Once every position of a pool's current generation holds a ready worker
+ * (one that failed at start retires nothing), asks
  * that pool's previous generation to stop (gracefully). */
 static void
 master_retire_old(struct master *m)
@@ -412,7 +432,8 @@ master_retire_old(struct master *m)
 	for (int k = 0; k < m->set.npools; k++) {
 		full[k] = 1;
 		for (int i = 0; i < m->set.pool[k].workers; i++)
-			if (m->pos[k][i].slot < 0)
+			if (m->pos[k][i].slot < 0 ||
+			    !m->sb[m->pos[k][i].slot].ready)
 				full[k] = 0;
 	}
 	for (int i = 0; i < MASTER_SLOTS; i++) {
@@ -446,7 +467,7 @@ master_exited(struct master *m, int slot, int status, int64_t now)
 	struct scoreboard_slot *s = &m->sb[slot];
 	char rid[sizeof(s->request_id) + 1], how[96], next[64];
 	unsigned long long requests = s->requests;
-	int crashed, busy = s->busy;
+	int crashed, busy = s->busy, ready = s->ready;
 	int64_t lived = now - p->started_ms;
 
 	rid[0] = '\0';
@@ -473,6 +494,7 @@ master_exited(struct master *m, int slot, int status, int64_t now)
 		q->slot = -1;
 		if (lived > BACKOFF_RESET_MS)
 			q->backoff_ms = 0;
+		q->start_fails = crashed && !ready ? q->start_fails + 1 : 0;
 		if (crashed) {
 			q->backoff_ms = backoff_next(q->backoff_ms);
 			q->not_before_ms = now + q->backoff_ms;
@@ -487,8 +509,44 @@ master_exited(struct master *m, int slot, int status, int64_t now)
 	master_log("worker %ld %s after %llu request%s%s%s%s", (long)p->pid,
 	    how, requests, requests == 1 ? "" : "s",
 	    busy ? " while handling request " : "", busy ? rid : "", next);
+	if (ready)
+		m->ever_ready = 1;
 	memset(p, 0, sizeof(*p));
 	slot_clear(s);
+}
+
+/*
+ * Whether to give up (see "Failing at start" above): no worker was ever
+ * ready, and every position has failed at start MASTER_START_TRIES times in
+ * a row. Notes a live ready worker on the way.
+ */
+static int
+master_start_hopeless(struct master *m)
+{
+	for (int i = 0; i < MASTER_SLOTS && !m->ever_ready; i++)
+		if (m->procs[i].pid > 0 && m->sb[i].ready)
+			m->ever_ready = 1;
+	if (m->ever_ready || m->stopping)
+		return 0;
+	for (int k = 0; k < m->set.npools; k++)
+		for (int i = 0; i < m->set.pool[k].workers; i++)
+			if (m->pos[k][i].start_fails < MASTER_START_TRIES)
+				return 0;
+	return 1;
+}
+
+/* Gives up on a configuration no worker can start with: stop like SIGTERM
+ * (no worker is serving), and master_run() returns 1. */
+static void
+master_give_up(struct master *m, int64_t now)
+{
+	master_log("every worker failed at start %d times in a row: giving "
+	    "up (their log lines above say why; `polaimg check-config` "
+	    "checks the same)", MASTER_START_TRIES);
+	m->start_failed = 1;
+	m->stopping = 1;
+	m->kill_at_ms = now + (int64_t)STOP_GRACE_S * 1000;
+	(void)master_signal_all(m, SIGTERM, 1);
 }
 
 /* Reaps every child that has exited. */
@@ -509,6 +567,8 @@ master_reap(struct master *m)
 			continue;
 		}
 		master_exited(m, slot, status, mono_ms());
+		if (m->hooks->worker_gone != NULL)
+			m->hooks->worker_gone(m->hooks->ud, pid);
 	}
 	if (pid < 0 && errno != ECHILD && errno != EINTR)
 		master_log("waitpid: %s", strerror(errno));
@@ -587,6 +647,7 @@ master_reload(struct master *m)
 			m->pos[k][i].slot = -1;
 			m->pos[k][i].backoff_ms = 0;
 			m->pos[k][i].not_before_ms = 0;
+			m->pos[k][i].start_fails = 0;
 		}
 }
 
@@ -748,6 +809,8 @@ master_run(const struct master_settings *s, const struct master_hooks *hooks)
 					master_log("killed %d worker%s", n,
 					    n == 1 ? "" : "s");
 			}
+		} else if (master_start_hopeless(m)) {
+			master_give_up(m, now);
 		} else {
 			master_spawn_due(m, now);
 			master_retire_old(m);
@@ -756,7 +819,7 @@ master_run(const struct master_settings *s, const struct master_hooks *hooks)
 		master_sleep(m, now);
 	}
 	master_log("all workers stopped");
-	rc = 0;
+	rc = m->start_failed ? 1 : 0;
 out:
 	memset(&off, 0, sizeof(off));
 	(void)setitimer(ITIMER_REAL, &off, NULL);

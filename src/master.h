@@ -43,6 +43,7 @@ enum master_pool_id { MASTER_POOL_READ = 0, MASTER_POOL_INGEST = 1 };
  * slot's pair to count a user's uploads in flight. */
 struct scoreboard_slot {
 	volatile sig_atomic_t busy;       /* 1 while a request is handled */
+	volatile sig_atomic_t ready;      /* 1 once the worker can serve */
 	volatile int ingesting;           /* 1 while ingest_user is valid */
 	volatile int64_t request_started; /* CLOCK_MONOTONIC seconds, when busy */
 	volatile uint64_t requests;       /* handled since the worker started */
@@ -71,7 +72,8 @@ struct master_hooks {
 	 * (pool is MASTER_POOL_READ or MASTER_POOL_INGEST) open, an empty
 	 * signal mask and default dispositions except SIGPIPE, SIGHUP and
 	 * SIGUSR1, which are ignored. It must call master_signals_init(slot)
-	 * before it accepts its first connection, and returns the exit status
+	 * before it accepts its first connection, set slot->ready = 1 once it
+	 * has loaded everything it needs to serve, and returns the exit status
 	 * (0..255; anything else exits 1): 0 after max_requests (the master
 	 * respawns it at once); non-zero counts as a crash and is respawned
 	 * with back-off. */
@@ -85,6 +87,9 @@ struct master_hooks {
 	int (*reload)(void *ud, struct master_settings *s);
 	/* SIGUSR1, in the master: reopen log files. May be NULL. */
 	void (*reopen_logs)(void *ud);
+	/* In the master, once a worker was reaped, however it ended: clean
+	 * up after it (its temp files). May be NULL. */
+	void (*worker_gone)(void *ud, pid_t pid);
 };
 
 /* Runs the supervisor until SIGTERM/SIGINT (graceful: workers finish their

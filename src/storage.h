@@ -48,6 +48,11 @@ struct storage_ops {
 	 * has no URLs of its own (local: polaimg signs its own). */
 	char *(*presign)(struct storage *st, const char *method, const char *key,
 	    const char *content_type, int64_t expires);
+	/* When a URL made by presign lives less long than asked (a store
+	 * that picks the lifetime itself): 0 with *exp, the unix time it
+	 * expires; PI_ERR_NOT_FOUND when the URL says nothing. NULL: the URL
+	 * lives as asked. */
+	int (*url_expires)(const char *url, int64_t *exp);
 	/* Sends bytes start..end (inclusive) of key to cb, in order. */
 	int (*stream)(struct storage *st, const char *key, long long start,
 	    long long end, int (*cb)(void *ud, const char *buf, size_t n), void *ud);
@@ -69,9 +74,22 @@ struct storage {
 struct storage *storage_open(const struct config *cfg, char *err, size_t errsz);
 void storage_close(struct storage *st);
 
-/* A new empty temp file in st->tmp_dir; writes its path to path (>= 1100
- * bytes) and returns an fd open for writing, or -1. */
+/* A new empty temp file in st->tmp_dir (named as below); writes its path
+ * to path (>= 1100 bytes) and returns an fd open for writing, or -1. */
 int storage_tmpfile(struct storage *st, char *path, size_t pathsz);
+
+/* Temp files are named up-<host>-<pid>-XXXXXX: the host (gethostname,
+ * characters other than [A-Za-z0-9.-] as '_') and the process that writes
+ * it, so that a host sharing storage_dir/.tmp (local storage on a shared
+ * mount) can tell its own files, and whether their writer is gone.
+ *
+ * Removes from <storage_dir>/.tmp this host's temp files whose writer is
+ * gone: that of process pid (pid > 0; the master, once it reaped a worker)
+ * or of every process that no longer exists (pid 0; the master at start).
+ * Never another host's files, nor those of a live process. Returns how many
+ * were removed (>= 0), or PI_ERR_IO when the directory cannot be read
+ * (absent is 0). */
+int storage_tmp_reap(const char *storage_dir, long pid);
 
 /* Is the scratch directory (st->tmp_dir) usable: a directory polaimg may
  * write to? 0 or PI_ERR_STORAGE. Every back end writes its uploads and

@@ -79,6 +79,7 @@
 #include <json-c/json.h>
 #include <jwt.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1414,6 +1415,60 @@ fail:
 	return PI_ERR_STORAGE;
 }
 
+/*
+ * url_expires: the exp claim of the token in a signed URL. A self-hosted
+ * Storage server signs an upload URL for its own lifetime
+ * (UPLOAD_SIGNED_URL_EXPIRATION_TIME, 60 s by default; the hosted service
+ * 2 h) whatever was asked, so the answer's expiresIn is read from the
+ * token. It is the server's own token, handed to the client as it is, so
+ * it is decoded, not verified. 0 with *exp, or PI_ERR_NOT_FOUND.
+ */
+static int
+supa_url_expires(const char *url, int64_t *exp)
+{
+	const char *t = strstr(url, "?token="), *dot1, *dot2;
+	unsigned char b64[2048], raw[2048];
+	json_object *o = NULL, *e;
+	size_t n, padded;
+	int len, rc = PI_ERR_NOT_FOUND;
+
+	if (t == NULL)
+		return PI_ERR_NOT_FOUND;
+	t += strlen("?token=");
+	dot1 = strchr(t, '.');
+	dot2 = dot1 != NULL ? strchr(dot1 + 1, '.') : NULL;
+	if (dot2 == NULL)
+		return PI_ERR_NOT_FOUND;
+	n = (size_t)(dot2 - dot1 - 1);
+	padded = (n + 3) / 4 * 4;
+	if (n == 0 || padded >= sizeof(b64))
+		return PI_ERR_NOT_FOUND;
+	/* base64url without padding -> base64 for EVP_DecodeBlock. */
+	for (size_t i = 0; i < padded; i++) {
+		char ch = i < n ? dot1[1 + i] : '=';
+
+		b64[i] = (unsigned char)(ch == '-' ? '+' : ch == '_' ? '/' : ch);
+	}
+	b64[padded] = '\0';
+	len = EVP_DecodeBlock(raw, b64, (int)padded);
+	if (len <= 0)
+		return PI_ERR_NOT_FOUND;
+	len -= (int)(padded - n);   /* the padding decodes to NUL bytes */
+	{
+		struct shttp_buf b = { .p = (char *)raw, .len = (size_t)len };
+
+		o = supa_json_parse(&b);
+	}
+	if (o != NULL && json_object_object_get_ex(o, "exp", &e) &&
+	    json_object_is_type(e, json_type_int) && json_object_get_int64(e) > 0) {
+		*exp = json_object_get_int64(e);
+		rc = 0;
+	}
+	if (o != NULL)
+		json_object_put(o);
+	return rc;
+}
+
 const struct storage_ops storage_supabase_ops = {
 	.name = "supabase",
 	.put_file = supa_put_file,
@@ -1422,6 +1477,7 @@ const struct storage_ops storage_supabase_ops = {
 	.del = supa_del,
 	.list = supa_list,
 	.presign = supa_presign,
+	.url_expires = supa_url_expires,
 	.stream = supa_stream,
 	.check = supa_check,
 	.destroy = supa_destroy,

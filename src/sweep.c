@@ -18,11 +18,15 @@
  *
  * restore undoes a delete while the image's objects exist (not after a
  * purge). Both print one line per action on standard output and exit 1
- * when anything failed.
+ * when anything failed — a store that could not be listed included, since
+ * its orphans were then not looked for. Their audit rows name the operator
+ * as "cli:<user>" (the effective user running the verb), so that the audit
+ * trail says who purged or restored.
  */
 #include "sweep.h"
 
 #include <dirent.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,7 +37,9 @@
 #include "common.h"
 #include "config.h"
 #include "db.h"
+#include "report.h"
 #include "storage.h"
+#include "validate.h"
 
 /* --- sweep ------------------------------------------------------------- */
 
@@ -41,9 +47,28 @@ struct sweep {
 	struct db *db;
 	struct storage *st;
 	struct arena *arena;
+	struct report *rep;
+	const char *operator;      /* "cli:<user>", the audit rows' user */
 	long purged_deleted, purged_pending, orphans, temps, errors;
 	time_t now;
 };
+
+/* The operator running a verb, for its audit rows: "cli:<user name>" of the
+ * effective user, "cli:uid<N>" when it has no name. Fills buf; returns it. */
+static const char *
+sweep_operator(char *buf, size_t size)
+{
+	const struct passwd *pw = getpwuid(geteuid());
+	int n;
+
+	if (pw != NULL && pw->pw_name != NULL && pw->pw_name[0] != '\0')
+		n = snprintf(buf, size, "cli:%s", pw->pw_name);
+	else
+		n = snprintf(buf, size, "cli:uid%lu", (unsigned long)geteuid());
+	if (n < 0 || (size_t)n >= size)
+		(void)snprintf(buf, size, "cli:uid%lu", (unsigned long)geteuid());
+	return buf;
+}
 
 static const char *const object_names[] = { "original", "display.jpg",
 	"display.png", "thumb.jpg", "thumb.png" };
@@ -53,8 +78,9 @@ sweep_image(void *ud, const struct image *img)
 {
 	struct sweep *sw = ud;
 	char key[300];
-	struct audit ev = { .action = "purge", .image_id = img->id,
-		.case_id = img->case_id, .outcome = "ok", .request_id = "sweep" };
+	struct audit ev = { .user_id = sw->operator, .action = "purge",
+		.image_id = img->id, .case_id = img->case_id, .outcome = "ok",
+		.request_id = "sweep" };
 	int failed = 0;
 
 	for (size_t i = 0; i < PI_ARRAY_LEN(object_names); i++) {
@@ -66,14 +92,14 @@ sweep_image(void *ud, const struct image *img)
 	}
 	if (failed || db_image_purged(sw->db, img, &ev) != 0) {
 		sw->errors++;
-		printf("could not purge image %s\n", img->id);
+		report_problem(sw->rep, "could not purge image %s", img->id);
 		return 0;
 	}
 	if (img->deleted)
 		sw->purged_deleted++;
 	else
 		sw->purged_pending++;
-	printf("purged %s image %s\n", img->deleted ? "deleted" : "expired pending",
+	fprintf(sw->rep->out, "purged %s image %s\n", img->deleted ? "deleted" : "expired pending",
 	    img->id);
 	return 0;
 }
@@ -97,14 +123,17 @@ sweep_orphan(void *ud, const char *key, time_t mtime)
 		return 0;
 	if (db_storage_key_known(sw->db, prefix, &known) != 0) {
 		sw->errors++;
+		report_problem(sw->rep, "database error during the orphan walk");
 		return 1;    /* database gone: stop, delete nothing more */
 	}
 	if (!known) {
 		if (storage_del(sw->st, key) == 0) {
 			sw->orphans++;
-			printf("removed orphan object %s\n", key);
+			fprintf(sw->rep->out, "removed orphan object %s\n", key);
 		} else {
 			sw->errors++;
+			report_problem(sw->rep, "could not remove orphan object %s",
+			    key);
 		}
 	}
 	return 0;
@@ -135,38 +164,65 @@ sweep_temps(struct sweep *sw)
 }
 
 int
-sweep_main(const struct config *cfg)
+sweep_main(const struct config *cfg, int argc, char **argv)
 {
 	struct sweep sw;
-	char err[512];
-	int rc = 1;
+	struct report rep;
+	char err[512], op[96];
+	int rc = 1, json = 0, lrc;
 
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else {
+			fprintf(stderr, "usage: polaimg sweep [--json]\n");
+			return 2;
+		}
+	}
 	memset(&sw, 0, sizeof(sw));
+	if (report_init(&rep, "sweep", json) != 0) {
+		fprintf(stderr, "polaimg: sweep: out of memory\n");
+		return 1;
+	}
+	sw.rep = &rep;
+	sw.operator = sweep_operator(op, sizeof(op));
 	sw.now = time(NULL);
 	sw.db = db_new(cfg->database_url);
 	sw.arena = arena_new();
 	sw.st = storage_open(cfg, err, sizeof(err));
 	if (sw.st == NULL) {
-		fprintf(stderr, "polaimg: sweep: %s\n", err);
+		report_error(&rep, "%s", err);
 		goto out;
 	}
 	if (sw.db == NULL || sw.arena == NULL || db_ping(sw.db) != 0) {
-		fprintf(stderr, "polaimg: sweep: database unavailable\n");
+		report_error(&rep, "database unavailable");
 		goto out;
 	}
 	if (db_sweep_candidates(sw.db, sw.arena, (long)cfg->delete_retention_days,
 	    sweep_image, &sw) != 0) {
-		fprintf(stderr, "polaimg: sweep: database error\n");
+		report_error(&rep, "database error");
 		goto out;
 	}
-	(void)storage_list(sw.st, "cases", sweep_orphan, &sw);
+	/* A store that cannot be listed is a failure: its orphans were not
+	 * looked for (a callback's stop is counted by the callback). */
+	lrc = storage_list(sw.st, "cases", sweep_orphan, &sw);
+	if (lrc < 0) {
+		sw.errors++;
+		report_problem(&rep, "could not list the store for orphan "
+		    "objects: %s", pi_strerror(lrc));
+	}
 	sweep_temps(&sw);
-	printf("sweep: %ld deleted images purged, %ld expired pending uploads "
-	    "removed, %ld orphan objects removed, %ld stale temp files removed, "
-	    "%ld errors\n", sw.purged_deleted, sw.purged_pending, sw.orphans,
-	    sw.temps, sw.errors);
+	fprintf(rep.out, "sweep: %ld deleted images purged, %ld expired pending "
+	    "uploads removed, %ld orphan objects removed, %ld stale temp files "
+	    "removed, %ld errors\n", sw.purged_deleted, sw.purged_pending,
+	    sw.orphans, sw.temps, sw.errors);
 	rc = sw.errors > 0 ? 1 : 0;
 out:
+	report_count(&rep, "purged_deleted", sw.purged_deleted);
+	report_count(&rep, "purged_pending", sw.purged_pending);
+	report_count(&rep, "orphans", sw.orphans);
+	report_count(&rep, "temps", sw.temps);
+	report_finish(&rep, rc == 0);
 	storage_close(sw.st);
 	arena_free(sw.arena);
 	db_free(sw.db);
@@ -184,7 +240,10 @@ sweep_restore(const struct config *cfg, const char *id)
 	char err[512], key[300];
 	struct audit ev = { .action = "restore", .image_id = id, .outcome = "ok",
 		.request_id = "restore" };
-	int rc = 1;
+	char op[96], canon[37];
+	int rc = 1, grc;
+
+	ev.user_id = sweep_operator(op, sizeof(op));
 
 	if (a == NULL)
 		goto out;
@@ -194,9 +253,20 @@ sweep_restore(const struct config *cfg, const char *id)
 		fprintf(stderr, "polaimg: restore: %s\n", st == NULL ? err : "out of memory");
 		goto out;
 	}
-	if (db_image_get(db, a, id, 1, &img) != 0 || !img.deleted) {
+	grc = val_uuid(id, canon) ? db_image_get(db, a, canon, 1, &img) :
+	    PI_ERR_INVALID;
+	if (grc == 0 && !img.deleted) {
+		fprintf(stderr, "polaimg: restore: image %s is live (not deleted): "
+		    "nothing to restore\n", id);
+		goto out;
+	}
+	if (grc == PI_ERR_NOT_FOUND || grc == PI_ERR_INVALID) {
 		fprintf(stderr, "polaimg: restore: no deleted image %s (purged images "
 		    "cannot be restored)\n", id);
+		goto out;
+	}
+	if (grc != 0) {
+		fprintf(stderr, "polaimg: restore: database error\n");
 		goto out;
 	}
 	(void)snprintf(key, sizeof(key), "%s/original", img.storage_key);

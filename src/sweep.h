@@ -9,9 +9,10 @@ struct config;
 /* `polaimg sweep`: purges the objects of images deleted more than
  * delete_retention_days ago and of expired pending uploads (rows kept,
  * marked purged), removes orphan objects older than an hour and temp files
- * older than a day. Prints what it did. Returns the exit status: 0, or 1
- * when the database or storage is unavailable or anything failed. */
-int sweep_main(const struct config *cfg);
+ * older than a day. Prints what it did (argv: "sweep" [--json], see
+ * report.h). Returns the exit status: 0, or 1 when the database or storage
+ * is unavailable or anything failed, 2 for a bad argument. */
+int sweep_main(const struct config *cfg, int argc, char **argv);
 
 /* `polaimg restore ID`: undoes the deletion of image id while its objects
  * exist. Returns the exit status, 0 or 1. */

@@ -46,6 +46,7 @@
 #include "common.h"
 #include "config.h"
 #include "db.h"
+#include "report.h"
 #include "spool.h"
 #include "storage.h"
 
@@ -53,6 +54,7 @@ struct verify {
 	struct db *db;
 	struct storage *st;
 	int quiet;
+	struct report *rep;        /* problems, counts; --json */
 	long images, objects, legacy, missing, mismatched, unreadable, orphans;
 	size_t spooled;            /* audit rows waiting in the spool */
 	int db_failed;             /* the orphan walk lost the database */
@@ -137,43 +139,43 @@ verify_object(struct verify *v, const struct image *img, const char *name,
 	n = snprintf(key, sizeof(key), "%s/%s", img->storage_key, name);
 	if (n < 0 || (size_t)n >= sizeof(key)) {
 		v->unreadable++;
-		printf("unreadable image %s: storage key too long\n", img->id);
+		report_problem(v->rep, "unreadable image %s: storage key too long", img->id);
 		return;
 	}
 	v->objects++;
 	rc = storage_stat(v->st, key, &sst);
 	if (rc == PI_ERR_NOT_FOUND) {
 		v->missing++;
-		printf("missing %s (image %s)\n", key, img->id);
+		report_problem(v->rep, "missing %s (image %s)", key, img->id);
 		return;
 	}
 	if (rc != 0) {
 		v->unreadable++;
-		printf("unreadable %s (image %s): %s\n", key, img->id,
+		report_problem(v->rep, "unreadable %s (image %s): %s", key, img->id,
 		    pi_strerror(rc));
 		return;
 	}
 	if (size >= 0 && sst.size != size) {
 		v->mismatched++;
-		printf("size mismatch %s (image %s): %lld bytes, recorded %lld\n",
+		report_problem(v->rep, "size mismatch %s (image %s): %lld bytes, recorded %lld",
 		    key, img->id, (long long)sst.size, size);
 		return;
 	}
 	rc = verify_digest(v->st, key, (long long)sst.size, got);
 	if (rc != 0) {
 		v->unreadable++;
-		printf("unreadable %s (image %s): %s\n", key, img->id,
+		report_problem(v->rep, "unreadable %s (image %s): %s", key, img->id,
 		    pi_strerror(rc));
 		return;
 	}
 	if (strcmp(got, sha) != 0) {
 		v->mismatched++;
-		printf("sha256 mismatch %s (image %s): %s, recorded %s\n", key,
+		report_problem(v->rep, "sha256 mismatch %s (image %s): %s, recorded %s", key,
 		    img->id, got, sha);
 		return;
 	}
 	if (!v->quiet)
-		printf("ok %s\n", key);
+		fprintf(v->rep->out, "ok %s\n", key);
 }
 
 /* db_live_images callback: the three objects of one image. */
@@ -223,8 +225,8 @@ verify_orphan(void *ud, const char *key, time_t mtime)
 	}
 	if (!v->last_known) {
 		v->orphans++;
-		printf("orphan %s (no live row; sweep removes it after an hour)\n",
-		    key);
+		fprintf(v->rep->out, "orphan %s (no live row; sweep removes it "
+		    "after an hour)\n", key);
 	}
 	return 0;
 }
@@ -242,13 +244,14 @@ verify_spool(const struct config *cfg, struct verify *v)
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", cfg->audit_spool_dir,
 	    SPOOL_FILE) >= sizeof(path) ||
 	    spool_count(path, &v->spooled, &damaged) != 0) {
-		printf("audit spool %s: cannot read: %s\n", path, strerror(errno));
+		report_problem(v->rep, "audit spool %s: cannot read: %s", path,
+		    strerror(errno));
 		return -1;
 	}
 	if (v->spooled > 0 || damaged > 0)
-		printf("audit spool %s: %zu audit row(s) not yet in image_events "
+		report_problem(v->rep, "audit spool %s: %zu audit row(s) not yet in image_events "
 		    "(%zu damaged record(s)); a worker writes them once the "
-		    "database answers\n", path, v->spooled, damaged);
+		    "database answers", path, v->spooled, damaged);
 	if (damaged > 0 && v->spooled == 0)
 		v->spooled = damaged;
 	return 0;
@@ -258,40 +261,51 @@ int
 verify_main(const struct config *cfg, int argc, char **argv)
 {
 	struct verify v;
+	struct report rep;
 	char err[512];
-	int rc = 1;
+	int rc = 1, json = 0;
 
 	memset(&v, 0, sizeof(v));
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quiet") == 0) {
 			v.quiet = 1;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
 		} else {
-			fprintf(stderr, "usage: polaimg verify [--quiet]\n");
+			fprintf(stderr, "usage: polaimg verify [--quiet] [--json]\n");
 			return 2;
 		}
 	}
+	if (report_init(&rep, "verify", json) != 0) {
+		fprintf(stderr, "polaimg: verify: out of memory\n");
+		return 1;
+	}
+	v.rep = &rep;
+	/* With --json, stdout is the object's; the per-object lines are
+	 * progress, not the report, and a monitor needs none of them. */
+	if (json)
+		v.quiet = 1;
 	if (verify_spool(cfg, &v) != 0)
 		v.unreadable++;
 	v.db = db_new(cfg->database_url);
 	v.st = storage_open(cfg, err, sizeof(err));
 	if (v.st == NULL) {
-		fprintf(stderr, "polaimg: verify: %s\n", err);
+		report_error(&rep, "%s", err);
 		goto out;
 	}
 	if (v.db == NULL || db_ping(v.db) != 0) {
-		fprintf(stderr, "polaimg: verify: database unavailable\n");
+		report_error(&rep, "database unavailable");
 		goto out;
 	}
 	if (db_live_images(v.db, verify_image, &v) != 0) {
-		fprintf(stderr, "polaimg: verify: database error\n");
+		report_error(&rep, "database error");
 		goto out;
 	}
 	if (storage_list(v.st, "cases", verify_orphan, &v) != 0 || v.db_failed) {
-		fprintf(stderr, "polaimg: verify: could not list storage for "
-		    "orphans\n");
+		report_error(&rep, "could not list storage for orphans");
 		v.unreadable++;
 	}
-	printf("verify: %ld images, %ld objects checked, %ld missing, "
+	fprintf(rep.out, "verify: %ld images, %ld objects checked, %ld missing, "
 	    "%ld mismatched, %ld unreadable, %ld not recorded (legacy), "
 	    "%ld orphan objects, %zu spooled audit rows\n", v.images,
 	    v.objects, v.missing, v.mismatched, v.unreadable, v.legacy,
@@ -299,6 +313,15 @@ verify_main(const struct config *cfg, int argc, char **argv)
 	rc = v.missing + v.mismatched + v.unreadable > 0 || v.spooled > 0 ?
 	    1 : 0;
 out:
+	report_count(&rep, "images", v.images);
+	report_count(&rep, "objects", v.objects);
+	report_count(&rep, "missing", v.missing);
+	report_count(&rep, "mismatched", v.mismatched);
+	report_count(&rep, "unreadable", v.unreadable);
+	report_count(&rep, "legacy", v.legacy);
+	report_count(&rep, "orphans", v.orphans);
+	report_count(&rep, "spooled", (long long)v.spooled);
+	report_finish(&rep, rc == 0);
 	storage_close(v.st);
 	db_free(v.db);
 	return rc;

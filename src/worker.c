@@ -370,6 +370,7 @@ worker_run(const struct config *cfg, int pool, int listen_fd,
 		worker_ctx_free(&w);
 		return 1;
 	}
+	slot->ready = 1;   /* the master counts failures at start until now */
 	log_debug("worker ready");
 	for (;;) {
 		struct timespec now;

@@ -4,11 +4,12 @@
 // of every test that ran before; no test relies on another's images.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import {
 	OBJECT_LAYOUT, OBJECT_ROOT, POLAIMG_BIN, POLAIMG_CONF, REMOTE, STORAGE, api, assert, assertError, auditRows, curl,
-	imageRow, lit, makeImage, objectsOf, polaimgCli, seedWorld, serviceEnv, sql, uploadOk,
+	imageRow, lit, makeImage, objectsOf, polaimgCli, seedWorld, serviceEnv, sql, TEST_TMP, uploadOk,
 } from './lib.mjs';
 
 async function everyReadIs404(w, img, tok) {
@@ -198,4 +199,79 @@ test('sweep: orphan objects are removed once an hour old by the store\'s date, r
 	assert.equal(s2.status, 0, `sweep: ${s2.stdout}${s2.stderr}`);
 	assert.deepEqual(objectsOf(w.case, fresh.id), names);
 	assertError(await api('GET', `/api/v1/images/${old.id}`, { token: w.tDoctor }), 404, 'NOT_FOUND');
+});
+
+// --- Operator verbs: what they say, whom they audit, what monitoring reads ---
+
+const operator = `cli:${os.userInfo().username}`;
+
+test('restore: a live image is said to be live, not "purged"', async () => {
+	const w = seedWorld();
+	const img = await uploadOk(w.tDoctor, w.case, makeImage(64, 48, 'jpg'));
+	const r = polaimgCli('restore', img.id);
+	assert.equal(r.status, 1);
+	assert.match(r.stderr, new RegExp(`image ${img.id} is live \\(not deleted\\): nothing to restore`));
+	assert.doesNotMatch(r.stderr, /purged/);
+});
+
+test('restore and sweep: their audit rows name the operator (cli:<unix user>)', async () => {
+	const w = seedWorld();
+	const img = await uploadOk(w.tDoctor, w.case, makeImage(64, 48, 'jpg'));
+	assert.equal((await api('DELETE', `/api/v1/images/${img.id}`, { token: w.tDoctor })).status, 200);
+	assert.equal(polaimgCli('restore', img.id).status, 0);
+	const restore = auditRows(`image_id = ${lit(img.id)} AND action = 'restore'`);
+	assert.equal(restore.length, 1);
+	assert.equal(restore[0].user_id, operator);
+	assert.equal((await api('DELETE', `/api/v1/images/${img.id}`, { token: w.tDoctor })).status, 200);
+	const s = polaimgCli('sweep');
+	assert.equal(s.status, 0, s.stdout + s.stderr);
+	const purge = auditRows(`image_id = ${lit(img.id)} AND action = 'purge'`);
+	assert.equal(purge.length, 1);
+	assert.equal(purge[0].user_id, operator);
+});
+
+test('sweep --json and verify --json: one object {ok, errors[], counts} on stdout', async () => {
+	const w = seedWorld();
+	const img = await uploadOk(w.tDoctor, w.case, makeImage(64, 48, 'jpg'));
+	assert.equal((await api('DELETE', `/api/v1/images/${img.id}`, { token: w.tDoctor })).status, 200);
+	const s = polaimgCli('sweep', '--json');
+	assert.equal(s.status, 0, s.stdout + s.stderr);
+	const o = JSON.parse(s.stdout);
+	assert.deepEqual(Object.keys(o), ['ok', 'errors', 'counts']);
+	assert.equal(o.ok, true);
+	assert.deepEqual(o.errors, []);
+	assert.ok(o.counts.purged_deleted >= 1, s.stdout);
+	for (const k of ['purged_pending', 'orphans', 'temps', 'errors']) assert.equal(typeof o.counts[k], 'number', k);
+	assert.match(s.stderr, new RegExp(`purged deleted image ${img.id}`), 'the per-image lines go to stderr');
+	const v = polaimgCli('verify', '--json');
+	const vo = JSON.parse(v.stdout);
+	assert.equal(vo.ok, v.status === 0, v.stdout);
+	assert.ok(Array.isArray(vo.errors));
+	for (const k of ['images', 'objects', 'missing', 'mismatched', 'unreadable', 'legacy', 'orphans', 'spooled', 'errors'])
+		assert.equal(typeof vo.counts[k], 'number', k);
+	assert.ok(vo.counts.images >= 1);
+	assert.equal(polaimgCli('verify', '--bogus').status, 2);
+});
+
+test('sweep: a store that cannot be listed is a failure (exit 1), not "0 errors"', {
+	skip: STORAGE !== 'local' && 'a file in place of cases/ breaks the listing of local storage only',
+}, () => {
+	const dir = fs.mkdtempSync(path.join(TEST_TMP, 'sweep-unlistable-'));
+	const confPath = path.join(dir, 'polaimg.conf');
+	try {
+		fs.writeFileSync(path.join(dir, 'cases'), 'not a directory\n');
+		fs.writeFileSync(confPath, `${fs.readFileSync(POLAIMG_CONF, 'utf8')}\nstorage_dir = ${dir}\ndelete_retention_days = 36500\n`);
+		const run = (...args) => spawnSync(POLAIMG_BIN, ['-c', confPath, 'sweep', ...args], { encoding: 'utf8', timeout: 60000, env: serviceEnv() });
+		const s = run();
+		assert.equal(s.status, 1, s.stdout + s.stderr);
+		assert.match(s.stdout, /could not list the store for orphan objects/);
+		assert.match(s.stdout, /[1-9]\d* errors/);
+		const j = run('--json');
+		assert.equal(j.status, 1);
+		const o = JSON.parse(j.stdout);
+		assert.equal(o.ok, false);
+		assert.ok(o.errors.some((e) => e.startsWith('could not list the store')), j.stdout);
+	} finally {
+		fs.rmSync(dir, { recursive: true, force: true });
+	}
 });

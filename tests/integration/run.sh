@@ -66,11 +66,12 @@ SNIPPET=conf/nginx/polaimg.conf
 SERVER=nginx
 INSTALLED=0
 POOLS=2
+SUPA_SIGN=jwt
 TEST_FILES=()
 
 usage() {
 	echo "usage: $0 [--offload nginx|none] [--storage local|s3|supabase] [--keep] [--nginx-snippet FILE] [-- files...]" >&2
-	echo "       [--server nginx|apache-proxy-fcgi|apache-fcgid] [--installed]" >&2
+	echo "       [--server nginx|apache-proxy-fcgi|apache-fcgid] [--installed] [--supabase-sign jwt|api]" >&2
 	exit 2
 }
 
@@ -86,6 +87,7 @@ while [ $# -gt 0 ]; do
 	--server=*) SERVER="${1#*=}"; shift ;;
 	--installed) INSTALLED=1; shift ;;
 	--single-pool) POOLS=1; shift ;;
+	--supabase-sign) [ $# -ge 2 ] || usage; SUPA_SIGN="$2"; shift 2 ;;
 	--) shift; TEST_FILES=("$@"); break ;;
 	-h|--help) usage ;;
 	*) echo "unknown argument: $1" >&2; usage ;;
@@ -336,7 +338,15 @@ supabase)
 	# shellcheck source=../servers/supabase/start.sh
 	. "$REPO_ROOT/tests/servers/supabase/start.sh"
 	STORE_STARTED=supabase
-	supabase_start "$TMP" || exit 1
+	# --supabase-sign api: no supabase_jwt_secret, polaimg asks the sign
+	# endpoints, and the stand-in signs upload URLs for 60 s whatever is
+	# asked, like a self-hosted server's default
+	# (UPLOAD_SIGNED_URL_EXPIRATION_TIME).
+	if [ "$SUPA_SIGN" = api ]; then
+		SUPA_UPLOAD_URL_TTL=60 supabase_start "$TMP" api || exit 1
+	else
+		supabase_start "$TMP" || exit 1
+	fi
 	STORAGE_CONF="$SUPA_CONF_LINES"
 	ITEST_OBJECT_ROOT="$SUPA_STORAGE_DIR"
 	ITEST_STORE_URL="$SUPA_URL"
@@ -476,6 +486,11 @@ export POLAIMG_LOG="$PLOG" POLAIMG_BIN POLAIMG_CONF="$CONF"
 export PG_CTL_STOP="$PG_STOP_CMD" PG_CTL_START="$PG_START_CMD"
 export IMAGE_CACHE_DIR="$TMP/images" TEST_TMP="$TMP" NGINX_ERROR_LOG="$NGX/logs/error.log"
 export ITEST_POOLS="$POOLS" ITEST_SERVER="$SERVER"
+# The binary as built (the copy above runs elsewhere), for the test of a
+# build tree's own conf/policy.xml; empty with --installed.
+ITEST_BUILT_BIN=; [ "$INSTALLED" = 1 ] || ITEST_BUILT_BIN=$(realpath "$SRC_BIN")
+export ITEST_BUILT_BIN
+export ITEST_SUPABASE_SIGN="$SUPA_SIGN"
 export ITEST_STORAGE="$STORAGE" ITEST_OBJECT_ROOT ITEST_OBJECT_LAYOUT ITEST_STORE_URL ITEST_FAULT_URL
 
 if [ ${#TEST_FILES[@]} -eq 0 ]; then

@@ -68,12 +68,16 @@ for verb in $verbs; do
 		grep -q -E "^\\.(B|BR|BI) (.* )?$(man_word "$verb")( |\$)" "$man"
 done
 
-# Every line uncommented (plus the three required secrets) must load.
+# Every line uncommented (plus the three required secrets) must load;
+# check-config also loads the policy and opens the storage, so those two
+# point into this tree and the test's directory.
 sed -n 's/^#\([a-z_]* = \)/\1/p' "$conf" >"$tmp/all.conf"
 {
 	echo 'database_url = host=/nonexistent dbname=x'
 	echo 'jwt_secret = 0123456789abcdef0123456789abcdef'
 	echo 'url_signing_key = 0123456789abcdef0123456789abcdef'
+	echo "imaging_policy_dir = $srcdir/conf"
+	echo "storage_dir = $tmp/store"
 } >>"$tmp/all.conf"
 if env -i PATH=/usr/bin:/bin "$bin" -c "$tmp/all.conf" check-config >"$tmp/out" 2>&1; then
 	ok "conf/polaimg.conf, every line uncommented, is a valid configuration"
@@ -81,6 +85,12 @@ else
 	not_ok "conf/polaimg.conf, every line uncommented, is a valid configuration"
 	sed 's/^/# /' "$tmp/out"
 fi
+# A unit whose service exits at start (a broken configuration) must end
+# failed, not restart for ever: 5 starts of RestartSec=2 fit in 60 s.
+unit="$srcdir/conf/polaimg.service"
+check "polaimg.service: StartLimitIntervalSec=60 and StartLimitBurst=5 in [Unit]" \
+	sh -c "sed -n '/^\[Unit\]/,/^\[/p' '$unit' | grep -qx StartLimitIntervalSec=60 &&
+		sed -n '/^\[Unit\]/,/^\[/p' '$unit' | grep -qx StartLimitBurst=5"
 count=$(grep -c -E '^#[a-z_]+ = ' "$conf")
 check "conf/polaimg.conf has no key that polaimg does not know ($count lines)" \
 	test "$count" -eq "$(printf '%s\n' "$keys" | wc -l)"

@@ -118,8 +118,27 @@ main(void)
 	{
 		char *env[] = { "POLAIMG_NOPE=1", NULL };
 
-		ok(load(&c, BASE, env, err, sizeof(err)) != 0, "unknown POLAIMG_ variable refused");
-		ok(strstr(err, "POLAIMG_NOPE") != NULL, "message names the variable");
+		/* Someone else's variable (a script's POLAIMG_BIN): a warning
+		 * on stderr, not a refusal; the file stays strict (above). */
+		is_int(load(&c, BASE, env, err, sizeof(err)), 0,
+		    "unknown POLAIMG_ variable is ignored");
+		is_int(c.workers, 4, "and changes nothing");
+		cfg_free(&c);
+	}
+	/* Every problem of the combination at once, one a line. */
+	ok(load(&c, "database_url = x\njwt_algorithm = HS512\njwt_secret = " SECRET
+	    "\nurl_signing_key = short\nstorage_dir = relative\n", env0, err,
+	    sizeof(err)) != 0, "three problems refused");
+	ok(strstr(err, "jwt_secret: must be at least 64 bytes for HS512") != NULL &&
+	    strstr(err, "\nurl_signing_key") != NULL &&
+	    strstr(err, "\nstorage_dir") != NULL, "all three reported");
+	{
+		char *env[] = { "POLAIMG_JWT_SECRET_FILE=/nonexistent", NULL };
+
+		ok(load(&c, BASE, env, err, sizeof(err)) != 0,
+		    "a known POLAIMG_ variable with a bad value is still refused");
+		ok(strstr(err, "POLAIMG_JWT_SECRET_FILE") != NULL,
+		    "message names the variable");
 	}
 	{
 		char path[] = "/tmp/polaimg-secret-XXXXXX";

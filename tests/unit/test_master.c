@@ -125,6 +125,7 @@ test_worker(void *ud, int pool, int listen_fd, struct scoreboard_slot *slot)
 	emit(EV_START, pool);
 	if (__atomic_load_n(&ctl->crash_all, __ATOMIC_SEQ_CST))
 		crash();
+	slot->ready = 1;
 	for (;;) {
 		int action;
 
@@ -593,18 +594,25 @@ stop:
 	}
 }
 
-/* A worker that crashes at start is respawned with exponential back-off. */
+/* Once a worker was ready, one that crashes at start is respawned with
+ * exponential back-off (for ever: a database or disk may come back). */
 static void
 test_crash_loop(const char *logfile)
 {
 	size_t mark = nev;
 	int64_t first, t0;
-	int status, spawns;
+	int status, spawns, pid;
 	const struct ev *e;
 	pid_t m;
 
-	__atomic_store_n(&ctl->crash_all, 1, __ATOMIC_SEQ_CST);
 	m = start_master(1, 3, logfile);
+	ok(wait_ev(EV_START, mark, 0, 1, 10000), "a worker started");
+	e = find_ev(EV_START, mark, 0);
+	pid = e != NULL ? e->pid : 0;
+	sleep_ms(300);   /* it is ready, and the master has seen it */
+	__atomic_store_n(&ctl->crash_all, 1, __ATOMIC_SEQ_CST);
+	mark = nev;
+	ok(command(pid, ACT_ABORT), "the ready worker crashes");
 	ok(wait_ev(EV_START, mark, 0, 1, 10000), "crashing worker started");
 	e = find_ev(EV_START, mark, 0);
 	first = e != NULL ? e->t_ms : now_ms();
@@ -629,6 +637,81 @@ test_crash_loop(const char *logfile)
 	    "SIGQUIT during back-off: master_run returned 0");
 	ok(now_ms() - t0 < 5000, "at once");
 	__atomic_store_n(&ctl->crash_all, 0, __ATOMIC_SEQ_CST);
+}
+
+/* When no worker was ever ready and every position failed at start five
+ * times in a row, the master gives up: master_run() returns 1 (serve exits
+ * non-zero) instead of respawning for ever. */
+static void
+test_start_fails(const char *logfile)
+{
+	size_t mark = nev;
+	int status;
+	pid_t m;
+
+	__atomic_store_n(&ctl->crash_all, 1, __ATOMIC_SEQ_CST);
+	m = start_pools(2, 1, 3, logfile);
+	/* Back-offs 100..800 ms: some 1.5 s; 30 s is the ceiling. */
+	status = wait_master(m, 30000);
+	ok(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 1,
+	    "workers that all fail at start: master_run returned 1");
+	for (size_t before = (size_t)-1; before != nev;) {
+		before = nev;
+		collect(200);
+	}
+	is_int(count_ev(EV_START, mark, 0), 3 * 5,
+	    "each of the 3 positions (both pools) was tried 5 times");
+	ok(strstr(read_log(logfile), "every worker failed at start 5 times in "
+	    "a row: giving up") != NULL, "the master says why it stopped");
+	__atomic_store_n(&ctl->crash_all, 0, __ATOMIC_SEQ_CST);
+}
+
+/* A new generation (SIGHUP) whose workers fail at start replaces nothing:
+ * the running workers keep serving, the master keeps trying (no giving up
+ * once a worker was ready), and the old generation retires only once the
+ * new one is ready. */
+static void
+test_reload_failing(const char *logfile)
+{
+	size_t mark = nev;
+	int old[2], status;
+	pid_t m;
+
+	__atomic_store_n(&ctl->crash_all, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&ctl->reload_workers, 2, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&ctl->reload_fail, 0, __ATOMIC_SEQ_CST);
+	m = start_master(2, 5, logfile);
+	ok(wait_ev(EV_START, mark, 0, 2, 10000), "two workers started");
+	if (started_pids(mark, old, 2) < 2)
+		goto stop;
+	sleep_ms(300);   /* ready, and seen so by the master */
+	__atomic_store_n(&ctl->crash_all, 1, __ATOMIC_SEQ_CST);
+	mark = nev;
+	kill(m, SIGHUP);
+	ok(wait_ev(EV_RELOAD, mark, 0, 1, 5000), "SIGHUP calls the reload hook");
+	/* Two positions, six failures each: past the five of giving up. */
+	ok(wait_ev(EV_START, mark, 0, 12, 20000),
+	    "the new generation keeps failing at start, with back-off");
+	ok(!pid_gone(old[0]) && !pid_gone(old[1]),
+	    "the running generation keeps serving");
+	ok(waitpid(m, &status, WNOHANG) == 0,
+	    "the master does not give up after a worker was ready");
+	ok(strstr(read_log(logfile), "new generation running") == NULL,
+	    "no old worker was asked to stop");
+	__atomic_store_n(&ctl->crash_all, 0, __ATOMIC_SEQ_CST);
+	ok(wait_gone(old[0], 30000) && wait_gone(old[1], 30000),
+	    "once the new generation is ready, the old one retires");
+stop:
+	__atomic_store_n(&ctl->crash_all, 0, __ATOMIC_SEQ_CST);
+	kill(m, SIGTERM);
+	status = wait_master(m, 20000);
+	ok(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "SIGTERM: master_run returned 0");
+	/* Every record of this test's workers is read here, none later. */
+	for (size_t before = (size_t)-1; before != nev;) {
+		before = nev;
+		collect(200);
+	}
 }
 
 /* SIGHUP rolls every worker (new generation first), SIGUSR1 reaches the
@@ -842,7 +925,7 @@ int
 main(void)
 {
 	struct rlimit nocore = { 0, 0 };
-	char log_a[256], log_b[256], log_c[256], log_d[256];
+	char log_a[256], log_b[256], log_c[256], log_d[256], log_e[256], log_f[256];
 	int fds[2], pfds[2], failed_before;
 
 	(void)setrlimit(RLIMIT_CORE, &nocore);
@@ -854,6 +937,8 @@ main(void)
 	log_path(log_b, sizeof(log_b), "crash.log");
 	log_path(log_c, sizeof(log_c), "reload.log");
 	log_path(log_d, sizeof(log_d), "pools.log");
+	log_path(log_e, sizeof(log_e), "startfail.log");
+	log_path(log_f, sizeof(log_f), "reloadfail.log");
 	if (pipe(pfds) != 0) {
 		perror("pipe");
 		return 1;
@@ -884,6 +969,14 @@ main(void)
 	if (tap_failed != failed_before)
 		diag_log(log_b);
 	failed_before = tap_failed;
+	test_start_fails(log_e);
+	if (tap_failed != failed_before)
+		diag_log(log_e);
+	failed_before = tap_failed;
+	test_reload_failing(log_f);
+	if (tap_failed != failed_before)
+		diag_log(log_f);
+	failed_before = tap_failed;
 	test_reload(log_c);
 	if (tap_failed != failed_before)
 		diag_log(log_c);
@@ -896,6 +989,8 @@ main(void)
 	unlink(log_b);
 	unlink(log_c);
 	unlink(log_d);
+	unlink(log_e);
+	unlink(log_f);
 	rmdir(tmpdir);
 	munmap(ctl, sizeof(*ctl));
 	close(ev_r);
