@@ -79,6 +79,8 @@ static const struct cfg_entry config_table[] = {
 	  "address space (RLIMIT_AS) of an ingest worker; 0 = 16 bytes a pixel of max_pixels + 608 MiB" },
 	{ "max_uploads_per_user", CFG_INT, F(max_uploads_per_user), "2", 0, 1024, NULL, 0, NULL,
 	  "uploads one user may have in flight on this host (needs the master); 0 = no limit" },
+	{ "pid_file", CFG_STR, F(pid_file), "", 0, 0, NULL, 0, NULL,
+	  "the master's pid, written once its sockets are open, removed at a clean exit; a live master's file refuses a second; empty = none" },
 	{ "database_url", CFG_STR, F(database_url), "", 0, 0, NULL, CFG_SECRET, "DATABASE_URL",
 	  "PostgreSQL connection string (libpq keyword/value or postgresql:// URI)" },
 	{ "jwt_secret", CFG_STR, F(jwt_secret), "", 0, 0, NULL, CFG_SECRET, "JWT_SECRET",

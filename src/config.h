@@ -27,6 +27,7 @@ struct config {
 	long long ingest_request_timeout;
 	long long ingest_memory_limit;   /* bytes; 0 = worker_ingest_memory() */
 	long long max_uploads_per_user;
+	char *pid_file;              /* "" = none */
 	/* database */
 	char *database_url;
 	/* authentication */
