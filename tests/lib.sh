@@ -255,7 +255,9 @@ pl_stop() {
 # nginx snippet SRC (conf/nginx/polaimg.conf, or the installed copy) with
 # the Debian package's paths replaced by the harness's: the read pool's
 # socket, the ingest pool's (SOCK again when polaimg runs one pool), the
-# image store and the web page. With BODYDIR, its "faster uploads" lines
+# image store and the web page, and nginx's access log
+# (/var/log/nginx/access.log, format "polaimg") by logs/access.log beside
+# OUT (pl_nginx_conf's, when OUT is in its DIR). With BODYDIR, its "faster uploads" lines
 # (nginx hands the body over as a file) are switched on, nginx writing the
 # bodies to BODYDIR.
 pl_nginx_snippet() {
@@ -270,6 +272,7 @@ pl_nginx_snippet() {
 		-e "s#/run/polaimg/ingest.sock#$isock#g" \
 		-e "s#/var/lib/polaimg/store/#$store/#g" \
 		-e "s#/usr/share/polaimg/www/#$www/#g" \
+		-e "s#/var/log/nginx/access.log#$(dirname "$out")/logs/access.log#g" \
 		"${body[@]}" "$src" >"$out" || return 1
 	if [ -n "$bodydir" ] && ! grep -q '^ *client_body_in_file_only clean;' "$out"; then
 		echo "could not switch on the body-file lines of $src" >&2
@@ -281,9 +284,14 @@ pl_nginx_snippet() {
 # rooted in DIR (pid, logs/error.log at LEVEL, default error, and
 # logs/access.log, temp paths under tmp/, Debian's fastcgi_params and
 # mime.types copied in), WORKERS worker processes running as USER (default
-# root), and in its http block the server blocks read from standard input.
+# root), and in its http block the log format "polaimg" of the snippet
+# ($PL_NGINX_LOG_FORMAT: the file that defines it, default
+# conf/nginx/polaimg-log.conf of this tree; the package test names the
+# installed /etc/nginx/conf.d/polaimg-log.conf) and the server blocks read
+# from standard input.
 pl_nginx_conf() {
-	local dir=$1 workers=$2 user=${3:-root} level=${4:-error} servers
+	local dir=$1 workers=$2 user=${3:-root} level=${4:-error} servers logfmt
+	logfmt=${PL_NGINX_LOG_FORMAT:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/conf/nginx/polaimg-log.conf"}
 	servers=$(cat)
 	mkdir -p "$dir/logs" "$dir/tmp" "$dir/html"
 	cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$dir/"
@@ -298,6 +306,7 @@ http {
 	include mime.types;
 	default_type application/octet-stream;
 	access_log $dir/logs/access.log;
+	include $logfmt;
 	client_body_temp_path $dir/tmp/body;
 	proxy_temp_path $dir/tmp/proxy;
 	fastcgi_temp_path $dir/tmp/fastcgi;
