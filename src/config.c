@@ -122,7 +122,7 @@ static const struct cfg_entry config_table[] = {
 	{ "storage_force_path_style", CFG_BOOL, F(storage_force_path_style), "false", 0, 0, NULL, 0,
 	  NULL, "address the bucket as <endpoint>/<bucket> instead of <bucket>.<host>" },
 	{ "storage_timeout", CFG_INT, F(storage_timeout), "30", 1, 3600, NULL, 0, NULL,
-	  "seconds for one storage request" },
+	  "seconds: S3, one operation with its retries; Supabase, each attempt (up to 3) and a transfer's longest stall" },
 	{ "supabase_url", CFG_STR, F(supabase_url), "", 0, 0, NULL, 0, "SUPABASE_URL",
 	  "Supabase project URL (storage_provider = supabase)" },
 	{ "supabase_service_key", CFG_STR, F(supabase_service_key), "", 0, 0, NULL, CFG_SECRET,

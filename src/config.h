@@ -86,7 +86,10 @@ struct config {
 /* Loads the configuration: defaults, then the file at path (NULL: the
  * POLAIMG_CONFIG environment variable, else CFG_DEFAULT_PATH if it exists),
  * then environment overrides from envp (POLAIMG_<KEY>, POLAIMG_<KEY>_FILE for
- * secrets, and the PolaCare names DATABASE_URL, JWT_SECRET, STORAGE_PROVIDER).
+ * secrets, and the PolaCare names of config_table[]'s alias column:
+ * DATABASE_URL, JWT_SECRET, STORAGE_PROVIDER, STORAGE_BUCKET, STORAGE_REGION,
+ * STORAGE_ENDPOINT, STORAGE_ACCESS_KEY_ID, STORAGE_SECRET_ACCESS_KEY,
+ * SUPABASE_URL, SUPABASE_SERVICE_KEY; a POLAIMG_ variable wins).
  * Validates every value and the combination. On failure returns -1 with a
  * message naming the key in err; cfg is then empty. Free with cfg_free(). */
 int cfg_load(struct config *cfg, const char *path, char *const *envp,

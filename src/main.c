@@ -1,11 +1,13 @@
-/* main.c — the polaimg command: serve, migrate, sweep, restore,
- * check-config.
+/* main.c — the polaimg command: serve, migrate, sweep, restore, verify,
+ * presign, check-config, config-keys, --version.
  *
  * `polaimg serve` opens the FastCGI socket (and, with ingest_listen, the
  * ingest socket of the upload pool) and hands them to the master, which
  * forks the workers of each pool. When fd 0 is already a listening socket (the
  * process was started by spawn-fcgi or Apache's mod_fcgid), the web server is
  * the supervisor and this process runs a single worker on fd 0 instead.
+ * With pid_file set, the master's pid file is locked before the sockets
+ * are opened and written after (pidfile.c).
  * The other verbs are operator tools that run once and exit; sweep and
  * restore are in sweep.c, presign in presign.c, verify in verify.c.
  */
