@@ -37,9 +37,12 @@
 PL_NGINX_BIN=/usr/sbin/nginx
 
 # pl_need_pkgs PKG... — installs with apt-get those of the Debian packages
-# that are not installed. The nginx, Apache and PostgreSQL packages start
-# system services; the harness runs private instances, so those are stopped
-# again to free the default ports.
+# that are not installed. No service is started or stopped meanwhile: a
+# temporary /usr/sbin/policy-rc.d exiting 101 keeps the packages it installs
+# (nginx, Apache, PostgreSQL) from starting theirs (the harness runs private
+# instances), and a service that was running before stays running. The
+# policy file is removed afterwards, also on failure or interruption, and
+# one that was there before is put back as it was.
 pl_need_pkgs() {
 	local p missing=()
 	for p in "$@"; do
@@ -48,10 +51,24 @@ pl_need_pkgs() {
 	done
 	[ ${#missing[@]} -gt 0 ] || return 0
 	echo "installing ${missing[*]}" >&2
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"${missing[@]}" >/dev/null
-	for p in apache2 nginx postgresql; do service "$p" stop >/dev/null 2>&1 || true; done
+	(
+		prc=/usr/sbin/policy-rc.d saved=""
+		if [ -e "$prc" ] || [ -L "$prc" ]; then
+			saved=$(mktemp /usr/sbin/.policy-rc.d.XXXXXX)
+			mv "$prc" "$saved"
+		fi
+		restore() {
+			rm -f "$prc"
+			if [ -n "$saved" ]; then mv "$saved" "$prc"; fi
+		}
+		trap restore EXIT
+		trap 'exit 130' INT TERM HUP
+		printf '#!/bin/sh\n# written by polaimg tests/lib.sh while it installs packages\nexit 101\n' >"$prc"
+		chmod 755 "$prc"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			"${missing[@]}" >/dev/null
+	)
 }
 
 # pl_build DIR [CONFIGURE-ARG...] — builds polaimg out of tree in DIR:
