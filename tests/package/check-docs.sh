@@ -8,7 +8,8 @@
 # with its default and, for a key with a fixed set of values, every one of
 # them; its command synopsis and verb list match `polaimg --help` (arguments
 # included); the PolaCare environment names it lists are the aliases of
-# src/config.c; the fuzz targets it lists are those of tests/fuzz/run.sh.
+# src/config.c; the fuzz targets it lists are those of tests/fuzz/run.sh;
+# no command runs through sudo.
 # conf/: every path of the package (one naming polaimg) that a comment
 # names is one the package installs or creates, or a key's default.
 #
@@ -139,6 +140,10 @@ while read -r verb args; do
 	[ "$verb" = config-keys ] && continue
 	check "README.md describes the verb $verb" grep -qE -- "^- \`$verb[ \`]" "$tmp/cmd"
 done <"$tmp/usage"
+
+# Commands run as another user with runuser (util-linux, on every Debian),
+# never sudo (not on a minimal one).
+check "README.md's commands use runuser, not sudo" sh -c "! grep -nE '^[[:space:]]*sudo[[:space:]]' '$readme'"
 
 # The PolaCare environment names.
 aliases=$(sed -n '/config_table\[\] = {/,/^};/p' "$srcdir/src/config.c" | grep -oE '"[A-Z][A-Z_]+"' | tr -d '"')
