@@ -27,6 +27,7 @@ struct config {
 	long long ingest_request_timeout;
 	long long ingest_memory_limit;   /* bytes; 0 = worker_ingest_memory() */
 	long long max_uploads_per_user;
+	char *pid_file;              /* "" = none */
 	/* database */
 	char *database_url;
 	/* authentication */
@@ -85,7 +86,10 @@ struct config {
 /* Loads the configuration: defaults, then the file at path (NULL: the
  * POLAIMG_CONFIG environment variable, else CFG_DEFAULT_PATH if it exists),
  * then environment overrides from envp (POLAIMG_<KEY>, POLAIMG_<KEY>_FILE for
- * secrets, and the PolaCare names DATABASE_URL, JWT_SECRET, STORAGE_PROVIDER).
+ * secrets, and the PolaCare names of config_table[]'s alias column:
+ * DATABASE_URL, JWT_SECRET, STORAGE_PROVIDER, STORAGE_BUCKET, STORAGE_REGION,
+ * STORAGE_ENDPOINT, STORAGE_ACCESS_KEY_ID, STORAGE_SECRET_ACCESS_KEY,
+ * SUPABASE_URL, SUPABASE_SERVICE_KEY; a POLAIMG_ variable wins).
  * Validates every value and the combination. Returns 0, or with a message
  * naming the key in err (every problem of the combination, one a line; cfg
  * is then empty) PI_ERR_INVALID (a value, the combination, a file that is

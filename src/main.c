@@ -1,5 +1,5 @@
-/* main.c — the polaimg command: serve, migrate, sweep, restore,
- * check-config.
+/* main.c — the polaimg command: serve, migrate, sweep, restore, verify,
+ * presign, check-config, config-keys, --version.
  *
  * `polaimg serve` opens the FastCGI socket (and, with ingest_listen, the
  * ingest socket of the upload pool) and hands them to the master, which
@@ -9,6 +9,8 @@
  * Before it forks, serve makes the checks a worker makes at start
  * (preflight.c) and exits 1 naming every problem; check-config makes the
  * same checks and reports them all, as text or one JSON object (report.c).
+ * With pid_file set, the master's pid file is locked before the sockets
+ * are opened and written after (pidfile.c).
  * The other verbs are operator tools that run once and exit; sweep and
  * restore are in sweep.c, presign in presign.c, verify in verify.c.
  */
@@ -32,6 +34,7 @@
 #include "db.h"
 #include "log.h"
 #include "master.h"
+#include "pidfile.h"
 #include "preflight.h"
 #include "presign.h"
 #include "report.h"
@@ -44,6 +47,8 @@ extern char **environ;
 
 static const char *config_path;       /* -c, or NULL for the default */
 static struct config *current;         /* the master's configuration */
+static int pid_fd = -1;                /* the locked pid_file, or -1 */
+static char pid_path[4096];            /* its path, as locked at start */
 
 static void
 usage(FILE *out)
@@ -261,6 +266,9 @@ hook_worker_main(void *ud, int pool, int listen_fd,
 	 * leave workers serving on the socket with nobody supervising). */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() == 1)
 		return 1;
+	/* The pid file's lock is the master's alone. */
+	pidfile_close(pid_fd);
+	pid_fd = -1;
 	return worker_run(current, pool, listen_fd, slot);
 }
 
@@ -346,6 +354,9 @@ hook_reload(void *ud, struct master_settings *s)
 	if (strcmp(fresh->ingest_listen, current->ingest_listen) != 0)
 		log_warn("reload: a new ingest_listen needs a restart; keeping "
 		    "\"%s\"", current->ingest_listen);
+	if (strcmp(fresh->pid_file, current->pid_file) != 0)
+		log_warn("reload: a new pid_file needs a restart; keeping "
+		    "\"%s\"", current->pid_file);
 	free_config(current);
 	current = fresh;
 	(void)log_init(current->log_level, current->log_file);
@@ -409,6 +420,48 @@ serve_close(int fd, int activated, const char *spec)
 		(void)unlink(spec + 5);
 }
 
+/*
+ * pid_file, step one, before the sockets are opened: lock the file, so that
+ * a second master on it stops here, before it could take over the first
+ * one's unix socket. Returns 0 (also when pid_file is empty) or a negative
+ * pi_err, having said why on standard error.
+ */
+static int
+serve_pidfile_lock(const struct config *cfg)
+{
+	pid_t holder;
+	int rc;
+
+	if (cfg->pid_file[0] == '\0')
+		return 0;
+	if (strlen(cfg->pid_file) >= sizeof(pid_path)) {
+		log_error("pid_file: path too long");
+		return PI_ERR_INVALID;
+	}
+	memcpy(pid_path, cfg->pid_file, strlen(cfg->pid_file) + 1);
+	rc = pidfile_lock(cfg->pid_file, &pid_fd, &holder);
+	if (rc == PI_ERR_CONFLICT)
+		log_error("pid_file %s: held by a running master (pid %ld); "
+		    "stop it first", cfg->pid_file, (long)holder);
+	else if (rc != 0)
+		log_error("pid_file %s: %s", cfg->pid_file, strerror(errno));
+	return rc;
+}
+
+/* pid_file, step two, once the sockets are open: write the pid. 0 or a
+ * negative pi_err (said on standard error). */
+static int
+serve_pidfile_write(void)
+{
+	if (pid_fd < 0)
+		return 0;
+	if (pidfile_write(pid_fd) != 0) {
+		log_error("pid_file %s: %s", pid_path, strerror(errno));
+		return PI_ERR_IO;
+	}
+	return 0;
+}
+
 static int
 cmd_serve(void)
 {
@@ -449,6 +502,10 @@ cmd_serve(void)
 	 * polaimg.conf still serves the web server's ingest routes), else on
 	 * ingest_listen; empty and none passed: one pool for everything. */
 	memset(&s, 0, sizeof(s));
+	if (serve_pidfile_lock(current) != 0) {
+		free_config(current);
+		return 1;
+	}
 	activated = socket_activated(&fd, &ifd);
 	ingest_activated = ifd >= 0;
 	if (!activated)
@@ -456,6 +513,10 @@ cmd_serve(void)
 	if (fd >= 0 && ifd < 0 && current->ingest_listen[0] != '\0')
 		ifd = open_listen(current->ingest_listen);
 	if (fd < 0 || (ifd < 0 && current->ingest_listen[0] != '\0')) {
+		rc = 1;
+		goto out;
+	}
+	if (serve_pidfile_write() != 0) {
 		rc = 1;
 		goto out;
 	}
@@ -479,6 +540,8 @@ out:
 	 * e.g. on upgrade. */
 	serve_close(fd, activated, current->listen);
 	serve_close(ifd, ingest_activated, current->ingest_listen);
+	pidfile_remove(pid_path, pid_fd);
+	pid_fd = -1;
 	free_config(current);
 	return rc;
 }

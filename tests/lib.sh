@@ -37,9 +37,12 @@
 PL_NGINX_BIN=/usr/sbin/nginx
 
 # pl_need_pkgs PKG... — installs with apt-get those of the Debian packages
-# that are not installed. The nginx, Apache and PostgreSQL packages start
-# system services; the harness runs private instances, so those are stopped
-# again to free the default ports.
+# that are not installed. No service is started or stopped meanwhile: a
+# temporary /usr/sbin/policy-rc.d exiting 101 keeps the packages it installs
+# (nginx, Apache, PostgreSQL) from starting theirs (the harness runs private
+# instances), and a service that was running before stays running. The
+# policy file is removed afterwards, also on failure or interruption, and
+# one that was there before is put back as it was.
 pl_need_pkgs() {
 	local p missing=()
 	for p in "$@"; do
@@ -48,10 +51,24 @@ pl_need_pkgs() {
 	done
 	[ ${#missing[@]} -gt 0 ] || return 0
 	echo "installing ${missing[*]}" >&2
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"${missing[@]}" >/dev/null
-	for p in apache2 nginx postgresql; do service "$p" stop >/dev/null 2>&1 || true; done
+	(
+		prc=/usr/sbin/policy-rc.d saved=""
+		if [ -e "$prc" ] || [ -L "$prc" ]; then
+			saved=$(mktemp /usr/sbin/.policy-rc.d.XXXXXX)
+			mv "$prc" "$saved"
+		fi
+		restore() {
+			rm -f "$prc"
+			if [ -n "$saved" ]; then mv "$saved" "$prc"; fi
+		}
+		trap restore EXIT
+		trap 'exit 130' INT TERM HUP
+		printf '#!/bin/sh\n# written by polaimg tests/lib.sh while it installs packages\nexit 101\n' >"$prc"
+		chmod 755 "$prc"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			"${missing[@]}" >/dev/null
+	)
 }
 
 # pl_build DIR [CONFIGURE-ARG...] — builds polaimg out of tree in DIR:
@@ -255,7 +272,9 @@ pl_stop() {
 # nginx snippet SRC (conf/nginx/polaimg.conf, or the installed copy) with
 # the Debian package's paths replaced by the harness's: the read pool's
 # socket, the ingest pool's (SOCK again when polaimg runs one pool), the
-# image store and the web page. With BODYDIR, its "faster uploads" lines
+# image store and the web page, and nginx's access log
+# (/var/log/nginx/access.log, format "polaimg") by logs/access.log beside
+# OUT (pl_nginx_conf's, when OUT is in its DIR). With BODYDIR, its "faster uploads" lines
 # (nginx hands the body over as a file) are switched on, nginx writing the
 # bodies to BODYDIR.
 pl_nginx_snippet() {
@@ -270,6 +289,7 @@ pl_nginx_snippet() {
 		-e "s#/run/polaimg/ingest.sock#$isock#g" \
 		-e "s#/var/lib/polaimg/store/#$store/#g" \
 		-e "s#/usr/share/polaimg/www/#$www/#g" \
+		-e "s#/var/log/nginx/access.log#$(dirname "$out")/logs/access.log#g" \
 		"${body[@]}" "$src" >"$out" || return 1
 	if [ -n "$bodydir" ] && ! grep -q '^ *client_body_in_file_only clean;' "$out"; then
 		echo "could not switch on the body-file lines of $src" >&2
@@ -281,9 +301,14 @@ pl_nginx_snippet() {
 # rooted in DIR (pid, logs/error.log at LEVEL, default error, and
 # logs/access.log, temp paths under tmp/, Debian's fastcgi_params and
 # mime.types copied in), WORKERS worker processes running as USER (default
-# root), and in its http block the server blocks read from standard input.
+# root), and in its http block the log format "polaimg" of the snippet
+# ($PL_NGINX_LOG_FORMAT: the file that defines it, default
+# conf/nginx/polaimg-log.conf of this tree; the package test names the
+# installed /etc/nginx/conf.d/polaimg-log.conf) and the server blocks read
+# from standard input.
 pl_nginx_conf() {
-	local dir=$1 workers=$2 user=${3:-root} level=${4:-error} servers
+	local dir=$1 workers=$2 user=${3:-root} level=${4:-error} servers logfmt
+	logfmt=${PL_NGINX_LOG_FORMAT:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/conf/nginx/polaimg-log.conf"}
 	servers=$(cat)
 	mkdir -p "$dir/logs" "$dir/tmp" "$dir/html"
 	cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$dir/"
@@ -298,6 +323,7 @@ http {
 	include mime.types;
 	default_type application/octet-stream;
 	access_log $dir/logs/access.log;
+	include $logfmt;
 	client_body_temp_path $dir/tmp/body;
 	proxy_temp_path $dir/tmp/proxy;
 	fastcgi_temp_path $dir/tmp/fastcgi;

@@ -96,7 +96,8 @@ async function instance(name, extra, pools = POOLS) {
 	for (const f of ['fastcgi_params', 'mime.types']) fs.copyFileSync(`/etc/nginx/${f}`, path.join(ngx, f));
 	const snippet = fs.readFileSync(path.join(REPO, 'conf/nginx/polaimg.conf'), 'utf8')
 		.replaceAll('/run/polaimg/polaimg.sock', sock).replaceAll('/run/polaimg/ingest.sock', isock)
-		.replaceAll('/var/lib/polaimg/store/', `${store}/`).replaceAll('/usr/share/polaimg/www/', `${REPO}/www/`);
+		.replaceAll('/var/lib/polaimg/store/', `${store}/`).replaceAll('/usr/share/polaimg/www/', `${REPO}/www/`)
+		.replaceAll('/var/log/nginx/access.log', `${ngx}/logs/access.log`);
 	fs.writeFileSync(path.join(ngx, 'snippet.conf'), snippet);
 	fs.writeFileSync(path.join(ngx, 'nginx.conf'), `user root;
 worker_processes 1;
@@ -106,6 +107,7 @@ events { worker_connections 256; }
 http {
 	include mime.types;
 	access_log ${ngx}/logs/access.log;
+	include ${path.join(REPO, 'conf/nginx/polaimg-log.conf')};
 	client_body_temp_path ${ngx}/tmp/body;
 	proxy_temp_path ${ngx}/tmp/proxy;
 	fastcgi_temp_path ${ngx}/tmp/fastcgi;

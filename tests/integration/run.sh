@@ -247,6 +247,7 @@ start_apache() {
 		-e "s#/usr/sbin/polaimg#$POLAIMG_BIN#g" \
 		-e "s#/etc/polaimg/polaimg.conf#$CONF#g" \
 		-e "s#/usr/share/polaimg/www#$WWW_DIR#g" \
+		-e "s#\${APACHE_LOG_DIR}#$APX/logs#g" \
 		"$src" >"$APX/polaimg.conf"
 	{
 		cat <<EOF
@@ -270,7 +271,9 @@ EOF
 		cat <<EOF
 TypesConfig /etc/mime.types
 LogFormat "%h %t \"%r\" %>s %b %D" short
-CustomLog $APX/logs/access.log short
+# As README's step 5b/5c has it: the site's own log leaves polaimg's
+# requests to polaimg's (their query strings carry signatures and tokens).
+CustomLog $APX/logs/access.log short env=!polaimg_private
 DocumentRoot $APX/html
 <Directory />
     AllowOverride None
@@ -455,7 +458,8 @@ mkdir -p "$NGX"
 pl_nginx_snippet "$SNIPPET" "$NGX/polaimg-snippet.conf" "$SOCK" "$ISOCK" "$STORE" "$WWW_DIR"
 # Remote storage with offload = nginx: the location that fetches presigned URLs.
 if [ "$STORAGE" != local ] && [ "$OFFLOAD" = nginx ]; then
-	printf '%s\n' "$REMOTE_SNIPPET" >"$NGX/polaimg-remote.conf"
+	printf '%s\n' "$REMOTE_SNIPPET" |
+		sed "s#/var/log/nginx/access.log#$NGX/logs/access.log#g" >"$NGX/polaimg-remote.conf"
 else
 	echo "# no remote storage location (storage=$STORAGE, offload=$OFFLOAD)" >"$NGX/polaimg-remote.conf"
 fi
@@ -535,6 +539,26 @@ if [ -n "$crashes" ]; then
 	echo "polaimg workers crashed during the tests:" >&2
 	echo "$crashes" >&2
 	rc=1
+fi
+
+# Signed links are bearer credentials: no signature, token or JWT may
+# reach a log: polaimg's own, the web server's access logs, and its error
+# log at the levels a server runs it (error and above; nginx's warn and info
+# lines, which this test turns on, quote the request line by design:
+# README, "Logs").
+leak_re='[?&](sig|token|X-Amz-Signature)=[^ &"]{6}|eyJ[A-Za-z0-9_-]{10,}'
+leaks=$({
+	grep -HnoE "$leak_re" "$PLOG" "$NGX"/logs/access.log "$APX"/logs/*access*.log 2>/dev/null
+	grep -HnE '\[(error|crit|alert|emerg)\]|:(error|crit|alert|emerg)\]' "$NGX"/logs/error.log "$APX"/logs/error.log 2>/dev/null |
+		grep -oE "^[^:]*:[0-9]+:|$leak_re" | grep -B1 -vE '^[^:]*:[0-9]+:$' | grep -v '^--$'
+} | head -n 6 || true)
+if [ -n "$leaks" ]; then
+	echo "a signed link's signature or a token reached a log:" >&2
+	echo "$leaks" >&2
+	rc=1
+else
+	echo "logs: no signature, token or JWT in $(ls "$PLOG" "$NGX"/logs/*.log "$APX"/logs/*.log 2>/dev/null | wc -l) log files" \
+		"($(cat "$PLOG" "$NGX"/logs/*.log "$APX"/logs/*.log 2>/dev/null | wc -l) lines)"
 fi
 
 echo

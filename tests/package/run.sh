@@ -20,8 +20,26 @@
 #      restarted the way systemd restarts it (SIGTERM to the master, wait,
 #      ExecStart again); the upload must end 201, the new master must serve,
 #      and the image must be downloadable;
-#   5. purges the package: the configuration must be gone, the image store
-#      and the system user must remain.
+#   5. without systemd (README, step 5d): the master started by hand as the
+#      README says, its pid file, a second master refused; signed downloads
+#      and token uploads through nginx, and no signature, token or JWT in any
+#      log (nginx's, polaimg's); logrotate with the installed file (SIGUSR1
+#      through the pid file: the master writes to the new file); backup,
+#      restore into an emptied database and store, `verify` clean;
+#   6. removal with the master running and no systemd: `apt-get remove`
+#      stops it through its pid file, disables the Apache configuration and
+#      names the nginx site that includes the snippet; then the README's
+#      removal step (the include goes, `nginx -t` passes) and the purge: the
+#      configuration must be gone, the image store and the system user
+#      must remain, nginx's configuration still tests clean.
+#   Also: tests/package/check-dev.sh (./dev leaves the host's services
+#   alone and finds a free port).
+#
+# The README's install, upgrade and removal steps are run from README.md
+# itself: each block marked <!-- package-test: NAME --> is extracted and run
+# as written (readme_run below), with PGHOST and the socket directory of this
+# test's PostgreSQL; a `systemctl` in them is carried out the way systemd
+# would carry it out here.
 #
 # Usage: tests/package/run.sh [--keep] [--check] [--no-suite]
 #   --keep      keep the temp directory (build tree, logs)
@@ -60,7 +78,7 @@ PKGS="build-essential autoconf automake pkg-config libfcgi-dev libpq-dev
  libmagickwand-6.q16-dev libcurl4-openssl-dev libssl-dev libjson-c-dev libjwt-dev
  debhelper dh-autoreconf dpkg-dev fakeroot lintian rsync systemd man-db
  postgresql nginx-light imagemagick openssl curl spawn-fcgi libfcgi-bin
- apache2 libapache2-mod-fcgid libapache2-mod-xsendfile"
+ apache2 libapache2-mod-fcgid libapache2-mod-xsendfile logrotate postgresql-client"
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 # shellcheck disable=SC2086
 pl_need_pkgs $PKGS
@@ -71,6 +89,7 @@ PG="$TMP/pg"
 NGX="$TMP/nginx"
 UNIT=/lib/systemd/system/polaimg.service
 MAINPID=""
+MANUAL_PID=""
 NGINX_PID=""
 PG_UP=0
 SLOW_PID=""
@@ -178,6 +197,16 @@ cleanup() {
 	pl_stop "$NGINX_PID" QUIT 5 nginx
 	[ -n "$MAINPID" ] && kill -0 "$MAINPID" 2>/dev/null && service_stop
 	[ -n "$HOLDER_PID" ] && kill "$HOLDER_PID" 2>/dev/null && wait "$HOLDER_PID" 2>/dev/null
+	# The master started by hand (step 5), the test's nginx site and
+	# Apache link (step 6), a store moved away mid-restore, the backup.
+	if [ -n "$MANUAL_PID" ] && kill -0 "$MANUAL_PID" 2>/dev/null; then
+		kill -TERM "$MANUAL_PID"
+		for _ in $(seq 1 100); do kill -0 "$MANUAL_PID" 2>/dev/null || break; sleep 0.1; done
+	fi
+	rm -f /etc/nginx/sites-available/polaimg-pkgtest /etc/nginx/sites-enabled/polaimg-pkgtest
+	[ -L /etc/apache2/conf-enabled/polaimg.conf ] && a2disconf -q polaimg >/dev/null 2>&1
+	[ -d "$TMP/store.lost" ] && [ ! -d /var/lib/polaimg/store ] && mv "$TMP/store.lost" /var/lib/polaimg/store
+	rm -rf /var/backups/polaimg
 	[ "$PG_UP" = 1 ] && pl_pg_stop "$PG"
 	[ -n "$CASE" ] && rm -rf "/var/lib/polaimg/store/cases/$CASE"
 	if [ "$KEEP" = 1 ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
@@ -188,6 +217,38 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# ---- the README's blocks ---------------------------------------------------------
+# readme_block NAME — the code of the first ``` block after the line
+# "<!-- package-test: NAME -->" of README.md.
+readme_block() {
+	awk -v tag="<!-- package-test: $1 -->" '
+		$0 == tag { found = 1; next }
+		found && /^```/ { if (inblock) exit; inblock = 1; next }
+		inblock { print }
+	' "$ROOT/README.md"
+}
+# What `systemctl reload nginx` does for the host's nginx here: test its
+# configuration (the system nginx does not run during the test).
+readme_systemctl() {
+	case "$*" in
+	"reload nginx") /usr/sbin/nginx -t -q ;;
+	*) echo "readme_systemctl: '$*' not emulated" >&2; return 1 ;;
+	esac
+}
+# readme_run NAME — runs that block as written, in bash -e, against this
+# test's PostgreSQL (PGHOST; the README's /var/run/postgresql is this
+# test's socket directory). Fails the test when it fails.
+readme_run() {
+	local code
+	code=$(readme_block "$1")
+	[ -n "$code" ] || fail "README.md has no block marked package-test: $1"
+	printf '%s\n' "${code//\/var\/run\/postgresql/$PG}" >"$TMP/readme-$1.sh"
+	echo "README block $1:"
+	sed 's/^/    | /' "$TMP/readme-$1.sh"
+	PGHOST=$PG bash -c "set -euo pipefail; $(declare -f readme_systemctl); systemctl() { readme_systemctl \"\$@\"; }; . '$TMP/readme-$1.sh'" ||
+		fail "README block $1"
+}
 
 # ---- 1. build and lintian ---------------------------------------------------------
 step "build the package in a scratch copy of the tree"
@@ -312,10 +373,11 @@ step "configure the installed package and start it as polaimg.service does"
 # A PostgreSQL cluster of our own, reached over its unix socket.
 PG_UP=1
 pl_pg_start "$PG" "fsync = off" || fail "PostgreSQL"
-# The README's steps 2 to 4: a login role for the service, the
-# configuration, the migrations applied by the tables' owner, the grants.
-psql -h "$PG" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
-	-c "CREATE DATABASE polacare" -c "CREATE ROLE polaimg LOGIN" >/dev/null
+# The README's steps 2 to 4: a login role for the service, the database (a
+# site without PolaCare), the configuration, the migrations applied by the
+# tables' owner, the grants.
+readme_run db-role
+readme_run createdb
 JWT=$(openssl rand -hex 32)
 # The administrator's edits of the conffile (kept across the upgrade). The
 # file is one of an earlier version: no ingest_listen (the socket
@@ -332,17 +394,7 @@ workers = 2
 EOF
 /usr/sbin/polaimg check-config >"$TMP/check-config.txt" 2>&1 ||
 	{ cat "$TMP/check-config.txt" >&2; fail "polaimg check-config"; }
-POLAIMG_DATABASE_URL="host=$PG dbname=polacare" \
-	runuser -u postgres -g polaimg -- polaimg migrate >"$TMP/migrate.log" 2>&1 ||
-	{ cat "$TMP/migrate.log" >&2; fail "polaimg migrate"; }
-runuser -u postgres -- psql -h "$PG" -d polacare -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
-GRANT CONNECT ON DATABASE polacare TO polaimg;
-GRANT USAGE ON SCHEMA public TO polaimg;
-GRANT SELECT ON users, patient_cases, polaimg_case_versions TO polaimg;
-GRANT SELECT, INSERT, UPDATE ON case_images TO polaimg;
-GRANT INSERT ON image_events TO polaimg;
-GRANT USAGE ON SEQUENCE image_events_id_seq TO polaimg;
-SQL
+readme_run migrate
 DOCTOR=$(cat /proc/sys/kernel/random/uuid) PATIENT=$(cat /proc/sys/kernel/random/uuid)
 CASE=$(cat /proc/sys/kernel/random/uuid)
 psql -h "$PG" -U postgres -d polacare -q -v ON_ERROR_STOP=1 <<EOF
@@ -357,7 +409,11 @@ echo "polaimg.service (emulated) running: master $MAINPID, $(unit_get User):$(un
 # nginx as Debian runs it (workers as www-data) with the installed snippet,
 # unchanged: the real socket and store paths.
 PORT=$(pl_free_port 18290 18389) || fail "no port for nginx"
-pl_nginx_conf "$NGX" 1 www-data <<EOF
+# The installed log format (conf.d/polaimg-log.conf) and the installed
+# snippet's access log, /var/log/nginx/access.log: read from here on.
+ACCESS_LOG=/var/log/nginx/access.log
+ACCESS_LOG_FROM=$(stat -c %s "$ACCESS_LOG" 2>/dev/null || echo 0)
+PL_NGINX_LOG_FORMAT=/etc/nginx/conf.d/polaimg-log.conf pl_nginx_conf "$NGX" 1 www-data <<EOF
 	server {
 		listen 127.0.0.1:$PORT;
 		include /etc/nginx/snippets/polaimg.conf;
@@ -456,24 +512,172 @@ curl -fsS -H "Authorization: Bearer $TP" "$BASE/$ID3/proxy?variant=original" -o 
 echo "upgrade: the in-flight upload completed (201), the new master serves, the conffile kept its edits"
 echo "upgrade with the old polaimg.conf (no ingest_listen): ingest pool on polaimg-ingest.socket, upload 201 through nginx"
 
-# ---- 5. purge ------------------------------------------------------------------------
-step "purge"
+# ---- 5. without systemd ---------------------------------------------------------------
+step "without systemd: the README's step 5d, the pid file"
+# The emulated units go: no socket is passed any more, polaimg opens its own.
 service_stop
-kill -QUIT "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true
-NGINX_PID=""
+kill "$HOLDER_PID" 2>/dev/null; wait "$HOLDER_PID" 2>/dev/null || true
+HOLDER_PID=""
+PIDFILE=/run/polaimg/polaimg.pid
+# The README's 5d: log_file, and the package's ingest_listen (the test's
+# file dropped it above to play an old configuration).
+cat >>/etc/polaimg/polaimg.conf <<'EOF'
+log_file = /var/log/polaimg/polaimg.log
+ingest_listen = unix:/run/polaimg/ingest.sock
+EOF
+grep -q '^pid_file = /run/polaimg/polaimg.pid$' /etc/polaimg/polaimg.conf ||
+	fail "the package's polaimg.conf does not set pid_file"
+readme_run manual-start
+for _ in $(seq 1 100); do [ -s "$PIDFILE" ] && break; sleep 0.1; done
+[ -s "$PIDFILE" ] || { tail -n 20 /var/log/polaimg/polaimg.log >&2; fail "no pid file $PIDFILE"; }
+MANUAL_PID=$(cat "$PIDFILE")
+[ "$(readlink "/proc/$MANUAL_PID/exe")" = /usr/sbin/polaimg ] || fail "the pid file does not name polaimg"
+[ "$(ps -o user= -p "$MANUAL_PID")" = polaimg ] || fail "the master does not run as polaimg"
+grep -q "^Umask:[[:space:]]*0027$" "/proc/$MANUAL_PID/status" || fail "the master's umask is not 0027"
+gid_www=$(getent group www-data | cut -d: -f3) gid_pi=$(getent group polaimg | cut -d: -f3)
+[ "$(awk '/^Gid:/ {print $2}' "/proc/$MANUAL_PID/status")" = "$gid_www" ] || fail "the master's group is not www-data"
+grep -qE "^Groups:.*\b$gid_pi\b" "/proc/$MANUAL_PID/status" || fail "the master lacks the supplementary group polaimg"
+for sock in /run/polaimg/polaimg.sock /run/polaimg/ingest.sock; do
+	pl_wait_socket "$sock" 10 "polaimg (started by hand)" "$MANUAL_PID" /var/log/polaimg/polaimg.log ||
+		fail "no $sock"
+	[ "$(stat -c '%U:%G %a' "$sock")" = "polaimg:www-data 660" ] || fail "$sock: $(stat -c '%U:%G %a' "$sock")"
+done
+for _ in $(seq 1 50); do curl -fs "$BASE/health" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS "$BASE/health" | grep -q '"status":"ok"' || fail "health through nginx (started by hand)"
+r=0
+timeout 20 runuser -u polaimg -g www-data -G polaimg -- /usr/sbin/polaimg serve >"$TMP/second.log" 2>&1 || r=$?
+[ "$r" != 0 ] && [ "$r" != 124 ] || fail "a second master on the same pid file was not refused ($r)"
+grep -q "held by a running master (pid $MANUAL_PID)" "$TMP/second.log" ||
+	{ cat "$TMP/second.log" >&2; fail "the second master did not name the first"; }
+[ "$(cat "$PIDFILE")" = "$MANUAL_PID" ] || fail "the refused master changed the pid file"
+curl -fsS "$BASE/health" | grep -q '"status":"ok"' || fail "health after the refused second master"
+echo "started by hand: master $MANUAL_PID as polaimg:www-data (+polaimg), umask 0027, sockets 0660," \
+	"pid file $PIDFILE; a second master refused, naming it"
+# The README's restart after an upgrade without systemd: stop, start.
+readme_run manual-stop
+kill -0 "$MANUAL_PID" 2>/dev/null && fail "the master outlived its pid file"
+readme_run manual-start
+for _ in $(seq 1 100); do [ -s "$PIDFILE" ] && break; sleep 0.1; done
+MANUAL_PID=$(cat "$PIDFILE")
+pl_wait_socket /run/polaimg/ingest.sock 10 "polaimg (restarted by hand)" "$MANUAL_PID" /var/log/polaimg/polaimg.log ||
+	fail "restart by hand"
+for _ in $(seq 1 50); do curl -fs "$BASE/health" >/dev/null 2>&1 && break; sleep 0.1; done
+echo "restarted by hand (README, Upgrades without systemd): master $MANUAL_PID"
+
+step "signed links and tokens: none in any log"
+DL=$(curl -fsS -H "Authorization: Bearer $TP" "$BASE/$ID1/download-url" | grep -o '"downloadUrl":"[^"]*"' | cut -d'"' -f4)
+case "$DL" in */file\?*sig=*) ;; *) fail "download-url answered no signed /file URL ($DL)" ;; esac
+DL=${DL//\\\//\/}
+[ "${DL#/}" != "$DL" ] && DL="http://127.0.0.1:$PORT$DL"
+curl -fsS "$DL" -o "$TMP/signed.out" || fail "signed download through nginx"
+cmp -s "$TMP/a.jpg" "$TMP/signed.out" || fail "the signed download differs from the upload"
+curl -fsS -H "Authorization: Bearer $TP" "$BASE/$ID1/download-url?variant=thumbnail" >/dev/null
+UU=$(curl -fsS -H "Authorization: Bearer $TD" -H 'Content-Type: application/json' \
+	-d "{\"fileName\":\"d.jpg\",\"contentType\":\"image/jpeg\",\"caseId\":\"$CASE\"}" "$BASE/upload-url") ||
+	fail "upload-url"
+UURL=$(printf '%s' "$UU" | grep -o '"uploadUrl":"[^"]*"' | cut -d'"' -f4)
+case "$UURL" in */upload\?token=*) ;; *) fail "upload-url answered no token URL ($UURL)" ;; esac
+UURL=${UURL//\\\//\/}
+[ "${UURL#/}" != "$UURL" ] && UURL="http://127.0.0.1:$PORT$UURL"
+convert -size 640x480 plasma:fractal -quality 90 "$TMP/d.jpg"
+curl -fsS -X PUT -H 'Content-Type: image/jpeg' --data-binary @"$TMP/d.jpg" "$UURL" >/dev/null ||
+	fail "direct upload with its token through nginx"
+# A bad signature and a bad token too: refused requests are logged as well.
+curl -s -o /dev/null "${DL%sig=*}sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" || true
+curl -s -o /dev/null -X PUT -H 'Content-Type: image/jpeg' --data-binary @"$TMP/d.jpg" "${UURL%token=*}token=1.2.AAAAAAAAAAAA" || true
+sleep 1
+tail -c +"$((ACCESS_LOG_FROM + 1))" "$ACCESS_LOG" >"$TMP/access-new.log"
+grep -q " /api/v1/images/$ID1/file " "$TMP/access-new.log" ||
+	{ tail -n 5 "$TMP/access-new.log" >&2; fail "the signed download is not in $ACCESS_LOG in the polaimg format"; }
+leak_re='[?&](sig|token|X-Amz-Signature)=[^ &"]{6}|eyJ[A-Za-z0-9_-]{10,}'
+logs=("$TMP/access-new.log" "$NGX"/logs/*.log /var/log/polaimg/polaimg.log "$TMP/service.log")
+if grep -HnoE "$leak_re" "${logs[@]}" >"$TMP/leaks.txt"; then
+	head -n 5 "$TMP/leaks.txt" >&2
+	fail "a signature, token or JWT reached a log"
+fi
+echo "signed download, direct upload with its token, a bad signature and a bad token: none of them" \
+	"in $ACCESS_LOG ($(wc -l <"$TMP/access-new.log") new lines), nginx's other logs or polaimg's"
+
+step "logrotate (the installed /etc/logrotate.d/polaimg)"
+lines_before=$(wc -l </var/log/polaimg/polaimg.log)
+logrotate -f -s "$TMP/logrotate.state" /etc/logrotate.d/polaimg || fail "logrotate"
+[ -s /var/log/polaimg/polaimg.log.1 ] || fail "logrotate left no polaimg.log.1"
+curl -fsS "$BASE/health" >/dev/null
+for _ in $(seq 1 50); do grep -q "GET /api/v1/images/health" /var/log/polaimg/polaimg.log 2>/dev/null && break; sleep 0.1; done
+grep -q "GET /api/v1/images/health" /var/log/polaimg/polaimg.log ||
+	fail "after logrotate polaimg does not write to the new polaimg.log (SIGUSR1 through the pid file)"
+[ "$(stat -c '%U:%G %a' /var/log/polaimg/polaimg.log)" = "polaimg:www-data 640" ] ||
+	fail "the new log file: $(stat -c '%U:%G %a' /var/log/polaimg/polaimg.log)"
+echo "rotated: polaimg.log.1 has the $lines_before lines before; the master reopened polaimg.log on SIGUSR1"
+
+step "backup, restore into an emptied database and store, verify"
+readme_run backup
+images=$(psql -h "$PG" -U postgres -d polacare -tAc "SELECT count(*) FROM case_images WHERE status = 'ready'")
+readme_run manual-stop
+# A fresh instance: the database and the store are gone.
+psql -h "$PG" -U postgres -d postgres -q -c "DROP DATABASE polacare"
+mv /var/lib/polaimg/store "$TMP/store.lost"
+readme_run restore
+[ "$(psql -h "$PG" -U postgres -d polacare -tAc "SELECT count(*) FROM case_images WHERE status = 'ready'")" = "$images" ] ||
+	fail "the restored database has not the $images ready images"
+[ "$(stat -c '%U:%G %a' /var/lib/polaimg/store)" = "polaimg:www-data 750" ] || fail "the restored store's owner or mode"
+readme_run manual-start
+for _ in $(seq 1 100); do [ -s "$PIDFILE" ] && break; sleep 0.1; done
+MANUAL_PID=$(cat "$PIDFILE")
+for _ in $(seq 1 50); do curl -fs "$BASE/health" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS -H "Authorization: Bearer $TP" "$BASE/$ID1/proxy?variant=original" -o "$TMP/a.restored" ||
+	fail "download after the restore"
+cmp -s "$TMP/a.jpg" "$TMP/a.restored" || fail "the restored image differs"
+rm -rf "$TMP/store.lost" /var/backups/polaimg
+echo "restored $images images: verify clean, served again"
+
+# ---- 6. removal ------------------------------------------------------------------------
+step "remove with the master running and no systemd, a site including the snippet, Apache's conf enabled"
+SITE=/etc/nginx/sites-available/polaimg-pkgtest
+printf 'server {\n\tlisten 127.0.0.1:18399;\n\tinclude snippets/polaimg.conf;\n}\n' >"$SITE"
+ln -sf "$SITE" /etc/nginx/sites-enabled/polaimg-pkgtest
+a2enconf -q polaimg >/dev/null
 objects=$(find /var/lib/polaimg/store/cases/"$CASE" -type f | wc -l)
+DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq polaimg >"$TMP/remove.log" 2>&1 ||
+	{ cat "$TMP/remove.log" >&2; fail "apt-get remove"; }
+cat "$TMP/remove.log"
+kill -0 "$MANUAL_PID" 2>/dev/null && fail "apt-get remove left the master (pid file) running"
+for p in $(pgrep -x polaimg); do # the package's, not other polaimg builds'
+	case "$(readlink "/proc/$p/exe" 2>/dev/null)" in
+	/usr/sbin/polaimg*) fail "polaimg process $p of the package remains after apt-get remove" ;;
+	esac
+done
+[ ! -e "$PIDFILE" ] || fail "the pid file remains (the master did not exit cleanly)"
+[ ! -e /etc/apache2/conf-enabled/polaimg.conf ] || fail "apt-get remove left conf-enabled/polaimg.conf"
+grep -q "WARNING: $SITE includes snippets/polaimg" "$TMP/remove.log" ||
+	fail "apt-get remove did not name $SITE, which includes the snippet"
+echo "removed: the master stopped through its pid file, Apache's conf disabled, $SITE named"
+
+step "the README's removal step, then purge"
+readme_run removal-nginx
+grep -q snippets/polaimg "$SITE" && fail "the README's removal step left the include in $SITE"
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq polaimg >"$TMP/purge.log" 2>&1 ||
 	{ cat "$TMP/purge.log" >&2; fail "apt-get purge"; }
+grep -q WARNING "$TMP/purge.log" && { cat "$TMP/purge.log" >&2; fail "purge warned after the README's removal step"; }
+/usr/sbin/nginx -t -q || fail "nginx -t fails after the purge"
+rm -f "$SITE" /etc/nginx/sites-enabled/polaimg-pkgtest
 [ ! -e /etc/polaimg ] || fail "/etc/polaimg remains after purge"
 [ ! -e /usr/sbin/polaimg ] || fail "/usr/sbin/polaimg remains after purge"
 [ ! -e "$UNIT" ] || fail "$UNIT remains after purge"
+[ ! -e /etc/logrotate.d/polaimg ] || fail "/etc/logrotate.d/polaimg remains after purge"
+[ ! -e /etc/nginx/conf.d/polaimg-log.conf ] || fail "conf.d/polaimg-log.conf remains after purge"
+[ ! -L /etc/apache2/conf-enabled/polaimg.conf ] || fail "a dangling conf-enabled/polaimg.conf after purge"
 [ "$(find /var/lib/polaimg/store/cases/"$CASE" -type f | wc -l)" = "$objects" ] ||
 	fail "purge removed images from the store"
 id polaimg >/dev/null 2>&1 || fail "the system user polaimg was removed (it owns the store)"
-echo "purged: configuration gone; the store ($objects objects of the test case) and the user polaimg kept"
+echo "purged: configuration gone, nginx -t clean; the store ($objects objects of the test case) and the user polaimg kept"
 # The test's own images go; the store directory stays as purge left it.
 rm -rf "/var/lib/polaimg/store/cases/$CASE"
 CASE=""
+
+step "./dev leaves the host's services alone (tests/package/check-dev.sh)"
+"$ROOT/tests/package/check-dev.sh" >"$TMP/check-dev.tap" 2>&1 || { cat "$TMP/check-dev.tap" >&2; fail "check-dev.sh"; }
+echo "check-dev.sh: $(grep -c '^ok' "$TMP/check-dev.tap") checks passed"
 
 step "done"
 for server in nginx apache-proxy-fcgi apache-fcgid; do echo "$server: ${RESULT[$server]}"; done

@@ -157,7 +157,8 @@ function nginxConf(dir, port, sockets, store) {
 			return `${indent}fastcgi_pass polaimg_pool;\n${indent}fastcgi_next_upstream error timeout;\n` +
 				`${indent}fastcgi_next_upstream_tries 2;`;
 		})
-		.replace(/\/var\/lib\/polaimg\/store\//g, `${store}/`);
+		.replace(/\/var\/lib\/polaimg\/store\//g, `${store}/`)
+		.replace(/\/var\/log\/nginx\/access\.log/g, `${dir}/logs/access.log`);
 	if (/\/run\/polaimg\//.test(snippet)) throw new Error('a socket of the shipped snippet was not mapped');
 	fs.writeFileSync(path.join(dir, 'polaimg-snippet.conf'), snippet);
 	const upstream = sockets.length === 1 ? '' :
@@ -171,6 +172,7 @@ http {
 	include ${dir}/mime.types;
 	default_type application/octet-stream;
 	access_log off;
+	include ${path.join(REPO_ROOT, 'conf/nginx/polaimg-log.conf')};
 	client_body_temp_path ${dir}/tmp/body;
 	proxy_temp_path ${dir}/tmp/proxy;
 	fastcgi_temp_path ${dir}/tmp/fastcgi;
