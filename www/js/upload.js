@@ -135,8 +135,10 @@ export class Uploader {
 			missing.push('the eye');
 		if (e.typeSel.value === '')
 			missing.push('the image type');
+		const incomplete = item.state === 'queued' && missing.length > 0 && item.tried === true;
+		e.li.classList.toggle('incomplete', incomplete);
 		if (item.state === 'queued')
-			e.status.textContent = missing.length && item.tried ? `Choose ${missing.join(' and ')} for this file.` : 'Waiting';
+			e.status.textContent = incomplete ? `Choose ${missing.join(' and ')} for this file.` : 'Waiting';
 		if (e.sel.value !== '')
 			e.hintBox.hidden = true;
 		return missing.length === 0;
