@@ -763,7 +763,7 @@ export function assertStoreUrl(url, key, method) {
 
 export const IMAGE_KEYS = ['id', 'caseId', 'imageUrl', 'thumbnailUrl', 'storageType', 'imageType', 'eyeSide',
 	'capturedAt', 'description', 'order', 'fileSize', 'mimeType', 'width', 'height', 'sha256', 'status',
-	'uploadedBy', 'createdAt', 'updatedAt'].sort();
+	'uploadedBy', 'uploader', 'capturedAtSource', 'createdAt', 'updatedAt'].sort();
 
 // URLs we hand out may be relative or prefixed with public_base_url.
 export function assertAppUrl(actual, relPath) {
@@ -793,6 +793,11 @@ export function assertImage(img, exp = {}) {
 		assert.match(img.sha256, SHA256_RE);
 	}
 	assert.match(img.uploadedBy, UUID_RE);
+	assert.equal(img.uploader.id, img.uploadedBy, 'uploader.id is uploadedBy');
+	assert.deepEqual(Object.keys(img.uploader).sort(), ['id', 'name', 'role']);
+	assert.ok(img.uploader.name === null || typeof img.uploader.name === 'string');
+	assert.ok([null, 'patient', 'doctor', 'admin'].includes(img.uploader.role));
+	assert.ok(['client', 'exif', 'upload'].includes(img.capturedAtSource));
 	assert.match(img.createdAt, RFC3339_UTC_RE);
 	assert.match(img.updatedAt, RFC3339_UTC_RE);
 	for (const [k, v] of Object.entries(exp)) assert.deepEqual(img[k], v, `image.${k}`);
