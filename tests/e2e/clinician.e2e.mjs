@@ -105,7 +105,7 @@ const focusInfo = (page) => page.evaluate(() => {
 	return {
 		id: e.id, tag: e.tagName, cls: String(e.className || ''),
 		text: (e.getAttribute('aria-label') || e.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 60),
-		visible,
+		visible, outline: `${cs.outlineStyle} ${cs.outlineWidth}`, focus: e.matches(':focus'),
 	};
 });
 

@@ -457,7 +457,7 @@ export class Compare {
 		if (e.altKey || e.ctrlKey || e.metaKey)
 			return;
 		const t = e.target;
-		if (t && (t.tagName === 'SELECT' || t.tagName === 'INPUT'))
+		if (t && (t.tagName === 'SELECT' || (t.tagName === 'INPUT' && t.type !== 'checkbox')))
 			return;
 		const k = e.key;
 		if (k === '+' || k === '=') this.zoomAll(1.5);

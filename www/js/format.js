@@ -8,7 +8,7 @@ export const EYE_GROUPS = [
 	{ side: 'unknown', title: 'Unknown eye', short: 'Eye unknown' },
 ];
 
-export const IMAGE_TYPES = { slit_lamp: 'Slit lamp', fundus: 'Fundus', oct: 'OCT', other: 'Other' };
+export const IMAGE_TYPES = { fundus: 'Fundus', oct: 'OCT', slit_lamp: 'Slit lamp', other: 'Other' };
 
 export function eyeLabel(side) {
 	const g = EYE_GROUPS.find((x) => x.side === side);
