@@ -16,7 +16,7 @@ import {
 	seedWorld, token,
 } from '../integration/lib.mjs';
 import {
-	DESKTOP, OUT, PHONE, addFiles, assertTokenHandling, blobAlive, file, fundus, groupIds, noProblems, noiseImage,
+	DESKTOP, OUT, PAGE_URL, PHONE, addFiles, assertTokenHandling, blobAlive, file, fundus, groupIds, noProblems, noiseImage,
 	chooseAll, octScan, open, proxyRequests, queueRows, setRowEye, shot, signIn, slitLamp, translateOf, useBrowser,
 	viewerState, waitCase, waitQueue, waitThumbs, waitViewerImage, worldWithImages,
 } from './helpers.mjs';

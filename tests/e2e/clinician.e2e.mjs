@@ -26,7 +26,7 @@ const SCREEN = { width: 1280, height: 900 };
 
 useBrowser();
 
-function withNames(w, { patientName = 'Somchai Jaidee', hn = 'HN-6512345', doctorName = 'Anong Srisuk' } = {}) {
+function withNames(w, { patientName = 'Somchai Jaidee', hn = '6512345', doctorName = 'Anong Srisuk' } = {}) {
 	sql(`ALTER TABLE users ADD COLUMN IF NOT EXISTS name varchar(255);
 		ALTER TABLE patient_cases ADD COLUMN IF NOT EXISTS patient_name varchar(255);
 		ALTER TABLE patient_cases ADD COLUMN IF NOT EXISTS hn varchar(50);
@@ -137,7 +137,7 @@ describe('the clinic page for clinicians', () => {
 		await signIn(page, w.tDoctor, w.case);
 		await waitCase(page, 2);
 		assert.equal(await page.textContent('#case-title'), 'Somchai Jaidee');
-		assert.match(await page.textContent('#case-patient'), /HN HN-6512345/);
+		assert.match(await page.textContent('#case-patient'), /HN 6512345/);
 		const tiles = await tileTexts(page);
 		const dated = tiles.find((t) => t.id === w.images[0].id);
 		const undated = tiles.find((t) => t.id === w.images[1].id);
