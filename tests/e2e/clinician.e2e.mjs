@@ -291,6 +291,9 @@ describe('the clinic page for clinicians', () => {
 		await signIn(page, w.tDoctor, w.case);
 		await waitCase(page, 0);
 		await addFiles(page, [file('scan_OD.jpg', fundus(0)), file('photo.jpg', fundus(2))]);
+		await page.waitForSelector('#queue li:nth-child(2)');
+		const eyes = await page.$$eval('#queue li select', (ss) => ss.filter((x) => !x.id.endsWith('-type')).map((x) => x.value));
+		assert.deepEqual(eyes, ['', ''], 'no eye preselected');
 		await page.waitForSelector('#queue li:first-child .qhint:not([hidden])');
 		const state = () => page.$$eval('#queue li', (lis) => lis.map((li) => ({
 			eye: li.querySelector('select[id$="-eye"]').value,
@@ -442,7 +445,8 @@ describe('the clinic page for clinicians', () => {
 		await waitThumbs(page, 2);
 		await axe(page, 'case view');
 		await addFiles(page, [file('scan_OS.jpg', fundus(2))]);
-		await page.waitForSelector('#queue li .qhint:not([hidden])');
+		await page.waitForSelector('#queue li');
+		await new Promise((r) => setTimeout(r, 300)); // the eye hint, when there is one
 		await axe(page, 'upload form');
 		await page.click('#upload summary');
 		await page.click('.thumb');
