@@ -14,7 +14,7 @@ import { describe, test } from 'node:test';
 import { createRequire } from 'node:module';
 import { api, assert, fs, lit, makeImage, path, seedWorld, sql } from '../integration/lib.mjs';
 import {
-	OUT, addFiles, file, fundus, noProblems, octScan, open, setRowEye, setRowType, shot, signIn,
+	OUT, PHONE, addFiles, file, fundus, noProblems, octScan, open, setRowEye, setRowType, shot, signIn,
 	slitLamp, useBrowser, waitCase, waitQueue, waitThumbs, worldWithImages,
 } from './helpers.mjs';
 
@@ -240,8 +240,50 @@ describe('the clinic page for clinicians', () => {
 		await page.keyboard.press('Escape');
 		await page.waitForFunction(() => !document.getElementById('compare').open);
 		assert.equal(await page.evaluate(() => document.activeElement.id), 'compare-open', 'focus back on Compare');
-		assert.equal(await page.$$eval('#compare .tl-item', (x) => x.length), 0, 'strips emptied (blob: URLs revoked)');
+		// The close event comes after the dialog is shut: strips emptied,
+		// their blob: URLs revoked.
+		await page.waitForFunction(() => document.querySelectorAll('#compare .tl-item').length === 0);
 		noProblems(problems.filter((p) => !/ERR_FILE_NOT_FOUND/.test(p)));
+	});
+
+	test('compare on a 375 px phone: both images side by side, controls on the screen, a pinch zooms both', async () => {
+		const w = await worldWithImages([
+			{ data: fundus(0), eye: 'right', captured: '2026-11-20T09:40:00Z' },
+			{ data: fundus(3), eye: 'left', captured: '2026-11-20T09:41:00Z' },
+		]);
+		const { ctx, page, problems } = await open({ viewport: PHONE, phone: true });
+		await signIn(page, w.tDoctor, w.case);
+		await waitCase(page, 2);
+		await page.tap('#compare-open');
+		await waitPanes(page, w.images.map((i) => i.id));
+		const boxes = await page.$$eval('#compare .stage', (ss) => ss.map((x) => {
+			const b = x.getBoundingClientRect();
+			return [b.left, b.top, b.width, b.height];
+		}));
+		for (const [x, y, bw, bh] of boxes)
+			assert.ok(x >= 0 && x + bw <= PHONE.width && y >= 0 && y + bh <= PHONE.height && bw > 150 && bh > 100,
+				`each image on the screen and not tiny: ${boxes}`);
+		for (const id of ['c-close', 'c-zoom-in', 'c-zoom-out', 'c-fit', 'pane-a-eye', 'pane-b-eye']) {
+			const b = await page.locator(`#${id}`).boundingBox();
+			assert.ok(b && b.x >= 0 && b.x + b.width <= PHONE.width && b.y + b.height <= PHONE.height, `${id} on the screen: ${JSON.stringify(b)}`);
+		}
+		const m = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+		assert.ok(m[0] <= m[1], `no horizontal scrolling: ${m}`);
+		const [x, y, bw, bh] = boxes[0];
+		const cx = x + bw / 2;
+		const cy = y + bh / 2;
+		const cdp = await ctx.newCDPSession(page);
+		const touch = (type, pts) => cdp.send('Input.dispatchTouchEvent', {
+			type, touchPoints: pts.map(([px, py], id) => ({ x: px, y: py, id, radiusX: 2, radiusY: 2, force: 1 })),
+		});
+		await touch('touchStart', [[cx - 15, cy], [cx + 15, cy]]);
+		for (let d = 15; d <= 60; d += 9)
+			await touch('touchMove', [[cx - d, cy], [cx + d, cy]]);
+		await touch('touchEnd', []);
+		const ks = (await panes(page)).map((p) => p.k);
+		assert.ok(ks[0] > 2 && ks[0] === ks[1], `a pinch on one zoomed both: ${ks}`);
+		await shot(page, 'phone-compare');
+		noProblems(problems);
 	});
 
 	test('portrait and landscape thumbnails are shown whole in their square tile', async () => {
