@@ -90,11 +90,12 @@ enum stmt {
 	"WHERE up.id = polaimg_user_ref(" t ".uploaded_by))"
 
 /* The patient's name and hospital number of case c (its patient's users
- * row p): the case's own columns, else the patient's; NULL where neither
- * table has them (sql/005_people.sql). */
+ * row p): the case's own columns, else (missing or empty) the patient's;
+ * NULL where neither table has them (sql/005_people.sql). */
 #define CASE_PEOPLE \
-	"coalesce(to_jsonb(c) ->> 'patient_name', to_jsonb(p) ->> 'name'), " \
-	"coalesce(to_jsonb(c) ->> 'hn', to_jsonb(p) ->> 'hn') "
+	"coalesce(nullif(to_jsonb(c) ->> 'patient_name', ''), " \
+	"to_jsonb(p) ->> 'name'), " \
+	"coalesce(nullif(to_jsonb(c) ->> 'hn', ''), to_jsonb(p) ->> 'hn') "
 
 static const struct {
 	const char *sql;
