@@ -347,7 +347,7 @@ function wireDrop() {
 			return;
 		e.preventDefault();
 		zone.classList.remove('over');
-		if ($('case-view').hidden || !state.caseId)
+		if ($('case-view').hidden || !state.caseId || $('upload').hidden)
 			return;
 		$('upload').open = true;
 		uploader.addFiles(e.dataTransfer.files);
