@@ -70,8 +70,9 @@ function showSession() {
 		who.textContent = 'Signed in';
 	} else {
 		const bits = [c.userId ? `User ${c.userId.slice(0, 8)}…` : 'Signed in'];
-		if (c.role)
-			bits.push(c.role);
+		const role = (state.rights && state.rights.role) || c.role;
+		if (role)
+			bits.push(role);
 		if (c.exp)
 			bits.push(`until ${c.exp.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })}`);
 		who.textContent = bits.join(' · ');
@@ -191,6 +192,7 @@ async function openCase(id) {
 		if (seq !== state.loadSeq)
 			return;
 		state.rights = rights;
+		showSession();
 		showPatient(info, id);
 		applyRights();
 		gallery.show(images);
