@@ -37,6 +37,27 @@ function withNames(w, { patientName = 'Somchai Jaidee', hn = '6512345', doctorNa
 	return w;
 }
 
+// A JPEG with an EXIF block whose IFD0 holds one ImageDescription (0x010E),
+// as some fundus cameras write the eye; spliced in after the SOI marker.
+function withDescription(jpeg, text) {
+	const str = Buffer.from(`${text}\0`, 'latin1');
+	const tiff = Buffer.alloc(8 + 2 + 12 + 4);
+	tiff.write('II', 0, 'latin1');
+	tiff.writeUInt16LE(42, 2);
+	tiff.writeUInt32LE(8, 4);
+	tiff.writeUInt16LE(1, 8);
+	tiff.writeUInt16LE(0x010e, 10);
+	tiff.writeUInt16LE(2, 12); // ASCII
+	tiff.writeUInt32LE(str.length, 14);
+	tiff.writeUInt32LE(tiff.length, 18); // the text follows the IFD
+	tiff.writeUInt32LE(0, 22);
+	const body = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff, str]);
+	const app1 = Buffer.alloc(4);
+	app1.writeUInt16BE(0xffe1, 0);
+	app1.writeUInt16BE(body.length + 2, 2);
+	return Buffer.concat([jpeg.subarray(0, 2), app1, body, jpeg.subarray(2)]);
+}
+
 // The case answer as the page gets it (the doctor's view unless tok).
 async function caseAnswer(w, tok = w.tDoctor) {
 	const r = await api('GET', `/api/v1/images/cases/${w.case}`, { token: tok });
@@ -332,10 +353,11 @@ describe('the clinic page for clinicians', () => {
 		const { ctx, page, problems, requests } = await open({ viewport: SCREEN });
 		await signIn(page, w.tDoctor, w.case);
 		await waitCase(page, 0);
-		await addFiles(page, [file('scan_OD.jpg', fundus(0)), file('photo.jpg', fundus(2))]);
-		await page.waitForSelector('#queue li:nth-child(2)');
+		await addFiles(page, [file('scan_OD.jpg', fundus(0)), file('photo.jpg', fundus(2)),
+			file('camera.jpg', withDescription(fundus(4), 'Fundus, left eye'))]);
+		await page.waitForSelector('#queue li:nth-child(3)');
 		const eyes = await page.$$eval('#queue li select', (ss) => ss.filter((x) => !x.id.endsWith('-type')).map((x) => x.value));
-		assert.deepEqual(eyes, ['', ''], 'no eye preselected');
+		assert.deepEqual(eyes, ['', '', ''], 'no eye preselected');
 		await page.waitForSelector('#queue li:first-child .qhint:not([hidden])');
 		const state = () => page.$$eval('#queue li', (lis) => lis.map((li) => ({
 			eye: li.querySelector('select[id$="-eye"]').value,
@@ -343,16 +365,21 @@ describe('the clinic page for clinicians', () => {
 			hint: li.querySelector('.qhint').hidden ? null : li.querySelector('.qhint button').textContent,
 			status: li.querySelector('.qstatus').textContent,
 		})));
+		await page.waitForSelector('#queue li:nth-child(3) .qhint:not([hidden])');
 		let rows = await state();
-		assert.deepEqual(rows.map((r) => r.eye), ['', ''], 'no eye preselected');
+		assert.deepEqual(rows.map((r) => r.eye), ['', '', ''], 'no eye preselected, hints or not');
 		assert.equal(await page.$eval('#up-type', (s) => s.value), '', 'no type preselected in a fresh browser');
 		assert.equal(rows[0].hint, 'Use Right eye (OD)', 'the file name suggests OD');
 		assert.equal(rows[1].hint, null);
+		assert.equal(rows[2].hint, 'Use Left eye (OS)', 'the EXIF ImageDescription suggests OS');
+		assert.match(await page.textContent('#queue li:nth-child(3) .qhint'), /photo description suggests Left eye \(OS\)/);
 		await shot(page, 'upload-eye-missing');
+		// The third file is not wanted after all.
+		await page.click('#queue li:nth-child(3) button:has-text("Cancel")');
 		await page.click('#upload-start');
 		rows = await state();
 		assert.deepEqual(rows.map((r) => r.status), [
-			'Choose the eye and the image type for this file.', 'Choose the eye and the image type for this file.']);
+			'Choose the eye and the image type for this file.', 'Choose the eye and the image type for this file.', 'Cancelled.']);
 		assert.equal(await page.evaluate(() => document.activeElement.id.endsWith('-eye')), true, 'focus on the missing eye');
 		assert.equal(requests.filter((r) => r.url().endsWith('/api/v1/images/upload')).length, 0, 'nothing sent');
 		// Take the hint for the first, choose the second by hand; the type
@@ -362,10 +389,11 @@ describe('the clinic page for clinicians', () => {
 		await page.selectOption('#up-type', 'oct');
 		await setRowType(page, 1, 'fundus');
 		rows = await state();
-		assert.deepEqual(rows.map((r) => [r.eye, r.type]), [['right', 'oct'], ['left', 'fundus']]);
+		assert.deepEqual(rows.slice(0, 2).map((r) => [r.eye, r.type]), [['right', 'oct'], ['left', 'fundus']]);
 		await page.click('#upload-start');
-		const done = await waitQueue(page, 2);
-		assert.deepEqual(done.map((r) => [r.state, r.value, r.pct]), [['done', 100, '100 %'], ['done', 100, '100 %']]);
+		const done = await waitQueue(page, 3);
+		assert.deepEqual(done.map((r) => [r.state, r.value, r.pct]),
+			[['done', 100, '100 %'], ['done', 100, '100 %'], ['cancelled', 0, '']]);
 		const list = (await caseAnswer(w)).images;
 		assert.deepEqual(list.map((i) => [i.eyeSide, i.imageType]), [['right', 'oct'], ['left', 'fundus']]);
 		// The last type used, remembered in this browser.
