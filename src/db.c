@@ -18,6 +18,10 @@
  *   as epoch seconds and are formatted in C.
  * - Writes that must agree (an image row and its audit row) share one
  *   transaction.
+ * - Names (an uploader's, a case's patient and hospital number) come from
+ *   columns only a PolaCare database has: they are read as
+ *   to_jsonb(row) ->> 'column', NULL where the column is missing, in the
+ *   statement that reads the rows anyway (sql/005_people.sql).
  * - Durability: every transaction (DB_BEGIN) commits with the server's
  *   configured synchronous_commit. The session default is off, which only
  *   the statements outside a transaction see: the audit rows of reads and

@@ -1,7 +1,10 @@
 /* handlers_read.c — the endpoints that read: rows, bytes, links; and delete.
  *
  * GET /:id and GET /cases/:caseId answer rows (a case list from the
- * worker's copy when the case's version has not moved, listcache.h);
+ * worker's copy when the case's version has not moved, listcache.h; the
+ * copy holds the images and the total, the same for every caller, and the
+ * case row and the caller's viewer, what the access table lets them do,
+ * are put around it per request);
  * GET /:id/proxy and GET /:id/file (a signed link of polaimg's) answer an
  * object's bytes; GET /:id/download-url answers a link to them; DELETE /:id
  * marks an image deleted (sweep purges it later). Each reads top to bottom
