@@ -19,17 +19,18 @@ struct user_entry {
 struct case_entry {
 	char id[ID_MAX];
 	int64_t at_ms;
-	int found;
-	char patient[64];
-	long long version;
+	struct db_case kase;       /* its strings point at name and hn */
+	char *name;                /* malloc'd copies, or NULL */
+	char *hn;
 };
 
 struct image_entry {
 	char id[ID_MAX];
 	int64_t at_ms;
 	int found;
-	struct image img;          /* img.description points at desc */
-	char *desc;                /* malloc'd copy, or NULL */
+	struct image img;          /* its strings point at desc and uploader */
+	char *desc;                /* malloc'd copies, or NULL */
+	char *uploader;
 };
 
 struct authcache {
@@ -87,6 +88,12 @@ authcache_clear(struct authcache *ac)
 		ac->images[i].id[0] = '\0';
 		free(ac->images[i].desc);
 		ac->images[i].desc = NULL;
+		free(ac->images[i].uploader);
+		ac->images[i].uploader = NULL;
+		free(ac->cases[i].name);
+		ac->cases[i].name = NULL;
+		free(ac->cases[i].hn);
+		ac->cases[i].hn = NULL;
 	}
 }
 
@@ -127,9 +134,29 @@ authcache_user_put(struct authcache *ac, const char *user_id, int64_t now_ms,
 	e->u = *u;
 }
 
+/* A malloc'd copy of s into *out (NULL stays NULL). 0, or PI_ERR_NOMEM. */
+static int
+dup_or_null(const char *s, char **out)
+{
+	*out = NULL;
+	if (s != NULL && (*out = strdup(s)) == NULL)
+		return PI_ERR_NOMEM;
+	return 0;
+}
+
+/* An arena copy of s into *out (NULL stays NULL). 0, or PI_ERR_NOMEM. */
+static int
+arena_dup_or_null(struct arena *a, const char *s, const char **out)
+{
+	*out = NULL;
+	if (s != NULL && (*out = arena_strdup(a, s)) == NULL)
+		return PI_ERR_NOMEM;
+	return 0;
+}
+
 bool
 authcache_case_get(struct authcache *ac, const char *case_id, int64_t now_ms,
-    int64_t ttl_ms, int *found, char *patient_id, size_t n, long long *version)
+    int64_t ttl_ms, struct arena *a, struct db_case *out)
 {
 	struct case_entry *e;
 
@@ -138,27 +165,41 @@ authcache_case_get(struct authcache *ac, const char *case_id, int64_t now_ms,
 	e = &ac->cases[slot(case_id)];
 	if (!usable(e->id, case_id, e->at_ms, now_ms, ttl_ms))
 		return false;
-	*found = e->found;
-	(void)snprintf(patient_id, n, "%s", e->patient);
-	*version = e->version;
+	*out = e->kase;
+	if (arena_dup_or_null(a, e->name, &out->patient_name) != 0 ||
+	    arena_dup_or_null(a, e->hn, &out->hn) != 0)
+		return false;
 	return true;
 }
 
 void
 authcache_case_put(struct authcache *ac, const char *case_id, int64_t now_ms,
-    int found, const char *patient_id, long long version)
+    const struct db_case *kase)
 {
 	struct case_entry *e;
+	char *name = NULL, *hn = NULL;
 
-	if (ac == NULL || strlen(patient_id) >= sizeof(e->patient))
+	if (ac == NULL)
 		return;
 	e = &ac->cases[slot(case_id)];
-	if (set_key(e->id, case_id) != 0)
+	if (dup_or_null(kase->patient_name, &name) != 0 ||
+	    dup_or_null(kase->hn, &hn) != 0) {
+		free(name);
+		e->id[0] = '\0';
 		return;
+	}
+	free(e->name);
+	free(e->hn);
+	e->name = e->hn = NULL;
+	if (set_key(e->id, case_id) != 0) {
+		free(name);
+		free(hn);
+		return;
+	}
 	e->at_ms = now_ms;
-	e->found = found;
-	memcpy(e->patient, patient_id, strlen(patient_id) + 1);
-	e->version = version;
+	e->kase = *kase;
+	e->kase.patient_name = e->name = name;
+	e->kase.hn = e->hn = hn;
 }
 
 bool
@@ -177,12 +218,9 @@ authcache_image_get(struct authcache *ac, const char *image_id,
 	if (!e->found)
 		return true;
 	*img = e->img;
-	img->description = NULL;
-	if (e->desc != NULL) {
-		img->description = arena_strdup(a, e->desc);
-		if (img->description == NULL)
-			return false;
-	}
+	if (arena_dup_or_null(a, e->desc, &img->description) != 0 ||
+	    arena_dup_or_null(a, e->uploader, &img->uploader_name) != 0)
+		return false;
 	return true;
 }
 
@@ -191,20 +229,23 @@ authcache_image_put(struct authcache *ac, const char *image_id,
     int64_t now_ms, int found, const struct image *img)
 {
 	struct image_entry *e;
-	char *desc = NULL;
+	char *desc = NULL, *uploader = NULL;
 
 	if (ac == NULL)
 		return;
 	e = &ac->images[slot(image_id)];
-	if (found && img->description != NULL &&
-	    (desc = strdup(img->description)) == NULL) {
+	if (found && (dup_or_null(img->description, &desc) != 0 ||
+	    dup_or_null(img->uploader_name, &uploader) != 0)) {
+		free(desc);
 		e->id[0] = '\0';
 		return;
 	}
 	free(e->desc);
-	e->desc = NULL;
+	free(e->uploader);
+	e->desc = e->uploader = NULL;
 	if (set_key(e->id, image_id) != 0) {
 		free(desc);
+		free(uploader);
 		return;
 	}
 	e->at_ms = now_ms;
@@ -212,7 +253,9 @@ authcache_image_put(struct authcache *ac, const char *image_id,
 	if (found) {
 		e->img = *img;
 		e->img.description = NULL;
+		e->img.uploader_name = NULL;
 		e->desc = desc;
+		e->uploader = uploader;
 	}
 }
 

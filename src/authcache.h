@@ -38,13 +38,14 @@ bool authcache_user_get(struct authcache *ac, const char *user_id,
 void authcache_user_put(struct authcache *ac, const char *user_id,
     int64_t now_ms, const struct db_user *u);
 
+/* kase's strings are copied into a (NULL stays NULL). */
 bool authcache_case_get(struct authcache *ac, const char *case_id,
-    int64_t now_ms, int64_t ttl_ms, int *found, char *patient_id, size_t n,
-    long long *version);
+    int64_t now_ms, int64_t ttl_ms, struct arena *a, struct db_case *kase);
 void authcache_case_put(struct authcache *ac, const char *case_id,
-    int64_t now_ms, int found, const char *patient_id, long long version);
+    int64_t now_ms, const struct db_case *kase);
 
-/* img->description is copied into a (NULL stays NULL). */
+/* img->description and img->uploader_name are copied into a (NULL stays
+ * NULL). */
 bool authcache_image_get(struct authcache *ac, const char *image_id,
     int64_t now_ms, int64_t ttl_ms, struct arena *a, int *found,
     struct image *img);

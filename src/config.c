@@ -133,6 +133,8 @@ static const struct cfg_entry config_table[] = {
 	  "Supabase JWT secret: sign URLs locally; empty = ask the Storage API" },
 	{ "imaging_policy_dir", CFG_STR, F(imaging_policy_dir), POLAIMG_DATADIR, 0, 0, NULL, 0, NULL,
 	  "directory of polaimg's restrictive ImageMagick policy.xml" },
+	{ "local_timezone", CFG_STR, F(local_timezone), "", 0, 0, NULL, 0, NULL,
+	  "IANA zone (Asia/Bangkok) of EXIF capture times without an offset; empty = the host's (TZ, /etc/localtime)" },
 	{ "max_upload_bytes", CFG_SIZE, F(max_upload_bytes), "52428800", 1024, 16384 * MiB, NULL, 0, NULL,
 	  "largest image file accepted (suffixes k, m, g allowed)" },
 	{ "max_pixels", CFG_INT, F(max_pixels), "50000000", 1, 4000000000LL, NULL, 0, NULL,
@@ -261,6 +263,44 @@ parse_size(const char *s, long long *out)
 		return 0;
 	*out = v * mult;
 	return 1;
+}
+
+/*
+ * 1 if name is a zone of the system's time zone database: an IANA name
+ * ("Asia/Bangkok", "UTC") of letters, digits, '_', '+', '-' and '/' (no
+ * '.', so never outside the directory), whose file under $TZDIR (default
+ * /usr/share/zoneinfo) is a TZif file. glibc would take any other TZ value
+ * for a POSIX rule ("Bangkok" is UTC with the abbreviation "Ban") and say
+ * nothing: a misspelt zone must stop the service instead.
+ */
+int
+cfg_zone_valid(const char *name)
+{
+	const char *dir = getenv("TZDIR");
+	char path[512], magic[4];
+	size_t n = strlen(name);
+	int fd, ok;
+	ssize_t got;
+
+	if (n == 0 || n > 200 || name[0] == '/' || name[n - 1] == '/' ||
+	    strstr(name, "//") != NULL)
+		return 0;
+	for (const char *p = name; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr("_+-/", *p) == NULL)
+			return 0;
+	if (dir == NULL || dir[0] != '/')
+		dir = "/usr/share/zoneinfo";
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ELOOP)   /* zoneinfo links, e.g. UTC -> Etc/UTC */
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	got = read(fd, magic, sizeof(magic));
+	ok = got == (ssize_t)sizeof(magic) && memcmp(magic, "TZif", 4) == 0;
+	(void)close(fd);
+	return ok;
 }
 
 /* Stores value into the field of e, validated. 0 ok, -1 with err set. */
@@ -602,6 +642,12 @@ cfg_check(struct config *cfg, char *err, size_t errsz)
 	    cfg->public_base_url[n - 1] == '/')) {
 		add_err(err, errsz, &nerr, "public_base_url: must be http(s)://host[:port] "
 		    "without a trailing '/'");
+	}
+	if (cfg->local_timezone[0] != '\0' && !cfg_zone_valid(cfg->local_timezone)) {
+		set_err(err, errsz, "local_timezone: \"%.100s\" is not a time zone "
+		    "of the system's database (an IANA name such as Asia/Bangkok)",
+		    cfg->local_timezone);
+		return -1;
 	}
 	{
 		const char *bad = NULL;

@@ -76,6 +76,7 @@ struct config {
 	/* logging */
 	char *log_level;
 	char *log_file;
+	char *local_timezone;        /* "" = the host's zone */
 
 	/* derived after loading */
 	enum offload_mode offload_mode;
@@ -111,6 +112,10 @@ int cfg_load_string(struct config *cfg, const char *text, const char *name,
     char *const *envp, char *err, size_t errsz);
 
 void cfg_free(struct config *cfg);
+
+/* 1 if name is a zone of the system's time zone database (local_timezone):
+ * an IANA name whose file under $TZDIR or /usr/share/zoneinfo is TZif. */
+int cfg_zone_valid(const char *name);
 
 /* Prints the effective configuration, one "key = value" a line, secrets
  * masked, with where each value came from as a comment. */

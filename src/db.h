@@ -54,13 +54,24 @@ struct db_user {
 };
 int db_user_get(struct db *db, const char *user_id, struct db_user *out);
 
+/* A case as the API shows it. patient_name and hn are the case's own
+ * columns (patient_cases.patient_name, .hn), else its patient's users row
+ * (name, hn), NULL where neither exists (the stand-in tables of
+ * sql/001_base.sql have none); strings in the arena given. */
+struct db_case {
+	int found;
+	char patient_id[64];       /* text, "" when NULL */
+	long long version;         /* list version; -1 none (db_auth_case) */
+	const char *patient_name;  /* NULL or arena string */
+	const char *hn;            /* NULL or arena string */
+};
+
 /* The user and a case in one statement (the case-list request's reads).
- * u->found and *case_found say whether each exists; *version is the case's
- * list version (polaimg_case_versions; -1 when it has none yet): it changes
- * with every change to the case's images. 0 or PI_ERR_DB. */
-int db_auth_case(struct db *db, const char *user_id, const char *case_id,
-    struct db_user *u, char *patient_id, size_t n, int *case_found,
-    long long *version);
+ * u->found and kase->found say whether each exists; kase->version is the
+ * case's list version (polaimg_case_versions; -1 when it has none yet): it
+ * changes with every change to the case's images. 0 or PI_ERR_DB. */
+int db_auth_case(struct db *db, struct arena *a, const char *user_id,
+    const char *case_id, struct db_user *u, struct db_case *kase);
 
 /* The user and an image (as db_image_get, deleted ones not found) in one
  * statement. u->found and *image_found say whether each exists. 0 or
@@ -70,9 +81,9 @@ int db_auth_image(struct db *db, struct arena *a, const char *user_id,
     const char *image_id, struct db_user *u, struct image *img,
     int *image_found);
 
-/* The case's patient id (text). PI_ERR_NOT_FOUND if there is no case. */
-int db_case_patient(struct db *db, const char *case_id, char *patient_id,
-    size_t n);
+/* The case (kase->version is -1). PI_ERR_NOT_FOUND if there is none. */
+int db_case_get(struct db *db, struct arena *a, const char *case_id,
+    struct db_case *kase);
 
 struct image {
 	char id[64];
@@ -89,6 +100,12 @@ struct image {
 	long width, height;        /* -1 unknown */
 	char sha256[65];
 	char uploaded_by[64];
+	/* The uploader's users row (sql/005_people.sql): name NULL when the
+	 * table has no name column or no such row; role "" when no row. */
+	const char *uploader_name; /* NULL or arena string */
+	char uploader_role[16];
+	/* What captured_at is: "client", "exif" or "upload". */
+	char captured_source[8];
 	int64_t created_at, updated_at;
 	char storage_key[160];     /* cases/<case>/<image> */
 	char display_mime[32];
@@ -141,12 +158,16 @@ int db_image_get(struct db *db, struct arena *a, const char *id,
     int include_deleted, struct image *out);
 
 /* Inserts img (status as set), assigning order = 1 + the case's highest,
- * and writes ev in the same transaction. Fills img->order and timestamps. */
-int db_image_insert(struct db *db, struct image *img, const struct audit *ev);
+ * and writes ev in the same transaction. Fills img->order, timestamps and
+ * the uploader's name (in a) and role. */
+int db_image_insert(struct db *db, struct arena *a, struct image *img,
+    const struct audit *ev);
 
 /* pending → ready with the measured fields of img, and ev, in one
- * transaction. PI_ERR_CONFLICT if the image was not pending any more. */
-int db_image_mark_ready(struct db *db, struct image *img, const struct audit *ev);
+ * transaction. PI_ERR_CONFLICT if the image was not pending any more.
+ * Fills what was recorded: captured_at and its source, the uploader. */
+int db_image_mark_ready(struct db *db, struct arena *a, struct image *img,
+    const struct audit *ev);
 
 /* Ready, undeleted images of a case (eye_side NULL = all), ordered by order
  * then created_at. *out is an arena array of *n images; *total counts all. */

@@ -75,6 +75,26 @@ jint_or_null(long long v)
 	return v >= 0 ? json_object_new_int64(v) : NULL;
 }
 
+/* {"id", "name", "role"} of the image's uploader; null without one (a
+ * legacy row). name and role are null when polaimg cannot know them (no
+ * name column, no such user, or a role outside the three). */
+static json_object *
+uploader_json(const struct image *img)
+{
+	json_object *o;
+
+	if (img->uploaded_by[0] == '\0')
+		return NULL;
+	if ((o = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(o, "id", json_object_new_string(img->uploaded_by));
+	json_object_object_add(o, "name", jstr_or_null(img->uploader_name));
+	json_object_object_add(o, "role",
+	    acl_role_parse(img->uploader_role) != ROLE_NONE ?
+	    json_object_new_string(img->uploader_role) : NULL);
+	return o;
+}
+
 /* The image resource of docs/api.md. */
 json_object *
 handlers_image_json(struct arena *a, const struct image *img)
@@ -105,6 +125,9 @@ handlers_image_json(struct arena *a, const struct image *img)
 	json_object_object_add(o, "sha256", jstr_or_null(img->sha256));
 	json_object_object_add(o, "status", json_object_new_string(img->status));
 	json_object_object_add(o, "uploadedBy", jstr_or_null(img->uploaded_by));
+	json_object_object_add(o, "uploader", uploader_json(img));
+	json_object_object_add(o, "capturedAtSource", json_object_new_string(
+	    img->captured_source[0] != '\0' ? img->captured_source : "upload"));
 	json_object_object_add(o, "createdAt",
 	    json_object_new_string(handlers_fmt_time(a, img->created_at)));
 	json_object_object_add(o, "updatedAt",
@@ -194,11 +217,15 @@ handlers_image_fields(const struct handlers_image_fields *f, struct image *img,
 		(void)snprintf(img->image_type, sizeof(img->image_type), "%s",
 		    f->image_type != NULL ? f->image_type : "slit_lamp");
 	img->captured_at = -1;
+	img->captured_source[0] = '\0';
 	if (f->captured_at != NULL && f->captured_at[0] != '\0' &&
 	    !val_rfc3339(f->captured_at, &img->captured_at)) {
 		img->captured_at = -1;
 		details = http_detail_add(details, "capturedAt",
 		    "must be an RFC 3339 date-time");
+	} else if (img->captured_at >= 0) {
+		(void)snprintf(img->captured_source,
+		    sizeof(img->captured_source), "client");
 	}
 	img->description = NULL;
 	if (f->description != NULL) {

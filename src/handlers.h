@@ -65,8 +65,7 @@ struct prefetch {
 	char id[37];               /* canonical :id */
 	int found;
 	struct image img;          /* PF_IMAGE */
-	char patient[64];          /* PF_CASE */
-	long long version;         /* PF_CASE: the case's list version, -1 none */
+	struct db_case kase;       /* PF_CASE, with the case's list version */
 };
 
 /* The path every resource URL of the API starts with. */
@@ -204,8 +203,9 @@ int handlers_path_id(struct ctx *c, char out[37]);
 int handlers_load_image(struct ctx *c, const char *id, enum acl_action action,
     const char *audit_action, struct image *img);
 
-/* The same for case case_id (its patient). */
+/* The same for case case_id (its patient), into *kase (may be NULL; its
+ * strings in the request arena, version -1 unless prefetched). */
 int handlers_check_case(struct ctx *c, const char *case_id,
-    enum acl_action action, const char *audit_action);
+    enum acl_action action, const char *audit_action, struct db_case *kase);
 
 #endif

@@ -91,8 +91,9 @@ read_user(struct ctx *c, enum prefetch_kind prefetch, struct db_user *user)
 	    (prefetch == PF_IMAGE ?
 	    authcache_image_get(w->rows, id, now, ttl, c->req->arena, &pf->found,
 	    &pf->img) :
-	    authcache_case_get(w->rows, id, now, ttl, &pf->found, pf->patient,
-	    sizeof(pf->patient), &pf->version))) {
+	    authcache_case_get(w->rows, id, now, ttl, c->req->arena, &pf->kase))) {
+		if (prefetch == PF_CASE)
+			pf->found = pf->kase.found;
 		c->pf = pf;
 		return user->found ? 0 : PI_ERR_NOT_FOUND;
 	}
@@ -100,17 +101,18 @@ read_user(struct ctx *c, enum prefetch_kind prefetch, struct db_user *user)
 		rc = db_auth_image(w->db, c->req->arena, c->who.user_id, id,
 		    user, &pf->img, &pf->found);
 	else
-		rc = db_auth_case(w->db, c->who.user_id, id, user,
-		    pf->patient, sizeof(pf->patient), &pf->found, &pf->version);
+		rc = db_auth_case(w->db, c->req->arena, c->who.user_id, id,
+		    user, &pf->kase);
 	if (rc != 0)
 		return rc;
+	if (prefetch == PF_CASE)
+		pf->found = pf->kase.found;
 	if (copies) {
 		authcache_user_put(w->rows, c->who.user_id, now, user);
 		if (prefetch == PF_IMAGE)
 			authcache_image_put(w->rows, id, now, pf->found, &pf->img);
 		else
-			authcache_case_put(w->rows, id, now, pf->found, pf->patient,
-			    pf->version);
+			authcache_case_put(w->rows, id, now, &pf->kase);
 	}
 	c->pf = pf;
 	return user->found ? 0 : PI_ERR_NOT_FOUND;
@@ -296,21 +298,23 @@ handlers_load_image(struct ctx *c, const char *id, enum acl_action action,
 /* The same for a case. */
 int
 handlers_check_case(struct ctx *c, const char *case_id, enum acl_action action,
-    const char *audit_action)
+    const char *audit_action, struct db_case *kase)
 {
-	char patient[64];
+	struct db_case k;
 	int rc;
 
 	if (c->pf != NULL && c->pf->kind == PF_CASE &&
 	    strcmp(c->pf->id, case_id) == 0) {
 		if (!c->pf->found)
 			return PI_ERR_NOT_FOUND;
-		(void)snprintf(patient, sizeof(patient), "%s", c->pf->patient);
-	} else if ((rc = db_case_patient(c->w->db, case_id, patient,
-	    sizeof(patient))) != 0) {
+		k = c->pf->kase;
+	} else if ((rc = db_case_get(c->w->db, c->req->arena, case_id,
+	    &k)) != 0) {
 		return rc;
 	}
-	if (!acl_allowed(&c->who, action, patient)) {
+	if (kase != NULL)
+		*kase = k;
+	if (!acl_allowed(&c->who, action, k.patient_id)) {
 		handlers_audit(c, audit_action, NULL, case_id, NULL, "denied");
 		return PI_ERR_FORBIDDEN;
 	}

@@ -1,7 +1,10 @@
 /* handlers_read.c — the endpoints that read: rows, bytes, links; and delete.
  *
  * GET /:id and GET /cases/:caseId answer rows (a case list from the
- * worker's copy when the case's version has not moved, listcache.h);
+ * worker's copy when the case's version has not moved, listcache.h; the
+ * copy holds the images and the total, the same for every caller, and the
+ * case row and the caller's viewer, what the access table lets them do,
+ * are put around it per request);
  * GET /:id/proxy and GET /:id/file (a signed link of polaimg's) answer an
  * object's bytes; GET /:id/download-url answers a link to them; DELETE /:id
  * marks an image deleted (sweep purges it later). Each reads top to bottom
@@ -65,6 +68,80 @@ h_get(struct ctx *c)
 
 /* --- GET /cases/:caseId -------------------------------------------------- */
 
+/* {"id", "patientId", "patientName", "hn"} of the case. */
+static json_object *
+case_json(const char *case_id, const struct db_case *k)
+{
+	json_object *o = json_object_new_object();
+
+	if (o == NULL)
+		return NULL;
+	json_object_object_add(o, "id", json_object_new_string(case_id));
+	json_object_object_add(o, "patientId", k->patient_id[0] != '\0' ?
+	    json_object_new_string(k->patient_id) : NULL);
+	json_object_object_add(o, "patientName", k->patient_name != NULL ?
+	    json_object_new_string(k->patient_name) : NULL);
+	json_object_object_add(o, "hn", k->hn != NULL ?
+	    json_object_new_string(k->hn) : NULL);
+	return o;
+}
+
+/* {"id", "role", "canUpload", "canDelete"}: what the access table allows
+ * the caller on this case (docs/api.md, "Access rules"). */
+static json_object *
+viewer_json(const struct ctx *c, const struct db_case *k)
+{
+	static const char *const roles[] = {
+		[ROLE_PATIENT] = "patient", [ROLE_DOCTOR] = "doctor",
+		[ROLE_ADMIN] = "admin",
+	};
+	json_object *o;
+
+	if (c->who.role <= ROLE_NONE || c->who.role > ROLE_ADMIN ||
+	    (o = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(o, "id", json_object_new_string(c->who.user_id));
+	json_object_object_add(o, "role", json_object_new_string(
+	    roles[c->who.role]));
+	json_object_object_add(o, "canUpload", json_object_new_boolean(
+	    acl_allowed(&c->who, ACL_UPLOAD, k->patient_id)));
+	json_object_object_add(o, "canDelete", json_object_new_boolean(
+	    acl_allowed(&c->who, ACL_DELETE, k->patient_id)));
+	return o;
+}
+
+/*
+ * Sends {"data": {<images and total>, "case": …, "viewer": …}}. part is
+ * the serialized {"images": […], "total": N} (the worker's copy, or just
+ * made): the same for every caller at the case's version, whereas the case
+ * row and the viewer are this request's, so they are added around it.
+ */
+static int
+list_answer(struct ctx *c, const char *case_id, const struct db_case *k,
+    const char *part, size_t plen)
+{
+	json_object *kj = case_json(case_id, k), *vj = viewer_json(c, k);
+	const char *ks, *vs;
+	char *body = NULL;
+	int rc = PI_ERR_NOMEM;
+
+	if (kj == NULL || vj == NULL || plen < 2 || part[plen - 1] != '}')
+		goto out;
+	ks = json_object_to_json_string_ext(kj, HTTP_JSON_FLAGS);
+	vs = json_object_to_json_string_ext(vj, HTTP_JSON_FLAGS);
+	if (ks == NULL || vs == NULL)
+		goto out;
+	body = arena_printf(c->req->arena, "{\"data\":%.*s,\"case\":%s,"
+	    "\"viewer\":%s}}", (int)(plen - 1), part, ks, vs);
+	if (body == NULL)
+		goto out;
+	rc = http_json_bytes(c->req, 200, body, strlen(body));
+out:
+	json_object_put(kj);
+	json_object_put(vj);
+	return rc;
+}
+
 int
 h_list(struct ctx *c)
 {
@@ -73,11 +150,11 @@ h_list(struct ctx *c)
 	const char *lim = http_query(c->req, "limit");
 	const char *off = http_query(c->req, "offset");
 	long long limit = 100, offset = 0, total = 0;
-	json_object *details = NULL, *arr, *data, *body;
+	json_object *details = NULL, *arr, *data;
 	struct image *imgs;
-	const char *key, *cached;
-	long long version;
-	size_t n, clen;
+	struct db_case kase;
+	const char *key, *cached, *part;
+	size_t n, clen, plen;
 	int rc;
 
 	if (c->id == NULL || !val_uuid(c->id, case_id))
@@ -96,19 +173,20 @@ h_list(struct ctx *c)
 		    "must be a non-negative integer");
 	if (details != NULL)
 		return http_validation_error(c->req, details);
-	rc = handlers_check_case(c, case_id, ACL_VIEW, "list");
+	rc = handlers_check_case(c, case_id, ACL_VIEW, "list", &kase);
 	if (rc != 0)
 		return rc;
 	/* The case's version was read with the user (c->pf): a copy made at
-	 * the same version is this very answer (listcache.h). */
-	version = c->pf != NULL && c->pf->kind == PF_CASE ? c->pf->version : -1;
+	 * the same version is this very list (listcache.h). The uploaders'
+	 * names in it may be older than the version: a copy is used for
+	 * auth_cache_ttl at most. */
 	key = arena_printf(c->req->arena, "%s|%s|%lld|%lld", case_id,
 	    eye != NULL ? eye : "", limit, offset);
-	if (version >= 0 && key != NULL &&
-	    (cached = listcache_get(c->w->lists, key, version, db_now_ms(),
+	if (kase.version >= 0 && key != NULL &&
+	    (cached = listcache_get(c->w->lists, key, kase.version, db_now_ms(),
 	    c->w->cfg->auth_cache_ttl * 1000, &clen)) != NULL) {
 		handlers_audit(c, "list", NULL, case_id, NULL, "ok");
-		return http_json_bytes(c->req, 200, cached, clen);
+		return list_answer(c, case_id, &kase, cached, clen);
 	}
 	rc = db_images_list(c->w->db, c->req->arena, case_id, eye, (long)limit,
 	    (long)offset, &imgs, &n, &total);
@@ -127,17 +205,17 @@ h_list(struct ctx *c)
 	json_object_object_add(data, "images", arr);
 	json_object_object_add(data, "total", json_object_new_int64(total));
 	handlers_audit(c, "list", NULL, case_id, NULL, "ok");
-	body = handlers_envelope(data, NULL);
-	if (body != NULL && version >= 0 && key != NULL) {
-		size_t blen;
-		const char *b = json_object_to_json_string_length(body,
-		    HTTP_JSON_FLAGS, &blen);
-
-		if (b != NULL)
-			(void)listcache_put(c->w->lists, key, version,
-			    db_now_ms(), b, blen);
+	part = json_object_to_json_string_length(data, HTTP_JSON_FLAGS, &plen);
+	if (part == NULL) {
+		json_object_put(data);
+		return PI_ERR_NOMEM;
 	}
-	return http_json(c->req, 200, body);
+	if (kase.version >= 0 && key != NULL)
+		(void)listcache_put(c->w->lists, key, kase.version, db_now_ms(),
+		    part, plen);
+	rc = list_answer(c, case_id, &kase, part, plen);
+	json_object_put(data);   /* part was its string */
+	return rc;
 }
 
 /* --- variants and serving bytes ----------------------------------------- */

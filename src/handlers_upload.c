@@ -187,7 +187,7 @@ record_ready(struct ctx *c, struct image *img, const char *action)
 	int rc;
 
 	(void)snprintf(img->status, sizeof(img->status), "ready");
-	rc = db_image_insert(c->w->db, img, &ev);
+	rc = db_image_insert(c->w->db, c->req->arena, img, &ev);
 	if (rc != 0) {
 		ingest_delete_objects(c->w->storage, c->req->arena, img, 3);
 		return rc == PI_ERR_NOT_FOUND ? PI_ERR_NOT_FOUND : PI_ERR_DB;
@@ -289,7 +289,7 @@ h_upload(struct ctx *c)
 		rc = PI_ERR_UNSUPPORTED;
 		goto out;
 	}
-	rc = handlers_check_case(c, img.case_id, ACL_UPLOAD, "upload");
+	rc = handlers_check_case(c, img.case_id, ACL_UPLOAD, "upload", NULL);
 	if (rc != 0)
 		goto out;
 	handlers_image_new(c, &img);
@@ -391,7 +391,7 @@ h_put_upload(struct ctx *c)
 		struct audit ev = handlers_audit_for(c, "complete", img.id,
 		    img.case_id, NULL);
 
-		rc = db_image_mark_ready(c->w->db, &img, &ev);
+		rc = db_image_mark_ready(c->w->db, c->req->arena, &img, &ev);
 	}
 	if (rc != 0) {
 		ingest_delete_objects(c->w->storage, c->req->arena, &img, 3);
@@ -488,7 +488,7 @@ h_complete(struct ctx *c)
 		struct audit ev = handlers_audit_for(c, "complete", img.id,
 		    img.case_id, NULL);
 
-		rc = db_image_mark_ready(c->w->db, &img, &ev);
+		rc = db_image_mark_ready(c->w->db, c->req->arena, &img, &ev);
 	}
 	if (rc == PI_ERR_CONFLICT) {
 		/* Completed concurrently: answer with what is recorded. */

@@ -256,7 +256,7 @@ h_upload_url(struct ctx *c)
 		rc = PI_ERR_TOO_LARGE;
 		goto out;
 	}
-	rc = handlers_check_case(c, img.case_id, ACL_UPLOAD, "upload_url");
+	rc = handlers_check_case(c, img.case_id, ACL_UPLOAD, "upload_url", NULL);
 	if (rc != 0)
 		goto out;
 	handlers_image_new(c, &img);
@@ -277,7 +277,7 @@ h_upload_url(struct ctx *c)
 		struct audit ev = handlers_audit_for(c, "upload_url", img.id,
 		    img.case_id, NULL);
 
-		rc = db_image_insert(c->w->db, &img, &ev);
+		rc = db_image_insert(c->w->db, c->req->arena, &img, &ev);
 		if (rc != 0)
 			goto out;
 	}

@@ -77,6 +77,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ImageMagick 6's opencl.h declares GetDefaultOpenCLEnv() without a
@@ -522,9 +523,13 @@ img_blank(const char *s)
 
 /*
  * Parses EXIF "YYYY:MM:DD HH:MM:SS" and the optional OffsetTime "+HH:MM"
- * into UTC seconds; without an offset the clock is taken as UTC. Returns -1
+ * into UTC seconds. Without an offset (most cameras write none) the clock
+ * is the local time of local_timezone, which main() made the process's TZ
+ * (the host's zone when unset): mktime() with tm_isdst = -1 lets the zone's
+ * rules decide summer time; a time in a spring-forward gap is moved past
+ * it, and one that occurs twice takes whichever mktime() picks. Returns -1
  * for anything malformed, out of range or before 1970 (an all-zero date is
- * the usual "unset"). Pure.
+ * the usual "unset"). Pure but for the TZ it reads.
  */
 static int64_t
 img_exif_time(const char *date, const char *offset)
@@ -546,14 +551,30 @@ img_exif_time(const char *date, const char *offset)
 		return -1;
 	if (d > pi_days_in_month(y, mo))
 		return -1;
-	t = pi_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
 	if (offset != NULL && strlen(offset) >= 6 && img_blank(offset + 6) &&
 	    (offset[0] == '+' || offset[0] == '-') && offset[3] == ':' &&
 	    img_digits(offset + 1, 2, &oh) == 0 &&
 	    img_digits(offset + 4, 2, &om) == 0 && oh <= 14 && om <= 59) {
 		int64_t off = (int64_t)oh * 3600 + om * 60;
 
+		t = pi_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
 		t -= offset[0] == '+' ? off : -off;
+	} else {
+		struct tm tm;
+		time_t lt;
+
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_year = y - 1900;
+		tm.tm_mon = mo - 1;
+		tm.tm_mday = d;
+		tm.tm_hour = h;
+		tm.tm_min = mi;
+		tm.tm_sec = s;
+		tm.tm_isdst = -1;
+		lt = mktime(&tm);
+		if (lt == (time_t)-1)
+			return -1;
+		t = (int64_t)lt;
 	}
 	return t >= 0 ? t : -1;
 }

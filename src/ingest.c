@@ -242,15 +242,25 @@ ingest(struct storage *st, struct arena *a, long long max_pixels,
 	struct img_info info;
 	struct img_outputs out;
 	char dpath[1100] = "", tpath[1100] = "";
-	int fd, rc, stored = 0;
+	int fd, rc, stored = 0, turned;
 
 	rc = img_probe(orig_path, t, (uint64_t)max_pixels, &info);
 	if (rc != 0)
 		goto out;
-	img->width = (long)info.width;
-	img->height = (long)info.height;
-	if (img->captured_at < 0 && info.captured_at >= 0)
+	/* The size as displayed: EXIF orientations 5..8 turn the image by a
+	 * quarter (docs/api.md, "The image resource"). */
+	turned = info.orientation >= 5 && info.orientation <= 8;
+	img->width = (long)(turned ? info.height : info.width);
+	img->height = (long)(turned ? info.width : info.height);
+	/* The EXIF date when the client gave none: a new image has no date
+	 * yet, a pending one read back shows its upload time as "upload". */
+	if ((img->captured_at < 0 ||
+	    strcmp(img->captured_source, "upload") == 0) &&
+	    info.captured_at >= 0) {
 		img->captured_at = info.captured_at;
+		(void)snprintf(img->captured_source,
+		    sizeof(img->captured_source), "exif");
+	}
 	(void)snprintf(img->mime_type, sizeof(img->mime_type), "%s", img_mime(t));
 
 	rc = PI_ERR_STORAGE;

@@ -2,8 +2,10 @@
  *
  * GET /cases/:id is the most frequent request and its 20-100 rows are the
  * most expensive database work polaimg does per request. A worker keeps the
- * JSON bytes of the lists it answered, each under its key (case, filter,
- * page) and the case's version: a number the database changes, in the same
+ * JSON bytes of the lists it answered (the images and the total, which are
+ * the same for every caller; handlers_read.c adds the case and the viewer
+ * per request), each under its key (case, filter, page) and the case's
+ * version: a number the database changes, in the same
  * transaction, with every change to any image of the case (a trigger,
  * sql/002_case_versions.sql). A cached list is used only when the version
  * read in this request equals the one it was made at, so an answer is never

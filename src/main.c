@@ -73,6 +73,8 @@ usage(FILE *out)
 	    CFG_DEFAULT_PATH ";\nevery key can be overridden by POLAIMG_<KEY>.\n");
 }
 
+static void free_config(struct config *cfg);
+
 static struct config *
 load_config(void)
 {
@@ -88,6 +90,18 @@ load_config(void)
 		free(cfg);
 		return NULL;
 	}
+	/* EXIF times without an offset are the clinic's local time
+	 * (imaging.c reads them with mktime()); every other time polaimg
+	 * formats is UTC (gmtime_r), so the zone changes nothing else. */
+	if (cfg->local_timezone[0] != '\0') {
+		if (setenv("TZ", cfg->local_timezone, 1) != 0) {
+			fprintf(stderr, "polaimg: local_timezone: %s\n",
+			    strerror(errno));
+			free_config(cfg);
+			return NULL;
+		}
+	}
+	tzset();
 	return cfg;
 }
 

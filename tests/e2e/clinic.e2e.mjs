@@ -1,278 +1,27 @@
 // Browser tests of the clinic page (www/, served by nginx at /images/)
 // against the real polaimg, nginx and PostgreSQL started by
-// tests/integration/run.sh (run them with tests/e2e/run.sh).
+// tests/integration/run.sh (run them with tests/e2e/run.sh): sign-in,
+// upload, viewer, download, delete, errors, phones. clinician.e2e.mjs has
+// the clinician's points (names, compare, portrait tiles, the eye chosen,
+// rights, keyboard, axe-core).
 //
 // Headless Debian chromium driven by playwright-core. Every test seeds its
 // own users and cases (lib.mjs) and opens fresh browser contexts, so the
 // tests do not depend on each other. Each step leaves a screenshot in
 // $E2E_OUT/screenshots.
 
-import { after, before, describe, test } from 'node:test';
-import { createRequire } from 'node:module';
+import { describe, test } from 'node:test';
 import {
-	BASE_URL, MAX_UPLOAD_BYTES, api, assert, convertCached, fs, makeImage, path, sha256, sql, lit,
-	seedWorld, token, uploadOk,
+	BASE_URL, MAX_UPLOAD_BYTES, api, assert, fs, makeImage, path, sha256, sql, lit,
+	seedWorld, token,
 } from '../integration/lib.mjs';
+import {
+	DESKTOP, OUT, PAGE_URL, PHONE, addFiles, assertTokenHandling, blobAlive, file, fundus, groupIds, noProblems, noiseImage,
+	chooseAll, octScan, open, proxyRequests, queueRows, setRowEye, shot, signIn, slitLamp, translateOf, useBrowser,
+	viewerState, waitCase, waitQueue, waitThumbs, waitViewerImage, worldWithImages,
+} from './helpers.mjs';
 
-const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-
-const OUT = process.env.E2E_OUT || path.join(path.dirname(new URL(import.meta.url).pathname), 'out');
-const SHOTS = path.join(OUT, 'screenshots');
-fs.mkdirSync(SHOTS, { recursive: true });
-
-const PAGE_URL = `${BASE_URL}/images/`;
-const DESKTOP = { width: 1280, height: 860 };
-const PHONE = { width: 375, height: 667 };
-
-let browser;
-let shotSeq = 0;
-
-before(async () => {
-	browser = await chromium.launch({
-		executablePath: '/usr/bin/chromium',
-		headless: true,
-		// playwright-core gives every launch a fresh, temporary
-		// --user-data-dir of its own (it refuses one in args).
-		args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-			'--disable-background-networking', '--disable-component-update', '--disable-sync'],
-	});
-});
-
-after(async () => {
-	if (browser)
-		await browser.close();
-});
-
-// A fresh context and page. Collects page errors, console errors and CSP
-// violations in `problems`, and every request (with all its headers) in
-// `requests`.
-async function open({ viewport = DESKTOP, phone = false } = {}) {
-	const ctx = await browser.newContext({
-		viewport, deviceScaleFactor: phone ? 2 : 1, isMobile: phone, hasTouch: phone,
-		locale: 'en-GB', timezoneId: 'UTC', acceptDownloads: true,
-	});
-	const page = await ctx.newPage();
-	const problems = [];
-	const requests = [];
-	page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-	page.on('console', (m) => {
-		if (m.type() === 'error' && !/status of 4\d\d|status of 5\d\d/.test(m.text()))
-			problems.push(`console: ${m.text()}`);
-	});
-	page.on('request', (r) => requests.push(r));
-	return { ctx, page, problems, requests };
-}
-
-// A screenshot of the whole page, or of the screen only while a dialog is
-// open (a modal viewer covers the screen, not the page).
-async function shot(page, name) {
-	shotSeq++;
-	const file = path.join(SHOTS, `${String(shotSeq).padStart(2, '0')}-${name}.png`);
-	const modal = await page.evaluate(() => document.querySelector('dialog[open]') !== null);
-	await page.screenshot({ path: file, fullPage: !modal });
-	return file;
-}
-
-// Opens the page with a token hand-off (#token= by default, or ?token=).
-async function signIn(page, tok, caseId, { query = false } = {}) {
-	const q = new URLSearchParams();
-	if (caseId)
-		q.set('case', caseId);
-	if (query)
-		q.set('token', tok);
-	const url = `${PAGE_URL}${q.toString() ? `?${q}` : ''}${query ? '' : `#token=${tok}`}`;
-	const res = await page.goto(url);
-	assert.equal(res.status(), 200);
-	await page.waitForSelector('html[data-ready="true"]');
-	return res;
-}
-
-async function waitCase(page, n) {
-	await page.waitForFunction((want) => {
-		const c = document.getElementById('case-count');
-		return c && c.textContent === (want === 1 ? '1 image' : `${want} images`);
-	}, n);
-}
-
-// All thumbnails of the page shown (blob: src, decoded).
-async function waitThumbs(page, n) {
-	await page.waitForFunction((want) => {
-		const imgs = [...document.querySelectorAll('.tile img')];
-		return imgs.length === want && imgs.every((i) => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0);
-	}, n, { timeout: 15000 });
-}
-
-const groupIds = (page) => page.$$eval('.group', (secs) => secs.map((s) => ({
-	eye: s.dataset.eye,
-	title: s.querySelector('h3 span').textContent,
-	ids: [...s.querySelectorAll('.tile')].map((t) => t.dataset.id),
-})));
-
-function noProblems(problems) {
-	assert.deepEqual(problems, [], 'no page error, console error or CSP violation');
-}
-
-// Images that look a little like eye photos, for the screenshots.
-function fundus(seed = 0) {
-	const d = 380 + seed * 12;
-	return convertCached(['-size', '640x480', 'xc:black',
-		'-fill', '#a63a17', '-draw', 'circle 320,240 320,22',
-		'-fill', '#cf5a26', '-draw', 'circle 320,240 320,80',
-		'-fill', '#9c3314', '-draw', `circle ${d - 130},245 ${d - 110},245`,
-		'-fill', '#f4c98a', '-draw', `circle ${d},232 ${d + 30},232`,
-		'-stroke', '#6e1204', '-strokewidth', '5', '-fill', 'none',
-		'-draw', `path 'M ${d},225 Q 260,120 120,170'`,
-		'-draw', `path 'M ${d},240 Q 260,350 130,300'`,
-		'-draw', `path 'M ${d},222 Q 450,130 510,160'`,
-		'-draw', `path 'M ${d},242 Q 450,340 500,310'`,
-		'-blur', '0x2', '-quality', '90'], 'jpg');
-}
-
-function slitLamp(hue = '#3f6d8f') {
-	return convertCached(['-size', '640x480', 'xc:#e9d2c3',
-		'-fill', '#fbf7f2', '-draw', 'ellipse 320,240 260,140 0,360',
-		'-fill', hue, '-draw', 'circle 320,240 320,140',
-		'-fill', '#0b0b0b', '-draw', 'circle 320,240 320,200',
-		'-fill', '#ffffff', '-draw', 'circle 345,215 345,205',
-		'-blur', '0x1.5', '-quality', '90'], 'jpg');
-}
-
-function octScan() {
-	return convertCached(['-size', '480x640', 'gradient:#101010-#303030', '-rotate', '90',
-		'-stroke', '#d0d0d0', '-strokewidth', '6', '-fill', 'none',
-		'-draw', "path 'M 0,260 C 200,250 260,330 320,330 C 380,330 440,250 640,260'",
-		'-stroke', '#909090', '-strokewidth', '3',
-		'-draw', "path 'M 0,300 C 200,290 260,360 320,360 C 380,360 440,290 640,300'",
-		'-quality', '90'], 'jpg');
-}
-
-// A file for setInputFiles.
-const file = (name, buffer, mimeType = 'image/jpeg') => ({ name, mimeType, buffer: Buffer.from(buffer) });
-
-
-// Every row of the upload list, as the page shows it.
-const queueRows = (page) => page.$$eval('#queue li', (lis) => lis.map((li) => ({
-	name: li.querySelector('.qname').firstChild.textContent,
-	state: li.dataset.state,
-	value: li.querySelector('progress').value,
-	pct: li.querySelector('.qpercent').textContent,
-	status: li.querySelector('.qstatus').textContent,
-})));
-
-// Waits until the n rows of the upload list have all ended (done, failed or
-// cancelled) and returns them.
-async function waitQueue(page, n, timeout = 30000) {
-	await page.waitForFunction((want) => {
-		const lis = [...document.querySelectorAll('#queue li')];
-		return lis.length === want && lis.every((li) => ['done', 'failed', 'cancelled'].includes(li.dataset.state));
-	}, n, { timeout });
-	return queueRows(page);
-}
-
-// The requests a page made to the API: the token is never in a URL; API
-// calls carry it as a bearer token; signed URLs (the local upload PUT, the
-// /file download) carry no Authorization header at all.
-async function assertTokenHandling(requests, tok) {
-	let n = 0;
-	for (const r of requests) {
-		const url = r.url();
-		if (r.isNavigationRequest() && r.frame().parentFrame() === null && /\/images\/(\?|#|$)/.test(new URL(url).pathname + new URL(url).search))
-			continue; /* the hand-off itself */
-		assert.ok(!url.includes(tok), `token in a request URL: ${url}`);
-		if (!url.startsWith(`${BASE_URL}/api/v1/images/`))
-			continue;
-		let h;
-		try {
-			h = await r.allHeaders();
-		} catch {
-			continue; /* aborted before it was sent */
-		}
-		if (/\/(upload|file)\?/.test(url))
-			assert.equal(h.authorization, undefined, `no bearer token on a signed URL: ${r.method()} ${url}`);
-		else
-			assert.equal(h.authorization, `Bearer ${tok}`, `bearer token on ${r.method()} ${url}`);
-		n++;
-	}
-	return n;
-}
-
-const proxyRequests = (requests, thumb = true) => requests.filter((r) =>
-	/\/api\/v1\/images\/[0-9a-f-]{36}\/proxy/.test(r.url()) && r.url().includes('thumbnail=true') === thumb);
-
-async function addFiles(page, files, selector = '#file-input') {
-	if (!(await page.$eval('#upload', (d) => d.open)))
-		await page.click('#upload summary');
-	await page.setInputFiles(selector, files);
-}
-
-async function setRowEye(page, i, eye) {
-	await page.locator('#queue li').nth(i).locator('select').selectOption(eye);
-}
-
-async function viewerState(page) {
-	return page.evaluate(() => {
-		const img = document.getElementById('v-img');
-		return {
-			open: document.getElementById('viewer').open,
-			title: document.getElementById('viewer-title').textContent,
-			src: img.getAttribute('src') || '',
-			loaded: !img.hidden && img.complete && img.naturalWidth > 0,
-			natural: [img.naturalWidth, img.naturalHeight],
-			zoom: Number(document.getElementById('v-stage').dataset.zoom || '0'),
-			zoomLabel: document.getElementById('v-zoom').textContent,
-			transform: img.style.transform,
-			error: document.getElementById('v-error').textContent,
-			prevDisabled: document.getElementById('v-prev').disabled,
-			nextDisabled: document.getElementById('v-next').disabled,
-			deleteHidden: document.getElementById('v-delete').hidden,
-		};
-	});
-}
-
-async function waitViewerImage(page) {
-	await page.waitForFunction(() => {
-		const img = document.getElementById('v-img');
-		return document.getElementById('viewer').open && !img.hidden && img.complete && img.naturalWidth > 0 &&
-			(img.getAttribute('src') || '').startsWith('blob:');
-	});
-}
-
-// Whether a blob: URL still resolves (loaded as an image: img-src allows
-// blob:, connect-src does not).
-const blobAlive = (page, url) => page.evaluate((u) => new Promise((resolve) => {
-	const i = new Image();
-	i.onload = () => resolve(true);
-	i.onerror = () => resolve(false);
-	i.src = u;
-}), url);
-
-const translateOf = (t) => {
-	const m = /translate\(([-\d.e]+)px, ([-\d.e]+)px\)/.exec(t);
-	return m ? [Number(m[1]), Number(m[2])] : null;
-};
-
-// A world with n images already in the doctor's case (through the API).
-async function worldWithImages(specs) {
-	const w = seedWorld();
-	w.images = [];
-	for (const s of specs) {
-		const img = await uploadOk(w.tDoctor, w.case, s.data, {
-			fields: {
-				eyeSide: s.eye, imageType: s.type || 'fundus',
-				...(s.description ? { description: s.description } : {}),
-				...(s.captured ? { capturedAt: s.captured } : {}),
-			},
-		});
-		w.images.push({ ...img, bytes: s.data });
-	}
-	return w;
-}
-
-const noiseImage = (w, h) => convertCached(['-size', `${w}x${h}`, 'xc:gray', '+noise', 'Random', '-depth', '8'], 'png');
-
-// ---------------------------------------------------------------------------
-
+useBrowser();
 describe('the clinic page (desktop)', () => {
 	test('a ?token= hand-off leaves the address, lives in sessionStorage only; CSP forbids inline script', async () => {
 		const w = seedWorld();
@@ -409,10 +158,10 @@ describe('the clinic page (desktop)', () => {
 		assert.deepEqual(groups.map((g) => g.ids[0]),
 			[byName['right-fundus.jpg'].id, byName['left-fundus.jpg'].id, byName['both-slit.jpg'].id]);
 		const meta = await page.$$eval('.tile', (ts) => ts.map((t) => [
-			t.querySelector('.tile-meta').textContent, t.querySelector('.tile-desc').textContent,
-			t.querySelector('time').getAttribute('datetime')]));
+			t.querySelector('.tile-meta').textContent, t.querySelector('.tile-date').textContent,
+			t.querySelector('.tile-desc').textContent, t.querySelector('time').getAttribute('datetime')]));
 		for (const m of meta)
-			assert.deepEqual(m, ['Fundus · 20 Nov 2026, 10:15', 'Annual screening', '2026-11-20T10:15:00Z']);
+			assert.deepEqual(m, ['Fundus', '20 Nov 2026, 10:15', 'Annual screening', '2026-11-20T10:15:00Z']);
 
 		// Thumbnails came through the proxy with the bearer token.
 		assert.equal(proxyRequests(requests).length, 3);
@@ -573,7 +322,7 @@ describe('the clinic page (desktop)', () => {
 		noProblems(problems);
 	});
 
-	test('patients: another patient\'s case is refused with the documented message; no delete for a patient', async () => {
+	test('patients: another patient\'s case is refused with the documented message; a role claim hides delete', async () => {
 		const w = await worldWithImages([{ data: fundus(0), eye: 'right' }]);
 		// The other patient's case, seen by our patient.
 		const { page, problems } = await open();
@@ -588,20 +337,8 @@ describe('the clinic page (desktop)', () => {
 		await page.press('#case-input', 'Enter');
 		await page.waitForFunction(() => document.getElementById('case-error').textContent === 'There is no case with this id.');
 
-		// Own case, token without a role claim: the page offers delete, the
-		// service refuses, the page explains and stops offering it.
-		await page.fill('#case-input', w.case);
-		await page.press('#case-input', 'Enter');
-		await waitCase(page, 1);
-		await waitThumbs(page, 1);
-		assert.equal(await page.$eval('.tile-delete', (b) => b.hidden), false);
-		await page.click('.tile-delete');
-		await page.click('#confirm button[value="delete"]');
-		await page.waitForFunction(() => document.getElementById('case-error').textContent !== '');
-		assert.equal(await page.textContent('#case-error'), 'Only doctors and administrators can delete images.');
-		assert.equal(await page.$eval('.tile-delete', (b) => b.hidden), true);
-		assert.equal((await api('GET', `/api/v1/images/${w.images[0].id}`, { token: w.tDoctor })).status, 200);
-		await shot(page, 'patient-delete-refused');
+		// Own case: no Delete for a patient (clinician.e2e.mjs checks the
+		// case answer's viewer.canDelete, whatever the token's claims).
 		noProblems(problems);
 
 		// A token whose role claim says patient: no delete button at all.
@@ -631,6 +368,7 @@ describe('the clinic page (desktop)', () => {
 			file('damaged.jpg', jpeg.subarray(0, 600)),
 			file('huge.png', big, 'image/png'),
 		]);
+		await chooseAll(page, ['right', 'left', 'both']);
 		await page.click('#upload-start');
 		let rows = await waitQueue(page, 3);
 		assert.deepEqual(rows.map((r) => [r.name, r.state, r.status]), [
@@ -654,6 +392,7 @@ describe('the clinic page (desktop)', () => {
 		while (Date.now() < exp * 1000 + 1200)
 			await new Promise((r) => setTimeout(r, 200));
 		await addFiles(page, [file('late.jpg', jpeg)]);
+		await chooseAll(page, ['right']);
 		await page.click('#upload-start');
 		await page.waitForSelector('#token-panel:not([hidden])');
 		assert.equal(await page.textContent('#token-error'), 'Your session has expired. Paste a new token to continue.');
@@ -688,6 +427,7 @@ describe('the clinic page (desktop)', () => {
 			{ offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
 		const big = noiseImage(900, 800);
 		await addFiles(page, [file('slow.png', big, 'image/png')]);
+		await chooseAll(page, ['left']);
 		await page.click('#upload-start');
 		await page.waitForFunction(() => {
 			const p = document.querySelector('#queue progress');
@@ -738,7 +478,7 @@ describe('the clinic page (desktop)', () => {
 		// Local storage: the PUT to polaimg's own /upload URL finishes the image.
 		const one = fundus(4);
 		await addFiles(page, [file('direct-local.jpg', one)]);
-		await setRowEye(page, 0, 'left');
+		await chooseAll(page, ['left']);
 		await page.click('#upload-start');
 		let rows = await waitQueue(page, 1);
 		assert.equal(rows[0].state, 'done', rows[0].status);
@@ -807,7 +547,7 @@ describe('the clinic page (desktop)', () => {
 			if (isThumb)
 				break;
 		}
-		assert.deepEqual(order.slice(0, 3), ['btn btn-primary', 'reload', 'Add images'], `tab order: ${order}`);
+		assert.deepEqual(order.slice(0, 4), ['btn btn-primary', 'compare-open', 'reload', 'Add images'], `tab order: ${order}`);
 		assert.equal(order[order.length - 1], 'thumb', `reached a thumbnail: ${order}`);
 		await page.keyboard.press('Enter');
 		await waitViewerImage(page);
@@ -860,9 +600,7 @@ describe('the clinic page on a 375 px phone screen', () => {
 		assert.deepEqual(await page.$eval('#file-input', (i) => [i.accept, i.multiple]), ['image/*', true]);
 		await addFiles(page, [file('camera.jpg', slitLamp())], '#camera-input');
 		await addFiles(page, [file('r.jpg', fundus(0)), file('l.jpg', fundus(2))]);
-		await setRowEye(page, 0, 'both');
-		await setRowEye(page, 1, 'right');
-		await setRowEye(page, 2, 'left');
+		await chooseAll(page, ['both', 'right', 'left'], 'slit_lamp');
 		await noOverflow(page, 'upload list');
 		await shot(page, 'phone-upload-queued');
 		await page.tap('#upload-start');

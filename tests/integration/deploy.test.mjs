@@ -16,7 +16,7 @@ import {
 
 const DB = 'polacare_' + uuid().slice(0, 8);
 const PGHOST = process.env.PGHOST;
-const SCHEMA = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'data', 'polacare_schema.sql');
+const SCHEMA = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'data', 'polacare_schema_legacy.sql');
 const SOCK = path.join(TEST_TMP, `fcgi-${DB}.sock`);
 const dbEnv = { ...serviceEnv(), POLAIMG_DATABASE_URL: `host=${PGHOST} dbname=${DB} user=postgres` };
 

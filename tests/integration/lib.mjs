@@ -529,8 +529,9 @@ const ascii = (s) => Buffer.from(s + '\0', 'latin1');
 const rationals = (pairs) => Buffer.concat(pairs.map(([a, b]) => Buffer.concat([long(a), long(b)])));
 
 // An EXIF APP1 segment (marker included). opts: orientation (1..8),
-// dateTimeOriginal ('YYYY:MM:DD HH:MM:SS'), gps (true: a fixed position).
-export function exifApp1({ orientation, dateTimeOriginal, gps } = {}) {
+// dateTimeOriginal ('YYYY:MM:DD HH:MM:SS'), offsetTimeOriginal ('+HH:MM',
+// with dateTimeOriginal), gps (true: a fixed position).
+export function exifApp1({ orientation, dateTimeOriginal, offsetTimeOriginal, gps } = {}) {
 	// Layout: TIFF header (8) | IFD0 | Exif IFD | GPS IFD. IFD sizes do not
 	// depend on the offsets, so lay out twice: once to measure, once for real.
 	const build = (exifAt, gpsAt) => {
@@ -543,6 +544,7 @@ export function exifApp1({ orientation, dateTimeOriginal, gps } = {}) {
 		const i0 = ifd(e0, 8);
 		const exifEntries = dateTimeOriginal ? [
 			{ tag: 0x9003, type: ASCII, count: 20, data: ascii(dateTimeOriginal) },
+			...(offsetTimeOriginal ? [{ tag: 0x9011, type: ASCII, count: 7, data: ascii(offsetTimeOriginal) }] : []),
 		] : [];
 		const ie = exifEntries.length ? ifd(exifEntries, 8 + i0.size) : { buf: Buffer.alloc(0), size: 0 };
 		const gpsEntries = gps ? [
@@ -763,7 +765,7 @@ export function assertStoreUrl(url, key, method) {
 
 export const IMAGE_KEYS = ['id', 'caseId', 'imageUrl', 'thumbnailUrl', 'storageType', 'imageType', 'eyeSide',
 	'capturedAt', 'description', 'order', 'fileSize', 'mimeType', 'width', 'height', 'sha256', 'status',
-	'uploadedBy', 'createdAt', 'updatedAt'].sort();
+	'uploadedBy', 'uploader', 'capturedAtSource', 'createdAt', 'updatedAt'].sort();
 
 // URLs we hand out may be relative or prefixed with public_base_url.
 export function assertAppUrl(actual, relPath) {
@@ -793,6 +795,11 @@ export function assertImage(img, exp = {}) {
 		assert.match(img.sha256, SHA256_RE);
 	}
 	assert.match(img.uploadedBy, UUID_RE);
+	assert.equal(img.uploader.id, img.uploadedBy, 'uploader.id is uploadedBy');
+	assert.deepEqual(Object.keys(img.uploader).sort(), ['id', 'name', 'role']);
+	assert.ok(img.uploader.name === null || typeof img.uploader.name === 'string');
+	assert.ok([null, 'patient', 'doctor', 'admin'].includes(img.uploader.role));
+	assert.ok(['client', 'exif', 'upload'].includes(img.capturedAtSource));
 	assert.match(img.createdAt, RFC3339_UTC_RE);
 	assert.match(img.updatedAt, RFC3339_UTC_RE);
 	for (const [k, v] of Object.entries(exp)) assert.deepEqual(img[k], v, `image.${k}`);

@@ -399,6 +399,9 @@ fi
 if [ "$SERVER" = apache-fcgid ]; then POOLS=1; fi
 # With one pool the web server's ingest routes go to the one socket.
 if [ "$POOLS" = 1 ]; then ISOCK="$SOCK"; fi
+# The host's zone is polaimg's local_timezone by default (EXIF times
+# without an offset); the tests expect UTC wherever they run.
+export TZ=UTC
 JWT_SECRET="$(pl_rand48)"
 URL_SIGNING_KEY="$(pl_rand48)"
 MAX_UPLOAD_BYTES=4194304

@@ -158,7 +158,7 @@ test('list: {data: {images, total}}, ready images ordered by order, exact resour
 	const r = await api('GET', `/api/v1/images/cases/${w.case}`, { token: w.tPatient });
 	assert.equal(r.status, 200, r.text);
 	assert.deepEqual(Object.keys(r.json), ['data']);
-	assert.deepEqual(Object.keys(r.json.data).sort(), ['images', 'total']);
+	assert.deepEqual(Object.keys(r.json.data).sort(), ['case', 'images', 'total', 'viewer']);
 	assert.equal(r.json.data.total, 3);
 	assert.deepEqual(r.json.data.images.map((i) => i.id), [a.id, b.id, c.id]);
 	assert.deepEqual(r.json.data.images, [a, b, c]);
@@ -187,7 +187,7 @@ test('list: eyeSide filter, limit and offset; total counts all matches', async (
 	assert.deepEqual(r.json.data.images, []);
 	assert.equal(r.json.data.total, 4);
 	r = await api('GET', `/api/v1/images/cases/${w.case}?eyeSide=both`, { token: w.tDoctor });
-	assert.deepEqual(r.json.data, { images: [], total: 0 });
+	assert.deepEqual([r.json.data.images, r.json.data.total], [[], 0]);
 	r = await api('GET', `/api/v1/images/cases/${w.case}?limit=500`, { token: w.tDoctor });
 	assert.equal(r.status, 200);
 	assert.equal(r.json.data.images.length, 4);
@@ -197,7 +197,9 @@ test('list: a case without images gives {images: [], total: 0}', async () => {
 	const w = seedWorld();
 	const r = await api('GET', `/api/v1/images/cases/${w.case}`, { token: w.tPatient });
 	assert.equal(r.status, 200, r.text);
-	assert.deepEqual(r.json, { data: { images: [], total: 0 } });
+	assert.deepEqual(r.json, { data: { images: [], total: 0,
+		case: { id: w.case, patientId: w.patient, patientName: null, hn: null },
+		viewer: { id: w.patient, role: 'patient', canUpload: true, canDelete: false } } });
 });
 
 test('list: pending (direct-upload, not yet sent) images are not listed', async () => {

@@ -66,8 +66,8 @@ main(void)
 	struct arena *a = arena_new();
 	struct db_user u = { "doctor", 1, 1 }, got;
 	struct image img, out;
-	char patient[64], longid[100];
-	long long version = 0;
+	struct db_case kase, kout;
+	char longid[100];
 	int found = -1;
 
 	ok(ac != NULL && a != NULL, "authcache_new");
@@ -91,23 +91,38 @@ main(void)
 	ok(!authcache_user_get(ac, longid, 1000, 10000, &got), "an id too long is not kept");
 	ok(!authcache_user_get(ac, "", 1000, 10000, &got), "the empty id is never found");
 
-	authcache_case_put(ac, "c1", 1000, 1, "p1", 42);
-	ok(authcache_case_get(ac, "c1", 1000, 10000, &found, patient, sizeof(patient), &version),
-	    "a case put is found");
-	ok(found == 1 && strcmp(patient, "p1") == 0 && version == 42,
+	memset(&kase, 0, sizeof(kase));
+	kase.found = 1;
+	(void)snprintf(kase.patient_id, sizeof(kase.patient_id), "p1");
+	kase.version = 42;
+	kase.patient_name = "Somchai Jaidee";
+	kase.hn = "HN-0001";
+	authcache_case_put(ac, "c1", 1000, &kase);
+	kase.patient_name = "changed after the put";
+	ok(authcache_case_get(ac, "c1", 1000, 10000, a, &kout), "a case put is found");
+	ok(kout.found == 1 && strcmp(kout.patient_id, "p1") == 0 && kout.version == 42,
 	    "with its patient and version");
-	authcache_case_put(ac, "c1", 2000, 1, "p2", 43);
-	ok(authcache_case_get(ac, "c1", 2000, 10000, &found, patient, sizeof(patient), &version) &&
-	    strcmp(patient, "p2") == 0 && version == 43, "a newer copy replaces it");
-	authcache_case_put(ac, "c0", 2000, 0, "", -1);
-	ok(authcache_case_get(ac, "c0", 2000, 10000, &found, patient, sizeof(patient), &version) &&
-	    found == 0, "a kept 'no such case'");
+	is_str(kout.patient_name, "Somchai Jaidee", "and the patient's name, the cache's own copy");
+	is_str(kout.hn, "HN-0001", "and the hospital number");
+	(void)snprintf(kase.patient_id, sizeof(kase.patient_id), "p2");
+	kase.version = 43;
+	kase.patient_name = kase.hn = NULL;
+	authcache_case_put(ac, "c1", 2000, &kase);
+	ok(authcache_case_get(ac, "c1", 2000, 10000, a, &kout) &&
+	    strcmp(kout.patient_id, "p2") == 0 && kout.version == 43 &&
+	    kout.patient_name == NULL && kout.hn == NULL, "a newer copy replaces it, NULLs kept");
+	memset(&kase, 0, sizeof(kase));
+	kase.version = -1;
+	authcache_case_put(ac, "c0", 2000, &kase);
+	ok(authcache_case_get(ac, "c0", 2000, 10000, a, &kout) &&
+	    kout.found == 0, "a kept 'no such case'");
 
 	memset(&img, 0, sizeof(img));
 	(void)snprintf(img.id, sizeof(img.id), "i1");
 	(void)snprintf(img.case_id, sizeof(img.case_id), "c1");
 	(void)snprintf(img.case_patient_id, sizeof(img.case_patient_id), "p2");
 	img.description = "left eye, dilated";
+	img.uploader_name = "Dr Somchai";
 	img.file_size = 1234;
 	authcache_image_put(ac, "i1", 3000, 1, &img);
 	img.description = "changed after the put";
@@ -116,6 +131,7 @@ main(void)
 	is_str(out.description, "left eye, dilated", "its description is the cache's own copy");
 	ok(out.description != NULL && out.description != img.description,
 	    "copied into the arena");
+	is_str(out.uploader_name, "Dr Somchai", "and the uploader's name");
 	ok(out.file_size == 1234 && strcmp(out.case_patient_id, "p2") == 0, "with its fields");
 	img.description = NULL;
 	authcache_image_put(ac, "i1", 3000, 1, &img);
@@ -127,8 +143,7 @@ main(void)
 
 	authcache_clear(ac);
 	ok(!authcache_user_get(ac, "u1", 3000, 10000, &got), "clear drops users");
-	ok(!authcache_case_get(ac, "c1", 3000, 10000, &found, patient, sizeof(patient), &version),
-	    "clear drops cases");
+	ok(!authcache_case_get(ac, "c1", 3000, 10000, a, &kout), "clear drops cases");
 	ok(!authcache_image_get(ac, "i1", 3000, 10000, a, &found, &out), "clear drops images");
 
 	/* Many ids: each found one is its own. */

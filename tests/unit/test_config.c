@@ -40,6 +40,30 @@ main(void)
 	is_int(c.ingest_request_timeout, 120, "default ingest_request_timeout");
 	is_int(c.ingest_memory_limit, 0, "ingest_memory_limit derived by default");
 	is_int(c.max_uploads_per_user, 2, "default max_uploads_per_user");
+	is_str(c.local_timezone, "", "local_timezone: the host's zone by default");
+	cfg_free(&c);
+
+	is_int(load(&c, BASE "local_timezone = Asia/Bangkok\n", env0, err, sizeof(err)),
+	    0, "local_timezone = Asia/Bangkok");
+	is_str(c.local_timezone, "Asia/Bangkok", "local_timezone from file");
+	cfg_free(&c);
+	{
+		static const char *const bad[] = { "Bangkok", "Mars/Olympus",
+			"../../etc/passwd", "/usr/share/zoneinfo/UTC", "Asia//Bangkok",
+			"Asia/", "Asia/../UTC", "UTC ", "Asia/Bangkok\x01" };
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char text[256], name[96];
+
+			(void)snprintf(text, sizeof(text), BASE "local_timezone = \"%s\"\n", bad[i]);
+			(void)snprintf(name, sizeof(name), "local_timezone \"%s\" refused", bad[i]);
+			ok(load(&c, text, env0, err, sizeof(err)) != 0 &&
+			    strstr(err, "local_timezone") != NULL, name);
+		}
+		ok(cfg_zone_valid("UTC") && cfg_zone_valid("America/Argentina/Buenos_Aires") &&
+		    cfg_zone_valid("Etc/GMT+7"), "zone names of the database are valid");
+	}
+	is_int(load(&c, BASE, env0, err, sizeof(err)), 0, "minimal config again");
 	cfg_free(&c);
 
 	is_int(load(&c, BASE "ingest_listen = unix:/run/x/ingest.sock\ningest_workers = 3\n"

@@ -838,7 +838,25 @@ test_probe(void)
 	    "probe orientation-8 JPEG");
 	is_int(info.orientation, 8, "EXIF orientation 8");
 	is_int(info.captured_at, 1583020799,
-	    "DateTimeOriginal without offset taken as UTC (leap day)");
+	    "DateTimeOriginal without offset: local time, here TZ=UTC (leap day)");
+	/* local_timezone = Asia/Bangkok (main() sets TZ from it). */
+	setenv("TZ", "Asia/Bangkok", 1);
+	tzset();
+	is_int(img_probe(tpath("orient8.jpg"), IMG_JPEG, 100000000, &info), 0,
+	    "probe orientation-8 JPEG in Bangkok");
+	is_int(info.captured_at, 1583020799 - 7 * 3600,
+	    "DateTimeOriginal without offset read as Bangkok time (UTC+7)");
+	is_int(img_probe(tpath("orient6.jpg"), IMG_JPEG, 100000000, &info), 0,
+	    "probe EXIF JPEG in Bangkok");
+	is_int(info.captured_at, 1623745800, "an OffsetTimeOriginal wins over TZ");
+	setenv("TZ", "America/New_York", 1);
+	tzset();
+	is_int(img_probe(tpath("orient6.jpg"), IMG_JPEG, 100000000, &info) == 0 &&
+	    img_probe(tpath("orient8.jpg"), IMG_JPEG, 100000000, &info) == 0 ?
+	    info.captured_at : -2, 1583020799 + 5 * 3600,
+	    "in New York in February (EST, UTC-5)");
+	setenv("TZ", "UTC", 1);
+	tzset();
 
 	is_int(img_probe(tpath("nodate.jpg"), IMG_JPEG, 100000000, &info), 0,
 	    "probe all-zero date");
@@ -1207,6 +1225,9 @@ main(void)
 	struct stat st;
 	int loaded = 0;
 
+	/* EXIF times without an offset are local time (local_timezone). */
+	setenv("TZ", "UTC", 1);
+	tzset();
 	test_sniff();
 	test_names();
 

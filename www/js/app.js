@@ -1,5 +1,11 @@
-/* app.js — the clinic page: sign in with a token, open a case, view and add
- * images, delete them (doctors and administrators).
+/* app.js — the clinic page: sign in with a token, open a case, view,
+ * compare and add images, delete them (doctors and administrators).
+ *
+ * The case answer names the patient (data.case: patientName, hn; the ids
+ * when the service knows no name) and says what the signed-in user may do
+ * (data.viewer: canUpload, canDelete): the page shows only those actions.
+ * Against a service that does not say, it falls back to the token's role
+ * claim and hides Delete after the first refusal.
  *
  * The page is static and talks to the polaimg API only (docs/api.md); it keeps
  * no state on any server. What it keeps in the browser: the token (and a
@@ -13,7 +19,9 @@ import { ApiError, apiInit, apiJson } from './api.js';
 import { MSG, describe } from './messages.js';
 import { Gallery } from './gallery.js';
 import { Viewer } from './viewer.js';
-import { Uploader } from './upload.js';
+import { Uploader, lastType } from './upload.js';
+import { Compare } from './compare.js';
+import { shortId } from './format.js';
 import { claims, clearToken, getToken, mayOfferDelete, noteDeleteDenied, setToken, takeHandOff } from './token.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -21,10 +29,14 @@ const PAGE = 500;
 
 const $ = (id) => document.getElementById(id);
 
-const state = { caseId: null, config: { apiBase: '/api/v1/images', upload: 'service' }, loadSeq: 0 };
+const state = {
+	caseId: null, config: { apiBase: '/api/v1/images', upload: 'service' }, loadSeq: 0,
+	rights: null, /* data.viewer of the case answer, when the service sends it */
+};
 let gallery;
 let viewer;
 let uploader;
+let compare;
 
 async function loadConfig() {
 	try {
@@ -58,8 +70,9 @@ function showSession() {
 		who.textContent = 'Signed in';
 	} else {
 		const bits = [c.userId ? `User ${c.userId.slice(0, 8)}…` : 'Signed in'];
-		if (c.role)
-			bits.push(c.role);
+		const role = (state.rights && state.rights.role) || c.role;
+		if (role)
+			bits.push(role);
 		if (c.exp)
 			bits.push(`until ${c.exp.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })}`);
 		who.textContent = bits.join(' · ');
@@ -83,7 +96,7 @@ function signedIn() {
 	$('token-panel').hidden = true;
 	$('case-panel').hidden = false;
 	showSession();
-	applyDeleteRights();
+	applyRights();
 	if (state.caseId)
 		openCase(state.caseId);
 	else
@@ -100,6 +113,7 @@ function signOut() {
 	uploader.reset();
 	gallery.clear();
 	state.caseId = null;
+	state.rights = null;
 	setCaseInAddress(null);
 	$('case-view').hidden = true;
 	$('case-input').value = '';
@@ -122,18 +136,44 @@ function setCaseInAddress(id) {
 function updateCount() {
 	const n = gallery.count();
 	$('case-count').textContent = n === 1 ? '1 image' : `${n} images`;
+	$('compare-open').disabled = n < 2;
 }
 
+/* The case's images, and the first page's case and viewer objects. */
 async function fetchAll(caseId) {
-	const out = [];
+	const out = { images: [], info: null, rights: null };
 	for (let offset = 0; ; offset += PAGE) {
 		const r = await apiJson('GET', `/cases/${encodeURIComponent(caseId)}?limit=${PAGE}&offset=${offset}`);
-		const page = r && r.data && Array.isArray(r.data.images) ? r.data.images : [];
-		out.push(...page);
-		const total = r && r.data && Number.isFinite(r.data.total) ? r.data.total : out.length;
-		if (page.length === 0 || out.length >= total)
+		const d = r && r.data ? r.data : {};
+		if (offset === 0) {
+			out.info = d.case && typeof d.case === 'object' ? d.case : null;
+			out.rights = d.viewer && typeof d.viewer === 'object' ? d.viewer : null;
+		}
+		const page = Array.isArray(d.images) ? d.images : [];
+		out.images.push(...page);
+		const total = Number.isFinite(d.total) ? d.total : out.images.length;
+		if (page.length === 0 || out.images.length >= total)
 			return out;
 	}
+}
+
+/* "Patient name · HN 12345" in the case header; ids when no name. */
+function showPatient(info, id) {
+	const title = $('case-title');
+	const line = $('case-patient');
+	if (!info) {
+		title.textContent = `Case ${id}`;
+		line.textContent = '';
+		return;
+	}
+	title.textContent = info.patientName || `Patient ${shortId(info.patientId)}`;
+	const bits = [];
+	if (info.hn)
+		bits.push(`HN ${info.hn}`);
+	else if (!info.patientName && info.patientId)
+		bits.push(`patient id ${info.patientId}`);
+	bits.push(`case ${id}`);
+	line.textContent = bits.join(' · ');
 }
 
 async function openCase(id) {
@@ -145,11 +185,16 @@ async function openCase(id) {
 	$('case-input').value = id;
 	$('case-error').textContent = '';
 	$('case-title').textContent = `Case ${id}`;
+	$('case-patient').textContent = '';
 	$('case-count').textContent = 'Loading…';
 	try {
-		const images = await fetchAll(id);
+		const { images, info, rights } = await fetchAll(id);
 		if (seq !== state.loadSeq)
 			return;
+		state.rights = rights;
+		showSession();
+		showPatient(info, id);
+		applyRights();
 		gallery.show(images);
 		$('case-view').hidden = false;
 		updateCount();
@@ -178,10 +223,20 @@ function submitCase(ev) {
 
 /* --- delete ------------------------------------------------------------------ */
 
-function applyDeleteRights() {
-	const on = mayOfferDelete();
-	gallery.setShowDelete(on);
-	viewer.setDeleteVisible(on);
+function mayDelete() {
+	if (state.rights && typeof state.rights.canDelete === 'boolean')
+		return state.rights.canDelete;
+	return mayOfferDelete();
+}
+
+function applyRights() {
+	const del = mayDelete();
+	gallery.setShowDelete(del);
+	viewer.setDeleteVisible(del);
+	const up = !state.rights || state.rights.canUpload !== false;
+	$('upload').hidden = !up;
+	if (!up)
+		$('upload').open = false;
 }
 
 function confirmDelete() {
@@ -213,6 +268,8 @@ async function deleteImage(image) {
 		updateCount();
 		if (viewer.isOpen)
 			viewer.update(gallery.ordered());
+		if (compare.isOpen)
+			compare.update(gallery.ordered());
 		$('case-error').textContent = '';
 		announce('Image deleted.');
 		if (!viewer.isOpen)
@@ -222,7 +279,9 @@ async function deleteImage(image) {
 			return;
 		if (e instanceof ApiError && e.status === 403) {
 			noteDeleteDenied();
-			applyDeleteRights();
+			if (state.rights)
+				state.rights.canDelete = false;
+			applyRights();
 		}
 		if (e instanceof ApiError && e.status === 404) {
 			gallery.remove(image.id);
@@ -273,10 +332,7 @@ function uploadDefaults() {
 		if (!Number.isNaN(d.getTime()))
 			capturedAt = d.toISOString();
 	}
-	return {
-		eyeSide: $('up-eye').value, imageType: $('up-type').value,
-		capturedAt, description: $('up-desc').value.trim(),
-	};
+	return { imageType: $('up-type').value, capturedAt, description: $('up-desc').value.trim() };
 }
 
 function wireDrop() {
@@ -293,7 +349,7 @@ function wireDrop() {
 			return;
 		e.preventDefault();
 		zone.classList.remove('over');
-		if ($('case-view').hidden || !state.caseId)
+		if ($('case-view').hidden || !state.caseId || $('upload').hidden)
 			return;
 		$('upload').open = true;
 		uploader.addFiles(e.dataTransfer.files);
@@ -337,7 +393,7 @@ async function main() {
 	viewer = new Viewer({
 		onDownload: download,
 		onDelete: deleteImage,
-		canDelete: mayOfferDelete,
+		canDelete: mayDelete,
 		onClosed: (id) => {
 			const b = id ? gallery.button(id) : null;
 			if (b)
@@ -356,6 +412,11 @@ async function main() {
 		},
 		announce,
 	});
+
+	compare = new Compare({ onClosed: () => $('compare-open').focus() });
+	$('compare-open').addEventListener('click', () => compare.open(gallery.ordered()));
+	$('up-type').value = lastType();
+	$('up-type').addEventListener('change', () => uploader.formType($('up-type').value));
 
 	$('token-form').addEventListener('submit', (ev) => {
 		ev.preventDefault();

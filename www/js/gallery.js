@@ -6,11 +6,16 @@
  * viewport (IntersectionObserver; the <img> also carries loading="lazy"),
  * through the API's proxy with the bearer token, and shown from a blob: URL.
  * Blob URLs are revoked when their tile goes (delete, another case, sign
- * out). At most THUMB_CONCURRENCY thumbnails load at once.
+ * out). At most THUMB_CONCURRENCY thumbnails load at once. Under each
+ * thumbnail: the type, then who added it and when it was taken ("by Dr …
+ * · date", or "uploaded …" when the service had no capture date). The
+ * thumbnail box is square before and after its image arrives (no layout
+ * shift); the image is laid over it, whole (object-fit: contain), portrait
+ * or landscape.
  */
 
 import { apiBlob, Cancelled } from './api.js';
-import { EYE_GROUPS, dateLabel, eyeLabel, typeLabel } from './format.js';
+import { EYE_GROUPS, eyeLabel, imageDateLabel, personLabel, typeLabel } from './format.js';
 
 const THUMB_CONCURRENCY = 4;
 
@@ -175,12 +180,14 @@ export class Gallery {
 
 	fill(t, image) {
 		const type = typeLabel(image.imageType);
-		const when = dateLabel(image.capturedAt);
+		const when = imageDateLabel(image);
 		t.li.querySelector('.tile-type').textContent = type;
+		t.li.querySelector('.tile-who').textContent = image.uploader ? `by ${personLabel(image.uploader)} · ` : '';
 		const time = t.li.querySelector('.tile-date');
 		time.textContent = when;
-		if (image.capturedAt)
-			time.dateTime = image.capturedAt;
+		const iso = image.capturedAt || image.createdAt;
+		if (iso)
+			time.dateTime = iso;
 		t.li.querySelector('.tile-desc').textContent = image.description || '';
 		t.button.setAttribute('aria-label', `Open image: ${eyeLabel(image.eyeSide)}, ${type}, ${when}`);
 		t.del.setAttribute('aria-label', `Delete image: ${eyeLabel(image.eyeSide)}, ${type}, ${when}`);

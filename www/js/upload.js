@@ -1,11 +1,18 @@
 /* upload.js — the list of files being added to a case.
  *
  * Files come from the picker, the camera input or a drop; each gets a row
- * with its own eye selector (preset from the form), a progress bar fed by
- * XMLHttpRequest upload progress, a status line and Cancel/Retry buttons.
- * "Upload" sends the queued files one after the other, so their `order` in
- * the case follows the list; image type, captured date and description are
- * read from the form at that moment.
+ * with its own eye and type selectors, a progress bar fed by XMLHttpRequest
+ * upload progress, a status line and Cancel/Retry buttons. The eye has no
+ * default: a wrong side is worse than a question. What the file name or the
+ * photo's EXIF text suggests (hint.js) is offered as a button beside it,
+ * never applied by itself. The type starts as the form's type, which is the
+ * last type used in this browser (localStorage "polaimg.imageType") and
+ * follows the form until changed on the row. "Upload" sends the queued
+ * files one after the other, so their `order` in the case follows the
+ * list; a file whose eye or type is not chosen is not sent and says why.
+ * Captured date and description are read from the form at that moment. A
+ * failed upload shows its error and an empty bar (the browser reports the
+ * whole body sent before the service refuses it).
  *
  * Two ways to send the bytes, chosen by the administrator in config.json
  * ("upload"; the page cannot tell the storage back end before it has
@@ -27,9 +34,42 @@
 
 import { ApiError, Cancelled, apiJson, apiUrl, xhrError, xhrSend } from './api.js';
 import { MSG, describe } from './messages.js';
-import { EYE_GROUPS, sizeLabel } from './format.js';
+import { EYE_GROUPS, IMAGE_TYPES, sizeLabel } from './format.js';
+import { eyeHint } from './hint.js';
 
 let seq = 0;
+const TYPE_KEY = 'polaimg.imageType';
+
+/* The image type used last in this browser, or '' (none yet). */
+export function lastType() {
+	try {
+		const t = localStorage.getItem(TYPE_KEY);
+		return t && IMAGE_TYPES[t] ? t : '';
+	} catch {
+		return '';
+	}
+}
+
+function rememberType(t) {
+	try {
+		localStorage.setItem(TYPE_KEY, t);
+	} catch {
+		/* storage off: nothing remembered */
+	}
+}
+
+function choice(sel, placeholder, entries) {
+	const o = document.createElement('option');
+	o.value = '';
+	o.textContent = placeholder;
+	sel.append(o);
+	for (const [value, text] of entries) {
+		const e = document.createElement('option');
+		e.value = value;
+		e.textContent = text;
+		sel.append(e);
+	}
+}
 
 export class Uploader {
 	/* opts: mode ('service' | 'direct'), caseId() → the open case,
@@ -49,21 +89,62 @@ export class Uploader {
 	}
 
 	addFiles(files) {
-		const eye = this.opts.defaults().eyeSide;
+		const type = this.opts.defaults().imageType;
 		for (const file of files) {
 			const item = { id: `q${++seq}`, file, state: 'queued', abort: null };
-			item.els = this.row(item, eye);
+			item.els = this.row(item, type);
 			this.items.push(item);
 			this.list.append(item.els.li);
 			if (file.type && !file.type.startsWith('image/'))
 				this.setState(item, 'failed', MSG.wrongType);
 			else
 				this.setState(item, 'queued', 'Waiting');
+			eyeHint(file).then((h) => this.offerHint(item, h));
 		}
 		this.refresh();
 	}
 
-	row(item, eye) {
+	/* The form's type changed: rows whose type was not set by hand follow. */
+	formType(t) {
+		for (const it of this.items)
+			if (!it.els.typeSel.dataset.own && !it.els.typeSel.disabled) {
+				it.els.typeSel.value = t;
+				this.checkRow(it);
+			}
+	}
+
+	offerHint(item, h) {
+		if (!h || !item.els.li.isConnected)
+			return;
+		const g = EYE_GROUPS.find((x) => x.side === h.side);
+		const b = item.els.hint;
+		b.textContent = `Use ${g.title}`;
+		b.setAttribute('aria-label', `Use ${g.title} for ${item.file.name || 'photo'}, as its ${h.from} suggests`);
+		item.els.hintText.textContent = `The ${h.from} suggests ${g.title}.`;
+		b.dataset.side = h.side;
+		item.els.hintBox.hidden = item.els.sel.value !== '';
+	}
+
+	/* Whether the row has an eye and a type; says what is missing. */
+	checkRow(item) {
+		const e = item.els;
+		const missing = [];
+		e.sel.setAttribute('aria-invalid', String(e.sel.value === '' && item.tried === true));
+		e.typeSel.setAttribute('aria-invalid', String(e.typeSel.value === '' && item.tried === true));
+		if (e.sel.value === '')
+			missing.push('the eye');
+		if (e.typeSel.value === '')
+			missing.push('the image type');
+		const incomplete = item.state === 'queued' && missing.length > 0 && item.tried === true;
+		e.li.classList.toggle('incomplete', incomplete);
+		if (item.state === 'queued')
+			e.status.textContent = incomplete ? `Choose ${missing.join(' and ')} for this file.` : 'Waiting';
+		if (e.sel.value !== '')
+			e.hintBox.hidden = true;
+		return missing.length === 0;
+	}
+
+	row(item, type) {
 		const li = document.createElement('li');
 		li.className = 'qitem';
 		const name = document.createElement('p');
@@ -80,14 +161,37 @@ export class Uploader {
 		lab.textContent = 'Eye';
 		const sel = document.createElement('select');
 		sel.id = `${item.id}-eye`;
-		for (const g of EYE_GROUPS) {
-			const o = document.createElement('option');
-			o.value = g.side;
-			o.textContent = g.title;
-			sel.append(o);
-		}
-		sel.value = eye;
-		eyeBox.append(lab, sel);
+		sel.required = true;
+		choice(sel, 'Choose…', EYE_GROUPS.map((g) => [g.side, g.title]));
+		sel.value = '';
+		sel.addEventListener('change', () => this.checkRow(item));
+		const tlab = document.createElement('label');
+		tlab.htmlFor = `${item.id}-type`;
+		tlab.textContent = 'Type';
+		const typeSel = document.createElement('select');
+		typeSel.id = `${item.id}-type`;
+		typeSel.required = true;
+		choice(typeSel, 'Choose…', Object.entries(IMAGE_TYPES));
+		typeSel.value = type || '';
+		typeSel.addEventListener('change', () => {
+			typeSel.dataset.own = '1';
+			this.checkRow(item);
+		});
+		eyeBox.append(lab, sel, tlab, typeSel);
+
+		const hintBox = document.createElement('div');
+		hintBox.className = 'qhint';
+		hintBox.hidden = true;
+		const hintText = document.createElement('span');
+		const hint = document.createElement('button');
+		hint.type = 'button';
+		hint.className = 'btn btn-small';
+		hint.addEventListener('click', () => {
+			sel.value = hint.dataset.side;
+			this.checkRow(item);
+			sel.focus();
+		});
+		hintBox.append(hintText, hint);
 
 		const prog = document.createElement('div');
 		prog.className = 'qprogress';
@@ -119,8 +223,8 @@ export class Uploader {
 		const status = document.createElement('p');
 		status.className = 'qstatus';
 
-		li.append(name, actions, eyeBox, prog, status);
-		return { li, sel, bar, pct, status, cancel, retry };
+		li.append(name, actions, eyeBox, hintBox, prog, status);
+		return { li, sel, typeSel, hint, hintText, hintBox, bar, pct, status, cancel, retry };
 	}
 
 	setState(item, state, text) {
@@ -135,6 +239,11 @@ export class Uploader {
 		e.cancel.hidden = !(state === 'queued' || state === 'sending');
 		e.retry.hidden = !(state === 'failed' || state === 'cancelled');
 		e.sel.disabled = !(state === 'queued' || state === 'failed' || state === 'cancelled');
+		e.typeSel.disabled = e.sel.disabled;
+		if (e.sel.disabled)
+			e.hintBox.hidden = true;
+		if (state === 'failed' || state === 'cancelled')
+			this.emptyBar(item);
 		this.refresh();
 	}
 
@@ -144,6 +253,12 @@ export class Uploader {
 		item.els.pct.textContent = `${p} %`;
 		if (fraction >= 1 && item.state === 'sending')
 			this.setState(item, 'processing', 'Sent; the image service is processing it…');
+	}
+
+	/* A file that did not arrive: no bar, no percentage. */
+	emptyBar(item) {
+		item.els.bar.value = 0;
+		item.els.pct.textContent = '';
 	}
 
 	refresh() {
@@ -189,12 +304,24 @@ export class Uploader {
 	async start() {
 		if (this.running)
 			return;
+		const queued = this.items.filter((i) => i.state === 'queued');
+		let firstBad = null;
+		for (const it of queued) {
+			it.tried = true;
+			if (!this.checkRow(it) && !firstBad)
+				firstBad = it;
+		}
+		if (firstBad) {
+			const e = firstBad.els;
+			(e.sel.value === '' ? e.sel : e.typeSel).focus();
+			this.opts.announce(e.status.textContent);
+		}
 		this.running = true;
 		this.halted = false;
 		this.refresh();
 		try {
 			for (;;) {
-				const item = this.items.find((i) => i.state === 'queued');
+				const item = this.items.find((i) => i.state === 'queued' && i.els.sel.value !== '' && i.els.typeSel.value !== '');
 				if (!item || this.halted)
 					break;
 				await this.run(item);
@@ -208,9 +335,10 @@ export class Uploader {
 	async run(item) {
 		const d = this.opts.defaults();
 		const meta = {
-			caseId: this.opts.caseId(), eyeSide: item.els.sel.value, imageType: d.imageType,
+			caseId: this.opts.caseId(), eyeSide: item.els.sel.value, imageType: item.els.typeSel.value,
 			capturedAt: d.capturedAt, description: d.description,
 		};
+		rememberType(meta.imageType);
 		this.progress(item, 0);
 		this.setState(item, 'sending', 'Uploading…');
 		try {

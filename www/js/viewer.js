@@ -13,7 +13,7 @@
 
 import { apiBlob, Cancelled } from './api.js';
 import { describe } from './messages.js';
-import { dateLabel, eyeLabel, sizeLabel, typeLabel } from './format.js';
+import { byLine, eyeLabel, imageDateLabel, sizeLabel, typeLabel } from './format.js';
 
 const MAX_ZOOM = 8;
 
@@ -118,14 +118,14 @@ export class Viewer {
 		this.loadingMsg.textContent = 'Loading…';
 		this.img.hidden = true;
 		this.title.textContent = `Image ${index + 1} of ${this.list.length} · ${eyeLabel(image.eyeSide)}`;
-		const bits = [typeLabel(image.imageType), dateLabel(image.capturedAt)];
+		const bits = [typeLabel(image.imageType), byLine(image)];
 		if (image.width && image.height)
 			bits.push(`${image.width} × ${image.height} px`);
 		if (image.fileSize)
 			bits.push(sizeLabel(image.fileSize));
 		this.meta.textContent = bits.join(' · ');
 		this.desc.textContent = image.description || '';
-		this.img.alt = `${eyeLabel(image.eyeSide)}, ${typeLabel(image.imageType)}, ${dateLabel(image.capturedAt)}`;
+		this.img.alt = `${eyeLabel(image.eyeSide)}, ${typeLabel(image.imageType)}, ${imageDateLabel(image)}`;
 		this.btn.prev.disabled = index <= 0;
 		this.btn.next.disabled = index >= this.list.length - 1;
 		this.btn.del.hidden = !this.hooks.canDelete();
