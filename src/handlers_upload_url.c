@@ -248,7 +248,10 @@ h_upload_url(struct ctx *c)
 	content_type = f.content_type;
 	file_size = f.file_size;
 	expires_in = f.expires_in;
-	if (img_type_from_mime(content_type) == IMG_UNKNOWN) {
+	/* A DICOM file is checked against its case before it is stored
+	 * (handlers_dicom.c), which only POST /upload does. */
+	if (img_type_from_mime(content_type) == IMG_UNKNOWN ||
+	    img_type_from_mime(content_type) == IMG_DICOM) {
 		rc = PI_ERR_UNSUPPORTED;
 		goto out;
 	}
