@@ -169,7 +169,7 @@ static const struct img_magic {
 	size_t n2;
 } img_magics[] = {
 	/* First: a DICOM preamble may itself hold a TIFF header. */
-	{ IMG_DICOM, "", 0, 128, "DICM", 4 },
+	{ IMG_DICOM, "", 0, 0x80 /* after the preamble */, "DICM", 4 },
 	{ IMG_JPEG, "\xff\xd8\xff", 3, 0, NULL, 0 },
 	{ IMG_PNG, "\x89PNG\r\n\x1a\n", 8, 0, NULL, 0 },
 	{ IMG_TIFF, "II*\0", 4, 0, NULL, 0 },
