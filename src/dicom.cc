@@ -333,6 +333,19 @@ dicom_probe_ff(const char *path, DcmFileFormat &ff, struct dicom_info *info)
 	st = ff.loadFile(path, EXS_Unknown, EGL_noChange, DICOM_MAX_READ,
 	    ERM_fileOnly);
 	if (st.bad()) {
+		/* A transfer syntax polaimg does not decode is named as such
+		 * even when DCMTK could not read the data set that follows
+		 * (the meta group was read first). */
+		meta = ff.getMetaInfo();
+		if (meta != NULL && dicom_str(meta, DCM_TransferSyntaxUID,
+		    info->transfer_syntax, sizeof(info->transfer_syntax)) == 0 &&
+		    info->transfer_syntax[0] != '\0' &&
+		    !dicom_ts_ok(DcmXfer(info->transfer_syntax).getXfer())) {
+			log_info("dicom: transfer syntax %s is not decoded",
+			    info->transfer_syntax);
+			info->refused_ts = 1;
+			return PI_ERR_UNSUPPORTED;
+		}
 		log_info("dicom: header unreadable: %s", st.text());
 		return PI_ERR_UNPROCESSABLE;
 	}

@@ -5,12 +5,12 @@
 // mapped onto the image, the duplicate-instance and wrong-patient guards,
 // the byte-exact original, and hostile headers.
 import { test } from 'node:test';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-	MAX_UPLOAD_BYTES, STORAGE, TEST_TMP, api, assert, assertError, assertImage, auditRows, dims, imageRow,
-	imageRowCount, lit, makeImage, sleep, objectsOf, pixel, polaimgCli, readObject, seedWorld, sha256, sql, tmpEntries,
+	MAX_UPLOAD_BYTES, POLAIMG_BIN, POLAIMG_CONF, STORAGE, TEST_TMP, api, assert, assertError, assertImage, auditRows, dims, imageRow,
+	imageRowCount, lit, makeImage, sleep, objectsOf, pixel, polaimgCli, readObject, seedWorld, serviceEnv, sha256, sql, tmpEntries,
 	upload, uploadOk, uuid,
 } from './lib.mjs';
 
@@ -414,4 +414,41 @@ test('dicom: upload-url refuses application/dicom (DICOM goes through POST /uplo
 		token: w.tDoctor, body: { caseId: w.case, fileName: 'a.dcm', contentType: 'application/dicom', fileSize: 1000 },
 	});
 	assertError(r, 415, 'UNSUPPORTED_MEDIA_TYPE');
+});
+
+// ---- the PolaCare database shape -------------------------------------------------------
+
+test('dicom: sql/005 on a PolaCare database (text ids, no hn; then hn added): columns, unique index, polaimg_case_hn', () => {
+	const DB = 'polacare_dicom_' + uuid().slice(0, 8);
+	const schema = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'data', 'polacare_schema.sql');
+	const psql = (q) => execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', DB, '-c', q], { encoding: 'utf8' }).trim();
+	execFileSync('psql', ['-X', '-q', '-d', 'postgres', '-c', `CREATE DATABASE ${DB}`]);
+	try {
+		execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', DB, '-f', schema]);
+		const env = { ...serviceEnv(), POLAIMG_DATABASE_URL: `host=${process.env.PGHOST} dbname=${DB} user=postgres` };
+		for (let i = 0; i < 2; i++) {
+			const r = spawnSync(POLAIMG_BIN, ['-c', POLAIMG_CONF, 'migrate', '--dir', 'sql'], { env, encoding: 'utf8' });
+			assert.equal(r.status, 0, r.stderr + r.stdout);
+		}
+		for (const col of ['frames', 'modality', 'manufacturer', 'manufacturer_model_name', 'study_instance_uid',
+			'series_instance_uid', 'sop_instance_uid'])
+			assert.equal(psql(`SELECT count(*) FROM information_schema.columns WHERE table_name = 'case_images' AND column_name = '${col}'`), '1', col);
+		psql(`INSERT INTO users (id, email, role, updated_at) VALUES ('u1', 'p@example.org', 'PATIENT', now());
+			INSERT INTO patient_cases (id, patient_id, title, updated_at) VALUES ('c1', 'u1', 't', now())`);
+		assert.equal(psql(`SELECT coalesce(polaimg_case_hn('c1'), 'none')`), 'none', 'no hn column: none');
+		psql(`ALTER TABLE users ADD COLUMN hn varchar(50); UPDATE users SET hn = 'HN-U1'`);
+		assert.equal(psql(`SELECT polaimg_case_hn('c1')`), 'HN-U1', 'users.hn');
+		psql(`ALTER TABLE patient_cases ADD COLUMN hn varchar(50); UPDATE patient_cases SET hn = 'HN-C1'`);
+		assert.equal(psql(`SELECT polaimg_case_hn('c1')`), 'HN-C1', 'patient_cases.hn first');
+		psql(`UPDATE patient_cases SET hn = '  '`);
+		assert.equal(psql(`SELECT polaimg_case_hn('c1')`), 'HN-U1', 'a blank case hn is none');
+		assert.equal(psql(`SELECT coalesce(polaimg_case_hn('nope'), 'none')`), 'none', 'unknown case');
+		// One live row per SOP Instance UID; a purged row frees it.
+		psql(`INSERT INTO case_images (id, case_id, image_url, updated_at, sop_instance_uid) VALUES ('i1', 'c1', 'x', now(), '1.2.3')`);
+		assert.throws(() => psql(`INSERT INTO case_images (id, case_id, image_url, updated_at, sop_instance_uid) VALUES ('i2', 'c1', 'x', now(), '1.2.3')`));
+		psql(`UPDATE case_images SET purged_at = now() WHERE id = 'i1';
+			INSERT INTO case_images (id, case_id, image_url, updated_at, sop_instance_uid) VALUES ('i3', 'c1', 'x', now(), '1.2.3')`);
+	} finally {
+		execFileSync('psql', ['-X', '-q', '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`]);
+	}
 });
