@@ -18,7 +18,9 @@
  * 1420. DCMTK has no JPEG 2000 decoder, so JPEG 2000 files are refused with
  * their own error (UNSUPPORTED_TRANSFER_SYNTAX) rather than half-supported.
  *
- * Bounded work: dicom_probe() loads the file with a small maxReadLength,
+ * Bounded work: dicom_probe() first walks the file meta group itself
+ * (DCMTK reads its values whole: see dicom_meta_ok), then loads the file
+ * with a small maxReadLength,
  * so every value longer than that (the pixel data above all) stays on disk
  * and only the header is in memory; it checks the SOP class, the transfer
  * syntax, Rows x Columns against max_pixels, NumberOfFrames against
@@ -40,6 +42,8 @@
  */
 #include "dicom.h"
 
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -62,6 +66,11 @@ extern "C" {
 
 /* Values longer than this stay on disk when the header is read. */
 #define DICOM_MAX_READ 4096u
+/* Bytes a pixel the inflated pixel data of a deflated file may take, per
+ * pixel of max_pixels (all its frames together). */
+#define DICOM_DEFLATED_PIXEL 16u
+/* The longest value of an element read here (a string or a US). */
+#define DICOM_VALUE_MAX 1024u
 
 static int dicom_ready;
 static struct dicom_limits dicom_lim;
@@ -289,9 +298,17 @@ static int
 dicom_str(DcmItem *ds, const DcmTagKey &tag, char *out, size_t n)
 {
 	OFString v;
+	DcmElement *el = NULL;
 	size_t b = 0, e;
 
 	out[0] = '\0';
+	/* A value longer than DICOM_MAX_READ was left on disk and would be
+	 * read now, at whatever length it claims: none of these values is
+	 * ever that long. */
+	if (ds->findAndGetElement(tag, el, OFFalse).bad() || el == NULL)
+		return 0;
+	if (el->getLength() > DICOM_VALUE_MAX)
+		return -1;
 	if (ds->findAndGetOFString(tag, v).bad())
 		return 0;
 	e = v.length();
@@ -306,6 +323,19 @@ dicom_str(DcmItem *ds, const DcmTagKey &tag, char *out, size_t n)
 	return 0;
 }
 
+/* The US value of tag in ds into *v, its length checked first (see
+ * dicom_str). 0, or -1 when absent or malformed. */
+static int
+dicom_u16(DcmItem *ds, const DcmTagKey &tag, Uint16 *v)
+{
+	DcmElement *el = NULL;
+
+	if (ds->findAndGetElement(tag, el, OFFalse).bad() || el == NULL ||
+	    el->getLength() > DICOM_VALUE_MAX || el->getUint16(*v).bad())
+		return -1;
+	return 0;
+}
+
 /* The size of the file at path, or -1. */
 static long long
 dicom_file_size(const char *path)
@@ -313,6 +343,68 @@ dicom_file_size(const char *path)
 	struct stat st;
 
 	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/*
+ * Checks the file meta group (0002,xxxx: always explicit VR little endian,
+ * right after "DICM") before DCMTK reads it: DCMTK reads meta values whole,
+ * whatever maxReadLength says, so a 300-byte file whose meta element
+ * claims 3 GB would have it allocate 3 GB (found by tests/fuzz/fuzz_dicom.c).
+ * Every meta element must lie within the first DICOM_META_MAX bytes of the
+ * file and inside the file. Returns 0 or PI_ERR_UNPROCESSABLE.
+ */
+#define DICOM_META_MAX 65536u
+static int
+dicom_meta_ok(const char *path)
+{
+	static const char *const long_vrs[] = {
+		"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR",
+		"UT", "UV",
+	};
+	unsigned char *b;
+	size_t n = 0, pos = DICOM_SNIFF_LEN, meta_end = 0;
+	FILE *f;
+	int rc = PI_ERR_UNPROCESSABLE;
+
+	if ((b = (unsigned char *)malloc(DICOM_META_MAX)) == NULL)
+		return PI_ERR_NOMEM;
+	if ((f = fopen(path, "rb")) != NULL) {
+		n = fread(b, 1, DICOM_META_MAX, f);
+		(void)fclose(f);
+	}
+	if (n < DICOM_SNIFF_LEN || memcmp(b + 128, "DICM", 4) != 0)
+		goto out;
+	/* DCMTK reads as many bytes as (0002,0000) says, whatever their
+	 * group, then every further element of group 0002. */
+	if (n >= pos + 12 && memcmp(b + pos, "\x02\x00\x00\x00UL\x04\x00", 8) == 0)
+		meta_end = pos + 12 + ((size_t)b[pos + 8] | (size_t)b[pos + 9] << 8 |
+		    (size_t)b[pos + 10] << 16 | (size_t)b[pos + 11] << 24);
+	while (pos + 8 <= n && ((b[pos] | b[pos + 1] << 8) == 0x0002 ||
+	    pos < meta_end)) {
+		size_t hdr = 8, len = (size_t)(b[pos + 6] | b[pos + 7] << 8);
+
+		for (size_t i = 0; i < PI_ARRAY_LEN(long_vrs); i++)
+			if (memcmp(b + pos + 4, long_vrs[i], 2) == 0) {
+				if (pos + 12 > n)
+					goto out;
+				hdr = 12;
+				len = (size_t)b[pos + 8] | (size_t)b[pos + 9] << 8 |
+				    (size_t)b[pos + 10] << 16 |
+				    (size_t)b[pos + 11] << 24;
+				break;
+			}
+		if (len > n - pos - hdr)
+			goto out;     /* past the file or past DICOM_META_MAX */
+		pos += hdr + len;
+	}
+	rc = pos > DICOM_SNIFF_LEN ? 0 : PI_ERR_UNPROCESSABLE;
+out:
+	if (rc == 0 && meta_end > pos)
+		rc = PI_ERR_UNPROCESSABLE;   /* the group length points past it */
+	if (rc != 0)
+		log_info("dicom: file meta information malformed or too long");
+	free(b);
+	return rc;
 }
 
 /* The body of dicom_probe(); may throw. */
@@ -326,12 +418,17 @@ dicom_probe_ff(const char *path, DcmFileFormat &ff, struct dicom_info *info)
 	Sint32 frames = 1;
 	char when[3][40], tz[16];
 	OFCondition st;
-	int bad = 0;
+	int bad = 0, rc;
 
 	memset(info, 0, sizeof(*info));
 	info->captured_at = -1;
-	st = ff.loadFile(path, EXS_Unknown, EGL_noChange, DICOM_MAX_READ,
-	    ERM_fileOnly);
+	if ((rc = dicom_meta_ok(path)) != 0)
+		return rc;
+	/* Up to the pixel data only: a deflated data set is one zlib
+	 * stream, which DCMTK cannot skip in, so there maxReadLength leaves
+	 * nothing on disk and the pixel data would be inflated here. */
+	st = ff.loadFileUntilTag(path, EXS_Unknown, EGL_noChange,
+	    DICOM_MAX_READ, ERM_fileOnly, DCM_PixelData);
 	if (st.bad()) {
 		/* A transfer syntax polaimg does not decode is named as such
 		 * even when DCMTK could not read the data set that follows
@@ -424,14 +521,24 @@ dicom_probe_ff(const char *path, DcmFileFormat &ff, struct dicom_info *info)
 	}
 
 	/* The size, before any pixel. */
-	if (ds->findAndGetUint16(DCM_Rows, rows).bad() ||
-	    ds->findAndGetUint16(DCM_Columns, cols).bad() ||
-	    ds->findAndGetUint16(DCM_SamplesPerPixel, samples).bad() ||
-	    ds->findAndGetUint16(DCM_BitsAllocated, bits).bad())
+	if (dicom_u16(ds, DCM_Rows, &rows) != 0 ||
+	    dicom_u16(ds, DCM_Columns, &cols) != 0 ||
+	    dicom_u16(ds, DCM_SamplesPerPixel, &samples) != 0 ||
+	    dicom_u16(ds, DCM_BitsAllocated, &bits) != 0)
 		return PI_ERR_UNPROCESSABLE;
-	if (ds->tagExists(DCM_NumberOfFrames) &&
-	    ds->findAndGetSint32(DCM_NumberOfFrames, frames).bad())
-		return PI_ERR_UNPROCESSABLE;
+	if (ds->tagExists(DCM_NumberOfFrames)) {
+		char nf[16];
+		char *end = NULL;
+		long long v;
+
+		if (dicom_str(ds, DCM_NumberOfFrames, nf, sizeof(nf)) != 0 ||
+		    nf[0] == '\0')
+			return PI_ERR_UNPROCESSABLE;
+		v = strtoll(nf, &end, 10);
+		if (end == nf || *end != '\0' || v < -1 || v > INT32_MAX)
+			return PI_ERR_UNPROCESSABLE;
+		frames = (Sint32)v;
+	}
 	info->rows = rows;
 	info->cols = cols;
 	info->samples = samples;
@@ -450,18 +557,30 @@ dicom_probe_ff(const char *path, DcmFileFormat &ff, struct dicom_info *info)
 		    (unsigned)cols, (unsigned)rows, (int)frames);
 		return PI_ERR_UNPROCESSABLE;
 	}
-	if (!ds->tagExists(DCM_PixelData))
+	if (ts == EXS_DeflatedLittleEndianExplicit &&
+	    (uint64_t)rows * cols * samples * (bits / 8) * (uint64_t)frames >
+	    DICOM_DEFLATED_PIXEL * dicom_lim.max_pixels) {
+		/* Inflated whole to be rendered: held to what one image of
+		 * max_pixels may take. */
+		log_info("dicom: deflated pixel data of %d frames too large",
+		    (int)frames);
 		return PI_ERR_UNPROCESSABLE;
+	}
 	if (ts == EXS_LittleEndianImplicit || ts == EXS_LittleEndianExplicit) {
 		/* Native pixel data: every frame must be there, in the value
-		 * and in the file (skipped values are not read). */
+		 * and in the file. Read again past the pixel data, whose value
+		 * stays on disk (DICOM_MAX_READ; no deflate here). */
+		DcmFileFormat full;
 		DcmElement *pd = NULL;
 		uint64_t need = (uint64_t)rows * cols * samples * (bits / 8) *
 		    (uint64_t)frames;
 		uint64_t have;
 		long long fsize = dicom_file_size(path);
 
-		if (ds->findAndGetElement(DCM_PixelData, pd).bad() || pd == NULL)
+		if (full.loadFile(path, EXS_Unknown, EGL_noChange,
+		    DICOM_MAX_READ, ERM_fileOnly).bad() ||
+		    full.getDataset()->findAndGetElement(DCM_PixelData, pd,
+		    OFFalse).bad() || pd == NULL)
 			return PI_ERR_UNPROCESSABLE;
 		have = pd->getLength();
 		if (have == DCM_UndefinedLength || have < need || fsize < 0 ||

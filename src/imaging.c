@@ -168,13 +168,15 @@ static const struct img_magic {
 	const char *m2;
 	size_t n2;
 } img_magics[] = {
-	/* First: a DICOM preamble may itself hold a TIFF header. */
-	{ IMG_DICOM, "", 0, 0x80 /* after the preamble */, "DICM", 4 },
 	{ IMG_JPEG, "\xff\xd8\xff", 3, 0, NULL, 0 },
 	{ IMG_PNG, "\x89PNG\r\n\x1a\n", 8, 0, NULL, 0 },
 	{ IMG_TIFF, "II*\0", 4, 0, NULL, 0 },
 	{ IMG_TIFF, "MM\0*", 4, 0, NULL, 0 },
 	{ IMG_WEBP, "RIFF", 4, 8, "WEBP", 4 },
+	/* Last: a file that begins like one of the above is that (a DICOM
+	 * preamble may hold a TIFF header), so a type told from a prefix
+	 * never changes with more bytes. */
+	{ IMG_DICOM, "", 0, 0x80 /* after the preamble */, "DICM", 4 },
 };
 
 static const struct {
