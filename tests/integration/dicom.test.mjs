@@ -414,6 +414,7 @@ test('dicom: upload-url refuses application/dicom (DICOM goes through POST /uplo
 		token: w.tDoctor, body: { caseId: w.case, fileName: 'a.dcm', contentType: 'application/dicom', fileSize: 1000 },
 	});
 	assertError(r, 415, 'UNSUPPORTED_MEDIA_TYPE');
+	assert.match(r.json.error, /DICOM .*POST \/api\/v1\/images\/upload/);
 });
 
 // ---- the PolaCare database shape -------------------------------------------------------
