@@ -1154,7 +1154,6 @@ db_image_insert(struct db *db, struct image *img, const struct audit *ev)
 		res = NULL;
 		if ((rc = image_dicom(db, img)) != 0)
 			goto out;
-		rc = PI_ERR_DB;
 	}
 	rc = commit_with_audit(db, ev);
 out:
