@@ -315,6 +315,9 @@ h_upload(struct ctx *c)
 		rc = handlers_dicom_check(c, &img, f.sink.path,
 		    f.val[FLD_EYE] != NULL, &force);
 		if (rc > 0) {
+			/* Refused (409, 415): on the record like any failure. */
+			handlers_audit(c, "upload", NULL, img.case_id, NULL,
+			    "error");
 			rc = 0;
 			goto out;
 		}

@@ -317,9 +317,16 @@ test('dicom: a PatientID that is not the case patient\'s hospital number → 409
 	// The right patient.
 	const ok = await uploadOk(w.tDoctor, w.case, fs.readFileSync(opJpeg(64, 48, ['PatientID=HN-0042'])));
 	assert.equal(ok.mimeType, 'application/dicom');
-	// Another patient's file.
+	// Another patient's file: refused, and the refusal is on the record.
 	const f = opJpeg(64, 48, ['PatientID=HN-9999']);
-	assertError(await dicomUpload(w.tDoctor, w.case, f), 409, 'PATIENT_MISMATCH');
+	const refused = await dicomUpload(w.tDoctor, w.case, f);
+	assertError(refused, 409, 'PATIENT_MISMATCH');
+	let arows = [];
+	for (let i = 0; i < 30 && arows.length === 0; i++) {
+		arows = auditRows(`request_id = ${lit(refused.requestId)}`);
+		if (arows.length === 0) await sleep(100);
+	}
+	assert.deepEqual(arows.map((a) => [a.action, a.outcome, a.case_id]), [['upload', 'error', w.case]]);
 	// force=true from the patient: still refused.
 	assertError(await dicomUpload(w.tPatient, w.case, f, { force: 'true' }), 409, 'PATIENT_MISMATCH');
 	assert.equal(imageRowCount(w.case), 1);
