@@ -212,13 +212,26 @@ test('dicom: a multi-frame ophthalmic tomography volume shows its middle frame; 
 	const W = 40, H = 30, N = 5;
 	const levels = [10, 60, 120, 180, 240];
 	const px = Buffer.concat(levels.map((v) => Buffer.alloc(W * H, v)));
-	const f = fromDump(greyHeader(OT_SOP, W, H, { frames: N, window: [127.5, 256] }), px);
-	const img = await uploadOk(w.tDoctor, w.case, fs.readFileSync(f));
-	assertImage(img, { width: W, height: H, frames: N });
-	const d = (await proxyBytes(w.tDoctor, img.id, 'display')).buf;
-	const g = pixel(d, 20, 15)[0];
-	assert.ok(Math.abs(g - 120) < 12, `the middle frame (level 120) is shown, got ${g}`);
-	assert.equal(imageRow(img.id).frames, N);
+	const raw = fromDump(greyHeader(OT_SOP, W, H, { frames: N, window: [127.5, 256] }), px);
+	// The volume uncompressed, and with every frame compressed on its own
+	// (one fragment per frame: only the middle one is decoded).
+	const variants = { explicit: raw };
+	for (const [name, cmd, args] of [['rle', 'dcmcrle', []], ['jpeg-ls', 'dcmcjpls', []],
+		['jpeg-lossless', 'dcmcjpeg', ['+e1']], ['deflated', 'dcmconv', ['+td']]]) {
+		const out = tmp('dcm');
+		run(cmd, [...args, raw, out]);
+		// Each its own instance.
+		modify(out, `SOPInstanceUID=${newUid()}`);
+		variants[name] = out;
+	}
+	for (const [name, f] of Object.entries(variants)) {
+		const img = await uploadOk(w.tDoctor, w.case, fs.readFileSync(f));
+		assertImage(img, { width: W, height: H, frames: N });
+		const d = (await proxyBytes(w.tDoctor, img.id, 'display')).buf;
+		const g = pixel(d, 20, 15)[0];
+		assert.ok(Math.abs(g - 120) < 12, `${name}: the middle frame (level 120) is shown, got ${g}`);
+		assert.equal(imageRow(img.id).frames, N);
+	}
 });
 
 test('dicom: an 8-bit grey image without a window uses the full range of its pixels', async () => {
