@@ -20,6 +20,13 @@
  * - the same answer when asked twice.
  * Reads outside memory (ASan) and undefined behaviour (UBSan) in polaimg's
  * code abort; DCMTK itself is not instrumented.
+ *
+ * Seeds (tests/fuzz/corpus/dicom/, each a file less its first 132 bytes):
+ * op-* a 16x12 ophthalmic photograph made with img2dcm -oph from a
+ * /usr/bin/convert JPEG, then dcmdjpeg (raw), dcmconv +ti / +td, dcmcrle,
+ * dcmcjpls, dcmcjpeg +e1 and gdcmconv --j2k; mono1-16bit a dump2dcm
+ * MONOCHROME1 16-bit file with a window; oom-* the inputs that made DCMTK
+ * allocate gigabytes before the meta group and value lengths were bounded.
  */
 #include <stdint.h>
 #include <stdio.h>
