@@ -49,7 +49,7 @@ say() { printf "bench [%3ds]: %s\n" "$SECONDS" "$*" >&2; }
 
 # ---- packages ---------------------------------------------------------------
 DEPS="build-essential autoconf automake pkg-config libfcgi-dev libpq-dev
- libmagickwand-6.q16-dev libcurl4-openssl-dev libssl-dev libjson-c-dev libjwt-dev
+ libmagickwand-6.q16-dev libcurl4-openssl-dev libssl-dev libjson-c-dev libjwt-dev libdcmtk-dev
  postgresql nginx-light imagemagick openssl curl spawn-fcgi
  libvips-dev libturbojpeg0-dev wrk libgs-common"
 # shellcheck disable=SC2086

@@ -62,6 +62,8 @@ struct config {
 	/* limits */
 	long long max_upload_bytes;
 	long long max_pixels;
+	long long max_dicom_bytes;
+	long long max_frames;
 	long long cache_max_age;
 	long long max_download_url_ttl;
 	long long max_upload_url_ttl;

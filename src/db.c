@@ -59,7 +59,8 @@ enum stmt {
 	ST_IMAGE_INSERT, ST_IMAGE_READY, ST_LIST, ST_COUNT, ST_DELETE,
 	ST_RESTORE, ST_SWEEP, ST_PURGED_DELETED, ST_PURGED_PENDING,
 	ST_KEY_KNOWN, ST_LIVE_PAGE, ST_AUDIT_BATCH, ST_USER_CASE,
-	ST_USER_IMAGE, ST_AUDIT_ONCE, ST__COUNT
+	ST_USER_IMAGE, ST_AUDIT_ONCE, ST_IMAGE_DICOM, ST_SOP_FIND, ST_CASE_HN,
+	ST__COUNT
 };
 
 /* The columns of an image, in the order row_to_image() reads them. */
@@ -79,9 +80,11 @@ enum stmt {
 	"(i.deleted_at IS NOT NULL), " \
 	"CASE WHEN i.captured_at IS NULL THEN 'upload' " \
 	"ELSE coalesce(i.captured_source, 'client') END, " \
-	"up.name, up.role"
-#define IMG_NCOLS 29
-/* The uploader's name and role, for the last two of IMG_COLS
+	"up.name, up.role, " \
+	"i.frames, i.modality, i.manufacturer, i.manufacturer_model_name, " \
+	"i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid"
+#define IMG_NCOLS 36
+/* The uploader's name and role, up.name and up.role of IMG_COLS
  * (sql/005_people.sql): every statement that selects IMG_COLS joins it. A
  * lookup on users' primary key; OFFSET 0 keeps the subquery whole, so
  * that PostgreSQL (14 and later) memoizes it per uploader and computes
@@ -232,6 +235,15 @@ static const struct {
 	    "LEFT JOIN (case_images i JOIN patient_cases c ON c.id = i.case_id) "
 	    "ON i.id = $2 AND i.purged_at IS NULL AND i.deleted_at IS NULL"
 	    IMG_UPLOADER, 2, 1 },
+	/* DICOM originals (sql/006_dicom.sql). */
+	[ST_IMAGE_DICOM] = { "UPDATE case_images SET frames = $2, "
+	    "modality = $3, manufacturer = $4, manufacturer_model_name = $5, "
+	    "study_instance_uid = $6, series_instance_uid = $7, "
+	    "sop_instance_uid = $8 WHERE id = $1", 8 },
+	[ST_SOP_FIND] = { "SELECT id::text, deleted_at IS NOT NULL "
+	    "FROM case_images WHERE sop_instance_uid = $1 "
+	    "AND purged_at IS NULL ORDER BY created_at LIMIT 1", 1, 1 },
+	[ST_CASE_HN] = { "SELECT polaimg_case_hn($1)", 1, 1 },
 };
 
 struct db {
@@ -989,6 +1001,13 @@ row_to_image_at(PGresult *res, int row, int base, struct arena *a,
 	img->uploader_name = str_field(res, row, base + 27, a);
 	copy_field(img->uploader_role, sizeof(img->uploader_role), res, row,
 	    base + 28);
+	img->frames = (long)int_field(res, row, base + 35, 0);
+	copy_field(img->modality, sizeof(img->modality), res, row, base + 33);
+	copy_field(img->manufacturer, sizeof(img->manufacturer), res, row, base + 34);
+	copy_field(img->model_name, sizeof(img->model_name), res, row, base + 35);
+	copy_field(img->study_uid, sizeof(img->study_uid), res, row, base + 33);
+	copy_field(img->series_uid, sizeof(img->series_uid), res, row, base + 34);
+	copy_field(img->sop_uid, sizeof(img->sop_uid), res, row, base + 35);
 }
 
 static void
@@ -1079,6 +1098,73 @@ end_tx(struct db *db, PGresult *res, int rc)
 	return rc;
 }
 
+/* Writes the DICOM columns of img in the open transaction. 0,
+ * PI_ERR_CONFLICT when another live row has its SOP Instance UID (an
+ * upload of the same object that committed after the caller's
+ * db_sop_find: the advisory lock on the UID serializes the two), PI_ERR_DB. */
+static int
+image_dicom(struct db *db, const struct image *img)
+{
+	const char *uid[1] = { img->sop_uid };
+	char frames[24];
+	const char *params[8] = {
+		img->id, num_or_null(frames, sizeof(frames), img->frames, 0),
+		str_or_null(img->modality), str_or_null(img->manufacturer),
+		str_or_null(img->model_name), str_or_null(img->study_uid),
+		str_or_null(img->series_uid), str_or_null(img->sop_uid),
+	};
+	PGresult *res = db_run(db, ST_CASE_LOCK, uid, PGRES_TUPLES_OK);
+	int found;
+
+	if (res == NULL)
+		return PI_ERR_DB;
+	PQclear(res);
+	if ((res = db_run(db, ST_SOP_FIND, uid, PGRES_TUPLES_OK)) == NULL)
+		return PI_ERR_DB;
+	found = PQntuples(res) > 0;
+	PQclear(res);
+	if (found)
+		return PI_ERR_CONFLICT;
+	if ((res = db_run(db, ST_IMAGE_DICOM, params, PGRES_COMMAND_OK)) == NULL)
+		return PI_ERR_DB;
+	PQclear(res);
+	return 0;
+}
+
+int
+db_sop_find(struct db *db, const char *sop_uid, char *id, size_t n,
+    int *deleted)
+{
+	const char *params[1] = { sop_uid };
+	PGresult *res = db_run(db, ST_SOP_FIND, params, PGRES_TUPLES_OK);
+
+	if (res == NULL)
+		return PI_ERR_DB;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return PI_ERR_NOT_FOUND;
+	}
+	copy_field(id, n, res, 0, 0);
+	*deleted = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	PQclear(res);
+	return 0;
+}
+
+int
+db_case_hn(struct db *db, const char *case_id, char *hn, size_t n)
+{
+	const char *params[1] = { case_id };
+	PGresult *res = db_run(db, ST_CASE_HN, params, PGRES_TUPLES_OK);
+
+	hn[0] = '\0';
+	if (res == NULL)
+		return PI_ERR_DB;
+	if (PQntuples(res) == 1)
+		copy_field(hn, n, res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
 int
 db_image_insert(struct db *db, struct arena *a, struct image *img,
     const struct audit *ev)
@@ -1131,6 +1217,12 @@ db_image_insert(struct db *db, struct arena *a, struct image *img,
 		img->captured_at = img->created_at;
 		(void)snprintf(img->captured_source,
 		    sizeof(img->captured_source), "upload");
+	}
+	if (img->sop_uid[0] != '\0') {
+		PQclear(res);
+		res = NULL;
+		if ((rc = image_dicom(db, img)) != 0)
+			goto out;
 	}
 	rc = commit_with_audit(db, ev);
 out:

@@ -117,7 +117,24 @@ struct image {
 	int64_t upload_expires_at; /* -1 if none */
 	int deleted;
 	char case_patient_id[64];  /* filled by db_image_get */
+	/* DICOM originals (sql/006_dicom.sql); frames 0 and empty strings
+	 * for every other image. */
+	long frames;
+	char modality[17];
+	char manufacturer[65];
+	char model_name[65];
+	char study_uid[65], series_uid[65], sop_uid[65];
 };
+
+/* The live (not purged) image holding DICOM SOP Instance UID sop_uid: its
+ * id into id (n bytes) and *deleted (soft-deleted). 0, PI_ERR_NOT_FOUND,
+ * PI_ERR_DB. */
+int db_sop_find(struct db *db, const char *sop_uid, char *id, size_t n,
+    int *deleted);
+/* The hospital number of case_id's patient (sql/006_dicom.sql,
+ * polaimg_case_hn) into hn (n bytes), empty when there is none. 0 or
+ * PI_ERR_DB. */
+int db_case_hn(struct db *db, const char *case_id, char *hn, size_t n);
 
 /* Writes one audit row (image_events) now. */
 int db_audit(struct db *db, const struct audit *ev);
@@ -159,7 +176,9 @@ int db_image_get(struct db *db, struct arena *a, const char *id,
 
 /* Inserts img (status as set), assigning order = 1 + the case's highest,
  * and writes ev in the same transaction. Fills img->order, timestamps and
- * the uploader's name (in a) and role. */
+ * the uploader's name (in a) and role. A DICOM image (sop_uid set) gets its
+ * DICOM columns in the same transaction; PI_ERR_CONFLICT when a live row
+ * already has its SOP Instance UID (nothing written). */
 int db_image_insert(struct db *db, struct arena *a, struct image *img,
     const struct audit *ev);
 

@@ -96,6 +96,26 @@ uploader_json(const struct image *img)
 }
 
 /* The image resource of docs/api.md. */
+/* The "dicom" member of an image: its DICOM identifiers, or NULL (JSON
+ * null) for an image that is not a DICOM file. */
+static json_object *
+handlers_dicom_json(const struct image *img)
+{
+	json_object *d;
+
+	if (img->sop_uid[0] == '\0' || (d = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(d, "modality", jstr_or_null(img->modality));
+	json_object_object_add(d, "manufacturer", jstr_or_null(img->manufacturer));
+	json_object_object_add(d, "manufacturerModelName",
+	    jstr_or_null(img->model_name));
+	json_object_object_add(d, "studyInstanceUid", jstr_or_null(img->study_uid));
+	json_object_object_add(d, "seriesInstanceUid",
+	    jstr_or_null(img->series_uid));
+	json_object_object_add(d, "sopInstanceUid", jstr_or_null(img->sop_uid));
+	return d;
+}
+
 json_object *
 handlers_image_json(struct arena *a, const struct image *img)
 {
@@ -132,6 +152,9 @@ handlers_image_json(struct arena *a, const struct image *img)
 	    json_object_new_string(handlers_fmt_time(a, img->created_at)));
 	json_object_object_add(o, "updatedAt",
 	    json_object_new_string(handlers_fmt_time(a, img->updated_at)));
+	json_object_object_add(o, "frames", img->frames > 0 ?
+	    json_object_new_int64(img->frames) : NULL);
+	json_object_object_add(o, "dicom", handlers_dicom_json(img));
 	return o;
 }
 

@@ -208,4 +208,17 @@ int handlers_load_image(struct ctx *c, const char *id, enum acl_action action,
 int handlers_check_case(struct ctx *c, const char *case_id,
     enum acl_action action, const char *audit_action, struct db_case *kase);
 
+/* handlers_dicom.c: the checks of a DICOM upload at path before it is
+ * stored (header limits, laterality, capture time, duplicate instance,
+ * wrong patient); sets img's eyeSide and capturedAt from the file where
+ * the client gave none (eye_given: the form had eyeSide). *force: in, the
+ * form asked to store a PatientID mismatch anyway; out, 1 when it was a
+ * mismatch so stored (to be audited). Returns 0 to go on,
+ * PI_ERR_ANSWERED after answering (409, 415), or a pi_err. */
+int handlers_dicom_check(struct ctx *c, struct image *img, const char *path,
+    int eye_given, int *force);
+/* Answers 409 DUPLICATE_INSTANCE for img's SOP Instance UID after an insert
+ * lost the race for it: PI_ERR_ANSWERED, or a pi_err. */
+int handlers_dicom_duplicate(struct ctx *c, const struct image *img);
+
 #endif

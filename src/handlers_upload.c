@@ -48,9 +48,10 @@
 
 /* --- POST /upload -------------------------------------------------------- */
 
-enum { FLD_CASE, FLD_EYE, FLD_TYPE, FLD_DESC, FLD_CAPTURED, FLD__N };
+enum { FLD_CASE, FLD_EYE, FLD_TYPE, FLD_DESC, FLD_CAPTURED, FLD_FORCE,
+	FLD__N };
 static const char *const form_fields[FLD__N] = {
-	"caseId", "eyeSide", "imageType", "description", "capturedAt",
+	"caseId", "eyeSide", "imageType", "description", "capturedAt", "force",
 };
 
 struct form {
@@ -62,6 +63,15 @@ struct form {
 	size_t len[FLD__N];
 	int too_long;
 };
+
+/* The largest original POST /upload takes: a DICOM file has its own
+ * limit (max_dicom_bytes), every other image max_upload_bytes. */
+static long long
+upload_max(const struct config *cfg)
+{
+	return cfg->max_dicom_bytes > cfg->max_upload_bytes ?
+	    cfg->max_dicom_bytes : cfg->max_upload_bytes;
+}
 
 static int
 form_begin(void *ud, const struct mp_part *part)
@@ -190,7 +200,8 @@ record_ready(struct ctx *c, struct image *img, const char *action)
 	rc = db_image_insert(c->w->db, c->req->arena, img, &ev);
 	if (rc != 0) {
 		ingest_delete_objects(c->w->storage, c->req->arena, img, 3);
-		return rc == PI_ERR_NOT_FOUND ? PI_ERR_NOT_FOUND : PI_ERR_DB;
+		return rc == PI_ERR_NOT_FOUND || rc == PI_ERR_CONFLICT ? rc :
+		    PI_ERR_DB;
 	}
 	return 0;
 }
@@ -226,7 +237,7 @@ h_upload(struct ctx *c)
 	struct handlers_image_fields fields;
 	json_object *details = NULL;
 	enum img_type t;
-	int rc;
+	int rc, force = 0;
 
 	if (ingest_admit(c, c->who.user_id))
 		return 0;
@@ -241,7 +252,7 @@ h_upload(struct ctx *c)
 	 * refused before a byte is read: a web server that does not enforce
 	 * its own limit on a proxied body (Apache's mod_proxy_fcgi) would
 	 * otherwise stream it all, or wait for bytes that never come. */
-	if (c->req->content_length > c->w->cfg->max_upload_bytes + UPLOAD_OVERHEAD)
+	if (c->req->content_length > upload_max(c->w->cfg) + UPLOAD_OVERHEAD)
 		return PI_ERR_TOO_LARGE;
 	if (mp_boundary(c->req->content_type, boundary, sizeof(boundary)) != 0) {
 		http_validation_error(c->req, http_detail_add(NULL, "body",
@@ -252,6 +263,7 @@ h_upload(struct ctx *c)
 	    c->w->cfg->max_upload_bytes);
 	if (rc != 0)
 		goto out;
+	ingest_sink_dicom_max(&f.sink, c->w->cfg->max_dicom_bytes);
 	rc = read_form(c, &f, boundary);
 	if (rc != 0)
 		goto out;
@@ -273,6 +285,12 @@ h_upload(struct ctx *c)
 	fields.description = f.val[FLD_DESC];
 	fields.captured_at = f.val[FLD_CAPTURED];
 	details = handlers_image_fields(&fields, &img, NULL);
+	if (f.val[FLD_FORCE] != NULL) {
+		force = strcmp(f.val[FLD_FORCE], "true") == 0;
+		if (!force && strcmp(f.val[FLD_FORCE], "false") != 0)
+			details = http_detail_add(details, "force",
+			    "must be true or false");
+	}
 	if (!f.have_image)
 		details = http_detail_add(details, "image", "is required");
 	if (details != NULL) {
@@ -294,13 +312,35 @@ h_upload(struct ctx *c)
 		goto out;
 	handlers_image_new(c, &img);
 	img.file_size = f.sink.size;
+	if (t == IMG_DICOM) {
+		rc = handlers_dicom_check(c, &img, f.sink.path,
+		    f.val[FLD_EYE] != NULL, &force);
+		if (rc == PI_ERR_ANSWERED) {
+			/* Refused (409, 415): on the record like any failure. */
+			handlers_audit(c, "upload", NULL, img.case_id, NULL,
+			    "error");
+			rc = 0;
+			goto out;
+		}
+		if (rc != 0)
+			goto out;
+	}
 	rc = ingest(c->w->storage, c->req->arena, c->w->cfg->max_pixels,
 	    &img, f.sink.path, t, 1);
 	if (rc != 0)
 		goto out;
 	rc = record_ready(c, &img, "upload");
+	if (rc == PI_ERR_CONFLICT && t == IMG_DICOM) {
+		/* The same instance, stored concurrently. */
+		rc = handlers_dicom_duplicate(c, &img);
+		rc = rc == PI_ERR_ANSWERED ? 0 : rc;
+		goto out;
+	}
 	if (rc != 0)
 		goto out;
+	if (force)
+		handlers_audit(c, "patient_override", img.id, img.case_id,
+		    NULL, "ok");
 	rc = http_json(c->req, 201, handlers_envelope(
 	    handlers_image_json(c->req->arena, &img),
 	    "Image uploaded successfully"));

@@ -446,6 +446,20 @@ http_error(struct http_request *r, int status, const char *code,
 }
 
 int
+http_error_field(struct http_request *r, int status, const char *code,
+    const char *message, const char *key, json_object *value)
+{
+	json_object *o = error_body(r, code, message);
+
+	if (o == NULL) {
+		json_object_put(value);
+		return http_json(r, 500, NULL);
+	}
+	json_object_object_add(o, key, value);
+	return http_json(r, status, o);
+}
+
+int
 http_error_hdr(struct http_request *r, int status, const char *code,
     const char *message, const char *hname, const char *hvalue)
 {
@@ -494,7 +508,7 @@ http_error_for(struct http_request *r, int err)
 		return http_error(r, 413, "PAYLOAD_TOO_LARGE", "Payload too large");
 	case PI_ERR_UNSUPPORTED:
 		return http_error(r, 415, "UNSUPPORTED_MEDIA_TYPE",
-		    "Unsupported media type: JPEG, PNG, TIFF or WebP required");
+		    "Unsupported media type: JPEG, PNG, TIFF, WebP or DICOM required");
 	case PI_ERR_UNPROCESSABLE:
 		return http_error(r, 422, "UNPROCESSABLE_IMAGE",
 		    "The image could not be processed");

@@ -104,6 +104,10 @@ int http_json_bytes(struct http_request *r, int status, const char *body,
     size_t len);
 #define HTTP_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
+/* The same with one more member of the body, key: value (value is
+ * consumed, may be NULL for JSON null). */
+int http_error_field(struct http_request *r, int status, const char *code,
+    const char *message, const char *key, json_object *value);
 /* The same with one extra header (hname NULL for none). */
 int http_json_hdr(struct http_request *r, int status, json_object *obj,
     const char *hname, const char *hvalue);

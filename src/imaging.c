@@ -157,6 +157,7 @@ static const struct img_format {
 	[IMG_PNG] = { "PNG", "image/png", "png" },
 	[IMG_TIFF] = { "TIFF", "image/tiff", "tif" },
 	[IMG_WEBP] = { "WEBP", "image/webp", "webp" },
+	[IMG_DICOM] = { NULL, "application/dicom", "dcm" },  /* see dicom.cc */
 };
 
 /* Magic bytes: data at offset 0, and for WebP a second run further on. */
@@ -173,6 +174,10 @@ static const struct img_magic {
 	{ IMG_TIFF, "II*\0", 4, 0, NULL, 0 },
 	{ IMG_TIFF, "MM\0*", 4, 0, NULL, 0 },
 	{ IMG_WEBP, "RIFF", 4, 8, "WEBP", 4 },
+	/* Last: a file that begins like one of the above is that (a DICOM
+	 * preamble may hold a TIFF header), so a type told from a prefix
+	 * never changes with more bytes. */
+	{ IMG_DICOM, "", 0, 0x80 /* after the preamble */, "DICM", 4 },
 };
 
 static const struct {
@@ -184,6 +189,7 @@ static const struct {
 	{ "image/png", IMG_PNG },
 	{ "image/tiff", IMG_TIFF },
 	{ "image/webp", IMG_WEBP },
+	{ "application/dicom", IMG_DICOM },
 };
 
 /* Coders a loaded polaimg policy must deny (a sample of conf/policy.xml's
@@ -217,7 +223,7 @@ img_sniff(const unsigned char *buf, size_t len)
 static const struct img_format *
 img_format(enum img_type t)
 {
-	if (t <= IMG_UNKNOWN || t > IMG_WEBP)
+	if (t <= IMG_UNKNOWN || t > IMG_DICOM)
 		return NULL;
 	return &img_formats[t];
 }
@@ -673,7 +679,7 @@ img_probe(const char *path, enum img_type type, uint64_t max_pixels,
 	uint64_t w, h;
 	int err;
 
-	if (info == NULL || fmt == NULL)
+	if (info == NULL || fmt == NULL || fmt->coder == NULL)
 		return PI_ERR_INTERNAL;
 	memset(info, 0, sizeof(*info));
 	info->type = type;
@@ -988,7 +994,8 @@ img_derive(const char *path, const struct img_info *info,
 	thumb = !(out->skip & IMG_SKIP_THUMB);
 	if ((!display && !thumb) || (display && out->display_path == NULL) ||
 	    (thumb && out->thumb_path == NULL) || info->width == 0 ||
-	    info->height == 0 || (fmt = img_format(info->type)) == NULL)
+	    info->height == 0 || (fmt = img_format(info->type)) == NULL ||
+	    fmt->coder == NULL)
 		return PI_ERR_INTERNAL;
 	otype = info->type == IMG_PNG ? IMG_PNG : IMG_JPEG;
 	/* The sizes as displayed (EXIF orientations 5..8 turn the image by a
@@ -1087,6 +1094,57 @@ img_derive(const char *path, const struct img_info *info,
 	out->display_height = display ? dh : 0;
 	out->thumb_width = thumb ? tw : 0;
 	out->thumb_height = thumb ? th : 0;
+	err = 0;
+out:
+	if (wand != NULL)
+		wand = DestroyMagickWand(wand);
+	return err;
+}
+
+int
+img_derive_pixels(const unsigned char *pixels, uint64_t w, uint64_t h,
+    int channels, struct img_outputs *out)
+{
+	MagickWand *wand = NULL;
+	MagickBooleanType ok;
+	uint64_t dw, dh, tw, th;
+	int err;
+
+	if (pixels == NULL || out == NULL || w == 0 || h == 0 ||
+	    (channels != 1 && channels != 3) || out->display_path == NULL ||
+	    out->thumb_path == NULL)
+		return PI_ERR_INTERNAL;
+	img_fit(w, h, IMG_DISPLAY_MAX, &dw, &dh);
+	img_fit(dw, dh, IMG_THUMB_MAX, &tw, &th);
+	if ((err = img_begin()) != 0)
+		goto out;
+	if ((wand = NewMagickWand()) == NULL) {
+		err = PI_ERR_NOMEM;
+		goto out;
+	}
+	ok = MagickConstituteImage(wand, (size_t)w, (size_t)h,
+	    channels == 1 ? "I" : "RGB", CharPixel, pixels);
+	if ((err = img_check(wand, ok, "constitute",
+	    PI_ERR_UNPROCESSABLE)) != 0)
+		goto out;
+	if (channels == 1 && (err = img_check(wand,
+	    MagickSetImageColorspace(wand, GRAYColorspace), "grey",
+	    PI_ERR_UNPROCESSABLE)) != 0)
+		goto out;
+	if ((err = img_normalize(wand)) != 0 ||
+	    (err = img_resize(wand, dw, dh)) != 0 ||
+	    (err = img_write(wand, IMG_JPEG, out->display_path,
+	    IMG_DISPLAY_QUALITY, 1)) != 0 ||
+	    (err = img_resize(wand, tw, th)) != 0 ||
+	    (err = img_write(wand, IMG_JPEG, out->thumb_path, IMG_THUMB_QUALITY,
+	    0)) != 0)
+		goto out;
+	out->display_type = IMG_JPEG;
+	out->thumb_type = IMG_JPEG;
+	out->display_width = dw;
+	out->display_height = dh;
+	out->thumb_width = tw;
+	out->thumb_height = th;
 	err = 0;
 out:
 	if (wand != NULL)

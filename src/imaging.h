@@ -11,21 +11,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum img_type { IMG_UNKNOWN = 0, IMG_JPEG, IMG_PNG, IMG_TIFF, IMG_WEBP };
+/* IMG_DICOM (a Part 10 file, application/dicom) is never opened by
+ * ImageMagick: dicom.c renders its pixels and img_derive_pixels() makes
+ * its copies; img_probe() and img_derive() refuse it. */
+enum img_type { IMG_UNKNOWN = 0, IMG_JPEG, IMG_PNG, IMG_TIFF, IMG_WEBP,
+	IMG_DICOM };
 
 /* Longest side of the display copy and of the thumbnail, in pixels. */
 #define IMG_DISPLAY_MAX 2048
 #define IMG_THUMB_MAX 400
 
-/* The type named by the first bytes (at least 12 are needed to tell WebP),
+/* The type named by the first bytes (at least 12 are needed to tell WebP,
+ * 132 to tell DICOM: "DICM" after the 128-byte preamble),
  * IMG_UNKNOWN for anything else (GIF, SVG, PDF, MVG, HTML …). Pure. */
 enum img_type img_sniff(const unsigned char *buf, size_t len);
 /* "image/jpeg" …; NULL for IMG_UNKNOWN. */
 const char *img_mime(enum img_type t);
-/* "jpg", "png", "tif", "webp"; NULL for IMG_UNKNOWN. */
+/* "jpg", "png", "tif", "webp", "dcm"; NULL for IMG_UNKNOWN. */
 const char *img_ext(enum img_type t);
 /* The type for a MIME type ("image/jpeg", "image/jpg", "image/png",
- * "image/tiff", "image/webp", case-insensitive), IMG_UNKNOWN otherwise. */
+ * "image/tiff", "image/webp", "application/dicom", case-insensitive),
+ * IMG_UNKNOWN otherwise. */
 enum img_type img_type_from_mime(const char *mime);
 
 /* A zero field leaves ImageMagick's default (capped by policy.xml) alone,
@@ -107,5 +113,14 @@ struct img_outputs {
  * PI_ERR_NOMEM / PI_ERR_INTERNAL (bad arguments). */
 int img_derive(const char *path, const struct img_info *info,
     struct img_outputs *out);
+
+/* Makes the display copy and the thumbnail, as img_derive() does (same
+ * sizes, JPEG quality, never upscaling), from w x h 8-bit pixels already
+ * decoded by someone else (dicom.c): channels 1 (grey) or 3 (RGB,
+ * interleaved), w * h * channels bytes. Both copies are JPEG; they carry
+ * no metadata. Returns 0, PI_ERR_UNPROCESSABLE, PI_ERR_IO, PI_ERR_NOMEM or
+ * PI_ERR_INTERNAL (bad arguments). */
+int img_derive_pixels(const unsigned char *pixels, uint64_t w, uint64_t h,
+    int channels, struct img_outputs *out);
 
 #endif

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 #include "common.h"
 #include "arena.h"
 #include "db.h"
+#include "dicom.h"
 #include "imaging.h"
 #include "log.h"
 #include "storage.h"
@@ -98,15 +100,29 @@ sink_flush(struct ingest_sink *s)
 	return rc;
 }
 
+void
+ingest_sink_dicom_max(struct ingest_sink *s, long long max_dicom)
+{
+	s->max_dicom = max_dicom;
+}
+
+/* The size limit in force: the DICOM one for a DICOM file, the larger one
+ * while the head cannot tell yet. */
+static long long
+sink_limit(const struct ingest_sink *s)
+{
+	if (s->max_dicom <= 0)
+		return s->max;
+	if (s->headlen < DICOM_SNIFF_LEN)
+		return s->max > s->max_dicom ? s->max : s->max_dicom;
+	return dicom_sniff(s->head, s->headlen) ? s->max_dicom : s->max;
+}
+
 int
 ingest_sink_write(struct ingest_sink *s, const char *data, size_t len)
 {
 	if (s->err != 0)
 		return s->err;
-	if ((long long)len > s->max - s->size) {
-		s->err = PI_ERR_TOO_LARGE;
-		return s->err;
-	}
 	if (s->headlen < sizeof(s->head)) {
 		size_t k = sizeof(s->head) - s->headlen;
 
@@ -114,6 +130,10 @@ ingest_sink_write(struct ingest_sink *s, const char *data, size_t len)
 			k = len;
 		memcpy(s->head + s->headlen, data, k);
 		s->headlen += k;
+	}
+	if ((long long)len > sink_limit(s) - s->size) {
+		s->err = PI_ERR_TOO_LARGE;
+		return s->err;
 	}
 	s->size += (long long)len;
 	if (len > INGEST_SINK_BUF - s->buffered) {
@@ -230,6 +250,47 @@ ingest_delete_objects(struct storage *st, struct arena *a,
 	}
 }
 
+/* The DICOM part of ingest(): reads the header (dicom_probe, the limits of
+ * dicom_init), renders the middle frame and makes both copies from its
+ * pixels at out's paths. Fills img's size, frames, DICOM fields and
+ * captured_at (when img has none). 0 or a pi_err. */
+static int
+ingest_dicom(struct image *img, const char *orig_path,
+    struct img_outputs *out)
+{
+	struct dicom_info info;
+	unsigned char *px = NULL;
+	uint32_t w = 0, h = 0;
+	int ch = 0, rc;
+
+	rc = dicom_probe(orig_path, &info);
+	if (rc != 0)
+		goto out;
+	img->width = (long)info.cols;
+	img->height = (long)info.rows;
+	img->frames = (long)info.frames;
+	if (img->captured_at < 0 && info.captured_at >= 0) {
+		img->captured_at = info.captured_at;
+		(void)snprintf(img->captured_source,
+		    sizeof(img->captured_source), "dicom");
+	}
+	(void)snprintf(img->modality, sizeof(img->modality), "%s", info.modality);
+	(void)snprintf(img->manufacturer, sizeof(img->manufacturer), "%s",
+	    info.manufacturer);
+	(void)snprintf(img->model_name, sizeof(img->model_name), "%s", info.model);
+	(void)snprintf(img->study_uid, sizeof(img->study_uid), "%s", info.study_uid);
+	(void)snprintf(img->series_uid, sizeof(img->series_uid), "%s",
+	    info.series_uid);
+	(void)snprintf(img->sop_uid, sizeof(img->sop_uid), "%s", info.sop_uid);
+	rc = dicom_render(orig_path, &info, &px, &w, &h, &ch);
+	if (rc != 0)
+		goto out;
+	rc = img_derive_pixels(px, w, h, ch, out);
+out:
+	free(px);
+	return rc;
+}
+
 /* Probes the original at orig_path (sniffed type t), makes the display copy
  * and the thumbnail, and stores the objects: the original too when
  * store_original (it is consumed then). Fills img's measurements. On
@@ -244,22 +305,25 @@ ingest(struct storage *st, struct arena *a, long long max_pixels,
 	char dpath[1100] = "", tpath[1100] = "";
 	int fd, rc, stored = 0, turned;
 
-	rc = img_probe(orig_path, t, (uint64_t)max_pixels, &info);
-	if (rc != 0)
-		goto out;
-	/* The size as displayed: EXIF orientations 5..8 turn the image by a
-	 * quarter (docs/api.md, "The image resource"). */
-	turned = info.orientation >= 5 && info.orientation <= 8;
-	img->width = (long)(turned ? info.height : info.width);
-	img->height = (long)(turned ? info.width : info.height);
-	/* The EXIF date when the client gave none: a new image has no date
-	 * yet, a pending one read back shows its upload time as "upload". */
-	if ((img->captured_at < 0 ||
-	    strcmp(img->captured_source, "upload") == 0) &&
-	    info.captured_at >= 0) {
-		img->captured_at = info.captured_at;
-		(void)snprintf(img->captured_source,
-		    sizeof(img->captured_source), "exif");
+	if (t != IMG_DICOM) {
+		rc = img_probe(orig_path, t, (uint64_t)max_pixels, &info);
+		if (rc != 0)
+			goto out;
+		/* The size as displayed: EXIF orientations 5..8 turn the
+		 * image by a quarter (docs/api.md, "The image resource"). */
+		turned = info.orientation >= 5 && info.orientation <= 8;
+		img->width = (long)(turned ? info.height : info.width);
+		img->height = (long)(turned ? info.width : info.height);
+		/* The EXIF date when the client gave none: a new image has no
+		 * date yet, a pending one read back shows its upload time as
+		 * "upload". */
+		if ((img->captured_at < 0 ||
+		    strcmp(img->captured_source, "upload") == 0) &&
+		    info.captured_at >= 0) {
+			img->captured_at = info.captured_at;
+			(void)snprintf(img->captured_source,
+			    sizeof(img->captured_source), "exif");
+		}
 	}
 	(void)snprintf(img->mime_type, sizeof(img->mime_type), "%s", img_mime(t));
 
@@ -273,7 +337,8 @@ ingest(struct storage *st, struct arena *a, long long max_pixels,
 	memset(&out, 0, sizeof(out));
 	out.display_path = dpath;
 	out.thumb_path = tpath;
-	rc = img_derive(orig_path, &info, &out);
+	rc = t == IMG_DICOM ? ingest_dicom(img, orig_path, &out) :
+	    img_derive(orig_path, &info, &out);
 	if (rc != 0)
 		goto out;
 	(void)snprintf(img->display_mime, sizeof(img->display_mime), "%s",

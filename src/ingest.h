@@ -28,8 +28,9 @@ struct ingest_sink {
 	char path[1100];
 	struct evp_md_ctx_st *md;
 	long long size, max;      /* size: bytes accepted, buffered included */
-	unsigned char head[16];
+	unsigned char head[132];  /* a DICOM file is told at byte 128 */
 	size_t headlen;
+	long long max_dicom;      /* 0, or the limit once head shows DICOM */
 	char *buf;                /* INGEST_SINK_BUF bytes in the arena */
 	size_t buffered;
 	int err;                  /* first error, sticky */
@@ -40,6 +41,9 @@ struct ingest_sink {
  * ingest_sink_discard() is safe after any of them. */
 int ingest_sink_open(struct ingest_sink *s, struct storage *st,
     struct arena *a, long long max);
+/* A DICOM file may grow to max_dicom bytes instead of max (the sink's
+ * limit is the larger of the two until its first 132 bytes tell). */
+void ingest_sink_dicom_max(struct ingest_sink *s, long long max_dicom);
 /* Appends len bytes. 0, or the sink's first error (sticky): PI_ERR_TOO_LARGE
  * past max, PI_ERR_STORAGE / PI_ERR_STORAGE_FULL on a failed write. */
 int ingest_sink_write(struct ingest_sink *s, const char *data, size_t len);
@@ -66,7 +70,10 @@ void ingest_delete_objects(struct storage *st, struct arena *a,
  * makes the display copy and the thumbnail, and stores the objects under
  * img->storage_key: the original too when store_original (the file is
  * consumed then). Fills img's mime types, dimensions, sizes and hashes of
- * the copies, and captured_at from the EXIF date when img has none.
+ * the copies, and captured_at from the EXIF date when img has none. A
+ * DICOM original (t IMG_DICOM) is read by dicom.cc instead of ImageMagick
+ * (header limits of dicom_init(); max_pixels unused): its middle frame is
+ * rendered, and frames and the DICOM fields of img are filled too.
  * Returns 0, or a pi_err (PI_ERR_UNPROCESSABLE, PI_ERR_TOO_LARGE,
  * PI_ERR_UNSUPPORTED from imaging; PI_ERR_STORAGE / PI_ERR_STORAGE_FULL);
  * on failure nothing of it remains in storage (an original stored before

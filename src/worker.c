@@ -33,6 +33,7 @@
  * 987 MiB.
  */
 #include "worker.h"
+#include "dicom.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,6 +84,23 @@ worker_ingest_memory(long long max_pixels)
 	return worker_img_memory(max_pixels) + WORKER_BASE_BYTES;
 }
 
+/* DCMTK's decoders and the DICOM header limits (dicom.h), once per
+ * worker next to img_init(). 0 or -1 (logged). */
+static int
+worker_dicom_init(const struct config *cfg)
+{
+	struct dicom_limits lim = {
+		.max_pixels = (uint64_t)cfg->max_pixels,
+		.max_frames = (uint64_t)cfg->max_frames,
+	};
+
+	if (dicom_init(&lim) != 0) {
+		log_error("worker: DICOM initialisation failed");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 worker_ctx_init(struct worker_ctx *w, const struct config *cfg)
 {
@@ -108,6 +126,8 @@ worker_ctx_init(struct worker_ctx *w, const struct config *cfg)
 		log_error("worker: imaging initialisation failed");
 		return -1;
 	}
+	if (worker_dicom_init(cfg) != 0)
+		return -1;
 	w->arena = arena_new();
 	w->db = db_new(cfg->database_url);
 	if (w->arena == NULL || w->db == NULL) {

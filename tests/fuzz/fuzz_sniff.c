@@ -8,12 +8,13 @@
  * copy of exactly len bytes, so a read past the end is an ASan report.
  * Contract checked for every input, against the signatures written out
  * here from imaging.h (JPEG FF D8 FF, PNG's 8-byte signature, TIFF "II*\0"
- * or "MM\0*", WebP "RIFF" <4 bytes> "WEBP"):
+ * or "MM\0*", WebP "RIFF" <4 bytes> "WEBP", and only then DICOM, "DICM"
+ * after a 128-byte preamble):
  * - the result is one of enum img_type and equals the oracle's;
  * - IMG_UNKNOWN for fewer than 3 bytes (no signature is shorter), and
  *   WebP only from 12 bytes on;
- * - it depends only on the first 12 bytes, and once a prefix is known
- *   every longer prefix gives the same type;
+ * - it depends only on the first 12 bytes (132 for DICOM), and once a
+ *   prefix is known every longer prefix gives the same type;
  * - the same answer when asked twice; a known type has a MIME type and an
  *   extension, and img_type_from_mime() maps the MIME type back to it.
  */
@@ -36,6 +37,8 @@ oracle(const uint8_t *b, size_t n)
 		return IMG_TIFF;
 	if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0)
 		return IMG_WEBP;
+	if (n >= 132 && memcmp(b + 128, "DICM", 4) == 0)
+		return IMG_DICOM;
 	return IMG_UNKNOWN;
 }
 
@@ -62,12 +65,12 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	enum img_type t, first = IMG_UNKNOWN;
-	size_t lim = size < 16 ? size : 16;
+	size_t lim = size < 136 ? size : 136;
 
 	if (size > 4096)
 		return 0;
 	t = sniff(data, size);
-	if ((int)t < IMG_UNKNOWN || (int)t > IMG_WEBP)
+	if ((int)t < IMG_UNKNOWN || (int)t > IMG_DICOM)
 		abort();
 	if (t != sniff(data, size) || t != oracle(data, size))
 		abort();
@@ -75,8 +78,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (t == IMG_WEBP && size < 12)
 		abort();
-	if (size > 12 && t != sniff(data, 12))
+	if (size > 12 && t != IMG_DICOM && t != sniff(data, 12))
 		abort();    /* looked past the first 12 bytes */
+	if (size > 132 && t != sniff(data, 132))
+		abort();    /* looked past the first 132 bytes */
+	if (t == IMG_DICOM && size < 132)
+		abort();
 	for (size_t k = 0; k <= lim; k++) {
 		enum img_type tk = sniff(data, k);
 

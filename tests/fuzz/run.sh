@@ -6,12 +6,13 @@
 #     tests/fuzz/run.sh [--seconds N] [--out DIR] [target ...]
 #
 # Targets (default: all): multipart auth urltoken json range etag query
-# config imghdr_jpeg imghdr_png imghdr_webp imghdr_tiff router sniff — one
+# config imghdr_jpeg imghdr_png imghdr_webp imghdr_tiff router sniff dicom — one
 # harness tests/fuzz/fuzz_<target>.c each, seeds in
 # tests/fuzz/corpus/<target>/. Environment: FUZZ_SECONDS (default 60; CI
 # runs 60), FUZZ_CC (default clang), FUZZ_OUT (default /tmp/polaimg-fuzz),
 # FUZZ_SUMMARY (a file to append "fuzz <target> <executions> <seconds>
-# <status>" lines to).
+# <status>" lines to), FUZZ_CXX (default clang++: src/dicom.cc, the one C++
+# file, is compiled apart and linked with DCMTK).
 #
 # New inputs libFuzzer finds go to $FUZZ_OUT/corpus/<target>/ (the seed
 # corpus in the tree is only read). A crash stops the run of that target;
@@ -25,7 +26,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
 OUT="${FUZZ_OUT:-/tmp/polaimg-fuzz}"
 CC="${FUZZ_CC:-clang}"
-ALL_TARGETS="multipart auth urltoken json range etag query config imghdr_jpeg imghdr_png imghdr_webp imghdr_tiff router sniff"
+CXX="${FUZZ_CXX:-clang++}"
+ALL_TARGETS="multipart auth urltoken json range etag query config imghdr_jpeg imghdr_png imghdr_webp imghdr_tiff router sniff dicom"
 TARGETS=()
 
 while [ $# -gt 0 ]; do
@@ -54,6 +56,21 @@ lib_sources() {
 		tr ' \t\\' '\n\n\n' | grep '\.c$' | sed "s#^#$ROOT/#"
 }
 
+# src/dicom.cc as an object for the C harnesses (once per run), and the
+# libraries it needs (the list configure.ac links).
+DCMTK_LIBS="-ldcmjpls -ldcmjpeg -ldcmimage -ldcmimgle -ldcmdata -loflog -lofstd -lijg8 -lijg12 -lijg16 -ldcmtkcharls -lstdc++"
+dicom_obj() {
+	local o="$OUT/obj/dicom.o"
+	if [ ! -f "$o" ]; then
+		mkdir -p "$OUT/obj"
+		$CXX -std=c++17 -g -O1 -D_GNU_SOURCE -I"$ROOT/src" \
+			-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr \
+			-fno-sanitize-recover=undefined \
+			-c "$ROOT/src/dicom.cc" -o "$o" >"$OUT/logs/build-dicom.o.log" 2>&1 || return 1
+	fi
+	echo "$o $DCMTK_LIBS"
+}
+
 # The sources and libraries of each harness besides its own file.
 deps() {
 	case "$1" in
@@ -64,13 +81,15 @@ deps() {
 	config) echo "$ROOT/src/config.c $ROOT/src/validate.c $ROOT/src/auth.c $ROOT/src/common.c $(pkg-config --libs libjwt libcrypto)" ;;
 	imghdr_*) echo "$ROOT/src/imghdr.c $(pkg-config --libs zlib)" ;;
 	json|router) echo "$(lib_sources | tr '
-' ' ') $(pkg-config --libs libpq MagickWand-6.Q16 libcurl libcrypto json-c libjwt zlib) -lfcgi" ;;
+' ' ') $(dicom_obj) $(pkg-config --libs libpq MagickWand-6.Q16 libcurl libcrypto json-c libjwt zlib) -lfcgi" ;;
+	dicom) echo "$(dicom_obj) $ROOT/src/common.c $ROOT/src/log.c $(pkg-config --libs libcrypto)" ;;
 	sniff) echo "$ROOT/src/imaging.c $ROOT/src/imghdr.c $ROOT/src/common.c $ROOT/src/log.c $(pkg-config --libs MagickWand-6.Q16 libcrypto zlib)" ;;
 	*) return 1 ;;
 	esac
 }
 
 mkdir -p "$OUT/bin" "$OUT/crashers" "$OUT/logs"
+command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (apt-get install clang)" >&2; exit 2; }
 status=0
 for t in "${TARGETS[@]}"; do
 	d="$(deps "$t")" || { echo "fuzz: unknown target $t" >&2; exit 2; }

@@ -765,7 +765,7 @@ export function assertStoreUrl(url, key, method) {
 
 export const IMAGE_KEYS = ['id', 'caseId', 'imageUrl', 'thumbnailUrl', 'storageType', 'imageType', 'eyeSide',
 	'capturedAt', 'description', 'order', 'fileSize', 'mimeType', 'width', 'height', 'sha256', 'status',
-	'uploadedBy', 'uploader', 'capturedAtSource', 'createdAt', 'updatedAt'].sort();
+	'uploadedBy', 'uploader', 'capturedAtSource', 'createdAt', 'updatedAt', 'frames', 'dicom'].sort();
 
 // URLs we hand out may be relative or prefixed with public_base_url.
 export function assertAppUrl(actual, relPath) {

@@ -30,7 +30,9 @@ failed=0
 for o in $objs; do
 	f=${o##*/}
 	f=${f##*-}
-	f=${f%.o}.c
+	f=${f%.o}
+	# The one C++ file (dicom.cc) is named with its own extension.
+	if [ -f "$srcdir/src/$f.cc" ]; then f=$f.cc; else f=$f.c; fi
 	prefixes=$(echo "$table" | while read -r glob rest; do
 		# shellcheck disable=SC2254
 		case $f in $glob) echo "$rest"; break ;; esac
@@ -43,9 +45,12 @@ for o in $objs; do
 	fi
 	bad=""
 	# Names the compiler makes (sanitizers: __odr_asan.x, __asan_*) are
-	# not the code's: reserved (__) or not C identifiers (a dot).
+	# not the code's: reserved (__) or not C identifiers (a dot); nor are
+	# the weak (W, V) copies of C++ inline functions and templates that
+	# a C++ file's headers instantiate.
 	for sym in $(nm -g --defined-only "$o" |
-	    awk 'NF == 3 && $3 !~ /^__/ && $3 !~ /\./ { print $3 }'); do
+	    awk 'NF == 3 && $2 !~ /^[WVwv]$/ && $3 !~ /^__/ && $3 !~ /\./ \
+	    { print $3 }'); do
 		good=0
 		for p in $prefixes; do
 			case $sym in "${p%_}" | "$p"*) good=1; break ;; esac

@@ -75,7 +75,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # ---- what it needs ---------------------------------------------------------
 PKGS="build-essential autoconf automake pkg-config libfcgi-dev libpq-dev
- libmagickwand-6.q16-dev libcurl4-openssl-dev libssl-dev libjson-c-dev libjwt-dev
+ libmagickwand-6.q16-dev libcurl4-openssl-dev libssl-dev libjson-c-dev libjwt-dev libdcmtk-dev
  debhelper dh-autoreconf dpkg-dev fakeroot lintian rsync systemd man-db
  postgresql nginx-light imagemagick openssl curl spawn-fcgi libfcgi-bin
  apache2 libapache2-mod-fcgid libapache2-mod-xsendfile logrotate postgresql-client"
