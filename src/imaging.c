@@ -65,6 +65,7 @@
 
 #include "common.h"
 #include "imghdr.h"
+#include "jpegdec.h"
 #include "log.h"
 
 #include <errno.h>
@@ -131,6 +132,11 @@
  * at a quarter less resize time than Lanczos.
  */
 #define IMG_FILTER Lanczos2Filter
+
+/* A camera's progressive JPEG has about ten scans; thousands of tiny ones
+ * make libjpeg spend seconds of CPU. Both decoders refuse past this. */
+#define IMG_JPEG_MAX_SCANS 100
+#define IMG_JPEG_MAX_SCANS_S "100"
 
 /*
  * A reduction by more than this is done in two steps: an area average
@@ -852,10 +858,12 @@ img_normalize(MagickWand *wand)
  * decoded image may differ by the shrink-on-load and its rounding). A
  * reduction by more than IMG_SHRINK_RATIO in both directions is first
  * area-averaged to IMG_SHRINK_RATIO times the target; IMG_FILTER makes the
- * last step. A no-op when the image already has that size.
+ * last step. With area set (the thumbnail), such a reduction is one area
+ * average straight to the target instead (see IMG_THUMB_AREA). A no-op
+ * when the image already has that size.
  */
 static int
-img_resize(MagickWand *wand, uint64_t tw, uint64_t th)
+img_resize(MagickWand *wand, uint64_t tw, uint64_t th, int area)
 {
 	uint64_t cw = MagickGetImageWidth(wand), ch = MagickGetImageHeight(wand);
 	MagickBooleanType ok;
@@ -863,6 +871,10 @@ img_resize(MagickWand *wand, uint64_t tw, uint64_t th)
 
 	if (cw == tw && ch == th)
 		return 0;
+	if (area && cw >= tw * IMG_SHRINK_RATIO && ch >= th * IMG_SHRINK_RATIO) {
+		ok = MagickScaleImage(wand, (size_t)tw, (size_t)th);
+		return img_check(wand, ok, "shrink", PI_ERR_UNPROCESSABLE);
+	}
 	if (cw / IMG_SHRINK_RATIO > tw && ch / IMG_SHRINK_RATIO > th) {
 		ok = MagickScaleImage(wand, (size_t)(tw * IMG_SHRINK_RATIO),
 		    (size_t)(th * IMG_SHRINK_RATIO));
@@ -949,6 +961,98 @@ img_write(MagickWand *wand, enum img_type type, const char *path,
 	return img_check(wand, ok, "write", PI_ERR_IO);
 }
 
+/*
+ * The last reduction after a k/8 decode, by less than 8/7 .. 2 (by less
+ * than 5/4 for every camera at least 4096 pixels on its long side): an
+ * area average (see "Last step after a scaled decode" above).
+ */
+static int
+img_jpeg_reduce(MagickWand *wand, uint64_t tw, uint64_t th)
+{
+	uint64_t cw = MagickGetImageWidth(wand), ch = MagickGetImageHeight(wand);
+
+	if (cw == tw && ch == th)
+		return 0;
+	return img_check(wand, MagickScaleImage(wand, (size_t)tw, (size_t)th),
+	    "reduce", PI_ERR_UNPROCESSABLE);
+}
+
+/*
+ * Decodes the JPEG at path through jpegdec.c at the smallest k/8 scale
+ * that covers sw x sh (as stored), into *wand as 8-bit pixels with the ICC
+ * profile, reduced to exactly sw x sh. Sets *done to 0 (and leaves *wand
+ * NULL) for a JPEG jpegdec leaves to ImageMagick. *wand is the caller's to
+ * destroy. Returns 0 or a pi_err.
+ */
+static int
+img_jpeg_read(const char *path, uint64_t sw, uint64_t sh, MagickWand **wand,
+    int *done)
+{
+	struct jd_limits lim;
+	struct jd_image img;
+	struct stat st;
+	void *map = MAP_FAILED;
+	MagickBooleanType ok;
+	int fd, err;
+
+	*done = 0;
+	memset(&img, 0, sizeof(img));
+	memset(&lim, 0, sizeof(lim));
+	if ((err = img_begin()) != 0)
+		return err;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0 ||
+	    st.st_size <= 0) {
+		log_error("imaging: %s: %s", path, strerror(errno));
+		err = PI_ERR_UNPROCESSABLE;
+		goto out;
+	}
+	if ((map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
+	    0)) == MAP_FAILED) {
+		log_error("imaging: mmap %s: %s", path, strerror(errno));
+		err = PI_ERR_NOMEM;
+		goto out;
+	}
+	lim.memory_bytes = GetMagickResourceLimit(MemoryResource);
+	lim.time_seconds = img_time_limit;
+	lim.max_scans = IMG_JPEG_MAX_SCANS;
+	if ((err = jd_decode(map, (size_t)st.st_size, sw, sh, &lim,
+	    &img)) != 0)
+		goto out;
+	if (img.fallback != NULL) {
+		log_debug("imaging: %s left to ImageMagick: %s", path,
+		    img.fallback);
+		goto out;
+	}
+	(void)munmap(map, (size_t)st.st_size);
+	map = MAP_FAILED;
+	if ((*wand = NewMagickWand()) == NULL) {
+		err = PI_ERR_NOMEM;
+		goto out;
+	}
+	ok = MagickConstituteImage(*wand, img.width, img.height,
+	    img.channels == 1 ? "I" : "RGB", CharPixel, img.pixels);
+	if ((err = img_check(*wand, ok, "constitute",
+	    PI_ERR_UNPROCESSABLE)) != 0)
+		goto out;
+	free(img.pixels);
+	img.pixels = NULL;
+	if (img.icc != NULL) {
+		ok = MagickSetImageProfile(*wand, "icc", img.icc, img.icc_len);
+		if ((err = img_check(*wand, ok, "icc", PI_ERR_UNPROCESSABLE)) != 0)
+			goto out;
+	}
+	if ((err = img_jpeg_reduce(*wand, sw, sh)) != 0)
+		goto out;
+	*done = 1;
+out:
+	jd_free(&img);
+	if (map != MAP_FAILED)
+		(void)munmap(map, (size_t)st.st_size);
+	if (fd >= 0)
+		(void)close(fd);
+	return err;
+}
+
 int
 img_derive(const char *path, const struct img_info *info,
     struct img_outputs *out)
@@ -959,7 +1063,7 @@ img_derive(const char *path, const struct img_info *info,
 	MagickWand *wand = NULL, *first;
 	MagickBooleanType ok;
 	uint64_t dw, dh, tw, th, hw, hh, cw, ch;
-	int err, turned, display, thumb;
+	int err, turned, display, thumb, jpeg_done;
 
 	if (info == NULL || out == NULL)
 		return PI_ERR_INTERNAL;
@@ -986,6 +1090,20 @@ img_derive(const char *path, const struct img_info *info,
 		hw = hh;
 		hh = x;
 	}
+	jpeg_done = 0;
+	if (info->type == IMG_JPEG && (err = img_jpeg_read(path, hw, hh,
+	    &wand, &jpeg_done)) != 0)
+		goto out;
+	if (jpeg_done) {
+		/* Pixels only: the orientation the probe read is applied by
+		 * auto-orient below, to the reduced image. */
+		ok = MagickSetImageOrientation(wand,
+		    (OrientationType)info->orientation);
+		if ((err = img_check(wand, ok, "orientation",
+		    PI_ERR_UNPROCESSABLE)) != 0)
+			goto out;
+		goto decoded;
+	}
 	if ((err = img_open(fmt, path, name, sizeof(name), &wand)) != 0)
 		goto out;
 	if (info->type == IMG_JPEG && (err = img_jpeg_hint(wand, info->width,
@@ -996,7 +1114,7 @@ img_derive(const char *path, const struct img_info *info,
 	 * cannot interrupt it. libjpeg refuses the file past this count. */
 	if (info->type == IMG_JPEG &&
 	    (err = img_check(wand, MagickSetOption(wand, "jpeg:max-scan-number",
-	    "100"), "jpeg:max-scan-number", PI_ERR_INTERNAL)) != 0)
+	    IMG_JPEG_MAX_SCANS_S), "jpeg:max-scan-number", PI_ERR_INTERNAL)) != 0)
 		goto out;
 
 	/* The one decode. */
@@ -1019,6 +1137,7 @@ img_derive(const char *path, const struct img_info *info,
 		wand = first;
 	}
 
+decoded:
 	/* Upright, then nothing but pixels and the ICC profile. */
 	ok = MagickAutoOrientImage(wand);
 	if ((err = img_check(wand, ok, "auto-orient",
@@ -1047,14 +1166,14 @@ img_derive(const char *path, const struct img_info *info,
 
 	/* Display copy (flattened after the resize: fewer pixels; a no-op
 	 * the second time). */
-	if (display && ((err = img_resize(wand, dw, dh)) != 0 ||
+	if (display && ((err = img_resize(wand, dw, dh, 0)) != 0 ||
 	    (otype == IMG_JPEG && (err = img_flatten(wand)) != 0) ||
 	    (err = img_write(wand, otype, out->display_path,
 	    IMG_DISPLAY_QUALITY, 1)) != 0))
 		goto out;
 
 	/* Thumbnail, from the display copy still in memory. */
-	if (thumb && ((err = img_resize(wand, tw, th)) != 0 ||
+	if (thumb && ((err = img_resize(wand, tw, th, 1)) != 0 ||
 	    (otype == IMG_JPEG && (err = img_flatten(wand)) != 0) ||
 	    (err = img_write(wand, otype, out->thumb_path, IMG_THUMB_QUALITY,
 	    0)) != 0))
