@@ -1032,15 +1032,16 @@ img_jpeg_reduce(MagickWand *wand, uint64_t tw, uint64_t th)
 }
 
 /*
- * Decodes the JPEG at path through jpegdec.c at the smallest k/8 scale
- * that covers sw x sh (as stored), into *wand as 8-bit pixels with the ICC
- * profile, reduced to exactly sw x sh. Sets *done to 0 (and leaves *wand
+ * Decodes the JPEG at path (probed as info) through jpegdec.c at the
+ * smallest k/8 scale that covers sw x sh (as stored), into *wand as 8-bit
+ * pixels with the ICC profile, reduced to exactly sw x sh. The decoded
+ * size must be the probed size at that scale. Sets *done to 0 (and leaves *wand
  * NULL) for a JPEG jpegdec leaves to ImageMagick. *wand is the caller's to
  * destroy. Returns 0 or a pi_err.
  */
 static int
-img_jpeg_read(const char *path, uint64_t sw, uint64_t sh, MagickWand **wand,
-    int *done)
+img_jpeg_read(const char *path, const struct img_info *info, uint64_t sw,
+    uint64_t sh, MagickWand **wand, int *done)
 {
 	struct jd_limits lim;
 	struct jd_image img;
@@ -1075,6 +1076,15 @@ img_jpeg_read(const char *path, uint64_t sw, uint64_t sh, MagickWand **wand,
 	if (img.fallback != NULL) {
 		log_debug("imaging: %s left to ImageMagick: %s", path,
 		    img.fallback);
+		goto out;
+	}
+	if (img.width != (info->width * img.scale_num + 7) / 8 ||
+	    img.height != (info->height * img.scale_num + 7) / 8) {
+		log_warn("imaging: decoded %ux%u at %u/8, probed %llux%llu",
+		    (unsigned)img.width, (unsigned)img.height, img.scale_num,
+		    (unsigned long long)info->width,
+		    (unsigned long long)info->height);
+		err = PI_ERR_UNPROCESSABLE;
 		goto out;
 	}
 	(void)munmap(map, (size_t)st.st_size);
@@ -1145,8 +1155,8 @@ img_derive(const char *path, const struct img_info *info,
 		hh = x;
 	}
 	jpeg_done = 0;
-	if (info->type == IMG_JPEG && (err = img_jpeg_read(path, hw, hh,
-	    &wand, &jpeg_done)) != 0)
+	if (info->type == IMG_JPEG && (err = img_jpeg_read(path, info, hw,
+	    hh, &wand, &jpeg_done)) != 0)
 		goto out;
 	if (jpeg_done) {
 		/* Pixels only: the orientation the probe read is applied by

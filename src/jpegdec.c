@@ -45,6 +45,7 @@
 #include "common.h"
 #include "log.h"
 
+#include <limits.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,7 +177,7 @@ jd_decode(const unsigned char *buf, size_t len, uint64_t tw, uint64_t th,
 	size_t stride;
 
 	if (out == NULL || lim == NULL || buf == NULL || len == 0 || tw == 0 ||
-	    th == 0 || len > (size_t)(unsigned long)-1)
+	    th == 0 || len > ULONG_MAX)
 		return PI_ERR_INTERNAL;
 	memset(out, 0, sizeof(*out));
 	memset(&ctx, 0, sizeof(ctx));
@@ -202,9 +203,8 @@ jd_decode(const unsigned char *buf, size_t len, uint64_t tw, uint64_t th,
 	ctx.prog.progress_monitor = jd_progress;
 	cinfo.progress = &ctx.prog;
 	if (lim->memory_bytes != 0)
-		cinfo.mem->max_memory_to_use = lim->memory_bytes > (uint64_t)
-		    (long)(((unsigned long)-1) >> 1) ? (long)(((unsigned long)-1)
-		    >> 1) : (long)lim->memory_bytes;
+		cinfo.mem->max_memory_to_use = lim->memory_bytes >
+		    (uint64_t)LONG_MAX ? LONG_MAX : (long)lim->memory_bytes;
 	jpeg_mem_src(&cinfo, buf, (unsigned long)len);
 	jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 0xFFFF);
 	(void)jpeg_read_header(&cinfo, TRUE);
