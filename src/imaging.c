@@ -20,18 +20,25 @@
  * thread, because the pre-forked workers already use the cores and OpenMP
  * inside each worker only adds contention.
  *
- * img_derive() decodes once. A JPEG is read with a jpeg:size hint chosen so
- * that libjpeg decodes at the smallest DCT scale whose result is still at
- * least the display size (computed from the real aspect ratio, never above
- * the image's own size: a larger hint makes libjpeg upscale), so a JPEG of
- * twice the display size or more is shrunk while it is decoded; then the
- * image is auto-oriented, stripped of every profile and property but the
- * ICC profile, resized to the display size (computed from the stored size,
- * not from whatever the decoder returned) and written as the display copy.
- * The thumbnail is resized from that same in-memory display copy. A
- * reduction of more than IMG_SHRINK_RATIO is done in two steps: a cheap
- * area average (MagickScaleImage) to IMG_SHRINK_RATIO times the target,
- * then the good filter for the last step only.
+ * img_derive() decodes once. A camera JPEG (8-bit, grey or YCbCr/RGB,
+ * Huffman-coded) is decoded by jpegdec.c through libjpeg's own API at the
+ * smallest k/8 scale whose result still covers the display size, and its
+ * 8-bit pixels and ICC profile are handed to MagickWand
+ * (MagickConstituteImage), which makes the last reduction (an area average
+ * by less than 2, see "Last step after a scaled decode"), applies the EXIF
+ * orientation the probe read to the reduced image and encodes. Any other
+ * JPEG (CMYK, YCCK, arithmetic coding, 12-bit) is read by ImageMagick with
+ * a jpeg:size hint chosen so that libjpeg decodes at the smallest 1/n scale
+ * whose result is still at least the display size (computed from the real
+ * aspect ratio, never above the image's own size: a larger hint makes
+ * libjpeg upscale). Then the image is auto-oriented, stripped of every
+ * profile and property but the ICC profile, resized to the display size
+ * (computed from the stored size, not from whatever the decoder returned)
+ * and written as the display copy. A reduction of more than
+ * IMG_SHRINK_RATIO is done in two steps: a cheap area average
+ * (MagickScaleImage) to IMG_SHRINK_RATIO times the target, then the good
+ * filter for the last step only. The thumbnail is one area average of that
+ * same in-memory display copy.
  *
  * Metadata: EXIF (GPS, serial numbers, dates), XMP, IPTC, comments and PNG
  * text chunks can all carry patient data, so derived copies keep nothing but
@@ -43,6 +50,9 @@
  * CorruptImage* report, warning or error, makes the image unprocessable:
  * a half-grey copy of a clinical photograph is worse than a refusal. Other
  * warnings (unknown TIFF tags, odd PNG chunks) are logged and tolerated.
+ * jpegdec.c refuses on every libjpeg warning, which is what ImageMagick
+ * turns into CorruptImageWarning, and holds libjpeg to ImageMagick's memory
+ * limit, the same time limit and the same scan count.
  *
  * ImageMagick 6 facts this file relies on (6.9.11, Debian 12, checked):
  * - the time limit runs from the first pixel-cache use in the process, not
@@ -65,6 +75,7 @@
 
 #include "common.h"
 #include "imghdr.h"
+#include "jpegdec.h"
 #include "log.h"
 
 #include <errno.h>
@@ -89,11 +100,13 @@
 
 #define IMG_DISPLAY_QUALITY 85
 #define IMG_THUMB_QUALITY 82
-/* PNG "quality" is zlib level * 10 + filter: level 4, adaptive filters.
- * Measured on a 2000x2000 photograph-like copy: 0.43 s and 3.06 MB,
- * against 2.0 s and 2.87 MB with ImageMagick's default (level 7); PNG stays
- * lossless at every level. */
-#define IMG_PNG_QUALITY 45
+/* PNG "quality" is zlib level * 10 + filter: level 1, adaptive filters.
+ * Measured on a 2000x2000 photograph-like copy (one thread): level 1
+ * 0.24 s and 3.60 MB, level 4 0.42 s and 3.06 MB, ImageMagick's default
+ * (level 7) 2.0 s and 2.87 MB; libvips's default (level 6, no filter)
+ * writes 8.99 MB. Any single fixed filter ("sub": 9.9 MB) loses more than
+ * the levels differ. PNG stays lossless at every level. */
+#define IMG_PNG_QUALITY 15
 #define IMG_MMAP_THRESHOLD (1024 * 1024)  /* bytes; see img_init() */
 #define IMG_NAME_MAX 4096       /* "CODER:" + path + "[0]" */
 #define IMG_FATAL_STATUS 70     /* EX_SOFTWARE */
@@ -123,7 +136,23 @@
  */
 
 /*
- * The filter of the last reduction step. Measured (20 MP photograph with
+ * Last step after a scaled decode (jpegdec.c): the k/8 decode leaves a
+ * reduction by less than 8/7 .. 2 (less than 5/4 for 4096 px and more),
+ * from 8-bit pixels. ImageMagick 6's resize filters cost about the same
+ * whatever their support (2438x1920 -> 2048x1613, one thread, CPU ms:
+ * Lanczos2 278, Catrom 250, Box 230, Triangle 223, Hermite 207): its
+ * horizontal pass walks the image column by column through the pixel
+ * cache, copying a strip of every row for every output column. The area
+ * average (MagickScaleImage) works row by row: 70 ms; MagickSampleImage
+ * 57 ms. Display copies (q85) against a full decode resized with Lanczos3,
+ * camera set: area average within 0.16 dB of libvips (widefield 40.96
+ * against 41.12 dB, phone 38.95 / 39.03, 24 MP 39.50 / 39.55), Lanczos2
+ * no better (40.95, 38.96, 39.48: the DCT scaling already filtered),
+ * Sample 0.6 dB worse. So: area average.
+ */
+
+/*
+ * The filter of the last reduction step (other formats). Measured (20 MP photograph with
  * thin dark lines like retinal vessels, display copy after a 1/2 decode,
  * one thread, PSNR of the q85 copy against a full decode resized with
  * Lanczos): Lanczos 0.34 s of CPU, 33.75 dB; Lanczos2 (two lobes) 0.30 s,
@@ -132,6 +161,11 @@
  * at a quarter less resize time than Lanczos.
  */
 #define IMG_FILTER Lanczos2Filter
+
+/* A camera's progressive JPEG has about ten scans; thousands of tiny ones
+ * make libjpeg spend seconds of CPU. Both decoders refuse past this. */
+#define IMG_JPEG_MAX_SCANS 100
+#define IMG_JPEG_MAX_SCANS_S "100"
 
 /*
  * A reduction by more than this is done in two steps: an area average
@@ -879,10 +913,12 @@ img_normalize(MagickWand *wand)
  * decoded image may differ by the shrink-on-load and its rounding). A
  * reduction by more than IMG_SHRINK_RATIO in both directions is first
  * area-averaged to IMG_SHRINK_RATIO times the target; IMG_FILTER makes the
- * last step. A no-op when the image already has that size.
+ * last step. With area set (the thumbnail), such a reduction is one area
+ * average straight to the target instead (see IMG_THUMB_AREA). A no-op
+ * when the image already has that size.
  */
 static int
-img_resize(MagickWand *wand, uint64_t tw, uint64_t th)
+img_resize(MagickWand *wand, uint64_t tw, uint64_t th, int area)
 {
 	uint64_t cw = MagickGetImageWidth(wand), ch = MagickGetImageHeight(wand);
 	MagickBooleanType ok;
@@ -890,6 +926,10 @@ img_resize(MagickWand *wand, uint64_t tw, uint64_t th)
 
 	if (cw == tw && ch == th)
 		return 0;
+	if (area && cw >= tw * IMG_SHRINK_RATIO && ch >= th * IMG_SHRINK_RATIO) {
+		ok = MagickScaleImage(wand, (size_t)tw, (size_t)th);
+		return img_check(wand, ok, "shrink", PI_ERR_UNPROCESSABLE);
+	}
 	if (cw / IMG_SHRINK_RATIO > tw && ch / IMG_SHRINK_RATIO > th) {
 		ok = MagickScaleImage(wand, (size_t)(tw * IMG_SHRINK_RATIO),
 		    (size_t)(th * IMG_SHRINK_RATIO));
@@ -921,6 +961,24 @@ img_flatten(MagickWand *wand)
 	white = DestroyPixelWand(white);
 	err = img_check(wand, ok, "flatten", PI_ERR_UNPROCESSABLE);
 	return err;
+}
+
+/*
+ * The PNG colour type ("0" grey, "2" RGB, "4" grey + alpha, "6" RGBA) for
+ * the wand's 8-bit image, or NULL to let ImageMagick choose (a colormapped
+ * image, which it may keep as a palette).
+ */
+static const char *
+img_png_type(MagickWand *wand)
+{
+	Image *im = GetImageFromMagickWand(wand);
+	ColorspaceType cs = MagickGetImageColorspace(wand);
+	int grey = cs == GRAYColorspace || cs == LinearGRAYColorspace;
+	int alpha = MagickGetImageAlphaChannel(wand) != MagickFalse;
+
+	if (im == NULL || im->storage_class != DirectClass)
+		return NULL;
+	return grey ? (alpha ? "4" : "0") : (alpha ? "6" : "2");
 }
 
 /*
@@ -961,6 +1019,14 @@ img_write(MagickWand *wand, enum img_type type, const char *path,
 		if (ok != MagickFalse)
 			ok = MagickSetImageCompressionQuality(wand,
 			    IMG_PNG_QUALITY);
+		/* Naming the colour type spares ImageMagick part of its
+		 * palette search (measured: 1024x496 grey, 104 -> 75 ms);
+		 * an image with a colormap keeps its palette. */
+		if (ok != MagickFalse && img_png_type(wand) != NULL)
+			ok = MagickSetOption(wand, "png:color-type",
+			    img_png_type(wand));
+		if (ok != MagickFalse && img_png_type(wand) != NULL)
+			ok = MagickSetOption(wand, "png:bit-depth", "8");
 		/* StripImage-style exclusion, but keeping iCCP. */
 		if (ok != MagickFalse)
 			ok = MagickSetOption(wand, "png:exclude-chunk",
@@ -976,6 +1042,126 @@ img_write(MagickWand *wand, enum img_type type, const char *path,
 	return img_check(wand, ok, "write", PI_ERR_IO);
 }
 
+/*
+ * Makes wand's image from 8-bit pixels, channels 1 (grey, kept grey) or 3
+ * (RGB), as jpegdec.c and dicom.cc hand them over. 0 or a pi_err.
+ */
+static int
+img_constitute(MagickWand *wand, const unsigned char *pixels, uint64_t w,
+    uint64_t h, int channels)
+{
+	MagickBooleanType ok;
+	int err;
+
+	ok = MagickConstituteImage(wand, (size_t)w, (size_t)h,
+	    channels == 1 ? "I" : "RGB", CharPixel, pixels);
+	if ((err = img_check(wand, ok, "constitute",
+	    PI_ERR_UNPROCESSABLE)) != 0 || channels != 1)
+		return err;
+	ok = MagickSetImageColorspace(wand, GRAYColorspace);
+	return img_check(wand, ok, "grey", PI_ERR_UNPROCESSABLE);
+}
+
+/*
+ * The last reduction after a k/8 decode, by less than 8/7 .. 2 (by less
+ * than 5/4 for every camera at least 4096 pixels on its long side): an
+ * area average (see "Last step after a scaled decode" above).
+ */
+static int
+img_jpeg_reduce(MagickWand *wand, uint64_t tw, uint64_t th)
+{
+	uint64_t cw = MagickGetImageWidth(wand), ch = MagickGetImageHeight(wand);
+
+	if (cw == tw && ch == th)
+		return 0;
+	return img_check(wand, MagickScaleImage(wand, (size_t)tw, (size_t)th),
+	    "reduce", PI_ERR_UNPROCESSABLE);
+}
+
+/*
+ * Decodes the JPEG at path (probed as info) through jpegdec.c at the
+ * smallest k/8 scale that covers sw x sh (as stored), into *wand as 8-bit
+ * pixels with the ICC profile, reduced to exactly sw x sh. The decoded
+ * size must be the probed size at that scale. Sets *done to 0 (and leaves *wand
+ * NULL) for a JPEG jpegdec leaves to ImageMagick. *wand is the caller's to
+ * destroy. Returns 0 or a pi_err.
+ */
+static int
+img_jpeg_read(const char *path, const struct img_info *info, uint64_t sw,
+    uint64_t sh, MagickWand **wand, int *done)
+{
+	struct jd_limits lim;
+	struct jd_image img;
+	struct stat st;
+	void *map = MAP_FAILED;
+	MagickBooleanType ok;
+	int fd, err;
+
+	*done = 0;
+	memset(&img, 0, sizeof(img));
+	memset(&lim, 0, sizeof(lim));
+	if ((err = img_begin()) != 0)
+		return err;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0 ||
+	    st.st_size <= 0) {
+		log_error("imaging: %s: %s", path, strerror(errno));
+		err = PI_ERR_UNPROCESSABLE;
+		goto out;
+	}
+	if ((map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
+	    0)) == MAP_FAILED) {
+		log_error("imaging: mmap %s: %s", path, strerror(errno));
+		err = PI_ERR_NOMEM;
+		goto out;
+	}
+	lim.memory_bytes = GetMagickResourceLimit(MemoryResource);
+	lim.time_seconds = img_time_limit;
+	lim.max_scans = IMG_JPEG_MAX_SCANS;
+	if ((err = jd_decode(map, (size_t)st.st_size, sw, sh, &lim,
+	    &img)) != 0)
+		goto out;
+	if (img.fallback != NULL) {
+		log_debug("imaging: %s left to ImageMagick: %s", path,
+		    img.fallback);
+		goto out;
+	}
+	if (img.width != (info->width * img.scale_num + 7) / 8 ||
+	    img.height != (info->height * img.scale_num + 7) / 8) {
+		log_warn("imaging: decoded %ux%u at %u/8, probed %llux%llu",
+		    (unsigned)img.width, (unsigned)img.height, img.scale_num,
+		    (unsigned long long)info->width,
+		    (unsigned long long)info->height);
+		err = PI_ERR_UNPROCESSABLE;
+		goto out;
+	}
+	(void)munmap(map, (size_t)st.st_size);
+	map = MAP_FAILED;
+	if ((*wand = NewMagickWand()) == NULL) {
+		err = PI_ERR_NOMEM;
+		goto out;
+	}
+	if ((err = img_constitute(*wand, img.pixels, img.width, img.height,
+	    img.channels)) != 0)
+		goto out;
+	free(img.pixels);
+	img.pixels = NULL;
+	if (img.icc != NULL) {
+		ok = MagickSetImageProfile(*wand, "icc", img.icc, img.icc_len);
+		if ((err = img_check(*wand, ok, "icc", PI_ERR_UNPROCESSABLE)) != 0)
+			goto out;
+	}
+	if ((err = img_jpeg_reduce(*wand, sw, sh)) != 0)
+		goto out;
+	*done = 1;
+out:
+	jd_free(&img);
+	if (map != MAP_FAILED)
+		(void)munmap(map, (size_t)st.st_size);
+	if (fd >= 0)
+		(void)close(fd);
+	return err;
+}
+
 int
 img_derive(const char *path, const struct img_info *info,
     struct img_outputs *out)
@@ -986,7 +1172,7 @@ img_derive(const char *path, const struct img_info *info,
 	MagickWand *wand = NULL, *first;
 	MagickBooleanType ok;
 	uint64_t dw, dh, tw, th, hw, hh, cw, ch;
-	int err, turned, display, thumb;
+	int err, turned, display, thumb, jpeg_done;
 
 	if (info == NULL || out == NULL)
 		return PI_ERR_INTERNAL;
@@ -1014,6 +1200,20 @@ img_derive(const char *path, const struct img_info *info,
 		hw = hh;
 		hh = x;
 	}
+	jpeg_done = 0;
+	if (info->type == IMG_JPEG && (err = img_jpeg_read(path, info, hw,
+	    hh, &wand, &jpeg_done)) != 0)
+		goto out;
+	if (jpeg_done) {
+		/* Pixels only: the orientation the probe read is applied by
+		 * auto-orient below, to the reduced image. */
+		ok = MagickSetImageOrientation(wand,
+		    (OrientationType)info->orientation);
+		if ((err = img_check(wand, ok, "orientation",
+		    PI_ERR_UNPROCESSABLE)) != 0)
+			goto out;
+		goto decoded;
+	}
 	if ((err = img_open(fmt, path, name, sizeof(name), &wand)) != 0)
 		goto out;
 	if (info->type == IMG_JPEG && (err = img_jpeg_hint(wand, info->width,
@@ -1024,7 +1224,7 @@ img_derive(const char *path, const struct img_info *info,
 	 * cannot interrupt it. libjpeg refuses the file past this count. */
 	if (info->type == IMG_JPEG &&
 	    (err = img_check(wand, MagickSetOption(wand, "jpeg:max-scan-number",
-	    "100"), "jpeg:max-scan-number", PI_ERR_INTERNAL)) != 0)
+	    IMG_JPEG_MAX_SCANS_S), "jpeg:max-scan-number", PI_ERR_INTERNAL)) != 0)
 		goto out;
 
 	/* The one decode. */
@@ -1047,6 +1247,7 @@ img_derive(const char *path, const struct img_info *info,
 		wand = first;
 	}
 
+decoded:
 	/* Upright, then nothing but pixels and the ICC profile. */
 	ok = MagickAutoOrientImage(wand);
 	if ((err = img_check(wand, ok, "auto-orient",
@@ -1075,14 +1276,14 @@ img_derive(const char *path, const struct img_info *info,
 
 	/* Display copy (flattened after the resize: fewer pixels; a no-op
 	 * the second time). */
-	if (display && ((err = img_resize(wand, dw, dh)) != 0 ||
+	if (display && ((err = img_resize(wand, dw, dh, 0)) != 0 ||
 	    (otype == IMG_JPEG && (err = img_flatten(wand)) != 0) ||
 	    (err = img_write(wand, otype, out->display_path,
 	    IMG_DISPLAY_QUALITY, 1)) != 0))
 		goto out;
 
 	/* Thumbnail, from the display copy still in memory. */
-	if (thumb && ((err = img_resize(wand, tw, th)) != 0 ||
+	if (thumb && ((err = img_resize(wand, tw, th, 1)) != 0 ||
 	    (otype == IMG_JPEG && (err = img_flatten(wand)) != 0) ||
 	    (err = img_write(wand, otype, out->thumb_path, IMG_THUMB_QUALITY,
 	    0)) != 0))
@@ -1106,7 +1307,6 @@ img_derive_pixels(const unsigned char *pixels, uint64_t w, uint64_t h,
     int channels, struct img_outputs *out)
 {
 	MagickWand *wand = NULL;
-	MagickBooleanType ok;
 	uint64_t dw, dh, tw, th;
 	int err;
 
@@ -1122,20 +1322,12 @@ img_derive_pixels(const unsigned char *pixels, uint64_t w, uint64_t h,
 		err = PI_ERR_NOMEM;
 		goto out;
 	}
-	ok = MagickConstituteImage(wand, (size_t)w, (size_t)h,
-	    channels == 1 ? "I" : "RGB", CharPixel, pixels);
-	if ((err = img_check(wand, ok, "constitute",
-	    PI_ERR_UNPROCESSABLE)) != 0)
-		goto out;
-	if (channels == 1 && (err = img_check(wand,
-	    MagickSetImageColorspace(wand, GRAYColorspace), "grey",
-	    PI_ERR_UNPROCESSABLE)) != 0)
-		goto out;
-	if ((err = img_normalize(wand)) != 0 ||
-	    (err = img_resize(wand, dw, dh)) != 0 ||
+	if ((err = img_constitute(wand, pixels, w, h, channels)) != 0 ||
+	    (err = img_normalize(wand)) != 0 ||
+	    (err = img_resize(wand, dw, dh, 0)) != 0 ||
 	    (err = img_write(wand, IMG_JPEG, out->display_path,
 	    IMG_DISPLAY_QUALITY, 1)) != 0 ||
-	    (err = img_resize(wand, tw, th)) != 0 ||
+	    (err = img_resize(wand, tw, th, 1)) != 0 ||
 	    (err = img_write(wand, IMG_JPEG, out->thumb_path, IMG_THUMB_QUALITY,
 	    0)) != 0)
 		goto out;

@@ -1,8 +1,9 @@
 /* imaging.h — everything polaimg does to pixels, over MagickWand 6.
  *
  * Sniff the real type from magic bytes, ping the header before decoding,
- * refuse oversize images, then one decode (shrink-on-load for JPEG) feeds
- * the display copy, and the thumbnail is made from the display copy.
+ * refuse oversize images, then one decode (shrink-on-load for JPEG, at any
+ * k/8 through libjpeg's own API: jpegdec.h) feeds the display copy, and the
+ * thumbnail is made from the display copy.
  * img_init() runs once per worker process, after fork.
  */
 #ifndef POLAIMG_IMAGING_H
@@ -98,8 +99,10 @@ struct img_outputs {
 	uint64_t thumb_width, thumb_height;     /* set (0 x 0 when skipped) */
 };
 
-/* Decodes path once (info from img_probe(); jpeg:size hint from the real
- * aspect ratio, never above the image's size), auto-orients, strips metadata
+/* Decodes path once (info from img_probe(); a camera JPEG through jpegdec.c
+ * at the smallest k/8 scale covering the display size, any other JPEG with a
+ * jpeg:size hint from the real aspect ratio, never above the image's size),
+ * auto-orients, strips metadata
  * but keeps the ICC profile, writes the display copy (long side <=
  * IMG_DISPLAY_MAX, progressive JPEG q85 4:2:0, or 8-bit PNG with alpha) and
  * from it the thumbnail (fits IMG_THUMB_MAX square, baseline JPEG q82 or

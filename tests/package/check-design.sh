@@ -3,9 +3,10 @@
 # as includes and calls can show them:
 #
 # - only the files that own a library include it (libpq: db.c; MagickWand:
-#   imaging.c; libcurl: the HTTP back ends; libfcgi: http and the worker);
-# - imaging knows no rows or requests: imaging.[ch] include no project
-#   header but their own, common.h and log.h;
+#   imaging.c; libjpeg: jpegdec.c; libcurl: the HTTP back ends; libfcgi: http and the worker);
+# - imaging knows no rows or requests: imaging.[ch] and jpegdec.[ch]
+#   include no project header but their own, imghdr.h, jpegdec.h, common.h
+#   and log.h;
 # - the handlers reach the back ends only through storage.h: no back end's
 #   header, no signer, no libcurl in any handlers*.c nor in ingest.c;
 # - ingest knows no requests: ingest.[ch] include neither http.h nor
@@ -36,6 +37,7 @@ only_in() {
 }
 only_in 'libpq-fe\.h' "db.c" "libpq is db.c's alone"
 only_in 'wand/MagickWand\.h|MagickWand/MagickWand\.h' "imaging.c" "MagickWand is imaging.c's alone"
+only_in 'jpeglib\.h|jerror\.h' "jpegdec.c" "libjpeg is jpegdec.c's alone"
 only_in 'curl/curl\.h' "storage_http.h storage_s3.c storage_supabase.c" "libcurl is the HTTP back ends' alone"
 only_in 'fcgiapp\.h|fcgi_stdio\.h' "http.h worker.c" "libfcgi is http's and the worker's alone"
 
@@ -51,7 +53,10 @@ allowed() {
 	if [ -z "$bad" ]; then ok "$3"; else not_ok "$3: $1 includes$bad"; fi
 }
 for f in imaging.c imaging.h; do
-	allowed "$f" "imaging.h imghdr.h common.h log.h" "imaging knows no rows or requests ($f)"
+	allowed "$f" "imaging.h imghdr.h jpegdec.h common.h log.h" "imaging knows no rows or requests ($f)"
+done
+for f in jpegdec.c jpegdec.h; do
+	allowed "$f" "jpegdec.h common.h log.h" "the JPEG decoder knows no rows or requests ($f)"
 done
 for f in acl sigv4 urltoken multipart validate imghdr; do
 	allowed "$f.c" "$f.h common.h" "$f.c depends on no other module"

@@ -82,17 +82,26 @@ class BitWriter {
 // every block of the image in every scan: seconds to minutes of CPU for one
 // request. The time goes inside libjpeg, where ImageMagick never checks its
 // time limit.
-export function jpegSlowProgressive(side, coefficients = 63) {
+//
+// components = 4 makes it a CMYK JPEG (no Adobe marker: libjpeg takes four
+// components as CMYK), with the AC scans per component, so coefficients = 15
+// gives 841 scans. polaimg's own JPEG decoder (src/jpegdec.c) refuses a
+// file past 100 scans as it reads them; CMYK is left to ImageMagick, whose
+// libjpeg walks all of them.
+export function jpegSlowProgressive(side, coefficients = 63, components = 1) {
 	const blocks = Math.ceil(side / 8) ** 2;
+	const ids = Array.from({ length: components }, (_, i) => i + 1);
 	const dqt = seg(0xdb, Buffer.from([0, ...Array(64).fill(1)]));
-	const sof = seg(0xc2, Buffer.concat([Buffer.from([8]), u16(side), u16(side), Buffer.from([1, 1, 0x11, 0])]));
+	const sof = seg(0xc2, Buffer.concat([Buffer.from([8]), u16(side), u16(side), Buffer.from([components]),
+		Buffer.from(ids.flatMap((id) => [id, 0x11, 0]))]));
 	// DC table: one code '0' for category 0. AC table: EOB runs r = 0..14, 4-bit codes.
 	const dhtDc = seg(0xc4, Buffer.from([0x00, 1, ...Array(15).fill(0), 0]));
 	const dhtAc = seg(0xc4, Buffer.from([0x10, 0, 0, 0, 15, ...Array(12).fill(0),
 		...Array.from({ length: 15 }, (_, r) => r << 4)]));
-	const sos = (ss, se, ah, al) => seg(0xda, Buffer.from([1, 1, 0x00, ss, se, (ah << 4) | al]));
+	const sos = (cs, ss, se, ah, al) => seg(0xda, Buffer.from([cs.length, ...cs.flatMap((id) => [id, 0x00]),
+		ss, se, (ah << 4) | al]));
 	const dc = new BitWriter();
-	for (let i = 0; i < blocks; i++) dc.put(0, 1);
+	for (let i = 0; i < blocks * components; i++) dc.put(0, 1);
 	const eob = new BitWriter();
 	for (let rem = blocks; rem > 0;) {
 		const run = Math.min(rem, 32767);
@@ -102,10 +111,12 @@ export function jpegSlowProgressive(side, coefficients = 63) {
 		rem -= run;
 	}
 	const ac = eob.flush();
-	const parts = [Buffer.from([0xff, 0xd8]), dqt, sof, dhtDc, dhtAc, sos(0, 0, 0, 0), dc.flush()];
-	for (let k = 1; k <= coefficients; k++) {
-		parts.push(sos(k, k, 0, 13), ac);
-		for (let a = 13; a > 0; a--) parts.push(sos(k, k, a, a - 1), ac);
+	const parts = [Buffer.from([0xff, 0xd8]), dqt, sof, dhtDc, dhtAc, sos(ids, 0, 0, 0, 0), dc.flush()];
+	for (const id of ids) {
+		for (let k = 1; k <= coefficients; k++) {
+			parts.push(sos([id], k, k, 0, 13), ac);
+			for (let a = 13; a > 0; a--) parts.push(sos([id], k, k, a, a - 1), ac);
+		}
 	}
 	parts.push(Buffer.from([0xff, 0xd9]));
 	return Buffer.concat(parts);

@@ -358,7 +358,9 @@ describe('a decode that outlives request_timeout', () => {
 	after(() => inst?.stop());
 
 	test('is killed by the master and logged; the worker is replaced; nothing stored', async () => {
-		const jpg = jpegSlowProgressive(10000);
+		// CMYK, 841 scans: left to ImageMagick, whose libjpeg takes
+		// seconds (polaimg's own decoder refuses a grey one past 100 scans).
+		const jpg = jpegSlowProgressive(10000, 15, 4);
 		const workers = await inst.waitWorkers(2);
 		const rows = inst.countRows();
 		const mp = multipart({ caseId: w.case }, { filename: 'slow.jpg', contentType: 'image/jpeg', data: jpg });

@@ -12,6 +12,7 @@
  */
 #include "common.h"
 #include "imaging.h"
+#include "jpegdec.h"
 #include "slurp.h"
 #include "tap.h"
 
@@ -516,7 +517,8 @@ now(void)
  * Returns 0 if the display copy came out 2048x1365.
  */
 static int
-derive_small_memory(const char *policy_dir)
+derive_small_memory(const char *policy_dir, const char *file, uint64_t mib,
+    uint64_t dw, uint64_t dh)
 {
 	int status;
 	pid_t pid;
@@ -526,17 +528,17 @@ derive_small_memory(const char *policy_dir)
 		return -1;
 	if (pid == 0) {
 		struct img_limits l = { .max_pixels = 100000000,
-		    .memory_bytes = 80ull << 20, .map_bytes = 80ull << 20,
+		    .memory_bytes = mib << 20, .map_bytes = mib << 20,
 		    .disk_bytes = 0, .policy_dir = policy_dir };
-		struct img_outputs out = { .display_path = tpath("hint.display"),
-		    .thumb_path = tpath("hint.thumb") };
+		struct img_outputs out = { .display_path = tpath("mem.display"),
+		    .thumb_path = tpath("mem.thumb") };
 		struct img_info info;
 
 		if (img_init(&l) != 0 ||
-		    img_probe(tpath("hint.jpg"), IMG_JPEG, 100000000, &info) != 0 ||
-		    img_derive(tpath("hint.jpg"), &info, &out) != 0)
+		    img_probe(tpath(file), IMG_JPEG, 100000000, &info) != 0 ||
+		    img_derive(tpath(file), &info, &out) != 0)
 			_exit(1);
-		_exit(out.display_width == 2048 && out.display_height == 1365 ?
+		_exit(out.display_width == dw && out.display_height == dh ?
 		    0 : 2);
 	}
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
@@ -735,6 +737,18 @@ gen_images(void)
 		r = -1;
 	r |= gen_write(m, "JPEG", "cmyk.jpg", 90);
 	r |= gen_write(gen_new(100, 100, "xc:white"), "PNG", "small.png", 0);
+	/* A wide-field fundus camera's size: no 1/n decode covers 2048. */
+	r |= gen_write(gen_new(3900, 3072, "gradient:red-blue"), "JPEG",
+	    "wide.jpg", 90);
+	if ((m = gen_new(800, 600, "gradient:black-white")) == NULL ||
+	    MagickTransformImageColorspace(m, GRAYColorspace) == MagickFalse)
+		r = -1;
+	r |= gen_write(m, "JPEG", "grey.jpg", 90);
+	if ((m = gen_new(1200, 900, "gradient:yellow-blue")) == NULL ||
+	    MagickSetInterlaceScheme(m, PlaneInterlace) == MagickFalse ||
+	    MagickSetImageInterlaceScheme(m, PlaneInterlace) == MagickFalse)
+		r = -1;
+	r |= gen_write(m, "JPEG", "prog.jpg", 90);
 	return r;
 }
 
@@ -1168,6 +1182,86 @@ test_derive_errors(void)
 	    "NULL info refused");
 }
 
+/* jpegdec.c directly: the scale, the profile, the refusals, the fallback. */
+static void
+test_jpegdec(const struct bytes *icc)
+{
+	struct jd_limits lim = { .memory_bytes = 256ull << 20,
+	    .time_seconds = 60, .max_scans = 100 };
+	struct jd_image im;
+	unsigned char *buf;
+	size_t len;
+
+	is_int(jd_scale_for(3900, 3072, 2048, 1613), 5, "3900 -> 2048: 5/8");
+	is_int(jd_scale_for(4032, 3024, 2048, 1536), 5, "4032 -> 2048: 5/8");
+	is_int(jd_scale_for(6000, 4000, 2048, 1365), 3, "6000 -> 2048: 3/8");
+	is_int(jd_scale_for(4096, 3072, 2048, 1536), 4, "exactly half: 4/8");
+	is_int(jd_scale_for(2000, 1500, 2048, 1536), 8, "smaller: 8/8");
+	is_int(jd_scale_for(16000, 100, 400, 3), 1, "1/8 rounds up");
+	is_int(jd_scale_for(2047, 1000, 2048, 1000), 8, "never upscales");
+
+	buf = slurp(tpath("wide.jpg"), &len);
+	is_int(jd_decode(buf, len, 2048, 1613, &lim, &im), 0, "decode wide");
+	ok(im.pixels != NULL && im.width == 2438 && im.height == 1920 &&
+	    im.channels == 3 && im.scale_num == 5 && im.fallback == NULL,
+	    "wide decoded at 5/8 to 2438x1920 RGB");
+	ok(im.pixels != NULL && im.pixels[0] > 200 && im.pixels[2] < 60,
+	    "wide: red at the top");
+	jd_free(&im);
+	ok(im.pixels == NULL && im.icc == NULL, "jd_free clears");
+	is_int(jd_decode(buf, len / 2, 2048, 1613, &lim, &im),
+	    PI_ERR_UNPROCESSABLE, "a JPEG cut in half is refused");
+	ok(im.pixels == NULL && im.fallback == NULL, "nothing left after it");
+	jd_free(&im);
+	free(buf);
+
+	buf = slurp(tpath("orient6.jpg"), &len);
+	is_int(jd_decode(buf, len, 600, 400, &lim, &im), 0, "decode orient6");
+	ok(im.icc != NULL && im.icc_len == icc->n &&
+	    memcmp(im.icc, icc->b, icc->n) == 0, "ICC read from APP2");
+	ok(im.width == 600 && im.height == 400 && im.scale_num == 8,
+	    "stored size, orientation left to the caller");
+	jd_free(&im);
+	free(buf);
+
+	buf = slurp(tpath("grey.jpg"), &len);
+	is_int(jd_decode(buf, len, 400, 300, &lim, &im), 0, "decode grey");
+	ok(im.channels == 1 && im.width == 400 && im.height == 300,
+	    "grey: one channel at 4/8");
+	jd_free(&im);
+	free(buf);
+
+	buf = slurp(tpath("cmyk.jpg"), &len);
+	is_int(jd_decode(buf, len, 500, 300, &lim, &im), 0, "decode CMYK");
+	ok(im.pixels == NULL && im.fallback != NULL,
+	    "CMYK left to ImageMagick");
+	jd_free(&im);
+	free(buf);
+
+	buf = slurp(tpath("prog.jpg"), &len);
+	is_int(jd_decode(buf, len, 1200, 900, &lim, &im), 0,
+	    "decode progressive");
+	jd_free(&im);
+	lim.max_scans = 2;
+	is_int(jd_decode(buf, len, 1200, 900, &lim, &im),
+	    PI_ERR_UNPROCESSABLE, "progressive over the scan limit refused");
+	jd_free(&im);
+	lim.max_scans = 100;
+	lim.memory_bytes = 100000;
+	is_int(jd_decode(buf, len, 1200, 900, &lim, &im),
+	    PI_ERR_UNPROCESSABLE, "progressive over libjpeg's memory refused");
+	jd_free(&im);
+	free(buf);
+
+	buf = slurp(tpath("junk.jpg"), &len);
+	is_int(jd_decode(buf, len, 10, 10, &lim, &im), PI_ERR_UNPROCESSABLE,
+	    "not a JPEG refused");
+	jd_free(&im);
+	free(buf);
+	is_int(jd_decode(NULL, 0, 10, 10, &lim, &im), PI_ERR_INTERNAL,
+	    "no buffer refused");
+}
+
 /* Under conf/policy.xml: polaimg's coders work (above), others do not. */
 static void
 test_policy(int loaded)
@@ -1274,8 +1368,12 @@ main(void)
 		is_int(init_in_child(policy_dir, home), PI_ERR_INTERNAL,
 		    "a user policy re-allowing coders is detected");
 	}
-	is_int(derive_small_memory(lim.policy_dir), 0,
-	    "12 MP JPEG made within 80 MiB: shrink-on-load works");
+	is_int(derive_small_memory(lim.policy_dir, "hint.jpg", 80, 2048, 1365),
+	    0, "12 MP JPEG made within 80 MiB: shrink-on-load works");
+	/* ImageMagick's 1/n cannot shrink 3900 to 2048 (a 96 MB Q16
+	 * decode); libjpeg's 5/8 gives 2438x1920. */
+	is_int(derive_small_memory(lim.policy_dir, "wide.jpg", 72, 2048, 1613),
+	    0, "3900x3072 JPEG made within 72 MiB: k/8 decode");
 	is_int(img_init(&lim), 0, "img_init");
 	is_int(img_init(&lim), 0, "img_init again only re-applies limits");
 
@@ -1285,6 +1383,7 @@ main(void)
 	test_derive_png();
 	test_derive_other();
 	test_derive_errors();
+	test_jpegdec(&icc);
 	test_policy(loaded);
 
 	img_shutdown();
