@@ -75,6 +75,24 @@ usage(FILE *out)
 
 static void free_config(struct config *cfg);
 
+/* EXIF and DICOM times without an offset are the clinic's local time
+ * (imaging.c and dicom.cc read them with mktime()); every other time
+ * polaimg formats is UTC (gmtime_r), so the zone changes nothing else.
+ * Makes cfg's local_timezone the process's TZ (empty: the host's). 0, or
+ * PI_ERR_INTERNAL with a message on standard error. */
+static int
+use_timezone(const struct config *cfg)
+{
+	if (cfg->local_timezone[0] != '\0' &&
+	    setenv("TZ", cfg->local_timezone, 1) != 0) {
+		fprintf(stderr, "polaimg: local_timezone: %s\n",
+		    strerror(errno));
+		return PI_ERR_INTERNAL;
+	}
+	tzset();
+	return 0;
+}
+
 static struct config *
 load_config(void)
 {
@@ -90,18 +108,10 @@ load_config(void)
 		free(cfg);
 		return NULL;
 	}
-	/* EXIF times without an offset are the clinic's local time
-	 * (imaging.c reads them with mktime()); every other time polaimg
-	 * formats is UTC (gmtime_r), so the zone changes nothing else. */
-	if (cfg->local_timezone[0] != '\0') {
-		if (setenv("TZ", cfg->local_timezone, 1) != 0) {
-			fprintf(stderr, "polaimg: local_timezone: %s\n",
-			    strerror(errno));
-			free_config(cfg);
-			return NULL;
-		}
+	if (use_timezone(cfg) != 0) {
+		free_config(cfg);
+		return NULL;
 	}
-	tzset();
 	return cfg;
 }
 
@@ -339,7 +349,8 @@ serve_load(void)
 		if (*p == '\n')
 			p++;
 	}
-	if (serve_preflight(cfg, "cannot start") != 0)
+	if (use_timezone(cfg) != 0 ||
+	    serve_preflight(cfg, "cannot start") != 0)
 		bad = 1;
 	if (bad) {
 		free_config(cfg);

@@ -439,9 +439,9 @@ test('dicom: upload-url refuses application/dicom (DICOM goes through POST /uplo
 
 // ---- the PolaCare database shape -------------------------------------------------------
 
-test('dicom: sql/005 on a PolaCare database (text ids, no hn; then hn added): columns, unique index, polaimg_case_hn', () => {
+test('dicom: sql/006 on the older PolaCare shape (text ids, no hn; then hn added): columns, unique index, polaimg_case_hn', () => {
 	const DB = 'polacare_dicom_' + uuid().slice(0, 8);
-	const schema = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'data', 'polacare_schema.sql');
+	const schema = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'data', 'polacare_schema_legacy.sql');
 	const psql = (q) => execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', DB, '-c', q], { encoding: 'utf8' }).trim();
 	execFileSync('psql', ['-X', '-q', '-d', 'postgres', '-c', `CREATE DATABASE ${DB}`]);
 	try {
