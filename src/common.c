@@ -66,6 +66,22 @@ pi_hexval(int c)
 	return -1;
 }
 
+int
+pi_digits(const char *s, size_t n, int *v)
+{
+	int x = 0;
+
+	if (n > 9)
+		return PI_ERR_INVALID;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return PI_ERR_INVALID;
+		x = x * 10 + (s[i] - '0');
+	}
+	*v = x;
+	return 0;
+}
+
 bool
 pi_is_leap(int64_t y)
 {

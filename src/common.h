@@ -43,6 +43,11 @@ void pi_hex(const unsigned char *in, size_t n, char *out);
  * there). Callers that want only one case check that themselves. */
 int pi_hexval(int c);
 
+/* The n (at most 9) decimal digits at s into *v: 0, or PI_ERR_INVALID
+ * unless all n are digits. Stops at the first byte that is not a digit,
+ * so it never reads past a NUL. */
+int pi_digits(const char *s, size_t n, int *v);
+
 /* Dates.  Proleptic Gregorian calendar, UTC, POSIX seconds (no leap
  * seconds); H. Hinnant's public-domain days-from-civil algorithms. Pure: no
  * time_t range, locale or TZ environment is involved (timegm() is not

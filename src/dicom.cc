@@ -156,19 +156,6 @@ dicom_laterality(const char *v)
 	return v[0] == 'R' || v[0] == 'L' || v[0] == 'B' ? v[0] : 0;
 }
 
-/* n digits of s as a number into *v; 0 or -1. */
-static int
-dicom_digits(const char *s, size_t n, int *v)
-{
-	*v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		*v = *v * 10 + (s[i] - '0');
-	}
-	return 0;
-}
-
 /* An offset "&ZZXX" (& is + or -) in seconds into *off; 0 or -1. */
 static int
 dicom_offset(const char *s, long *off)
@@ -176,7 +163,7 @@ dicom_offset(const char *s, long *off)
 	int hh, mm;
 
 	if (strlen(s) != 5 || (s[0] != '+' && s[0] != '-') ||
-	    dicom_digits(s + 1, 2, &hh) != 0 || dicom_digits(s + 3, 2, &mm) != 0 ||
+	    pi_digits(s + 1, 2, &hh) != 0 || pi_digits(s + 3, 2, &mm) != 0 ||
 	    hh > 14 || mm > 59)
 		return -1;
 	*off = (hh * 3600L + mm * 60L) * (s[0] == '-' ? -1 : 1);
@@ -193,8 +180,8 @@ dicom_clock(const char *d, size_t dn, const char *t, size_t tn, long off,
 	int y, mo, da, h = 0, mi = 0, se = 0;
 	time_t secs;
 
-	if (dn != 8 || dicom_digits(d, 4, &y) != 0 ||
-	    dicom_digits(d + 4, 2, &mo) != 0 || dicom_digits(d + 6, 2, &da) != 0)
+	if (dn != 8 || pi_digits(d, 4, &y) != 0 ||
+	    pi_digits(d + 4, 2, &mo) != 0 || pi_digits(d + 6, 2, &da) != 0)
 		return -1;
 	/* Time: HH, HHMM, HHMMSS, HHMMSS.F{1,6}. */
 	if (tn > 0) {
@@ -210,9 +197,9 @@ dicom_clock(const char *d, size_t dn, const char *t, size_t tn, long off,
 					return -1;
 		}
 		if ((whole != 2 && whole != 4 && whole != 6) ||
-		    dicom_digits(t, 2, &h) != 0 ||
-		    (whole >= 4 && dicom_digits(t + 2, 2, &mi) != 0) ||
-		    (whole >= 6 && dicom_digits(t + 4, 2, &se) != 0))
+		    pi_digits(t, 2, &h) != 0 ||
+		    (whole >= 4 && pi_digits(t + 2, 2, &mi) != 0) ||
+		    (whole >= 6 && pi_digits(t + 4, 2, &se) != 0))
 			return -1;
 	}
 	if (y < 1970 || mo < 1 || mo > 12 || da < 1 || da > 31 || h > 23 ||

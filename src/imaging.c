@@ -536,21 +536,6 @@ img_orientation(MagickWand *wand)
 	return 1;
 }
 
-/* n decimal digits at s into *v; -1 unless all n are digits. */
-static int
-img_digits(const char *s, size_t n, int *v)
-{
-	int x = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		x = x * 10 + (s[i] - '0');
-	}
-	*v = x;
-	return 0;
-}
-
 /* True if only NULs and spaces follow. */
 static int
 img_blank(const char *s)
@@ -582,9 +567,9 @@ img_exif_time(const char *date, const char *offset)
 	if (date[4] != ':' || date[7] != ':' || date[10] != ' ' ||
 	    date[13] != ':' || date[16] != ':')
 		return -1;
-	if (img_digits(date, 4, &y) || img_digits(date + 5, 2, &mo) ||
-	    img_digits(date + 8, 2, &d) || img_digits(date + 11, 2, &h) ||
-	    img_digits(date + 14, 2, &mi) || img_digits(date + 17, 2, &s))
+	if (pi_digits(date, 4, &y) || pi_digits(date + 5, 2, &mo) ||
+	    pi_digits(date + 8, 2, &d) || pi_digits(date + 11, 2, &h) ||
+	    pi_digits(date + 14, 2, &mi) || pi_digits(date + 17, 2, &s))
 		return -1;
 	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 ||
 	    s > 60)
@@ -593,8 +578,8 @@ img_exif_time(const char *date, const char *offset)
 		return -1;
 	if (offset != NULL && strlen(offset) >= 6 && img_blank(offset + 6) &&
 	    (offset[0] == '+' || offset[0] == '-') && offset[3] == ':' &&
-	    img_digits(offset + 1, 2, &oh) == 0 &&
-	    img_digits(offset + 4, 2, &om) == 0 && oh <= 14 && om <= 59) {
+	    pi_digits(offset + 1, 2, &oh) == 0 &&
+	    pi_digits(offset + 4, 2, &om) == 0 && oh <= 14 && om <= 59) {
 		int64_t off = (int64_t)oh * 3600 + om * 60;
 
 		t = pi_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;

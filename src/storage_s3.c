@@ -298,16 +298,9 @@ parse_iso8601(const char *s, size_t n, time_t *t)
 	if (n < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
 	    s[13] != ':' || s[16] != ':' || s[n - 1] != 'Z')
 		return -1;
-	for (int i = 0; i < 6; i++) {
-		v[i] = 0;
-		for (int k = 0; k < len[i]; k++) {
-			char c = s[pos[i] + k];
-
-			if (c < '0' || c > '9')
-				return -1;
-			v[i] = v[i] * 10 + (c - '0');
-		}
-	}
+	for (int i = 0; i < 6; i++)
+		if (pi_digits(s + pos[i], (size_t)len[i], &v[i]) != 0)
+			return -1;
 	if (n > 20) {
 		if (s[19] != '.')
 			return -1;

@@ -90,15 +90,11 @@ val_enum(const char *s, const char *const *allowed)
 static int
 val_digits(const char **pp, int n)
 {
-	const char *p = *pp;
-	int v = 0;
+	int v;
 
-	for (int i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return -1;
-		v = v * 10 + (p[i] - '0');
-	}
-	*pp = p + n;
+	if (pi_digits(*pp, (size_t)n, &v) != 0)
+		return -1;
+	*pp += n;
 	return v;
 }
 

@@ -24,6 +24,29 @@ mk_tm(int y, int mon, int d, int h, int mi, int s)
 }
 
 static void
+test_digits(void)
+{
+	int v = -7;
+
+	is_int(pi_digits("2024", 4, &v), 0, "digits: four");
+	is_int(v, 2024, "digits: their value");
+	is_int(pi_digits("0912x", 2, &v), 0, "digits: only the n asked for");
+	is_int(v, 9, "digits: leading zero");
+	v = -7;
+	is_int(pi_digits("12x4", 4, &v), PI_ERR_INVALID, "digits: a letter");
+	is_int(v, -7, "digits: *v untouched when refused");
+	is_int(pi_digits("1", 2, &v), PI_ERR_INVALID,
+	    "digits: stops at the NUL");
+	is_int(pi_digits("-1", 2, &v), PI_ERR_INVALID, "digits: no sign");
+	is_int(pi_digits("", 0, &v), 0, "digits: none asked, none read");
+	is_int(v, 0, "digits: none is 0");
+	is_int(pi_digits("999999999", 9, &v), 0, "digits: nine fit an int");
+	is_int(v, 999999999, "digits: nine");
+	is_int(pi_digits("1234567890", 10, &v), PI_ERR_INVALID,
+	    "digits: ten refused (could overflow)");
+}
+
+static void
 test_hex(void)
 {
 	static const unsigned char bytes[] = { 0x00, 0x0f, 0xa5, 0xff };
@@ -214,6 +237,7 @@ int
 main(void)
 {
 	test_hex();
+	test_digits();
 	test_calendar();
 	test_timegm();
 	is_int(pi_fnv1a("", 0), 2166136261u, "FNV-1a of nothing is the "
