@@ -60,7 +60,7 @@ enum stmt {
 	ST_RESTORE, ST_SWEEP, ST_PURGED_DELETED, ST_PURGED_PENDING,
 	ST_KEY_KNOWN, ST_LIVE_PAGE, ST_AUDIT_BATCH, ST_USER_CASE,
 	ST_USER_IMAGE, ST_AUDIT_ONCE, ST_IMAGE_DICOM, ST_SOP_FIND, ST_CASE_HN,
-	ST__COUNT
+	ST_DICOM_FIND, ST__COUNT
 };
 
 /* The columns of an image, in the order row_to_image() reads them. */
@@ -244,6 +244,25 @@ static const struct {
 	    "FROM case_images WHERE sop_instance_uid = $1 "
 	    "AND purged_at IS NULL ORDER BY created_at LIMIT 1", 1, 1 },
 	[ST_CASE_HN] = { "SELECT polaimg_case_hn($1)", 1, 1 },
+	/* DICOMweb searches and retrievals (db_dicom_find): ready, live
+	 * DICOM images, with their case's patient and hospital number. */
+	[ST_DICOM_FIND] = { "SELECT " IMG_COLS ", c.patient_id::text, "
+	    "polaimg_case_hn(i.case_id::text) "
+	    "FROM case_images i JOIN patient_cases c ON c.id = i.case_id "
+	    IMG_UPLOADER "WHERE i.status = 'ready' AND i.deleted_at IS NULL "
+	    "AND i.purged_at IS NULL AND i.sop_instance_uid IS NOT NULL "
+	    "AND ($1::text IS NULL OR lower(c.patient_id::text) = $1) "
+	    "AND ($2::text IS NULL OR i.study_instance_uid = $2) "
+	    "AND ($3::text IS NULL OR i.series_instance_uid = $3) "
+	    "AND ($4::text IS NULL OR i.sop_instance_uid = $4) "
+	    "AND ($5::text IS NULL OR i.modality = $5) "
+	    "AND ($6::text IS NULL OR polaimg_case_hn(i.case_id::text) = $6) "
+	    "AND ($7::bigint IS NULL OR coalesce(i.captured_at, i.created_at) "
+	    ">= to_timestamp($7::bigint)) "
+	    "AND ($8::bigint IS NULL OR coalesce(i.captured_at, i.created_at) "
+	    "< to_timestamp($8::bigint)) "
+	    "ORDER BY i.study_instance_uid, i.series_instance_uid, "
+	    "i.\"order\", i.created_at, i.id LIMIT $9", 9, 1 },
 };
 
 struct db {
@@ -1001,10 +1020,10 @@ row_to_image_at(PGresult *res, int row, int base, struct arena *a,
 	img->uploader_name = str_field(res, row, base + 27, a);
 	copy_field(img->uploader_role, sizeof(img->uploader_role), res, row,
 	    base + 28);
-	img->frames = (long)int_field(res, row, base + 35, 0);
-	copy_field(img->modality, sizeof(img->modality), res, row, base + 33);
-	copy_field(img->manufacturer, sizeof(img->manufacturer), res, row, base + 34);
-	copy_field(img->model_name, sizeof(img->model_name), res, row, base + 35);
+	img->frames = (long)int_field(res, row, base + 29, 0);
+	copy_field(img->modality, sizeof(img->modality), res, row, base + 30);
+	copy_field(img->manufacturer, sizeof(img->manufacturer), res, row, base + 31);
+	copy_field(img->model_name, sizeof(img->model_name), res, row, base + 32);
 	copy_field(img->study_uid, sizeof(img->study_uid), res, row, base + 33);
 	copy_field(img->series_uid, sizeof(img->series_uid), res, row, base + 34);
 	copy_field(img->sop_uid, sizeof(img->sop_uid), res, row, base + 35);
@@ -1146,6 +1165,47 @@ db_sop_find(struct db *db, const char *sop_uid, char *id, size_t n,
 	}
 	copy_field(id, n, res, 0, 0);
 	*deleted = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	PQclear(res);
+	return 0;
+}
+
+int
+db_dicom_find(struct db *db, struct arena *a, const struct db_dicom_query *q,
+    struct db_dicom_row **out, size_t *n)
+{
+	char from[24], to[24], lim[24];
+	const char *params[9] = {
+		q->patient, q->study_uid, q->series_uid, q->sop_uid, q->modality,
+		q->hn, num_or_null(from, sizeof(from), q->from, -1),
+		num_or_null(to, sizeof(to), q->to, -1), lim,
+	};
+	PGresult *res;
+	int rows;
+
+	(void)snprintf(lim, sizeof(lim), "%ld", q->limit);
+	*out = NULL;
+	*n = 0;
+	res = db_run(db, ST_DICOM_FIND, params, PGRES_TUPLES_OK);
+	if (res == NULL)
+		return PI_ERR_DB;
+	rows = PQntuples(res);
+	if (rows > 0) {
+		*out = arena_alloc(a, sizeof(**out) * (size_t)rows);
+		if (*out == NULL) {
+			PQclear(res);
+			return PI_ERR_NOMEM;
+		}
+	}
+	for (int i = 0; i < rows; i++) {
+		struct db_dicom_row *r = &(*out)[i];
+
+		row_to_image(res, i, a, &r->img);
+		copy_field(r->img.case_patient_id, sizeof(r->img.case_patient_id),
+		    res, i, IMG_NCOLS);
+		r->hn = PQgetisnull(res, i, IMG_NCOLS + 1) ? NULL :
+		    arena_strdup(a, PQgetvalue(res, i, IMG_NCOLS + 1));
+	}
+	*n = (size_t)rows;
 	PQclear(res);
 	return 0;
 }

@@ -46,11 +46,17 @@ struct worker_ctx {
 	unsigned long rows_epoch;    /* db_copies_valid() epoch of rows */
 };
 
+/* The most path parameters a route has (the DICOMweb instance URLs'
+ * :study, :series, :instance). */
+#define ROUTER_MAX_PARAMS 3
+
 /* One request. */
 struct ctx {
 	struct worker_ctx *w;
 	struct http_request *req;
-	const char *id;              /* the :id path segment, raw */
+	const char *id;              /* the first path parameter (:id), raw */
+	const char *seg[ROUTER_MAX_PARAMS]; /* every path parameter, raw; NULL
+	                              * past the route's last */
 	struct principal who;        /* set when the route needs authentication */
 	struct prefetch *pf;         /* what authentication read with the user */
 };
@@ -93,6 +99,14 @@ int h_download_url(struct ctx *c);
 int h_file(struct ctx *c);
 int h_proxy(struct ctx *c);
 int h_delete(struct ctx *c);
+int h_qido_studies(struct ctx *c);     /* handlers_dicomweb.c */
+int h_qido_series(struct ctx *c);
+int h_qido_instances(struct ctx *c);
+int h_wado_study(struct ctx *c);
+int h_wado_series(struct ctx *c);
+int h_wado_instance(struct ctx *c);
+int h_wado_metadata(struct ctx *c);
+int h_wado_rendered(struct ctx *c);
 
 /* --- handlers_upload_url.c --- */
 
@@ -166,6 +180,12 @@ long long handlers_url_ttl(const long long *asked, long long dflt,
  * could urltoken) or PI_ERR_NOMEM. */
 int handlers_signed_url(struct ctx *c, const struct image *img, int upload,
     enum ingest_variant v, long long ttl, int64_t *expires, const char **url);
+
+/* handlers_read.c: sends object v of img as /proxy does (304, offload,
+ * Range) and writes the audit row of action ("ok" or "error"). Returns 0,
+ * or a pi_err before anything was written. */
+int handlers_serve(struct ctx *c, const struct image *img,
+    enum ingest_variant v, const char *action);
 
 /* --- handlers_auth.c: who is asking, and may they --- */
 
