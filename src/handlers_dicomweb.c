@@ -34,13 +34,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <json-c/json.h>
 
 #include "common.h"
 #include "config.h"
+#include "imaging.h"
 #include "log.h"
+#include "multipart.h"
 #include "storage.h"
 #include "validate.h"
 
@@ -186,9 +189,9 @@ dw_retrieve_url(struct ctx *c, json_object *o, const char *a, const char *b,
 	dw_attr_str(o, "00081190", "UR", url);
 }
 
-/* Answers a DICOM JSON array with status 200. Takes arr. */
+/* Answers a DICOM JSON value (array or object) with status. Takes arr. */
 static int
-dw_json(struct ctx *c, json_object *arr)
+dw_json_status(struct ctx *c, int status, json_object *arr)
 {
 	const char *body;
 	size_t len;
@@ -201,7 +204,7 @@ dw_json(struct ctx *c, json_object *arr)
 		json_object_put(arr);
 		return PI_ERR_NOMEM;
 	}
-	if ((rc = http_begin(c->req, 200)) == 0 &&
+	if ((rc = http_begin(c->req, status)) == 0 &&
 	    (rc = http_header(c->req, "Content-Type", "application/dicom+json")) == 0 &&
 	    (rc = http_headerf(c->req, "Content-Length", "%zu", len)) == 0 &&
 	    (rc = http_header(c->req, "Cache-Control", "no-store")) == 0 &&
@@ -212,6 +215,13 @@ dw_json(struct ctx *c, json_object *arr)
 	if (rc != 0)
 		log_error("dicomweb: the answer broke off: %s", pi_strerror(rc));
 	return 0;
+}
+
+/* dw_json_status() with 200. */
+static int
+dw_json(struct ctx *c, json_object *arr)
+{
+	return dw_json_status(c, 200, arr);
 }
 
 /* The path parameters :study, :series, :instance as far as the route has
@@ -647,4 +657,280 @@ h_wado_rendered(struct ctx *c)
 	int rc = dw_instance(c, "wado_rendered", &img);
 
 	return rc != 0 ? rc : handlers_serve(c, &img, V_DISPLAY, "wado_rendered");
+}
+
+/* --- STOW-RS: POST …/dicom-web/cases/{caseId}/studies -------------------- */
+
+#define DW_STOW_OVERHEAD (2LL * 1024 * 1024)  /* part headers, boundaries */
+
+/* One STOW-RS request: the case, the part being received, the answer's
+ * sequences. */
+struct dw_stow {
+	struct ctx *c;
+	char case_id[37];
+	struct ingest_sink sink;
+	int in_part, dicom_part;
+	int abort_rc;                 /* a pi_err that ends the request */
+	json_object *ok, *failed;     /* ReferencedSOPSequence, FailedSOPSequence */
+	char study[65];               /* the one study stored, "" none, "*" many */
+};
+
+/* A sequence item with the SOP class and instance (either may be empty). */
+static json_object *
+dw_sop_item(const char *cls, const char *uid)
+{
+	json_object *o = json_object_new_object();
+
+	if (o == NULL)
+		return NULL;
+	if (cls != NULL && cls[0] != '\0')
+		dw_attr_str(o, "00081150", "UI", cls);
+	if (uid != NULL && uid[0] != '\0')
+		dw_attr_str(o, "00081155", "UI", uid);
+	return o;
+}
+
+/* Adds a FailedSOPSequence item with failure reason reason. */
+static void
+dw_stow_failed(struct dw_stow *s, const char *cls, const char *uid,
+    unsigned reason)
+{
+	json_object *o = dw_sop_item(cls, uid);
+
+	if (o == NULL)
+		return;
+	dw_attr_int(o, "00081197", "US", (long long)reason);
+	json_object_array_add(s->failed, o);
+	handlers_audit(s->c, "stow", NULL, s->case_id, NULL, "error");
+}
+
+/* The received part in s->sink through the checks and ingest of POST
+ * /upload (handlers_dicom_verdict, ingest, handlers_record_ready): an item
+ * of one of the two sequences, or s->abort_rc for a failure of polaimg's
+ * own (database, storage). */
+static void
+dw_stow_one(struct dw_stow *s)
+{
+	struct ctx *c = s->c;
+	struct handlers_dicom_refusal r;
+	struct handlers_image_fields f = { .case_id_raw = s->case_id,
+		.has_case_id = 1, .image_type = "other" };
+	struct image img;
+	json_object *details, *o;
+	int rc, force = 0;
+
+	memset(&img, 0, sizeof(img));
+	memset(&r, 0, sizeof(r));
+	rc = ingest_sink_finish(&s->sink, img.sha256);
+	if (rc == PI_ERR_TOO_LARGE) {
+		dw_stow_failed(s, NULL, NULL, 0xA700);   /* out of resources */
+		return;
+	}
+	if (rc != 0)
+		goto abort;
+	if (!s->dicom_part || img_sniff(s->sink.head, s->sink.headlen) !=
+	    IMG_DICOM) {
+		dw_stow_failed(s, NULL, NULL, 0xC000);   /* cannot understand */
+		return;
+	}
+	details = handlers_image_fields(&f, &img, NULL);
+	if (details != NULL) {
+		json_object_put(details);
+		rc = PI_ERR_INTERNAL;
+		goto abort;
+	}
+	handlers_image_new(c, &img);
+	img.file_size = s->sink.size;
+	rc = handlers_dicom_verdict(c, &img, s->sink.path, 0, &force, &r);
+	if (rc == PI_ERR_CONFLICT) {
+		dw_stow_failed(s, r.sop_class, r.sop_uid, r.reason);
+		return;
+	}
+	if (rc == 0) {
+		if (strcmp(img.modality, "OPT") == 0)
+			(void)snprintf(img.image_type, sizeof(img.image_type), "oct");
+		rc = ingest(c->w->storage, c->req->arena, c->w->cfg->max_pixels,
+		    &img, s->sink.path, IMG_DICOM, 1);
+	}
+	if (rc == PI_ERR_UNPROCESSABLE || rc == PI_ERR_UNSUPPORTED ||
+	    rc == PI_ERR_TOO_LARGE) {
+		dw_stow_failed(s, r.sop_class, r.sop_uid, 0xC000);
+		return;
+	}
+	if (rc == 0)
+		rc = handlers_record_ready(c, &img, "stow");
+	if (rc == PI_ERR_CONFLICT) {      /* the same instance, concurrently */
+		dw_stow_failed(s, r.sop_class, r.sop_uid, 0x0111);
+		return;
+	}
+	if (rc != 0)
+		goto abort;
+	if ((o = dw_sop_item(r.sop_class, img.sop_uid)) != NULL) {
+		dw_retrieve_url(c, o, img.study_uid, img.series_uid, img.sop_uid);
+		json_object_array_add(s->ok, o);
+	}
+	if (s->study[0] == '\0')
+		(void)snprintf(s->study, sizeof(s->study), "%s", img.study_uid);
+	else if (strcmp(s->study, img.study_uid) != 0)
+		(void)snprintf(s->study, sizeof(s->study), "*");
+	return;
+abort:
+	s->abort_rc = rc;
+	handlers_audit(c, "stow", img.id[0] ? img.id : NULL, s->case_id, NULL,
+	    "error");
+}
+
+static int
+dw_stow_begin(void *ud, const struct mp_part *part)
+{
+	struct dw_stow *s = ud;
+	int rc;
+
+	ingest_sink_discard(&s->sink);
+	s->dicom_part = strncasecmp(part->content_type, "application/dicom",
+	    17) == 0 && (part->content_type[17] == '\0' ||
+	    part->content_type[17] == ';' || part->content_type[17] == ' ');
+	rc = ingest_sink_open(&s->sink, s->c->w->storage, s->c->req->arena,
+	    s->c->w->cfg->max_upload_bytes);
+	if (rc != 0) {
+		s->abort_rc = rc;
+		return 1;
+	}
+	ingest_sink_dicom_max(&s->sink, s->c->w->cfg->max_dicom_bytes);
+	s->in_part = 1;
+	return 0;
+}
+
+static int
+dw_stow_data(void *ud, const char *data, size_t len)
+{
+	struct dw_stow *s = ud;
+
+	/* An error (too large) is sticky in the sink; the part is read to
+	 * its end and refused then. */
+	(void)ingest_sink_write(&s->sink, data, len);
+	return 0;
+}
+
+static int
+dw_stow_end(void *ud)
+{
+	struct dw_stow *s = ud;
+
+	s->in_part = 0;
+	dw_stow_one(s);
+	ingest_sink_discard(&s->sink);
+	return s->abort_rc != 0;
+}
+
+int
+h_stow(struct ctx *c)
+{
+	static const struct mp_callbacks cb = { dw_stow_begin, dw_stow_data,
+		dw_stow_end };
+	char boundary[MP_MAX_BOUNDARY + 1];
+	struct dw_stow s;
+	char case_id[37];
+	struct mp_parser *mp = NULL;
+	json_object *ans = NULL;
+	char *buf = NULL;
+	ssize_t n;
+	size_t nok, nfail;
+	int mrc = MP_OK, rc;
+
+	if (handlers_path_id(c, case_id) != 0)
+		return 0;
+	if (handlers_ingest_admit(c, c->who.user_id))
+		return 0;
+	memset(&s, 0, sizeof(s));
+	memcpy(s.case_id, case_id, sizeof(s.case_id));
+	s.c = c;
+	s.sink.fd = -1;
+	if (mp_boundary_related(c->req->content_type, boundary,
+	    sizeof(boundary)) != 0) {
+		if (strncasecmp(c->req->content_type, "multipart/related", 17) != 0)
+			return PI_ERR_UNSUPPORTED;
+		return http_validation_error(c->req, http_detail_add(NULL, "body",
+		    "multipart boundary missing or invalid"));
+	}
+	if (c->req->content_length > c->w->cfg->max_dicom_bytes +
+	    DW_STOW_OVERHEAD)
+		return PI_ERR_TOO_LARGE;
+	rc = handlers_check_case(c, s.case_id, ACL_UPLOAD, "stow", NULL);
+	if (rc != 0)
+		return rc;
+	s.ok = json_object_new_array();
+	s.failed = json_object_new_array();
+	mp = mp_new(boundary, &cb, &s);
+	buf = malloc(65536);
+	if (s.ok == NULL || s.failed == NULL || mp == NULL || buf == NULL) {
+		rc = PI_ERR_NOMEM;
+		goto out;
+	}
+	mp_set_related(mp);
+	while ((n = http_body_read(c->req, buf, 65536)) > 0) {
+		mrc = mp_feed(mp, buf, (size_t)n);
+		if (mrc != MP_OK)
+			break;
+	}
+	if (n < 0) {
+		rc = PI_ERR_IO;
+		goto out;
+	}
+	if (mrc == MP_OK)
+		mrc = mp_finish(mp);
+	if (s.abort_rc != 0) {
+		rc = s.abort_rc;
+		goto out;
+	}
+	nok = json_object_array_length(s.ok);
+	nfail = json_object_array_length(s.failed);
+	if (mrc != MP_OK && nok == 0) {
+		rc = http_validation_error(c->req, http_detail_add(NULL, "body",
+		    mrc == MP_ERR_TRUNCATED ? "truncated multipart body" :
+		    mrc == MP_ERR_PARTS ? "more than 64 instances" :
+		    "malformed multipart body"));
+		goto out;
+	}
+	if (nok + nfail == 0) {
+		rc = http_validation_error(c->req, http_detail_add(NULL, "body",
+		    "no instance in the body"));
+		goto out;
+	}
+	if ((ans = json_object_new_object()) == NULL) {
+		rc = PI_ERR_NOMEM;
+		goto out;
+	}
+	if (s.study[0] != '\0' && strcmp(s.study, "*") != 0)
+		dw_retrieve_url(c, ans, s.study, NULL, NULL);
+	if (nfail > 0) {
+		json_object *sq = json_object_new_object();
+
+		if (sq != NULL) {
+			json_object_object_add(sq, "vr", json_object_new_string("SQ"));
+			json_object_object_add(sq, "Value", s.failed);
+			s.failed = NULL;
+			json_object_object_add(ans, "00081198", sq);
+		}
+	}
+	if (nok > 0) {
+		json_object *sq = json_object_new_object();
+
+		if (sq != NULL) {
+			json_object_object_add(sq, "vr", json_object_new_string("SQ"));
+			json_object_object_add(sq, "Value", s.ok);
+			s.ok = NULL;
+			json_object_object_add(ans, "00081199", sq);
+		}
+	}
+	rc = dw_json_status(c, nfail == 0 ? 200 : nok == 0 ? 409 : 202, ans);
+	ans = NULL;
+out:
+	ingest_sink_discard(&s.sink);
+	json_object_put(s.ok);
+	json_object_put(s.failed);
+	json_object_put(ans);
+	mp_free(mp);
+	free(buf);
+	return rc;
 }

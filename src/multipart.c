@@ -70,6 +70,7 @@ enum mp_state {
 struct mp_parser {
 	const struct mp_callbacks *cb;
 	void *ud;
+	int related;                   /* multipart/related: no Content-Disposition */
 	enum mp_state state;
 	int err;                       /* sticky status once ST_ERROR */
 	char delim[MP_DELIM_MAX + 1];  /* "\r\n--" boundary */
@@ -255,8 +256,10 @@ mp_parse_params(const char *p, const char *end, struct mp_param_sink *sink)
 	}
 }
 
-int
-mp_boundary(const char *content_type, char *out, size_t outsz)
+/* mp_boundary() for a multipart type whose subtype is subtype. */
+static int
+mp_boundary_of(const char *content_type, const char *subtype, char *out,
+    size_t outsz)
 {
 	const char *p, *end, *slash;
 	char type[32];
@@ -285,7 +288,7 @@ mp_boundary(const char *content_type, char *out, size_t outsz)
 		return MP_ERR_SYNTAX;
 	p = slash + 1;
 	if (mp_read_token(&p, end, type, sizeof(type)) != 0 ||
-	    strcasecmp(type, "form-data") != 0)
+	    strcasecmp(type, subtype) != 0)
 		return MP_ERR_SYNTAX;
 	b[0] = '\0';
 	rc = mp_parse_params(p, end, &sink);
@@ -296,6 +299,24 @@ mp_boundary(const char *content_type, char *out, size_t outsz)
 		return MP_ERR_SYNTAX;
 	memcpy(out, b, len + 1);
 	return MP_OK;
+}
+
+int
+mp_boundary(const char *content_type, char *out, size_t outsz)
+{
+	return mp_boundary_of(content_type, "form-data", out, outsz);
+}
+
+int
+mp_boundary_related(const char *content_type, char *out, size_t outsz)
+{
+	return mp_boundary_of(content_type, "related", out, outsz);
+}
+
+void
+mp_set_related(struct mp_parser *p)
+{
+	p->related = 1;
 }
 
 struct mp_parser *
@@ -420,7 +441,7 @@ mp_parse_headers(struct mp_parser *p)
 		vend = eol;
 		while (vend > v && mp_is_ows(vend[-1]))
 			vend--;
-		if (nlen == 19 &&
+		if (nlen == 19 && !p->related &&
 		    strncasecmp(line, "content-disposition", 19) == 0) {
 			if (seen_cd++)
 				return MP_ERR_SYNTAX;
@@ -438,7 +459,7 @@ mp_parse_headers(struct mp_parser *p)
 		}
 		line = eol + 1;
 	}
-	if (!seen_cd)
+	if (!seen_cd && !p->related)
 		return MP_ERR_SYNTAX;
 	return 0;
 }

@@ -53,6 +53,14 @@ struct mp_parser;
  * MP_MAX_BOUNDARY or has characters RFC 2046 forbids. */
 int mp_boundary(const char *content_type, char *out, size_t outsz);
 
+/* The same for multipart/related (RFC 2387; DICOMweb STOW-RS). */
+int mp_boundary_related(const char *content_type, char *out, size_t outsz);
+
+/* Makes p a multipart/related parser: parts need no Content-Disposition
+ * (one present is ignored; part->name stays empty). Call before the first
+ * mp_feed(). */
+void mp_set_related(struct mp_parser *p);
+
 /* A new parser for one body. The callbacks and ud must outlive it; any of the
  * three callbacks may be NULL. Returns NULL on OOM, or if boundary is NULL or
  * not a boundary RFC 2046 allows (1 to MP_MAX_BOUNDARY bchars, no trailing

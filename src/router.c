@@ -39,6 +39,7 @@ static const struct route routes[] = {
 	{ "GET",    API "/:id",               h_get,          1, PF_IMAGE },
 	{ "DELETE", API "/:id",               h_delete,       1, PF_IMAGE },
 	{ "GET",    API "/dicom-web/studies", h_qido_studies, 1, PF_NONE },
+	{ "POST",   API "/dicom-web/cases/:id/studies", h_stow, 1, PF_NONE },
 	{ "GET",    API "/dicom-web/studies/:study", h_wado_study, 1, PF_NONE },
 	{ "GET",    API "/dicom-web/studies/:study/series", h_qido_series, 1, PF_NONE },
 	{ "GET",    API "/dicom-web/studies/:study/series/:series", h_wado_series, 1, PF_NONE },

@@ -244,3 +244,104 @@ test('dicomweb: another patient is refused an instance (403, denied row), a stud
 	r = await api('GET', `${DW}/studies/${S1}/series/${SE1}/instances/1.2.3`, { token: w.tDoctor });
 	assertError(r, 404, 'NOT_FOUND');
 });
+
+// ---- STOW-RS ------------------------------------------------------------------
+
+// A multipart/related body of DICOM files (and any other parts given as {type, data}).
+function stowBody(items, boundary = 'stow' + uuid().slice(0, 8)) {
+	const chunks = [];
+	for (const it of items) {
+		const part = Buffer.isBuffer(it) ? { type: 'application/dicom', data: it } : it;
+		chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: ${part.type}\r\n\r\n`), part.data, Buffer.from('\r\n'));
+	}
+	chunks.push(Buffer.from(`--${boundary}--\r\n`));
+	return { body: Buffer.concat(chunks), contentType: `multipart/related; type="application/dicom"; boundary=${boundary}` };
+}
+
+const stow = (tok, caseId, items) => {
+	const b = stowBody(items);
+	return api('POST', `${DW}/cases/${caseId}/studies`, { token: tok, body: b.body, headers: { 'Content-Type': b.contentType } });
+};
+
+const sopsOf = (ans, tag) => (ans[tag] ? ans[tag].Value : []).map((o) => val(o, '00081155') ? val(o, '00081155')[0] : null);
+
+test('dicomweb: STOW-RS stores instances into the case of its URL (200, ReferencedSOPSequence), retrievable byte for byte', async () => {
+	await world();
+	const S = newUid(), SE = newUid();
+	const a = opFile({ study: S, series: SE }), b = opFile({ study: S, series: SE });
+	const r = await stow(w.tDoctor, w.case, [a, b]);
+	assert.equal(r.status, 200, r.text);
+	assert.equal(r.headers.get('content-type'), 'application/dicom+json');
+	const ref = r.json['00081199'].Value;
+	assert.equal(ref.length, 2);
+	assert.equal(r.json['00081198'], undefined, 'no FailedSOPSequence');
+	assert.match(val(r.json, '00081190')[0], new RegExp(`/dicom-web/studies/${S}$`));
+	assert.deepEqual(val(ref[0], '00081150'), ['1.2.840.10008.5.1.4.1.1.77.1.5.1']);
+	for (const [i, buf] of [a, b].entries()) {
+		const sop = val(ref[i], '00081155')[0];
+		assert.match(val(ref[i], '00081190')[0], new RegExp(`/studies/${S}/series/${SE}/instances/${sop}$`));
+		const g = await api('GET', `${DW}/studies/${S}/series/${SE}/instances/${sop}`, { token: w.tPatient });
+		assert.ok(parts(g)[0].body.equals(buf), 'the stored original is the file sent');
+	}
+	const rows = await auditByRequest(r.requestId);
+	assert.deepEqual(rows.map((x) => [x.action, x.case_id, x.outcome]), [['stow', w.case, 'ok'], ['stow', w.case, 'ok']]);
+	const list = await api('GET', `/api/v1/images/cases/${w.case}`, { token: w.tPatient });
+	const stored = list.json.data.images.filter((im) => im.dicom && im.dicom.studyInstanceUid === S);
+	assert.equal(stored.length, 2);
+	assert.equal(stored[0].imageType, 'other');
+	assert.equal(stored[0].capturedAtSource, 'dicom');
+});
+
+test('dicomweb: STOW-RS answers 202 for some refused (duplicate 0111, wrong patient 0110, not DICOM C000), 409 for all', async () => {
+	await world();
+	const S = newUid(), SE = newUid();
+	const a = opFile({ study: S, series: SE });
+	const first = await stow(w.tDoctor, w.case, [a]);
+	assert.equal(first.status, 200);
+	const sopA = sopsOf(first.json, '00081199')[0];
+	const wrong = (() => {
+		const jpg = tmp('jpg');
+		fs.writeFileSync(jpg, makeImage(40, 30, 'jpg'));
+		const out = tmp('dcm');
+		execFileSync('img2dcm', ['-oph', '--no-checks', '-k', `SOPInstanceUID=${newUid()}`, '-k', 'PatientID=HN-SOMEONE-ELSE', jpg, out], { stdio: 'ignore' });
+		return fs.readFileSync(out);
+	})();
+	const fresh = opFile({ study: S, series: SE });
+	let r = await stow(w.tDoctor, w.case, [a, wrong, { type: 'image/jpeg', data: makeImage(8, 8, 'jpg') }, fresh]);
+	assert.equal(r.status, 202, r.text);
+	const failed = r.json['00081198'].Value;
+	assert.deepEqual(failed.map((o) => val(o, '00081197')[0]), [0x0111, 0x0110, 0xC000]);
+	assert.equal(val(failed[0], '00081155')[0], sopA, 'the duplicate is named');
+	assert.equal(r.json['00081199'].Value.length, 1);
+	let rows;
+	for (let i = 0; i < 30; i++) { // the error rows are gathered (audit_read_delay)
+		rows = await auditByRequest(r.requestId);
+		if (rows.length >= 4) break;
+		await new Promise((res) => setTimeout(res, 100));
+	}
+	assert.deepEqual(rows.map((x) => x.outcome).sort(), ['error', 'error', 'error', 'ok']);
+
+	r = await stow(w.tDoctor, w.case, [a, fresh]);
+	assert.equal(r.status, 409, r.text);
+	assert.equal(r.json['00081198'].Value.length, 2);
+	assert.equal(r.json['00081199'], undefined);
+});
+
+test('dicomweb: STOW-RS is refused to another patient (403), for a bad case id (400), a missing case (404), a non-multipart body (415)', async () => {
+	await world();
+	const a = opFile({ study: newUid(), series: newUid() });
+	let r = await stow(w.tOther, w.case, [a]);
+	assertError(r, 403, 'FORBIDDEN');
+	assert.deepEqual((await auditByRequest(r.requestId)).map((x) => [x.action, x.outcome]), [['stow', 'denied']]);
+	r = await stow(w.tDoctor, 'nope', [a]);
+	assertError(r, 400, 'VALIDATION_FAILED', 'id');
+	r = await stow(w.tDoctor, uuid(), [a]);
+	assertError(r, 404, 'NOT_FOUND');
+	r = await api('POST', `${DW}/cases/${w.case}/studies`, { token: w.tDoctor, body: a, headers: { 'Content-Type': 'application/dicom' } });
+	assertError(r, 415, 'UNSUPPORTED_MEDIA_TYPE');
+	r = await api('POST', `${DW}/cases/${w.case}/studies`, { token: w.tDoctor, body: Buffer.from('--x\r\nContent-Type: application/dicom\r\n\r\nabc'), headers: { 'Content-Type': 'multipart/related; boundary=x' } });
+	assertError(r, 400, 'VALIDATION_FAILED', 'body');
+	// The patient themself may store into their own case, as with POST /upload.
+	r = await stow(w.tPatient, w.case, [a]);
+	assert.equal(r.status, 200, r.text);
+});
