@@ -828,7 +828,7 @@ h_stow(struct ctx *c)
 {
 	static const struct mp_callbacks cb = { dw_stow_begin, dw_stow_data,
 		dw_stow_end };
-	char boundary[MP_MAX_BOUNDARY + 1];
+	char boundary[MP_MAX_BOUNDARY_RELATED + 1];
 	struct dw_stow s;
 	char case_id[37];
 	struct mp_parser *mp = NULL;
@@ -861,13 +861,12 @@ h_stow(struct ctx *c)
 		return rc;
 	s.ok = json_object_new_array();
 	s.failed = json_object_new_array();
-	mp = mp_new(boundary, &cb, &s);
+	mp = mp_new_related(boundary, &cb, &s);
 	buf = malloc(65536);
 	if (s.ok == NULL || s.failed == NULL || mp == NULL || buf == NULL) {
 		rc = PI_ERR_NOMEM;
 		goto out;
 	}
-	mp_set_related(mp);
 	while ((n = http_body_read(c->req, buf, 65536)) > 0) {
 		mrc = mp_feed(mp, buf, (size_t)n);
 		if (mrc != MP_OK)
