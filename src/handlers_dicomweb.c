@@ -261,7 +261,7 @@ dw_audit_cases(struct ctx *c, const struct db_dicom_row *rows, size_t n,
 {
 	size_t i, j;
 
-	if (n == 0) {
+	if (n == 0 || rows == NULL) {
 		handlers_audit(c, action, NULL, NULL, variant, "ok");
 		return;
 	}
@@ -356,7 +356,7 @@ dw_search(struct ctx *c, enum dw_level level)
 		return rc;
 	if ((arr = json_object_new_array()) == NULL)
 		return PI_ERR_NOMEM;
-	for (i = 0; i < n; i++) {
+	for (i = 0; rows != NULL && i < n; i++) {
 		const struct image *img = &rows[i].img;
 		const struct image *prev = i > 0 ? &rows[i - 1].img : NULL;
 		int fresh = prev == NULL ||
@@ -484,7 +484,7 @@ dw_instance(struct ctx *c, const char *action, struct image *img)
 	q.sop_uid = c->seg[2];
 	if ((rc = db_dicom_find(c->w->db, c->req->arena, &q, &rows, &n)) != 0)
 		return rc;
-	if (n == 0)
+	if (n == 0 || rows == NULL)
 		return PI_ERR_NOT_FOUND;
 	/* The access table and its denied row, as for /:id. */
 	return handlers_load_image(c, rows[0].img.id, ACL_VIEW, action, img);
@@ -592,7 +592,7 @@ dw_retrieve_many(struct ctx *c, int nuids)
 	q.series_uid = nuids > 1 ? c->seg[1] : NULL;
 	if ((rc = db_dicom_find(c->w->db, c->req->arena, &q, &rows, &n)) != 0)
 		return rc;
-	if (n == 0)
+	if (n == 0 || rows == NULL)
 		return PI_ERR_NOT_FOUND;
 	imgs = arena_alloc(c->req->arena, sizeof(*imgs) * n);
 	if (imgs == NULL)
