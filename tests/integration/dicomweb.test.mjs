@@ -5,11 +5,12 @@
 // multipart/related, metadata as application/dicom+json, the rendered JPEG)
 // and their audit rows. Files are made with DCMTK's img2dcm.
 import { test } from 'node:test';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createVerify, generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-	TEST_TMP, api, assert, assertError, auditByRequest, auditRows, lit, makeImage, polaimgCli, seedWorld, sql, upload, uuid,
+	POLAIMG_BIN, POLAIMG_CONF, TEST_TMP, api, assert, serviceEnv, assertError, auditByRequest, auditRows, lit, makeImage, polaimgCli, seedWorld, sql, upload, uuid,
 } from './lib.mjs';
 
 const DIR = fs.mkdtempSync(path.join(TEST_TMP, 'dicomweb-'));
@@ -119,6 +120,26 @@ test('dicomweb: polaimg token mints a working token for an active service accoun
 		await new Promise((res) => setTimeout(res, 200));
 	}
 	assert.equal(gone.status, 401);
+});
+
+test('dicomweb: polaimg token with RS256 signs with the private key of --key, verifiable with the configured public key', () => {
+	const svc = uuid();
+	sql(`INSERT INTO users (id, role, is_active) VALUES (${lit(svc)}, 'admin', true)`);
+	const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+	const pub = path.join(DIR, 'pub.pem'), priv = path.join(DIR, 'priv.pem');
+	fs.writeFileSync(pub, publicKey.export({ type: 'spki', format: 'pem' }));
+	fs.writeFileSync(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+	const env = { ...serviceEnv(), POLAIMG_JWT_ALGORITHM: 'RS256', POLAIMG_JWT_PUBLIC_KEY_FILE: pub };
+	const run = (...a) => spawnSync(POLAIMG_BIN, ['-c', POLAIMG_CONF, 'token', '--user', svc, ...a], { env, encoding: 'utf8' });
+	const none = run();
+	assert.equal(none.status, 2, 'RS256 needs --key');
+	assert.match(none.stderr, /--key/);
+	const r = run('--key', priv, '--days', '2');
+	assert.equal(r.status, 0, r.stderr);
+	const [h, p, sig] = r.stdout.trim().split('.');
+	assert.equal(JSON.parse(Buffer.from(h, 'base64url')).alg, 'RS256');
+	assert.ok(createVerify('RSA-SHA256').update(`${h}.${p}`).verify(publicKey, Buffer.from(sig, 'base64url')), 'signature verifies');
+	assert.equal(JSON.parse(Buffer.from(p, 'base64url')).userId, svc);
 });
 
 test('dicomweb: QIDO-RS studies, series and instances, with their counts and matching keys', async () => {
