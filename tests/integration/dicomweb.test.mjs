@@ -222,7 +222,8 @@ test('dicomweb: WADO-RS sends the original byte for byte (instance, series, stud
 	assert.equal(p.length, 1);
 	assert.match(p[0].head, /Content-Type: application\/dicom/);
 	assert.ok(p[0].body.equals(files.a), 'the original, byte for byte');
-	assert.equal(Number(r.headers.get('content-length')), r.buf.length);
+	// polaimg sends Content-Length; Apache's mod_proxy_fcgi may pass the body chunked instead.
+	if (r.headers.get('content-length') !== null) assert.equal(Number(r.headers.get('content-length')), r.buf.length);
 	const rows = await auditByRequest(r.requestId);
 	assert.deepEqual(rows.map((x) => [x.action, x.image_id, x.variant, x.outcome]), [['wado', files.imgA.id, 'original', 'ok']]);
 
