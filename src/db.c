@@ -82,8 +82,9 @@ enum stmt {
 	"ELSE coalesce(i.captured_source, 'client') END, " \
 	"up.name, up.role, " \
 	"i.frames, i.modality, i.manufacturer, i.manufacturer_model_name, " \
-	"i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid"
-#define IMG_NCOLS 36
+	"i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid, " \
+	"i.sop_class_uid"
+#define IMG_NCOLS 37
 /* The uploader's name and role, up.name and up.role of IMG_COLS
  * (sql/005_people.sql): every statement that selects IMG_COLS joins it. A
  * lookup on users' primary key; OFFSET 0 keeps the subquery whole, so
@@ -235,11 +236,11 @@ static const struct {
 	    "LEFT JOIN (case_images i JOIN patient_cases c ON c.id = i.case_id) "
 	    "ON i.id = $2 AND i.purged_at IS NULL AND i.deleted_at IS NULL"
 	    IMG_UPLOADER, 2, 1 },
-	/* DICOM originals (sql/006_dicom.sql). */
+	/* DICOM originals (sql/006_dicom.sql, sql/007_dicom_class.sql). */
 	[ST_IMAGE_DICOM] = { "UPDATE case_images SET frames = $2, "
 	    "modality = $3, manufacturer = $4, manufacturer_model_name = $5, "
 	    "study_instance_uid = $6, series_instance_uid = $7, "
-	    "sop_instance_uid = $8 WHERE id = $1", 8 },
+	    "sop_instance_uid = $8, sop_class_uid = $9 WHERE id = $1", 9 },
 	[ST_SOP_FIND] = { "SELECT id::text, deleted_at IS NOT NULL "
 	    "FROM case_images WHERE sop_instance_uid = $1 "
 	    "AND purged_at IS NULL ORDER BY created_at LIMIT 1", 1, 1 },
@@ -1027,6 +1028,7 @@ row_to_image_at(PGresult *res, int row, int base, struct arena *a,
 	copy_field(img->study_uid, sizeof(img->study_uid), res, row, base + 33);
 	copy_field(img->series_uid, sizeof(img->series_uid), res, row, base + 34);
 	copy_field(img->sop_uid, sizeof(img->sop_uid), res, row, base + 35);
+	copy_field(img->sop_class, sizeof(img->sop_class), res, row, base + 36);
 }
 
 static void
@@ -1126,11 +1128,12 @@ image_dicom(struct db *db, const struct image *img)
 {
 	const char *uid[1] = { img->sop_uid };
 	char frames[24];
-	const char *params[8] = {
+	const char *params[9] = {
 		img->id, num_or_null(frames, sizeof(frames), img->frames, 0),
 		str_or_null(img->modality), str_or_null(img->manufacturer),
 		str_or_null(img->model_name), str_or_null(img->study_uid),
 		str_or_null(img->series_uid), str_or_null(img->sop_uid),
+		str_or_null(img->sop_class),
 	};
 	PGresult *res = db_run(db, ST_CASE_LOCK, uid, PGRES_TUPLES_OK);
 	int found;

@@ -124,6 +124,7 @@ struct image {
 	char manufacturer[65];
 	char model_name[65];
 	char study_uid[65], series_uid[65], sop_uid[65];
+	char sop_class[65];        /* sql/007_dicom_class.sql; "" before it */
 };
 
 /* The live (not purged) image holding DICOM SOP Instance UID sop_uid: its

@@ -7,9 +7,9 @@
  * route of router.c like any other, so nginx and Apache route it with the
  * rest and nothing is reachable without a bearer token.
  *
- * Searches are answered from the columns sql/006_dicom.sql keeps (no
- * original is opened): StudyInstanceUID, SeriesInstanceUID,
- * SOPInstanceUID, Modality, the frame count and size. Two attributes are
+ * Searches are answered from the columns sql/006_dicom.sql and 007 keep
+ * (no original is opened): StudyInstanceUID, SeriesInstanceUID,
+ * SOPInstanceUID, SOPClassUID, Modality, the frame count and size. Two attributes are
  * polaimg's own reading: PatientID is the hospital number of the case's
  * patient (polaimg_case_hn; POST /upload refuses a file whose PatientID
  * differs, unless forced), and StudyDate is the local_timezone date of the
@@ -435,6 +435,7 @@ dw_search(struct ctx *c, enum dw_level level)
 			    NULL);
 			continue;
 		}
+		dw_attr_str(o, "00080016", "UI", img->sop_class);
 		dw_attr_str(o, "00080018", "UI", img->sop_uid);
 		if (img->frames > 0)
 			dw_attr_int(o, "00280008", "IS", img->frames);
@@ -633,6 +634,7 @@ h_wado_metadata(struct ctx *c)
 	}
 	json_object_array_add(arr, o);
 	dw_da(img.captured_at, da);
+	dw_attr_str(o, "00080016", "UI", img.sop_class);
 	dw_attr_str(o, "00080018", "UI", img.sop_uid);
 	dw_attr_str(o, "00080020", "DA", da);
 	dw_attr_str(o, "00080060", "CS", img.modality);

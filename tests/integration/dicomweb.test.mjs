@@ -165,6 +165,7 @@ test('dicomweb: QIDO-RS studies, series and instances, with their counts and mat
 	r = await api('GET', `${DW}/studies/${S1}/series/${SE1}/instances`, { token: w.tDoctor });
 	assert.equal(r.json.length, 1);
 	assert.deepEqual(val(r.json[0], '00080018'), [files.imgA.dicom.sopInstanceUid]);
+	assert.deepEqual(val(r.json[0], '00080016'), ['1.2.840.10008.5.1.4.1.1.77.1.5.1'], 'SOPClassUID (sql/007)');
 
 	// PatientID (the case's hospital number), StudyDate (single and range), tags by number.
 	r = await api('GET', `${DW}/studies?PatientID=HN-DW1`, { token: w.tDoctor });
@@ -243,6 +244,7 @@ test('dicomweb: WADO-RS sends the original byte for byte (instance, series, stud
 	assert.deepEqual(val(r.json[0], '00280010'), [32]);
 	assert.deepEqual(val(r.json[0], '00280011'), [48]);
 	assert.deepEqual(val(r.json[0], '00080060'), ['OP']);
+	assert.deepEqual(val(r.json[0], '00080016'), ['1.2.840.10008.5.1.4.1.1.77.1.5.1']);
 	assert.deepEqual(val(r.json[0], '00280008'), [1]);
 
 	r = await api('GET', `${DW}/studies/${S1}/series/${SE1}/instances/${a.sopInstanceUid}/rendered`, { token: w.tDoctor });
