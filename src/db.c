@@ -60,7 +60,7 @@ enum stmt {
 	ST_RESTORE, ST_SWEEP, ST_PURGED_DELETED, ST_PURGED_PENDING,
 	ST_KEY_KNOWN, ST_LIVE_PAGE, ST_AUDIT_BATCH, ST_USER_CASE,
 	ST_USER_IMAGE, ST_AUDIT_ONCE, ST_IMAGE_DICOM, ST_SOP_FIND, ST_CASE_HN,
-	ST__COUNT
+	ST_DICOM_FIND, ST__COUNT
 };
 
 /* The columns of an image, in the order row_to_image() reads them. */
@@ -82,8 +82,9 @@ enum stmt {
 	"ELSE coalesce(i.captured_source, 'client') END, " \
 	"up.name, up.role, " \
 	"i.frames, i.modality, i.manufacturer, i.manufacturer_model_name, " \
-	"i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid"
-#define IMG_NCOLS 36
+	"i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid, " \
+	"i.sop_class_uid"
+#define IMG_NCOLS 37
 /* The uploader's name and role, up.name and up.role of IMG_COLS
  * (sql/005_people.sql): every statement that selects IMG_COLS joins it. A
  * lookup on users' primary key; OFFSET 0 keeps the subquery whole, so
@@ -235,15 +236,34 @@ static const struct {
 	    "LEFT JOIN (case_images i JOIN patient_cases c ON c.id = i.case_id) "
 	    "ON i.id = $2 AND i.purged_at IS NULL AND i.deleted_at IS NULL"
 	    IMG_UPLOADER, 2, 1 },
-	/* DICOM originals (sql/006_dicom.sql). */
+	/* DICOM originals (sql/006_dicom.sql, sql/007_dicom_class.sql). */
 	[ST_IMAGE_DICOM] = { "UPDATE case_images SET frames = $2, "
 	    "modality = $3, manufacturer = $4, manufacturer_model_name = $5, "
 	    "study_instance_uid = $6, series_instance_uid = $7, "
-	    "sop_instance_uid = $8 WHERE id = $1", 8 },
+	    "sop_instance_uid = $8, sop_class_uid = $9 WHERE id = $1", 9 },
 	[ST_SOP_FIND] = { "SELECT id::text, deleted_at IS NOT NULL "
 	    "FROM case_images WHERE sop_instance_uid = $1 "
 	    "AND purged_at IS NULL ORDER BY created_at LIMIT 1", 1, 1 },
 	[ST_CASE_HN] = { "SELECT polaimg_case_hn($1)", 1, 1 },
+	/* DICOMweb searches and retrievals (db_dicom_find): ready, live
+	 * DICOM images, with their case's patient and hospital number. */
+	[ST_DICOM_FIND] = { "SELECT " IMG_COLS ", c.patient_id::text, "
+	    "polaimg_case_hn(i.case_id::text) "
+	    "FROM case_images i JOIN patient_cases c ON c.id = i.case_id "
+	    IMG_UPLOADER "WHERE i.status = 'ready' AND i.deleted_at IS NULL "
+	    "AND i.purged_at IS NULL AND i.sop_instance_uid IS NOT NULL "
+	    "AND ($1::text IS NULL OR lower(c.patient_id::text) = $1) "
+	    "AND ($2::text IS NULL OR i.study_instance_uid = $2) "
+	    "AND ($3::text IS NULL OR i.series_instance_uid = $3) "
+	    "AND ($4::text IS NULL OR i.sop_instance_uid = $4) "
+	    "AND ($5::text IS NULL OR i.modality = $5) "
+	    "AND ($6::text IS NULL OR polaimg_case_hn(i.case_id::text) = $6) "
+	    "AND ($7::bigint IS NULL OR coalesce(i.captured_at, i.created_at) "
+	    ">= to_timestamp($7::bigint)) "
+	    "AND ($8::bigint IS NULL OR coalesce(i.captured_at, i.created_at) "
+	    "< to_timestamp($8::bigint)) "
+	    "ORDER BY i.study_instance_uid, i.series_instance_uid, "
+	    "i.\"order\", i.created_at, i.id LIMIT $9", 9, 1 },
 };
 
 struct db {
@@ -1001,13 +1021,14 @@ row_to_image_at(PGresult *res, int row, int base, struct arena *a,
 	img->uploader_name = str_field(res, row, base + 27, a);
 	copy_field(img->uploader_role, sizeof(img->uploader_role), res, row,
 	    base + 28);
-	img->frames = (long)int_field(res, row, base + 35, 0);
-	copy_field(img->modality, sizeof(img->modality), res, row, base + 33);
-	copy_field(img->manufacturer, sizeof(img->manufacturer), res, row, base + 34);
-	copy_field(img->model_name, sizeof(img->model_name), res, row, base + 35);
+	img->frames = (long)int_field(res, row, base + 29, 0);
+	copy_field(img->modality, sizeof(img->modality), res, row, base + 30);
+	copy_field(img->manufacturer, sizeof(img->manufacturer), res, row, base + 31);
+	copy_field(img->model_name, sizeof(img->model_name), res, row, base + 32);
 	copy_field(img->study_uid, sizeof(img->study_uid), res, row, base + 33);
 	copy_field(img->series_uid, sizeof(img->series_uid), res, row, base + 34);
 	copy_field(img->sop_uid, sizeof(img->sop_uid), res, row, base + 35);
+	copy_field(img->sop_class, sizeof(img->sop_class), res, row, base + 36);
 }
 
 static void
@@ -1107,11 +1128,12 @@ image_dicom(struct db *db, const struct image *img)
 {
 	const char *uid[1] = { img->sop_uid };
 	char frames[24];
-	const char *params[8] = {
+	const char *params[9] = {
 		img->id, num_or_null(frames, sizeof(frames), img->frames, 0),
 		str_or_null(img->modality), str_or_null(img->manufacturer),
 		str_or_null(img->model_name), str_or_null(img->study_uid),
 		str_or_null(img->series_uid), str_or_null(img->sop_uid),
+		str_or_null(img->sop_class),
 	};
 	PGresult *res = db_run(db, ST_CASE_LOCK, uid, PGRES_TUPLES_OK);
 	int found;
@@ -1146,6 +1168,47 @@ db_sop_find(struct db *db, const char *sop_uid, char *id, size_t n,
 	}
 	copy_field(id, n, res, 0, 0);
 	*deleted = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	PQclear(res);
+	return 0;
+}
+
+int
+db_dicom_find(struct db *db, struct arena *a, const struct db_dicom_query *q,
+    struct db_dicom_row **out, size_t *n)
+{
+	char from[24], to[24], lim[24];
+	const char *params[9] = {
+		q->patient, q->study_uid, q->series_uid, q->sop_uid, q->modality,
+		q->hn, num_or_null(from, sizeof(from), q->from, -1),
+		num_or_null(to, sizeof(to), q->to, -1), lim,
+	};
+	PGresult *res;
+	int rows;
+
+	(void)snprintf(lim, sizeof(lim), "%ld", q->limit);
+	*out = NULL;
+	*n = 0;
+	res = db_run(db, ST_DICOM_FIND, params, PGRES_TUPLES_OK);
+	if (res == NULL)
+		return PI_ERR_DB;
+	rows = PQntuples(res);
+	if (rows > 0) {
+		*out = arena_alloc(a, sizeof(**out) * (size_t)rows);
+		if (*out == NULL) {
+			PQclear(res);
+			return PI_ERR_NOMEM;
+		}
+	}
+	for (int i = 0; i < rows; i++) {
+		struct db_dicom_row *r = &(*out)[i];
+
+		row_to_image(res, i, a, &r->img);
+		copy_field(r->img.case_patient_id, sizeof(r->img.case_patient_id),
+		    res, i, IMG_NCOLS);
+		r->hn = PQgetisnull(res, i, IMG_NCOLS + 1) ? NULL :
+		    arena_strdup(a, PQgetvalue(res, i, IMG_NCOLS + 1));
+	}
+	*n = (size_t)rows;
 	PQclear(res);
 	return 0;
 }

@@ -124,6 +124,7 @@ struct image {
 	char manufacturer[65];
 	char model_name[65];
 	char study_uid[65], series_uid[65], sop_uid[65];
+	char sop_class[65];        /* sql/007_dicom_class.sql; "" before it */
 };
 
 /* The live (not purged) image holding DICOM SOP Instance UID sop_uid: its
@@ -135,6 +136,24 @@ int db_sop_find(struct db *db, const char *sop_uid, char *id, size_t n,
  * polaimg_case_hn) into hn (n bytes), empty when there is none. 0 or
  * PI_ERR_DB. */
 int db_case_hn(struct db *db, const char *case_id, char *hn, size_t n);
+
+/* A DICOMweb search (QIDO-RS) or the lookup of one instance (WADO-RS):
+ * every member NULL (or -1) matches anything. */
+struct db_dicom_query {
+	const char *patient;   /* only cases of this patient (lower-case UUID) */
+	const char *study_uid, *series_uid, *sop_uid, *modality;
+	const char *hn;        /* the case's hospital number (PatientID) */
+	int64_t from, to;      /* capturedAt in [from, to), UTC seconds */
+	long limit;            /* rows at most */
+};
+struct db_dicom_row {
+	struct image img;      /* with case_patient_id */
+	const char *hn;        /* polaimg_case_hn(), NULL for none */
+};
+/* The ready, live DICOM images q matches, ordered by study, series,
+ * order: *out (n rows) from arena a. 0, PI_ERR_DB, PI_ERR_NOMEM. */
+int db_dicom_find(struct db *db, struct arena *a, const struct db_dicom_query *q,
+    struct db_dicom_row **out, size_t *n);
 
 /* Writes one audit row (image_events) now. */
 int db_audit(struct db *db, const struct audit *ev);

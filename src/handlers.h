@@ -46,11 +46,17 @@ struct worker_ctx {
 	unsigned long rows_epoch;    /* db_copies_valid() epoch of rows */
 };
 
+/* The most path parameters a route has (the DICOMweb instance URLs'
+ * :study, :series, :instance). */
+#define ROUTER_MAX_PARAMS 3
+
 /* One request. */
 struct ctx {
 	struct worker_ctx *w;
 	struct http_request *req;
-	const char *id;              /* the :id path segment, raw */
+	const char *id;              /* the first path parameter (:id), raw */
+	const char *seg[ROUTER_MAX_PARAMS]; /* every path parameter, raw; NULL
+	                              * past the route's last */
 	struct principal who;        /* set when the route needs authentication */
 	struct prefetch *pf;         /* what authentication read with the user */
 };
@@ -93,6 +99,15 @@ int h_download_url(struct ctx *c);
 int h_file(struct ctx *c);
 int h_proxy(struct ctx *c);
 int h_delete(struct ctx *c);
+int h_qido_studies(struct ctx *c);     /* handlers_dicomweb.c */
+int h_qido_series(struct ctx *c);
+int h_qido_instances(struct ctx *c);
+int h_wado_study(struct ctx *c);
+int h_wado_series(struct ctx *c);
+int h_wado_instance(struct ctx *c);
+int h_wado_metadata(struct ctx *c);
+int h_wado_rendered(struct ctx *c);
+int h_stow(struct ctx *c);
 
 /* --- handlers_upload_url.c --- */
 
@@ -167,6 +182,26 @@ long long handlers_url_ttl(const long long *asked, long long dflt,
 int handlers_signed_url(struct ctx *c, const struct image *img, int upload,
     enum ingest_variant v, long long ttl, int64_t *expires, const char **url);
 
+/* handlers_upload.c, for every route that ingests (STOW-RS too): */
+/* The per-user upload limit, at the start of each handler that decodes an
+ * upload (after authentication): max_uploads_per_user of one user's
+ * uploads may be in flight on this host (counted in the master's
+ * scoreboard, master_ingest_claim; the claim ends after the request).
+ * Returns 0 to go on, or PI_ERR_ANSWERED after answering 429
+ * TOO_MANY_UPLOADS with Retry-After. */
+int handlers_ingest_admit(struct ctx *c, const char *user);
+/* Records a ready image (row + audit row action, one transaction) after
+ * ingest() stored its objects; on failure removes the objects. 0,
+ * PI_ERR_NOT_FOUND (the case went), PI_ERR_CONFLICT (its SOP Instance UID
+ * was stored meanwhile), PI_ERR_DB. */
+int handlers_record_ready(struct ctx *c, struct image *img, const char *action);
+
+/* handlers_read.c: sends object v of img as /proxy does (304, offload,
+ * Range) and writes the audit row of action ("ok" or "error"). Returns 0,
+ * or a pi_err before anything was written. */
+int handlers_serve(struct ctx *c, const struct image *img,
+    enum ingest_variant v, const char *action);
+
 /* --- handlers_auth.c: who is asking, and may they --- */
 
 /* Authenticates the request (bearer token or cookie, then the users table)
@@ -217,6 +252,23 @@ int handlers_check_case(struct ctx *c, const char *case_id,
  * PI_ERR_ANSWERED after answering (409, 415), or a pi_err. */
 int handlers_dicom_check(struct ctx *c, struct image *img, const char *path,
     int eye_given, int *force);
+/* A refusal of handlers_dicom_verdict(). */
+struct handlers_dicom_refusal {
+	int status;             /* the API's: 409, 415 */
+	const char *code;       /* its error code (static) */
+	unsigned reason;        /* the DICOM failure reason (STOW-RS) */
+	char message[200];
+	char existing[64];      /* DUPLICATE_INSTANCE: the image holding it */
+	int deleted;            /* … soft-deleted */
+	char sop_class[65], sop_uid[65]; /* the file's, "" until read */
+};
+/* handlers_dicom_check() without answering: 0 to go on, PI_ERR_CONFLICT
+ * with *r filled when the file is refused (415, 409), or a pi_err
+ * (PI_ERR_UNPROCESSABLE for a header over the limits or malformed,
+ * PI_ERR_DB). r->sop_class and r->sop_uid are set whenever the header was
+ * read. */
+int handlers_dicom_verdict(struct ctx *c, struct image *img, const char *path,
+    int eye_given, int *force, struct handlers_dicom_refusal *r);
 /* Answers 409 DUPLICATE_INSTANCE for img's SOP Instance UID after an insert
  * lost the race for it: PI_ERR_ANSWERED, or a pi_err. */
 int handlers_dicom_duplicate(struct ctx *c, const struct image *img);

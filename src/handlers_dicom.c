@@ -68,31 +68,61 @@ dicom_eye(char lat)
 	}
 }
 
+/* The refusals of a DICOM file: the API's status and code, and the
+ * DICOM failure reason a STOW-RS answer gives (PS3.18 Table 10.5.3-1:
+ * C122 transfer syntax not supported, 0122 SOP class not supported, 0111
+ * duplicate SOP instance, 0110 processing failure). */
+enum dicom_refusal { DR_TS, DR_SOP, DR_LATERALITY, DR_DUPLICATE, DR_PATIENT };
+static const struct {
+	int status;
+	const char *code;
+	unsigned reason;
+} dicom_refusals[] = {
+	[DR_TS] =         { 415, "UNSUPPORTED_TRANSFER_SYNTAX", 0xC122 },
+	[DR_SOP] =        { 415, "UNSUPPORTED_SOP_CLASS", 0x0122 },
+	[DR_LATERALITY] = { 409, "LATERALITY_MISMATCH", 0x0110 },
+	[DR_DUPLICATE] =  { 409, "DUPLICATE_INSTANCE", 0x0111 },
+	[DR_PATIENT] =    { 409, "PATIENT_MISMATCH", 0x0110 },
+};
+
+/* Fills r for refusal k with message msg; PI_ERR_CONFLICT. */
+static int
+dicom_refuse(struct handlers_dicom_refusal *r, enum dicom_refusal k,
+    const char *msg)
+{
+	r->status = dicom_refusals[k].status;
+	r->code = dicom_refusals[k].code;
+	r->reason = dicom_refusals[k].reason;
+	(void)snprintf(r->message, sizeof(r->message), "%s", msg);
+	return PI_ERR_CONFLICT;
+}
+
 int
-handlers_dicom_check(struct ctx *c, struct image *img, const char *path,
-    int eye_given, int *force)
+handlers_dicom_verdict(struct ctx *c, struct image *img, const char *path,
+    int eye_given, int *force, struct handlers_dicom_refusal *r)
 {
 	struct dicom_info info;
 	const char *eye;
-	char other[64], hn[128];
-	int rc, deleted = 0;
+	char hn[128];
+	int rc;
 
+	memset(r, 0, sizeof(*r));
+	memset(&info, 0, sizeof(info));
 	rc = dicom_probe(path, &info);
+	(void)snprintf(r->sop_class, sizeof(r->sop_class), "%s", info.sop_class);
+	(void)snprintf(r->sop_uid, sizeof(r->sop_uid), "%s", info.sop_uid);
 	if (rc == PI_ERR_UNSUPPORTED && info.refused_ts) {
 		char msg[200];
 
 		(void)snprintf(msg, sizeof(msg), "DICOM transfer syntax %s is "
 		    "not supported (JPEG 2000 is not); send it uncompressed, "
 		    "deflated, RLE, JPEG or JPEG-LS", info.transfer_syntax);
-		(void)http_error(c->req, 415, "UNSUPPORTED_TRANSFER_SYNTAX", msg);
-		return PI_ERR_ANSWERED;
+		return dicom_refuse(r, DR_TS, msg);
 	}
-	if (rc == PI_ERR_UNSUPPORTED && info.refused_sop) {
-		(void)http_error(c->req, 415, "UNSUPPORTED_SOP_CLASS",
-		    "Only ophthalmic photography and tomography, VL photographic "
-		    "and secondary capture DICOM images are accepted");
-		return PI_ERR_ANSWERED;
-	}
+	if (rc == PI_ERR_UNSUPPORTED && info.refused_sop)
+		return dicom_refuse(r, DR_SOP, "Only ophthalmic photography and "
+		    "tomography, VL photographic and secondary capture DICOM "
+		    "images are accepted");
 	if (rc != 0)
 		return rc;
 
@@ -100,11 +130,9 @@ handlers_dicom_check(struct ctx *c, struct image *img, const char *path,
 	eye = dicom_eye(info.laterality);
 	if (eye != NULL) {
 		if (eye_given && strcmp(img->eye_side, "unknown") != 0 &&
-		    strcmp(img->eye_side, eye) != 0) {
-			(void)http_error(c->req, 409, "LATERALITY_MISMATCH",
+		    strcmp(img->eye_side, eye) != 0)
+			return dicom_refuse(r, DR_LATERALITY,
 			    "eyeSide differs from the file's laterality");
-			return PI_ERR_ANSWERED;
-		}
 		(void)snprintf(img->eye_side, sizeof(img->eye_side), "%s", eye);
 	}
 	/* The time. */
@@ -116,10 +144,14 @@ handlers_dicom_check(struct ctx *c, struct image *img, const char *path,
 
 	/* The same object again. */
 	if (info.sop_uid[0] != '\0') {
-		rc = db_sop_find(c->w->db, info.sop_uid, other, sizeof(other),
-		    &deleted);
+		rc = db_sop_find(c->w->db, info.sop_uid, r->existing,
+		    sizeof(r->existing), &r->deleted);
 		if (rc == 0)
-			return dicom_duplicate(c, other, deleted);
+			return dicom_refuse(r, DR_DUPLICATE, r->deleted ?
+			    "This DICOM instance (SOP Instance UID) is already "
+			    "stored, in a deleted image" : "This DICOM instance "
+			    "(SOP Instance UID) is already stored");
+		r->existing[0] = '\0';
 		if (rc != PI_ERR_NOT_FOUND)
 			return rc;
 	}
@@ -131,19 +163,32 @@ handlers_dicom_check(struct ctx *c, struct image *img, const char *path,
 	if (hn[0] != '\0' && info.patient_id[0] != '\0' &&
 	    strcmp(hn, info.patient_id) != 0) {
 		if (!*force || (c->who.role != ROLE_DOCTOR &&
-		    c->who.role != ROLE_ADMIN)) {
-			(void)http_error(c->req, 409, "PATIENT_MISMATCH",
-			    *force ? "The file's PatientID is not the case "
-			    "patient's hospital number; only a doctor may store "
-			    "it anyway" : "The file's PatientID is not the case "
-			    "patient's hospital number (a doctor may send "
-			    "force=true to store it anyway)");
-			return PI_ERR_ANSWERED;
-		}
+		    c->who.role != ROLE_ADMIN))
+			return dicom_refuse(r, DR_PATIENT, *force ?
+			    "The file's PatientID is not the case patient's "
+			    "hospital number; only a doctor may store it anyway" :
+			    "The file's PatientID is not the case patient's "
+			    "hospital number (a doctor may send force=true to "
+			    "store it anyway)");
 		return 0;
 	}
 	*force = 0;
 	return 0;
+}
+
+int
+handlers_dicom_check(struct ctx *c, struct image *img, const char *path,
+    int eye_given, int *force)
+{
+	struct handlers_dicom_refusal r;
+	int rc = handlers_dicom_verdict(c, img, path, eye_given, force, &r);
+
+	if (rc != PI_ERR_CONFLICT)
+		return rc;
+	if (r.existing[0] != '\0')
+		return dicom_duplicate(c, r.existing, r.deleted);
+	(void)http_error(c->req, r.status, r.code, r.message);
+	return PI_ERR_ANSWERED;
 }
 
 int

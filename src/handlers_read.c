@@ -448,6 +448,13 @@ serve_audited(struct ctx *c, const struct image *img, enum ingest_variant v,
 	return rc;
 }
 
+int
+handlers_serve(struct ctx *c, const struct image *img, enum ingest_variant v,
+    const char *action)
+{
+	return serve_audited(c, img, v, action);
+}
+
 /* --- GET /:id/proxy ------------------------------------------------------ */
 
 int

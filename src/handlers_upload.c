@@ -4,7 +4,7 @@
  * request), PUT /:id/upload?token= (the bytes for an upload URL of local
  * storage) and POST /:id/complete (the bytes a client sent to S3 or
  * Supabase through a presigned URL). Each one admits the upload against
- * max_uploads_per_user first (ingest_admit), receives or fetches the
+ * max_uploads_per_user first (handlers_ingest_admit), receives or fetches the
  * original into a temp file while hashing it (ingest.h's sink), sniffs its
  * type, and hands it to ingest(), which stores the three objects; then the
  * row is written, or marked ready, with its audit row in one transaction.
@@ -187,10 +187,8 @@ out:
 	return rc;
 }
 
-/* Records a ready image (row + audit) after its objects were stored; on
- * failure removes the objects. */
-static int
-record_ready(struct ctx *c, struct image *img, const char *action)
+int
+handlers_record_ready(struct ctx *c, struct image *img, const char *action)
 {
 	struct audit ev = handlers_audit_for(c, action, img->id, img->case_id,
 	    NULL);
@@ -206,16 +204,9 @@ record_ready(struct ctx *c, struct image *img, const char *action)
 	return 0;
 }
 
-/*
- * The per-user upload limit, at the start of each handler that decodes an
- * upload (after authentication): max_uploads_per_user of one user's
- * uploads may be in flight on this host (counted in the master's
- * scoreboard, master_ingest_claim; the claim ends after the request).
- * Returns 0 to go on, or PI_ERR_ANSWERED after answering 429
- * TOO_MANY_UPLOADS with Retry-After.
- */
-static int
-ingest_admit(struct ctx *c, const char *user)
+/* The per-user upload limit (handlers.h). */
+int
+handlers_ingest_admit(struct ctx *c, const char *user)
 {
 	if (master_ingest_claim(user,
 	    (int)c->w->cfg->max_uploads_per_user) == 0)
@@ -239,7 +230,7 @@ h_upload(struct ctx *c)
 	enum img_type t;
 	int rc, force = 0;
 
-	if (ingest_admit(c, c->who.user_id))
+	if (handlers_ingest_admit(c, c->who.user_id))
 		return 0;
 	memset(&f, 0, sizeof(f));
 	memset(&img, 0, sizeof(img));
@@ -329,7 +320,7 @@ h_upload(struct ctx *c)
 	    &img, f.sink.path, t, 1);
 	if (rc != 0)
 		goto out;
-	rc = record_ready(c, &img, "upload");
+	rc = handlers_record_ready(c, &img, "upload");
 	if (rc == PI_ERR_CONFLICT && t == IMG_DICOM) {
 		/* The same instance, stored concurrently. */
 		rc = handlers_dicom_duplicate(c, &img);
@@ -400,7 +391,7 @@ h_put_upload(struct ctx *c)
 		return PI_ERR_TOO_LARGE;
 	/* The upload URL was issued to this user (c->who, redeem_check): the
 	 * audit row is theirs, and so is the upload in the per-user count. */
-	if (ingest_admit(c, c->who.user_id))
+	if (handlers_ingest_admit(c, c->who.user_id))
 		return 0;
 	rc = ingest_sink_open(&sink, c->w->storage, c->req->arena,
 	    c->w->cfg->max_upload_bytes);
@@ -479,7 +470,7 @@ h_complete(struct ctx *c)
 		return http_json(c->req, 200, handlers_envelope(
 		    handlers_image_json(c->req->arena, &img), NULL));
 	}
-	if (ingest_admit(c, c->who.user_id))
+	if (handlers_ingest_admit(c, c->who.user_id))
 		return 0;
 	/* Pending: the bytes must be in storage under the original's key. */
 	rc = storage_stat(c->w->storage, ingest_object_key(c->req->arena, &img, V_ORIGINAL), &st);

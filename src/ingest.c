@@ -282,6 +282,8 @@ ingest_dicom(struct image *img, const char *orig_path,
 	(void)snprintf(img->series_uid, sizeof(img->series_uid), "%s",
 	    info.series_uid);
 	(void)snprintf(img->sop_uid, sizeof(img->sop_uid), "%s", info.sop_uid);
+	(void)snprintf(img->sop_class, sizeof(img->sop_class), "%s",
+	    info.sop_class);
 	rc = dicom_render(orig_path, &info, &px, &w, &h, &ch);
 	if (rc != 0)
 		goto out;

@@ -12,7 +12,8 @@
  * With pid_file set, the master's pid file is locked before the sockets
  * are opened and written after (pidfile.c).
  * The other verbs are operator tools that run once and exit; sweep and
- * restore are in sweep.c, presign in presign.c, verify in verify.c.
+ * restore are in sweep.c, presign in presign.c, verify in verify.c,
+ * token in token.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,7 @@
 #include "pidfile.h"
 #include "preflight.h"
 #include "presign.h"
+#include "token.h"
 #include "report.h"
 #include "storage.h"
 #include "sweep.h"
@@ -67,6 +69,9 @@ usage(FILE *out)
 	    "                     loads at start; print the effective configuration\n"
 	    "  presign --method GET|PUT --key K [--content-type T] [--expires S]\n"
 	    "          [--date YYYYMMDDTHHMMSSZ]   print an S3 presigned URL\n"
+	    "  token --user ID [--days N] [--key FILE]\n"
+	    "                     print a long-lived bearer token for a service\n"
+	    "                     account (revoke: deactivate the user)\n"
 	    "  config-keys        list every configuration key\n"
 	    "  --version          print the version\n"
 	    "The configuration is read from -c FILE, $POLAIMG_CONFIG or "
@@ -748,6 +753,16 @@ main(int argc, char **argv)
 		if (cfg == NULL)
 			return 1;
 		rc = presign_main(cfg, argc, argv);
+		free_config(cfg);
+		return rc;
+	}
+	if (strcmp(argv[0], "token") == 0) {
+		struct config *cfg = load_config();
+		int rc;
+
+		if (cfg == NULL)
+			return 1;
+		rc = token_main(cfg, argc, argv);
 		free_config(cfg);
 		return rc;
 	}

@@ -65,11 +65,12 @@ enum mp_state {
 	ST_ERROR
 };
 
-#define MP_DELIM_MAX (4 + MP_MAX_BOUNDARY)
+#define MP_DELIM_MAX (4 + MP_MAX_BOUNDARY_RELATED)
 
 struct mp_parser {
 	const struct mp_callbacks *cb;
 	void *ud;
+	int related;                   /* multipart/related: no Content-Disposition */
 	enum mp_state state;
 	int err;                       /* sticky status once ST_ERROR */
 	char delim[MP_DELIM_MAX + 1];  /* "\r\n--" boundary */
@@ -110,12 +111,12 @@ mp_is_ows(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* 1 if b[0..len) is a boundary RFC 2046 allows: 1 to 70 bchars, not ending
- * in a space. */
+/* 1 if b[0..len) is a boundary RFC 2046 allows: 1 to max (70) bchars, not
+ * ending in a space. */
 static int
-mp_boundary_valid(const char *b, size_t len)
+mp_boundary_valid(const char *b, size_t len, size_t max)
 {
-	if (len == 0 || len > MP_MAX_BOUNDARY || b[len - 1] == ' ')
+	if (len == 0 || len > max || b[len - 1] == ' ')
 		return 0;
 	for (size_t i = 0; i < len; i++)
 		if (b[i] != ' ' && !mp_is_bchar_nospace((unsigned char)b[i]))
@@ -255,12 +256,14 @@ mp_parse_params(const char *p, const char *end, struct mp_param_sink *sink)
 	}
 }
 
-int
-mp_boundary(const char *content_type, char *out, size_t outsz)
+/* mp_boundary() for a multipart type whose subtype is subtype. */
+static int
+mp_boundary_of(const char *content_type, const char *subtype, size_t max,
+    char *out, size_t outsz)
 {
 	const char *p, *end, *slash;
 	char type[32];
-	char b[MP_MAX_BOUNDARY + 2];
+	char b[MP_MAX_BOUNDARY_RELATED + 2];
 	struct mp_param_sink sink = {
 		.names = { "boundary", NULL },
 		.bufs = { b, NULL },
@@ -285,29 +288,45 @@ mp_boundary(const char *content_type, char *out, size_t outsz)
 		return MP_ERR_SYNTAX;
 	p = slash + 1;
 	if (mp_read_token(&p, end, type, sizeof(type)) != 0 ||
-	    strcasecmp(type, "form-data") != 0)
+	    strcasecmp(type, subtype) != 0)
 		return MP_ERR_SYNTAX;
 	b[0] = '\0';
 	rc = mp_parse_params(p, end, &sink);
 	if (rc != 0 || !sink.seen[0])
 		return MP_ERR_SYNTAX;
 	len = strlen(b);
-	if (!mp_boundary_valid(b, len) || len + 1 > outsz)
+	if (!mp_boundary_valid(b, len, max) || len + 1 > outsz)
 		return MP_ERR_SYNTAX;
 	memcpy(out, b, len + 1);
 	return MP_OK;
 }
 
-struct mp_parser *
-mp_new(const char *boundary, const struct mp_callbacks *cb, void *ud)
+int
+mp_boundary(const char *content_type, char *out, size_t outsz)
+{
+	return mp_boundary_of(content_type, "form-data", MP_MAX_BOUNDARY, out,
+	    outsz);
+}
+
+int
+mp_boundary_related(const char *content_type, char *out, size_t outsz)
+{
+	return mp_boundary_of(content_type, "related", MP_MAX_BOUNDARY_RELATED,
+	    out, outsz);
+}
+
+/* A parser for boundaries up to max characters. */
+static struct mp_parser *
+mp_new_max(const char *boundary, size_t max, const struct mp_callbacks *cb,
+    void *ud)
 {
 	struct mp_parser *p;
 	size_t blen;
 
 	if (boundary == NULL || cb == NULL)
 		return NULL;
-	blen = strnlen(boundary, MP_MAX_BOUNDARY + 1);
-	if (!mp_boundary_valid(boundary, blen))
+	blen = strnlen(boundary, max + 1);
+	if (!mp_boundary_valid(boundary, blen, max))
 		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
@@ -320,6 +339,23 @@ mp_new(const char *boundary, const struct mp_callbacks *cb, void *ud)
 	p->delim[p->dlen] = '\0';
 	p->state = ST_PREAMBLE;
 	p->match = 2;   /* the body start counts as a line start */
+	return p;
+}
+
+struct mp_parser *
+mp_new(const char *boundary, const struct mp_callbacks *cb, void *ud)
+{
+	return mp_new_max(boundary, MP_MAX_BOUNDARY, cb, ud);
+}
+
+struct mp_parser *
+mp_new_related(const char *boundary, const struct mp_callbacks *cb, void *ud)
+{
+	struct mp_parser *p = mp_new_max(boundary, MP_MAX_BOUNDARY_RELATED, cb,
+	    ud);
+
+	if (p != NULL)
+		p->related = 1;
 	return p;
 }
 
@@ -420,7 +456,7 @@ mp_parse_headers(struct mp_parser *p)
 		vend = eol;
 		while (vend > v && mp_is_ows(vend[-1]))
 			vend--;
-		if (nlen == 19 &&
+		if (nlen == 19 && !p->related &&
 		    strncasecmp(line, "content-disposition", 19) == 0) {
 			if (seen_cd++)
 				return MP_ERR_SYNTAX;
@@ -438,7 +474,7 @@ mp_parse_headers(struct mp_parser *p)
 		}
 		line = eol + 1;
 	}
-	if (!seen_cd)
+	if (!seen_cd && !p->related)
 		return MP_ERR_SYNTAX;
 	return 0;
 }

@@ -11,6 +11,9 @@
 #include <stddef.h>
 
 #define MP_MAX_BOUNDARY 70     /* RFC 2046 */
+/* multipart/related (DICOMweb STOW-RS) takes longer ones: Orthanc's
+ * DICOMweb plugin sends two UUIDs joined, 73 characters. */
+#define MP_MAX_BOUNDARY_RELATED 160
 #define MP_MAX_HEADER_BYTES 8192 /* all header lines of one part together */
 #define MP_MAX_NAME 256        /* form field name / filename / content type */
 
@@ -53,12 +56,23 @@ struct mp_parser;
  * MP_MAX_BOUNDARY or has characters RFC 2046 forbids. */
 int mp_boundary(const char *content_type, char *out, size_t outsz);
 
+/* The same for multipart/related (RFC 2387; DICOMweb STOW-RS), with
+ * boundaries up to MP_MAX_BOUNDARY_RELATED characters. */
+int mp_boundary_related(const char *content_type, char *out, size_t outsz);
+
+
 /* A new parser for one body. The callbacks and ud must outlive it; any of the
  * three callbacks may be NULL. Returns NULL on OOM, or if boundary is NULL or
- * not a boundary RFC 2046 allows (1 to MP_MAX_BOUNDARY bchars, no trailing
+ * not a boundary RFC 2046 allows (1 to MP_MAX_BOUNDARY bchars — up to
+ * MP_MAX_BOUNDARY_RELATED for mp_boundary_related()'s — no trailing
  * space). Free with mp_free(). */
 struct mp_parser *mp_new(const char *boundary, const struct mp_callbacks *cb,
     void *ud);
+/* The same for a multipart/related body (boundary up to
+ * MP_MAX_BOUNDARY_RELATED): parts need no Content-Disposition (one present
+ * is ignored; part->name stays empty). */
+struct mp_parser *mp_new_related(const char *boundary,
+    const struct mp_callbacks *cb, void *ud);
 void mp_free(struct mp_parser *p);
 
 /* Feeds the next len bytes of the body (any split, down to single bytes).

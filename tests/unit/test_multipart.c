@@ -1052,10 +1052,56 @@ test_text_fields(void)
 	check_splits("text fields", B, body, sizeof(body) - 1);
 }
 
+/* multipart/related (DICOMweb STOW-RS): no Content-Disposition needed,
+ * Orthanc's 73-character boundary, byte-exact bodies in every split. */
+static void
+test_related(void)
+{
+	static const char b73[] = "216fd589-ca70-450e-b933-87bc30d3181b-"
+	    "216fd589-ca70-450e-b933-87bc30d3181b";
+	char out[MP_MAX_BOUNDARY_RELATED + 1], ct[256], body[512];
+	static struct rec r;
+	size_t bad = 0;
+	struct mp_parser *p;
+	int n, rc;
+
+	(void)snprintf(ct, sizeof(ct), "multipart/related; "
+	    "type=\"application/dicom\"; boundary=%s", b73);
+	is_int(mp_boundary_related(ct, out, sizeof(out)), MP_OK,
+	    "related: a 73-character boundary accepted");
+	is_str(out, b73, "related: the boundary copied");
+	is_int(mp_boundary(ct, out, sizeof(out)), MP_ERR_SYNTAX,
+	    "related: not form-data for mp_boundary");
+	is_int(mp_boundary_related("multipart/form-data; boundary=x", out,
+	    sizeof(out)), MP_ERR_SYNTAX, "related: form-data refused");
+	ok(mp_new(b73, &cbs, NULL) == NULL, "related: mp_new keeps RFC 2046's 70");
+	n = snprintf(body, sizeof(body), "--%s\r\nContent-Type: application/dicom"
+	    "\r\nContent-Length: 3\r\n\r\nA\r\n\r\n--%s\r\n"
+	    "Content-Type: application/dicom\r\n\r\nB\r\n--%s--\r\n",
+	    b73, b73, b73);
+	for (size_t step = 1; step <= (size_t)n; step += step < 8 ? 1 : 37) {
+		memset(&r, 0, sizeof(r));
+		p = mp_new_related(b73, &cbs, &r);
+		rc = p != NULL ? MP_OK : 99;
+		for (size_t at = 0; rc == MP_OK && at < (size_t)n; at += step)
+			rc = mp_feed(p, body + at, (size_t)n - at < step ?
+			    (size_t)n - at : step);
+		if (rc == MP_OK)
+			rc = mp_finish(p);
+		mp_free(p);
+		if (rc != MP_OK || strcmp(r.log, "[||application/dicom]A\r\n{/}"
+		    "[||application/dicom]B{/}") != 0)
+			bad = step;
+	}
+	is_int((long long)bad, 0, "related: two parts without "
+	    "Content-Disposition, every split (0: no step failed)");
+}
+
 int
 main(void)
 {
 	test_boundary();
+	test_related();
 	test_new();
 	test_basic();
 	test_framing();
