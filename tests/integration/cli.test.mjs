@@ -200,7 +200,9 @@ test('serve: removes this host\'s temp files whose writer is gone, at start and 
 		process.kill(wpid, 'SIGKILL');   // as request_timeout or the OOM killer would
 		assert.ok(await waitFor(() => (fs.existsSync(killed) ? '' : 'gone'), /gone/, 10000),
 			`the killed worker's temp file is removed when the master reaps it: ${err.slice(-1500)}`);
-		assert.match(err, new RegExp(`removed 1 temp file of worker ${wpid}`));
+		// The master logs after the unlink: wait for the line, do not race it.
+		assert.ok(await waitFor(() => err, new RegExp(`removed 1 temp file of worker ${wpid}`), 10000),
+			err.slice(-1500));
 		assert.ok(fs.existsSync(other) && fs.existsSync(live));
 	} finally {
 		child.kill('SIGTERM');
