@@ -58,6 +58,23 @@ export function defaultPair(images) {
 	return [other.length ? other[other.length - 1] : null, last];
 }
 
+/* Pane name's markup from #pane-template, its ids and accessible names
+ * for the side of the dialog it is on (where: "left-hand", "right-hand"). */
+function paneElement(name, where) {
+	const root = document.getElementById('pane-template').content.firstElementChild.cloneNode(true);
+	const id = `pane-${name}`;
+	root.id = id;
+	root.setAttribute('aria-labelledby', `${id}-title`);
+	root.querySelector('.pane-title').id = `${id}-title`;
+	const label = root.querySelector('label');
+	label.htmlFor = `${id}-eye`;
+	label.textContent = `Eye of the ${where} image`;
+	root.querySelector('.pane-eye').id = `${id}-eye`;
+	root.querySelector('.stage').setAttribute('aria-label',
+		`${where[0].toUpperCase()}${where.slice(1)} image: zoom with the wheel or the + and − keys; drag or use the arrow keys to move`);
+	return root;
+}
+
 class Pane {
 	constructor(cmp, root, name) {
 		this.cmp = cmp;
@@ -289,7 +306,10 @@ export class Compare {
 		this.shared = { k: 1, u: 0.5, v: 0.5 };
 		this.syncBox = document.getElementById('c-sync');
 		this.zoomLabel = document.getElementById('c-zoom');
-		this.panes = [new Pane(this, document.getElementById('pane-a'), 'a'), new Pane(this, document.getElementById('pane-b'), 'b')];
+		const a = paneElement('a', 'left-hand');
+		const b = paneElement('b', 'right-hand');
+		this.dlg.querySelector('.panes').append(a, b);
+		this.panes = [new Pane(this, a, 'a'), new Pane(this, b, 'b')];
 		this.last = this.panes[0];
 		this.syncBox.addEventListener('change', () => this.setSync(this.syncBox.checked));
 		document.getElementById('c-close').addEventListener('click', () => this.dlg.close());
