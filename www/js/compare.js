@@ -16,13 +16,16 @@
  * centre as fractions of its width and height — so the same place of two
  * images of different sizes stays side by side. Mouse wheel (about the
  * pointer), drag, + − 0 keys and buttons, arrow keys on a focused image.
+ * zoompan.js reads each pane's wheel, drags and pinches (a pinch zooms
+ * about the fingers and does not pan) and loads its display copy.
  * Images come through the proxy (display copy; thumbnails for the strips)
  * as blob: URLs, all revoked when the dialog closes.
  */
 
-import { apiBlob, Cancelled } from './api.js';
+import { apiBlob } from './api.js';
 import { describe } from './messages.js';
 import { EYE_GROUPS, IMAGE_TYPES, TYPE_ORDER, byLine, eyeLabel, imageDateLabel, typeKey, typeLabel, whenOf } from './format.js';
+import { StageImage, ZoomPan, fitScale, place, zoomKey } from './zoompan.js';
 
 const MAX_K = 12;
 
@@ -55,14 +58,29 @@ export function defaultPair(images) {
 	return [other.length ? other[other.length - 1] : null, last];
 }
 
+/* Pane name's markup from #pane-template, its ids and accessible names
+ * for the side of the dialog it is on (where: "left-hand", "right-hand"). */
+function paneElement(name, where) {
+	const root = document.getElementById('pane-template').content.firstElementChild.cloneNode(true);
+	const id = `pane-${name}`;
+	root.id = id;
+	root.setAttribute('aria-labelledby', `${id}-title`);
+	root.querySelector('.pane-title').id = `${id}-title`;
+	const label = root.querySelector('label');
+	label.htmlFor = `${id}-eye`;
+	label.textContent = `Eye of the ${where} image`;
+	root.querySelector('.pane-eye').id = `${id}-eye`;
+	root.querySelector('.stage').setAttribute('aria-label',
+		`${where[0].toUpperCase()}${where.slice(1)} image: zoom with the wheel or the + and − keys; drag or use the arrow keys to move`);
+	return root;
+}
+
 class Pane {
 	constructor(cmp, root, name) {
 		this.cmp = cmp;
 		this.root = root;
 		this.name = name;
 		this.image = null;
-		this.url = null;
-		this.abort = null;
 		this.w = 0;
 		this.h = 0;
 		this.own = { k: 1, u: 0.5, v: 0.5 };
@@ -74,15 +92,16 @@ class Pane {
 		this.msg = root.querySelector('.stage-msg');
 		this.error = root.querySelector('.pane-error');
 		this.strip = root.querySelector('.timeline');
-		this.pointers = new Map();
-		this.gesture = null;
+		this.photo = new StageImage(this.img);
+		/* A pinch zooms about the fingers; moving them does not pan. */
+		this.zp = new ZoomPan(this.stage, {
+			ready: () => !!this.w,
+			zoomBy: (f, x, y) => this.zoomBy(f, x, y),
+			panBy: (dx, dy) => this.panBy(dx, dy),
+			pinch: (f, x, y) => this.zoomBy(f, x, y),
+		});
 		this.eyeSel.addEventListener('change', () => this.pickEye(this.eyeSel.value));
 		this.img.addEventListener('load', () => this.loaded());
-		this.stage.addEventListener('wheel', (e) => this.wheel(e), { passive: false });
-		this.stage.addEventListener('pointerdown', (e) => this.pointerDown(e));
-		this.stage.addEventListener('pointermove', (e) => this.pointerMove(e));
-		this.stage.addEventListener('pointerup', (e) => this.pointerUp(e));
-		this.stage.addEventListener('pointercancel', (e) => this.pointerUp(e));
 		this.stage.addEventListener('keydown', (e) => this.arrow(e));
 	}
 
@@ -165,7 +184,7 @@ class Pane {
 	}
 
 	async show(image) {
-		this.release();
+		this.photo.release();
 		this.image = image;
 		this.mark();
 		this.error.textContent = '';
@@ -186,35 +205,14 @@ class Pane {
 		this.img.alt = `${eyeLabel(image.eyeSide)}, ${typeLabel(image.imageType)}, ${imageDateLabel(image)}`;
 		this.msg.textContent = 'Loading…';
 		this.msg.hidden = false;
-		const ctl = new AbortController();
-		this.abort = ctl;
-		try {
-			const blob = await apiBlob(`/${encodeURIComponent(image.id)}/proxy`, { signal: ctl.signal });
-			if (ctl.signal.aborted)
-				return;
-			this.url = URL.createObjectURL(blob);
-			this.img.src = this.url;
-		} catch (e) {
-			if (e instanceof Cancelled || ctl.signal.aborted)
-				return;
+		await this.photo.load(image.id, (e) => {
 			this.msg.hidden = true;
 			this.error.textContent = describe(e, 'image');
-		}
-	}
-
-	release() {
-		if (this.abort)
-			this.abort.abort();
-		this.abort = null;
-		if (this.url) {
-			URL.revokeObjectURL(this.url);
-			this.url = null;
-		}
-		this.img.removeAttribute('src');
+		});
 	}
 
 	loaded() {
-		if (!this.url)
+		if (!this.photo.shown)
 			return;
 		this.msg.hidden = true;
 		this.img.hidden = false;
@@ -227,14 +225,12 @@ class Pane {
 	geom(v = this.view) {
 		const sw = this.stage.clientWidth;
 		const sh = this.stage.clientHeight;
-		const fit = this.w && this.h && sw && sh ? Math.min(sw / this.w, sh / this.h) : 1;
+		const fit = fitScale(this.w, this.h, sw, sh);
 		const s = fit * v.k;
 		const W = this.w * s;
 		const H = this.h * s;
-		let x = sw / 2 - v.u * W;
-		let y = sh / 2 - v.v * H;
-		x = W <= sw ? (sw - W) / 2 : Math.min(0, Math.max(sw - W, x));
-		y = H <= sh ? (sh - H) / 2 : Math.min(0, Math.max(sh - H, y));
+		const x = place(W, sw, sw / 2 - v.u * W);
+		const y = place(H, sh, sh / 2 - v.v * H);
 		return { sw, sh, fit, s, W, H, x, y };
 	}
 
@@ -288,20 +284,6 @@ class Pane {
 		v.v = Math.min(1 - hv, Math.max(hv, v.v));
 	}
 
-	local(e) {
-		const r = this.stage.getBoundingClientRect();
-		return { x: e.clientX - r.left, y: e.clientY - r.top };
-	}
-
-	wheel(e) {
-		if (!this.w)
-			return;
-		e.preventDefault();
-		const unit = e.deltaMode === 1 ? 0.05 : e.deltaMode === 2 ? 1 : 0.0015;
-		const p = this.local(e);
-		this.zoomBy(Math.exp(-e.deltaY * unit), p.x, p.y);
-	}
-
 	arrow(e) {
 		const step = 0.1 * Math.min(this.stage.clientWidth, this.stage.clientHeight);
 		const d = { ArrowLeft: [step, 0], ArrowRight: [-step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] }[e.key];
@@ -310,50 +292,6 @@ class Pane {
 		e.preventDefault();
 		e.stopPropagation();
 		this.panBy(d[0], d[1]);
-	}
-
-	pointerDown(e) {
-		if (!this.w || (e.pointerType === 'mouse' && e.button !== 0))
-			return;
-		this.stage.setPointerCapture(e.pointerId);
-		this.pointers.set(e.pointerId, this.local(e));
-		this.startGesture();
-		this.stage.classList.add('dragging');
-	}
-
-	startGesture() {
-		const pts = [...this.pointers.values()];
-		if (pts.length >= 2)
-			this.gesture = { pinch: true, dist: Math.hypot(pts[0].x - pts[1].x, pts[0].y - pts[1].y) || 1 };
-		else if (pts.length === 1)
-			this.gesture = { pinch: false, last: pts[0] };
-		else
-			this.gesture = null;
-	}
-
-	pointerMove(e) {
-		if (!this.pointers.has(e.pointerId) || !this.gesture)
-			return;
-		const p = this.local(e);
-		this.pointers.set(e.pointerId, p);
-		const g = this.gesture;
-		if (g.pinch) {
-			const [a, b] = [...this.pointers.values()];
-			const dist = Math.hypot(a.x - b.x, a.y - b.y) || 1;
-			this.zoomBy(dist / g.dist, (a.x + b.x) / 2, (a.y + b.y) / 2);
-			g.dist = dist;
-		} else {
-			this.panBy(p.x - g.last.x, p.y - g.last.y);
-			g.last = p;
-		}
-	}
-
-	pointerUp(e) {
-		if (!this.pointers.delete(e.pointerId))
-			return;
-		this.startGesture();
-		if (this.pointers.size === 0)
-			this.stage.classList.remove('dragging');
 	}
 }
 
@@ -368,7 +306,10 @@ export class Compare {
 		this.shared = { k: 1, u: 0.5, v: 0.5 };
 		this.syncBox = document.getElementById('c-sync');
 		this.zoomLabel = document.getElementById('c-zoom');
-		this.panes = [new Pane(this, document.getElementById('pane-a'), 'a'), new Pane(this, document.getElementById('pane-b'), 'b')];
+		const a = paneElement('a', 'left-hand');
+		const b = paneElement('b', 'right-hand');
+		this.dlg.querySelector('.panes').append(a, b);
+		this.panes = [new Pane(this, a, 'a'), new Pane(this, b, 'b')];
 		this.last = this.panes[0];
 		this.syncBox.addEventListener('change', () => this.setSync(this.syncBox.checked));
 		document.getElementById('c-close').addEventListener('click', () => this.dlg.close());
@@ -459,10 +400,9 @@ export class Compare {
 		const t = e.target;
 		if (t && (t.tagName === 'SELECT' || (t.tagName === 'INPUT' && t.type !== 'checkbox')))
 			return;
-		const k = e.key;
-		if (k === '+' || k === '=') this.zoomAll(1.5);
-		else if (k === '-' || k === '_') this.zoomAll(1 / 1.5);
-		else if (k === '0') this.fitAll();
+		const f = zoomKey(e);
+		if (f) this.zoomAll(f);
+		else if (f === 0) this.fitAll();
 		else return;
 		e.preventDefault();
 	}
@@ -505,9 +445,9 @@ export class Compare {
 			this.thumbAbort.abort();
 		this.thumbAbort = null;
 		for (const p of this.panes) {
-			p.release();
+			p.photo.release();
 			p.image = null;
-			p.pointers.clear();
+			p.zp.reset();
 		}
 		for (const url of this.thumbs.values())
 			if (url)

@@ -58,17 +58,23 @@ function rememberType(t) {
 	}
 }
 
-function choice(sel, placeholder, entries) {
-	const o = document.createElement('option');
-	o.value = '';
-	o.textContent = placeholder;
-	sel.append(o);
-	for (const [value, text] of entries) {
-		const e = document.createElement('option');
-		e.value = value;
-		e.textContent = text;
-		sel.append(e);
+/* A required <select> with id, "Choose…" and entries ([value, text]
+ * pairs), set to value, and its <label> saying text: [label, select]. */
+function field(id, text, entries, value) {
+	const lab = document.createElement('label');
+	lab.htmlFor = id;
+	lab.textContent = text;
+	const sel = document.createElement('select');
+	sel.id = id;
+	sel.required = true;
+	for (const [v, t] of [['', 'Choose…'], ...entries]) {
+		const o = document.createElement('option');
+		o.value = v;
+		o.textContent = t;
+		sel.append(o);
 	}
+	sel.value = value;
+	return [lab, sel];
 }
 
 export class Uploader {
@@ -156,23 +162,9 @@ export class Uploader {
 
 		const eyeBox = document.createElement('div');
 		eyeBox.className = 'qeye';
-		const lab = document.createElement('label');
-		lab.htmlFor = `${item.id}-eye`;
-		lab.textContent = 'Eye';
-		const sel = document.createElement('select');
-		sel.id = `${item.id}-eye`;
-		sel.required = true;
-		choice(sel, 'Choose…', EYE_GROUPS.map((g) => [g.side, g.title]));
-		sel.value = '';
+		const [lab, sel] = field(`${item.id}-eye`, 'Eye', EYE_GROUPS.map((g) => [g.side, g.title]), '');
 		sel.addEventListener('change', () => this.checkRow(item));
-		const tlab = document.createElement('label');
-		tlab.htmlFor = `${item.id}-type`;
-		tlab.textContent = 'Type';
-		const typeSel = document.createElement('select');
-		typeSel.id = `${item.id}-type`;
-		typeSel.required = true;
-		choice(typeSel, 'Choose…', Object.entries(IMAGE_TYPES));
-		typeSel.value = type || '';
+		const [tlab, typeSel] = field(`${item.id}-type`, 'Type', Object.entries(IMAGE_TYPES), type || '');
 		typeSel.addEventListener('change', () => {
 			typeSel.dataset.own = '1';
 			this.checkRow(item);

@@ -9,11 +9,13 @@
  *
  * The zoom level shown is relative to the display copy's own pixels
  * (100 % = one image pixel per CSS pixel); "Fit" shows the whole image.
+ * zoompan.js reads the wheel, drags and pinches and fetches the image; the
+ * transform (scale s, top-left x, y) is kept here.
  */
 
-import { apiBlob, Cancelled } from './api.js';
 import { describe } from './messages.js';
 import { byLine, eyeLabel, imageDateLabel, sizeLabel, typeLabel } from './format.js';
+import { StageImage, ZoomPan, fitScale, place, zoomKey } from './zoompan.js';
 
 const MAX_ZOOM = 8;
 
@@ -43,11 +45,20 @@ export class Viewer {
 		};
 		this.list = [];
 		this.index = -1;
-		this.url = null;
-		this.abort = null;
+		this.photo = new StageImage(this.img);
 		this.z = { s: 1, x: 0, y: 0, fit: 1, w: 0, h: 0, atFit: true };
-		this.pointers = new Map();
-		this.gesture = null;
+		this.zp = new ZoomPan(this.stage, {
+			ready: () => !this.img.hidden,
+			zoomBy: (f, x, y) => this.zoomBy(f, x, y),
+			panBy: (dx, dy) => this.panBy(dx, dy),
+			/* The image follows the fingers: moved with their midpoint,
+			 * zoomed about it. */
+			pinch: (f, x, y, dx, dy) => {
+				this.panBy(dx, dy);
+				this.setScale(this.z.s * f, x, y);
+			},
+			doubleClick: (x, y) => this.doubleClick(x, y),
+		});
 		this.wire();
 	}
 
@@ -64,12 +75,6 @@ export class Viewer {
 		this.dlg.addEventListener('close', () => this.closed());
 		this.dlg.addEventListener('keydown', (e) => this.key(e));
 		this.img.addEventListener('load', () => this.imageLoaded());
-		this.stage.addEventListener('wheel', (e) => this.wheel(e), { passive: false });
-		this.stage.addEventListener('pointerdown', (e) => this.pointerDown(e));
-		this.stage.addEventListener('pointermove', (e) => this.pointerMove(e));
-		this.stage.addEventListener('pointerup', (e) => this.pointerUp(e));
-		this.stage.addEventListener('pointercancel', (e) => this.pointerUp(e));
-		this.stage.addEventListener('dblclick', (e) => this.doubleClick(e));
 		window.addEventListener('resize', () => this.dlg.open && this.relayout());
 	}
 
@@ -112,7 +117,7 @@ export class Viewer {
 	async show(index) {
 		this.index = index;
 		const image = this.list[index];
-		this.release();
+		this.photo.release();
 		this.error.textContent = '';
 		this.loadingMsg.hidden = false;
 		this.loadingMsg.textContent = 'Loading…';
@@ -129,40 +134,17 @@ export class Viewer {
 		this.btn.prev.disabled = index <= 0;
 		this.btn.next.disabled = index >= this.list.length - 1;
 		this.btn.del.hidden = !this.hooks.canDelete();
-		const ctl = new AbortController();
-		this.abort = ctl;
-		try {
-			const blob = await apiBlob(`/${encodeURIComponent(image.id)}/proxy`, { signal: ctl.signal });
-			if (ctl.signal.aborted)
-				return;
-			this.url = URL.createObjectURL(blob);
-			this.img.src = this.url;
-		} catch (e) {
-			if (e instanceof Cancelled || ctl.signal.aborted)
-				return;
+		await this.photo.load(image.id, (e) => {
 			this.loadingMsg.hidden = true;
 			this.error.textContent = describe(e, 'image');
-		}
-	}
-
-	/* Stops a pending fetch and revokes the blob: URL shown. */
-	release() {
-		if (this.abort)
-			this.abort.abort();
-		this.abort = null;
-		if (this.url) {
-			URL.revokeObjectURL(this.url);
-			this.url = null;
-		}
-		this.img.removeAttribute('src');
+		});
 	}
 
 	closed() {
 		const last = this.current();
-		this.release();
+		this.photo.release();
 		this.index = -1;
-		this.pointers.clear();
-		this.gesture = null;
+		this.zp.reset();
 		this.hooks.onClosed(last ? last.id : null);
 	}
 
@@ -173,12 +155,11 @@ export class Viewer {
 	key(e) {
 		if (e.altKey || e.ctrlKey || e.metaKey)
 			return;
-		const k = e.key;
-		if (k === 'ArrowLeft') this.go(-1);
-		else if (k === 'ArrowRight') this.go(1);
-		else if (k === '+' || k === '=') this.zoomBy(1.5);
-		else if (k === '-' || k === '_') this.zoomBy(1 / 1.5);
-		else if (k === '0') this.fit();
+		const f = zoomKey(e);
+		if (e.key === 'ArrowLeft') this.go(-1);
+		else if (e.key === 'ArrowRight') this.go(1);
+		else if (f) this.zoomBy(f);
+		else if (f === 0) this.fit();
 		else return;
 		e.preventDefault();
 	}
@@ -186,7 +167,7 @@ export class Viewer {
 	/* --- zoom and pan ------------------------------------------------- */
 
 	imageLoaded() {
-		if (!this.url)
+		if (!this.photo.shown)
 			return;
 		this.loadingMsg.hidden = true;
 		this.img.hidden = false;
@@ -201,9 +182,7 @@ export class Viewer {
 
 	fitScale() {
 		const { sw, sh } = this.stageSize();
-		if (!this.z.w || !this.z.h || !sw || !sh)
-			return 1;
-		return Math.min(sw / this.z.w, sh / this.z.h);
+		return fitScale(this.z.w, this.z.h, sw, sh);
 	}
 
 	fit() {
@@ -256,85 +235,18 @@ export class Viewer {
 		const { sw, sh } = this.stageSize();
 		const w = this.z.w * this.z.s;
 		const h = this.z.h * this.z.s;
-		this.z.x = w <= sw ? (sw - w) / 2 : Math.min(0, Math.max(sw - w, this.z.x));
-		this.z.y = h <= sh ? (sh - h) / 2 : Math.min(0, Math.max(sh - h, this.z.y));
+		this.z.x = place(w, sw, this.z.x);
+		this.z.y = place(h, sh, this.z.y);
 		this.img.style.transform = `translate(${this.z.x}px, ${this.z.y}px) scale(${this.z.s})`;
 		this.zoomLabel.textContent = `${Math.round(this.z.s * 100)} %`;
 		this.stage.dataset.zoom = String(this.z.s);
 	}
 
-	local(e) {
-		const r = this.stage.getBoundingClientRect();
-		return { x: e.clientX - r.left, y: e.clientY - r.top };
-	}
-
-	wheel(e) {
-		if (this.img.hidden)
-			return;
-		e.preventDefault();
-		const unit = e.deltaMode === 1 ? 0.05 : e.deltaMode === 2 ? 1 : 0.0015;
-		const p = this.local(e);
-		this.zoomBy(Math.exp(-e.deltaY * unit), p.x, p.y);
-	}
-
-	doubleClick(e) {
-		const p = this.local(e);
+	/* Double click or tap: zoom in about (x, y) from "fit", else back to it. */
+	doubleClick(x, y) {
 		if (this.z.atFit)
-			this.setScale(Math.max(this.z.fit * 2.5, 1), p.x, p.y);
+			this.setScale(Math.max(this.z.fit * 2.5, 1), x, y);
 		else
 			this.fit();
-	}
-
-	pointerDown(e) {
-		if (this.img.hidden || (e.pointerType === 'mouse' && e.button !== 0))
-			return;
-		this.stage.setPointerCapture(e.pointerId);
-		this.pointers.set(e.pointerId, this.local(e));
-		this.startGesture();
-		this.stage.classList.add('dragging');
-	}
-
-	startGesture() {
-		const pts = [...this.pointers.values()];
-		if (pts.length >= 2) {
-			const [a, b] = pts;
-			this.gesture = {
-				pinch: true, dist: Math.hypot(a.x - b.x, a.y - b.y) || 1, s: this.z.s,
-				mid: { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 },
-			};
-		} else if (pts.length === 1) {
-			this.gesture = { pinch: false, last: pts[0] };
-		} else {
-			this.gesture = null;
-		}
-	}
-
-	pointerMove(e) {
-		if (!this.pointers.has(e.pointerId) || !this.gesture)
-			return;
-		const p = this.local(e);
-		this.pointers.set(e.pointerId, p);
-		const g = this.gesture;
-		if (g.pinch) {
-			const [a, b] = [...this.pointers.values()];
-			const dist = Math.hypot(a.x - b.x, a.y - b.y) || 1;
-			const mid = { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
-			this.panBy(mid.x - g.mid.x, mid.y - g.mid.y);
-			this.setScale(g.s * dist / g.dist, mid.x, mid.y);
-			g.mid = mid;
-			g.s = this.z.s;
-			g.dist = dist;
-		} else {
-			this.panBy(p.x - g.last.x, p.y - g.last.y);
-			g.last = p;
-		}
-	}
-
-	pointerUp(e) {
-		if (!this.pointers.delete(e.pointerId))
-			return;
-		this.startGesture();
-		if (this.pointers.size === 0)
-			this.stage.classList.remove('dragging');
 	}
 }
