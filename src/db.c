@@ -155,11 +155,12 @@ static const struct {
 	    "file_size = $3, mime_type = $4, width = $5, height = $6, "
 	    "sha256 = $7, display_mime = $8, display_size = $9, "
 	    "display_sha256 = $10, thumb_mime = $11, thumb_size = $12, "
-	    "thumb_sha256 = $13, upload_expires_at = NULL, updated_at = now() "
+	    "thumb_sha256 = $13, upload_expires_at = NULL, updated_at = now(), "
+	    "eye_side = coalesce(polaimg_eye_side($15), eye_side) "
 	    "WHERE id = $1 AND status = 'pending' AND deleted_at IS NULL "
 	    "RETURNING extract(epoch from captured_at)::bigint, "
 	    "extract(epoch from updated_at)::bigint, "
-	    "coalesce(captured_source, 'client'), " UPLOADER_OF("case_images"), 14 },
+	    "coalesce(captured_source, 'client'), " UPLOADER_OF("case_images"), 15 },
 	[ST_LIST] = { "SELECT " IMG_COLS ", count(*) OVER () "
 	    "FROM case_images i" IMG_UPLOADER "WHERE i.case_id = $1 AND i.status = 'ready' "
 	    "AND i.deleted_at IS NULL AND i.purged_at IS NULL "
@@ -1297,7 +1298,7 @@ db_image_mark_ready(struct db *db, struct arena *a, struct image *img,
     const struct audit *ev)
 {
 	char cap[24], fs[24], w[24], h[24], ds[24], ts[24];
-	const char *params[14] = {
+	const char *params[15] = {
 		img->id, num_or_null(cap, sizeof(cap), img->captured_at, -1),
 		num_or_null(fs, sizeof(fs), img->file_size, -1),
 		str_or_null(img->mime_type),
@@ -1309,6 +1310,7 @@ db_image_mark_ready(struct db *db, struct arena *a, struct image *img,
 		num_or_null(ts, sizeof(ts), img->thumb_size, -1),
 		str_or_null(img->thumb_sha256),
 		img->captured_source[0] != '\0' ? img->captured_source : "upload",
+		str_or_null(img->eye_side),
 	};
 	PGresult *res = NULL;
 	int rc;
@@ -1331,6 +1333,12 @@ db_image_mark_ready(struct db *db, struct arena *a, struct image *img,
 	copy_field(img->uploader_role, sizeof(img->uploader_role), res, 0, 4);
 	(void)snprintf(img->status, sizeof(img->status), "ready");
 	img->upload_expires_at = -1;
+	if (img->sop_uid[0] != '\0') {
+		PQclear(res);
+		res = NULL;
+		if ((rc = image_dicom(db, img)) != 0)
+			goto out;
+	}
 	rc = commit_with_audit(db, ev);
 out:
 	return end_tx(db, res, rc);

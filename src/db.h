@@ -201,8 +201,10 @@ int db_image_get(struct db *db, struct arena *a, const char *id,
 int db_image_insert(struct db *db, struct arena *a, struct image *img,
     const struct audit *ev);
 
-/* pending → ready with the measured fields of img, and ev, in one
- * transaction. PI_ERR_CONFLICT if the image was not pending any more.
+/* pending → ready with the measured fields of img (its eyeSide too, when
+ * set), its DICOM columns when img has a SOP Instance UID, and ev, in one
+ * transaction. PI_ERR_CONFLICT if the image was not pending any more, or
+ * when another image holds the SOP Instance UID (the row stays pending).
  * Fills what was recorded: captured_at and its source, the uploader. */
 int db_image_mark_ready(struct db *db, struct arena *a, struct image *img,
     const struct audit *ev);

@@ -409,6 +409,65 @@ out:
 	return rc;
 }
 
+/*
+ * Bounds the nesting of items of undefined length before DCMTK reads the
+ * file: DCMTK parses a sequence's items recursively without a depth limit,
+ * and 10,000 levels (320 KB) overflow a worker's stack. The whole file is
+ * scanned for the two tags that open and close such an item, (FFFE,E000)
+ * with length FFFFFFFFH and (FFFE,E00D) with length 0 (the same bytes in
+ * implicit and explicit VR little endian); deeper than DICOM_MAX_DEPTH is
+ * refused. Items of defined length and a deflated data set are not seen
+ * here. Returns 0, PI_ERR_UNPROCESSABLE, or PI_ERR_IO.
+ */
+#define DICOM_MAX_DEPTH 64
+static int
+dicom_nesting_ok(const char *path)
+{
+	static const unsigned char open_item[8] =
+	    { 0xfe, 0xff, 0x00, 0xe0, 0xff, 0xff, 0xff, 0xff };
+	static const unsigned char close_item[8] =
+	    { 0xfe, 0xff, 0x0d, 0xe0, 0x00, 0x00, 0x00, 0x00 };
+	unsigned char *b;
+	size_t n, keep = 0;
+	long depth = 0;
+	FILE *f;
+	int rc = 0;
+
+	if ((b = (unsigned char *)malloc(65536 + 8)) == NULL)
+		return PI_ERR_NOMEM;
+	if ((f = fopen(path, "rb")) == NULL) {
+		free(b);
+		return PI_ERR_IO;
+	}
+	/* b holds the last 7 bytes of the chunk before, then the next chunk:
+	 * a tag split between two reads is still seen. */
+	while (rc == 0 && (n = fread(b + keep, 1, 65536, f)) > 0) {
+		size_t len = keep + n, i;
+
+		for (i = 0; i + 8 <= len; i++) {
+			if (b[i] != 0xfe || b[i + 1] != 0xff)
+				continue;
+			if (memcmp(b + i, open_item, 8) == 0 &&
+			    ++depth > DICOM_MAX_DEPTH) {
+				rc = PI_ERR_UNPROCESSABLE;
+				break;
+			}
+			if (memcmp(b + i, close_item, 8) == 0 && depth > 0)
+				depth--;
+		}
+		keep = len < 7 ? len : 7;
+		memmove(b, b + len - keep, keep);
+	}
+	if (rc == 0 && ferror(f))
+		rc = PI_ERR_IO;
+	if (rc == PI_ERR_UNPROCESSABLE)
+		log_info("dicom: sequences nested deeper than %d levels",
+		    DICOM_MAX_DEPTH);
+	(void)fclose(f);
+	free(b);
+	return rc;
+}
+
 /* The body of dicom_probe(); may throw. */
 static int
 dicom_probe_ff(const char *path, DcmFileFormat &ff, struct dicom_info *info)
@@ -424,7 +483,8 @@ dicom_probe_ff(const char *path, DcmFileFormat &ff, struct dicom_info *info)
 
 	memset(info, 0, sizeof(*info));
 	info->captured_at = -1;
-	if ((rc = dicom_meta_ok(path)) != 0)
+	if ((rc = dicom_meta_ok(path)) != 0 ||
+	    (rc = dicom_nesting_ok(path)) != 0)
 		return rc;
 	/* Up to the pixel data only: a deflated data set is one zlib
 	 * stream, which DCMTK cannot skip in, so there maxReadLength leaves

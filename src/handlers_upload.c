@@ -27,6 +27,7 @@
 #include "common.h"
 #include "config.h"
 #include "db.h"
+#include "dicom.h"
 #include "imaging.h"
 #include "ingest.h"
 #include "log.h"
@@ -347,6 +348,47 @@ out:
 
 /* --- PUT /:id/upload?token= (local direct upload) ----------------------- */
 
+/* The force query parameter of the direct upload routes (PUT /:id/upload,
+ * POST /:id/complete): store a DICOM file whose PatientID is not the case
+ * patient's, as POST /upload's force field. 0 into *force when absent;
+ * answers 400 and returns -1 for anything but true or false. */
+static int
+direct_force(struct ctx *c, int *force)
+{
+	const char *v = http_query(c->req, "force");
+
+	*force = v != NULL && strcmp(v, "true") == 0;
+	if (v == NULL || *force || strcmp(v, "false") == 0)
+		return 0;
+	http_validation_error(c->req, http_detail_add(NULL, "force",
+	    "must be true or false"));
+	return -1;
+}
+
+/* The checks of a DICOM file at path that POST /upload makes
+ * (handlers_dicom_check: header limits, laterality, capture time,
+ * duplicate instance, patient) for the pending image img of a direct
+ * upload; its eyeSide was given when it is not "unknown", its capturedAt
+ * when its source is "client". Returns as
+ * handlers_dicom_check, after auditing a refusal as action. */
+static int
+direct_dicom_check(struct ctx *c, struct image *img, const char *path,
+    int *force, const char *action)
+{
+	int rc;
+
+	/* A pending row reads back its creation time when the client gave
+	 * no capturedAt: the file's time is taken then, as by POST /upload. */
+	if (strcmp(img->captured_source, "client") != 0)
+		img->captured_at = -1;
+	rc = handlers_dicom_check(c, img, path,
+	    strcmp(img->eye_side, "unknown") != 0, force);
+
+	if (rc == PI_ERR_ANSWERED)
+		handlers_audit(c, action, img->id, img->case_id, NULL, "error");
+	return rc;
+}
+
 int
 h_put_upload(struct ctx *c)
 {
@@ -357,7 +399,8 @@ h_put_upload(struct ctx *c)
 	enum img_type t;
 	char buf[65536];
 	ssize_t n;
-	int rc;
+	long long max;
+	int rc, force;
 
 	sink.fd = -1;
 	sink.path[0] = '\0';
@@ -387,14 +430,17 @@ h_put_upload(struct ctx *c)
 	if (strcasecmp(c->req->content_type, img.mime_type) != 0)
 		return http_error(c->req, 403, "FORBIDDEN",
 		    "Content-Type differs from the one the upload URL was issued for");
-	if (c->req->content_length > c->w->cfg->max_upload_bytes)
+	if (direct_force(c, &force) != 0)
+		return 0;
+	max = img_type_from_mime(img.mime_type) == IMG_DICOM ?
+	    c->w->cfg->max_dicom_bytes : c->w->cfg->max_upload_bytes;
+	if (c->req->content_length > max)
 		return PI_ERR_TOO_LARGE;
 	/* The upload URL was issued to this user (c->who, redeem_check): the
 	 * audit row is theirs, and so is the upload in the per-user count. */
 	if (handlers_ingest_admit(c, c->who.user_id))
 		return 0;
-	rc = ingest_sink_open(&sink, c->w->storage, c->req->arena,
-	    c->w->cfg->max_upload_bytes);
+	rc = ingest_sink_open(&sink, c->w->storage, c->req->arena, max);
 	if (rc != 0)
 		goto out;
 	while ((n = http_body_read(c->req, buf, sizeof(buf))) > 0)
@@ -414,6 +460,13 @@ h_put_upload(struct ctx *c)
 		rc = PI_ERR_UNSUPPORTED;
 		goto out;
 	}
+	if (t == IMG_DICOM) {
+		rc = direct_dicom_check(c, &img, sink.path, &force, "complete");
+		if (rc != 0) {
+			rc = rc == PI_ERR_ANSWERED ? 0 : rc;
+			goto out;
+		}
+	}
 	rc = ingest(c->w->storage, c->req->arena, c->w->cfg->max_pixels,
 	    &img, sink.path, t, 1);
 	if (rc != 0)
@@ -426,8 +479,16 @@ h_put_upload(struct ctx *c)
 	}
 	if (rc != 0) {
 		ingest_delete_objects(c->w->storage, c->req->arena, &img, 3);
+		if (rc == PI_ERR_CONFLICT && t == IMG_DICOM) {
+			/* The same instance, stored concurrently. */
+			rc = handlers_dicom_duplicate(c, &img);
+			rc = rc == PI_ERR_ANSWERED ? 0 : rc;
+		}
 		goto out;
 	}
+	if (force)
+		handlers_audit(c, "patient_override", img.id, img.case_id,
+		    NULL, "ok");
 	rc = http_json(c->req, 201, handlers_envelope(
 	    handlers_image_json(c->req->arena, &img), NULL));
 out:
@@ -455,12 +516,14 @@ h_complete(struct ctx *c)
 	char id[37], tmp[1100] = "";
 	struct image img;
 	struct storage_stat st;
-	unsigned char head[16];
+	unsigned char head[DICOM_SNIFF_LEN];
 	enum img_type t;
-	int fd = -1, rc;
+	int fd = -1, rc, force;
 	ssize_t got;
 
 	if (handlers_path_id(c, id) != 0)
+		return 0;
+	if (direct_force(c, &force) != 0)
 		return 0;
 	rc = handlers_load_image(c, id, ACL_UPLOAD, "complete", &img);
 	if (rc != 0)
@@ -479,7 +542,8 @@ h_complete(struct ctx *c)
 		    "The upload has not been received");
 	if (rc != 0)
 		return rc;
-	if (st.size > c->w->cfg->max_upload_bytes) {
+	if (st.size > (img_type_from_mime(img.mime_type) == IMG_DICOM ?
+	    c->w->cfg->max_dicom_bytes : c->w->cfg->max_upload_bytes)) {
 		rc = PI_ERR_TOO_LARGE;
 		goto reject;
 	}
@@ -509,6 +573,20 @@ h_complete(struct ctx *c)
 		rc = PI_ERR_UNSUPPORTED;
 		goto reject;
 	}
+	if (t == IMG_DICOM) {
+		rc = direct_dicom_check(c, &img, tmp, &force, "complete");
+		if (rc == PI_ERR_ANSWERED) {
+			/* Refused and audited: the object goes, as below. */
+			(void)storage_del(c->w->storage, ingest_object_key(
+			    c->req->arena, &img, V_ORIGINAL));
+			rc = 0;
+			goto out;
+		}
+		if (rc == PI_ERR_UNPROCESSABLE)
+			goto reject;
+		if (rc != 0)
+			goto out;
+	}
 	rc = ingest(c->w->storage, c->req->arena, c->w->cfg->max_pixels,
 	    &img, tmp, t, 0);
 	if (rc == PI_ERR_UNPROCESSABLE)
@@ -522,16 +600,34 @@ h_complete(struct ctx *c)
 		rc = db_image_mark_ready(c->w->db, c->req->arena, &img, &ev);
 	}
 	if (rc == PI_ERR_CONFLICT) {
-		/* Completed concurrently: answer with what is recorded. */
-		rc = db_image_get(c->w->db, c->req->arena, id, 0, &img);
+		/* Completed concurrently: answer with what is recorded; or,
+		 * still pending, another image took the DICOM instance. */
+		struct image now;
+
+		rc = db_image_get(c->w->db, c->req->arena, id, 0, &now);
 		if (rc != 0)
 			goto out;
+		if (t == IMG_DICOM && strcmp(now.status, "pending") == 0) {
+			for (int v = V_ORIGINAL; v <= V_THUMBNAIL; v++)
+				(void)storage_del(c->w->storage, ingest_object_key(
+				    c->req->arena, &img, (enum ingest_variant)v));
+			handlers_audit(c, "complete", img.id, img.case_id,
+			    NULL, "error");
+			rc = handlers_dicom_duplicate(c, &img);
+			rc = rc == PI_ERR_ANSWERED ? 0 : rc;
+			goto out;
+		}
+		img = now;
+		force = 0;
 	} else if (rc != 0) {
 		for (int v = V_DISPLAY; v <= V_THUMBNAIL; v++)
 			(void)storage_del(c->w->storage,
 			    ingest_object_key(c->req->arena, &img, (enum ingest_variant)v));
 		goto out;
 	}
+	if (force)
+		handlers_audit(c, "patient_override", img.id, img.case_id,
+		    NULL, "ok");
 	rc = http_json(c->req, 200, handlers_envelope(
 	    handlers_image_json(c->req->arena, &img), NULL));
 	goto out;

@@ -252,14 +252,11 @@ h_upload_url(struct ctx *c)
 		rc = PI_ERR_UNSUPPORTED;
 		goto out;
 	}
-	/* A DICOM file is checked against its case before it is stored
-	 * (handlers_dicom.c), which only POST /upload does. */
-	if (img_type_from_mime(content_type) == IMG_DICOM) {
-		json_object_put(body);
-		return http_error(c->req, 415, "UNSUPPORTED_MEDIA_TYPE",
-		    "DICOM files are uploaded through POST /api/v1/images/upload");
-	}
-	if (file_size > c->w->cfg->max_upload_bytes) {
+	/* A DICOM file has its own limit; it is checked against its case
+	 * (handlers_dicom.c) when its bytes arrive (PUT /:id/upload, or
+	 * POST /:id/complete after an object store's PUT). */
+	if (file_size > (img_type_from_mime(content_type) == IMG_DICOM ?
+	    c->w->cfg->max_dicom_bytes : c->w->cfg->max_upload_bytes)) {
 		rc = PI_ERR_TOO_LARGE;
 		goto out;
 	}

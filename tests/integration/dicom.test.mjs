@@ -9,9 +9,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-	MAX_UPLOAD_BYTES, POLAIMG_BIN, POLAIMG_CONF, STORAGE, TEST_TMP, api, assert, assertError, assertImage, auditRows, dims, imageRow,
+	MAX_UPLOAD_BYTES, POLAIMG_BIN, POLAIMG_CONF, REMOTE, STORAGE, TEST_TMP, api, assert, assertError, assertImage, auditRows, dims, imageRow,
 	imageRowCount, lit, makeImage, sleep, objectsOf, pixel, polaimgCli, readObject, seedWorld, serviceEnv, sha256, sql, tmpEntries,
-	upload, uploadOk, uuid,
+	curl, upload, uploadOk, uuid,
 } from './lib.mjs';
 
 const DIR = fs.mkdtempSync(path.join(TEST_TMP, 'dicom-'));
@@ -428,13 +428,104 @@ test('dicom: hostile headers → 422, nothing stored: huge Rows/Columns, huge Nu
 	await uploadOk(w.tDoctor, w.case, fs.readFileSync(opJpeg(64, 48)));
 });
 
-test('dicom: upload-url refuses application/dicom (DICOM goes through POST /upload)', async () => {
+// ---- direct upload (upload-url → PUT → complete) ------------------------------------------
+
+// upload-url for a DICOM file, the PUT as the answer says (to polaimg with
+// local storage, to the store otherwise), and for a store POST /complete
+// (query: "?force=true"). Returns the answer that decides: the PUT's
+// (local) or complete's (store).
+async function directDicom(tok, caseId, file, { body = {}, query = '' } = {}) {
+	const bytes = fs.readFileSync(file);
+	const u = await api('POST', '/api/v1/images/upload-url', {
+		token: tok, body: { caseId, fileName: 'scan.dcm', contentType: 'application/dicom', fileSize: bytes.length, ...body },
+	});
+	assert.equal(u.status, 200, u.text);
+	const d = u.json.data;
+	assert.deepEqual(d.headers, { 'Content-Type': 'application/dicom' });
+	if (!REMOTE) return { d, r: await api(d.method, d.uploadUrl + query.replace(/^\?/, '&'), { body: bytes, headers: d.headers }) };
+	const p = curl(d.method, d.uploadUrl, { body: bytes, headers: d.headers });
+	assert.equal(p.status, 200, p.text);
+	return { d, r: await api('POST', `/api/v1/images/${d.imageId}/complete${query}`, { token: tok }) };
+}
+
+// A refused direct upload leaves the image pending, without any object, and
+// nothing in the temporary directory.
+function assertNothingStored(caseId, imageId) {
+	assert.equal(imageRow(imageId).status, 'pending');
+	assert.deepEqual(objectsOf(caseId, imageId), []);
+	assert.deepEqual(tmpEntries(), []);
+}
+
+test('dicom: direct upload (upload-url, PUT, complete) → ready, byte-exact, application/dicom, eyeSide from the laterality', async () => {
+	const w = seedWorld();
+	const f = opJpeg(200, 150, ['ImageLaterality=L', 'AcquisitionDateTime=20240131143015']);
+	const bytes = fs.readFileSync(f);
+	const { d, r } = await directDicom(w.tDoctor, w.case, f);
+	assert.equal(r.status, REMOTE ? 200 : 201, r.text);
+	const img = r.json.data;
+	assert.equal(img.id, d.imageId);
+	assertImage(img, { width: 200, height: 150, frames: 1, mimeType: 'application/dicom', fileSize: bytes.length });
+	assert.equal(img.eyeSide, 'left');
+	assert.equal(img.capturedAt, '2024-01-31T14:30:15Z');
+	assert.ok(img.dicom?.sopInstanceUid, 'the DICOM fields are recorded');
+	const row = imageRow(img.id);
+	assert.equal(row.status, 'ready');
+	assert.equal(row.sop_instance_uid, img.dicom.sopInstanceUid);
+	assert.equal(row.eye_side.toLowerCase(), 'left');
+	const o = await proxyBytes(w.tPatient, img.id, 'original');
+	assert.equal(o.headers.get('content-type'), 'application/dicom');
+	assert.equal(sha256(o.buf), sha256(bytes));
+	assert.deepEqual(objectsOf(w.case, img.id), ['display.jpg', 'original', 'thumb.jpg']);
+	// A second complete answers the ready image.
+	const again = await api('POST', `/api/v1/images/${img.id}/complete`, { token: w.tDoctor });
+	assert.equal(again.status, 200, again.text);
+	assert.deepEqual(tmpEntries(), []);
+});
+
+test('dicom: direct upload of an instance already stored → 409 DUPLICATE_INSTANCE, nothing stored; a contradicting eyeSide → 409 LATERALITY_MISMATCH', async () => {
+	const w = seedWorld();
+	const f = opJpeg(64, 48, ['ImageLaterality=R']);
+	const first = await uploadOk(w.tDoctor, w.case, fs.readFileSync(f));
+	const { d, r } = await directDicom(w.tDoctor, w.case, f);
+	assertDuplicate(r, { imageId: first.id, deleted: false });
+	assertNothingStored(w.case, d.imageId);
+	const g = opJpeg(64, 48, ['ImageLaterality=R']);
+	const l = await directDicom(w.tDoctor, w.case, g, { body: { eyeSide: 'left' } });
+	assertError(l.r, 409, 'LATERALITY_MISMATCH');
+	assertNothingStored(w.case, l.d.imageId);
+});
+
+test('dicom: direct upload of another patient\'s file → 409 PATIENT_MISMATCH; a doctor\'s force=true stores it (audited)', async () => {
+	sql('ALTER TABLE patient_cases ADD COLUMN IF NOT EXISTS hn text');
+	const w = seedWorld();
+	sql(`UPDATE patient_cases SET hn = 'HN-0042' WHERE id = ${lit(w.case)}`);
+	const f = opJpeg(64, 48, ['PatientID=HN-9999']);
+	const { d, r } = await directDicom(w.tDoctor, w.case, f);
+	assertError(r, 409, 'PATIENT_MISMATCH');
+	assertNothingStored(w.case, d.imageId);
+	const bad = await directDicom(w.tDoctor, w.case, f, { query: '?force=yes' });
+	assertError(bad.r, 400, 'VALIDATION_FAILED', 'force');
+	const ok = await directDicom(w.tDoctor, w.case, f, { query: '?force=true' });
+	assert.equal(ok.r.status, REMOTE ? 200 : 201, ok.r.text);
+	let rows = [];
+	for (let i = 0; i < 30 && rows.length === 0; i++) {
+		rows = auditRows(`image_id = ${lit(ok.d.imageId)} AND action = 'patient_override'`);
+		if (rows.length === 0) await sleep(100);
+	}
+	assert.equal(rows.length, 1);
+	assert.equal(rows[0].user_id, w.doctor);
+});
+
+test('dicom: upload-url takes application/dicom up to max_dicom_bytes', async () => {
 	const w = seedWorld();
 	const r = await api('POST', '/api/v1/images/upload-url', {
-		token: w.tDoctor, body: { caseId: w.case, fileName: 'a.dcm', contentType: 'application/dicom', fileSize: 1000 },
+		token: w.tDoctor, body: { caseId: w.case, fileName: 'a.dcm', contentType: 'application/dicom', fileSize: MAX_UPLOAD_BYTES + 1 },
 	});
-	assertError(r, 415, 'UNSUPPORTED_MEDIA_TYPE');
-	assert.match(r.json.error, /DICOM .*POST \/api\/v1\/images\/upload/);
+	assert.equal(r.status, 200, r.text);
+	const j = await api('POST', '/api/v1/images/upload-url', {
+		token: w.tDoctor, body: { caseId: w.case, fileName: 'a.jpg', contentType: 'image/jpeg', fileSize: MAX_UPLOAD_BYTES + 1 },
+	});
+	assertError(j, 413, 'PAYLOAD_TOO_LARGE');
 });
 
 // ---- the PolaCare database shape -------------------------------------------------------

@@ -799,7 +799,7 @@ export function assertImage(img, exp = {}) {
 	assert.deepEqual(Object.keys(img.uploader).sort(), ['id', 'name', 'role']);
 	assert.ok(img.uploader.name === null || typeof img.uploader.name === 'string');
 	assert.ok([null, 'patient', 'doctor', 'admin'].includes(img.uploader.role));
-	assert.ok(['client', 'exif', 'upload'].includes(img.capturedAtSource));
+	assert.ok(['client', 'exif', 'dicom', 'upload'].includes(img.capturedAtSource));
 	assert.match(img.createdAt, RFC3339_UTC_RE);
 	assert.match(img.updatedAt, RFC3339_UTC_RE);
 	for (const [k, v] of Object.entries(exp)) assert.deepEqual(img[k], v, `image.${k}`);

@@ -1,6 +1,7 @@
 // Hostile images, made byte by byte at run time (nothing binary is
 // committed). Each function documents what it builds and why it is hostile.
 
+import { randomBytes } from 'node:crypto';
 import { createDeflate, deflateSync } from 'node:zlib';
 import { crc32, makeImage } from '../integration/lib.mjs';
 
@@ -230,3 +231,71 @@ export function imageTragick(marker) {
 			Buffer.from(`<?xml version="1.0"?><image><read filename="label:x"/><write filename="${marker}-msl2"/></image>`)]),
 	};
 }
+
+// ---- DICOM --------------------------------------------------------------------
+
+// One data element in explicit VR little endian: tag [group, element], VR,
+// value (a Buffer, or a string padded to even length: UI with NUL, others
+// with a space). len: the length field, when it must lie (0xffffffff:
+// undefined, for a sequence or item).
+const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT']);
+function dcmEl([g, e], vr, value = Buffer.alloc(0), len = null) {
+	let v = value;
+	if (typeof v === 'string') v = Buffer.from(v.length % 2 ? v + (vr === 'UI' ? '\0' : ' ') : v, 'latin1');
+	const n = len ?? v.length;
+	const t = Buffer.alloc(4);
+	t.writeUInt16LE(g, 0);
+	t.writeUInt16LE(e, 2);
+	let h;
+	if (LONG_VRS.has(vr)) {
+		h = Buffer.alloc(8);
+		h.write(vr, 0, 'latin1');
+		h.writeUInt32LE(n >>> 0, 4);
+	} else {
+		h = Buffer.alloc(4);
+		h.write(vr, 0, 'latin1');
+		h.writeUInt16LE(n & 0xffff, 2);
+	}
+	return Buffer.concat([t, h, v]);
+}
+const us = (v) => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; };
+// An item or delimiter of a sequence (no VR): tag (FFFE,e), 32-bit length.
+const dcmItem = (e, len) => { const b = Buffer.alloc(8); b.writeUInt16LE(0xfffe, 0); b.writeUInt16LE(e, 2); b.writeUInt32LE(len >>> 0, 4); return b; };
+
+const SC_CLASS = '1.2.840.10008.5.1.4.1.1.7';
+
+// A DICOM Part 10 file, explicit VR little endian, Secondary Capture: the
+// preamble, DICM, the file meta group, then the data set of an 8-bit grey
+// 16×16 image with middle (elements between Modality (0008,0060) and
+// PatientID (0010,0020), in tag order) and rows/columns as given (each a
+// whole element Buffer, so that it may lie about its VR or length).
+export function dicomSc({ middle = [], rows = null, columns = null, pixels = Buffer.alloc(256, 128) } = {}) {
+	const uid = `2.25.${BigInt('0x' + randomBytes(16).toString('hex'))}`;
+	const meta = Buffer.concat([
+		dcmEl([2, 1], 'OB', Buffer.from([0, 1])), dcmEl([2, 2], 'UI', SC_CLASS), dcmEl([2, 3], 'UI', uid),
+		dcmEl([2, 0x10], 'UI', '1.2.840.10008.1.2.1'), dcmEl([2, 0x12], 'UI', '1.2.826.0.1.3680043.2.1143'),
+	]);
+	const glen = Buffer.alloc(4);
+	glen.writeUInt32LE(meta.length);
+	return Buffer.concat([
+		Buffer.alloc(128), Buffer.from('DICM'), dcmEl([2, 0], 'UL', glen), meta,
+		dcmEl([8, 0x16], 'UI', SC_CLASS), dcmEl([8, 0x18], 'UI', uid), dcmEl([8, 0x60], 'CS', 'OT'),
+		...middle,
+		dcmEl([0x10, 0x20], 'LO', 'ROBUST'),
+		dcmEl([0x28, 2], 'US', us(1)), dcmEl([0x28, 4], 'CS', 'MONOCHROME2'),
+		rows ?? dcmEl([0x28, 0x10], 'US', us(16)), columns ?? dcmEl([0x28, 0x11], 'US', us(16)),
+		dcmEl([0x28, 0x100], 'US', us(8)), dcmEl([0x28, 0x101], 'US', us(8)), dcmEl([0x28, 0x102], 'US', us(7)),
+		dcmEl([0x28, 0x103], 'US', us(0)), dcmEl([0x7fe0, 0x10], 'OW', pixels),
+	]);
+}
+
+// dicomSc() with depth levels of nested sequences of undefined length
+// (Referenced Series Sequence (0008,1115), each item holding the next):
+// a parser that recurses per level without a bound runs out of stack.
+export function dicomNested(depth) {
+	const open = Buffer.concat([dcmEl([8, 0x1115], 'SQ', Buffer.alloc(0), 0xffffffff), dcmItem(0xe000, 0xffffffff)]);
+	const close = Buffer.concat([dcmItem(0xe00d, 0), dcmItem(0xe0dd, 0)]);
+	return dicomSc({ middle: [Buffer.concat([...Array(depth).fill(open), ...Array(depth).fill(close)])] });
+}
+
+export { dcmEl as dicomElement };

@@ -2,7 +2,7 @@
 // decompression bombs, a JPEG with thousands of scans and a slow one under
 // the limit, a PNG metadata bomb, a TIFF with thousands of IFDs, ImageTragick
 // payloads and an SVG with external entities disguised as JPEG/PNG, and a
-// JPEG/HTML polyglot. Every refusal is the documented error, fast, with no
+// JPEG/HTML polyglot, and hostile DICOM files. Every refusal is the documented error, fast, with no
 // worker death and nothing left in storage or the database (guard() of
 // ../integration/lib.mjs); every accepted file is served with its sniffed
 // type and nosniff.
@@ -11,7 +11,7 @@ import {
 	api, assert, assertError, fs, guard, logSize, seedWorld, sha256, upload, uploadOk, workerCrashes,
 } from '../integration/lib.mjs';
 import {
-	imageTragick, jpegHtmlPolyglot, jpegManyScans, jpegSlowProgressive, jpegWithHeaderDims, pngGiantZtxt,
+	dicomElement, dicomNested, dicomSc, imageTragick, jpegHtmlPolyglot, jpegManyScans, jpegSlowProgressive, jpegWithHeaderDims, pngGiantZtxt,
 	pngRealBomb, tiffManyIfds,
 } from './craft.mjs';
 import { record } from './robust.mjs';
@@ -169,4 +169,61 @@ test('polyglot JPEG/HTML: stored as is, always served as image/jpeg with nosniff
 	assert.equal(f.headers.get('content-type'), 'image/jpeg');
 	assert.equal(f.headers.get('x-content-type-options'), 'nosniff');
 	assert.ok(f.buf.equals(poly));
+});
+
+// ---- DICOM -----------------------------------------------------------------------------
+
+const us16 = (v) => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; };
+
+test('dicom: the crafted Secondary Capture file itself is taken (the baseline of the hostile ones below)', async () => {
+	const img = await uploadOk(w.tDoctor, w.case, dicomSc(), { filename: 's.dcm', contentType: 'application/dicom' });
+	assert.equal(img.mimeType, 'application/dicom');
+	assert.equal(img.width, 16);
+});
+
+test('dicom: hostile files → 422, fast, worker alive, nothing stored', async () => {
+	const cases = {
+		'rows and columns 65535': dicomSc({ rows: dicomElement([0x28, 0x10], 'US', us16(65535)),
+			columns: dicomElement([0x28, 0x11], 'US', us16(65535)) }),
+		'number of frames 2^31-1': dicomSc({ rows: Buffer.concat([
+			dicomElement([0x28, 8], 'IS', '2147483647'), dicomElement([0x28, 0x10], 'US', us16(16))]) }),
+		'pixel data cut short': dicomSc({ pixels: Buffer.alloc(100, 128) }),
+		'pixel data length past the end of the file': Buffer.concat([dicomSc({ pixels: Buffer.alloc(0) }).subarray(0, -4),
+			Buffer.from([0xf0, 0xff, 0xff, 0x7f])]),
+		'Rows with VR FD (8 bytes)': dicomSc({ rows: dicomElement([0x28, 0x10], 'FD', Buffer.alloc(8, 0x41)) }),
+		'Columns with VR SQ': dicomSc({ columns: dicomElement([0x28, 0x11], 'SQ', Buffer.alloc(0), 0xffffffff) }),
+		'an element length past the end of the file': dicomSc({ middle: [dicomElement([8, 0x80], 'UT', Buffer.alloc(0), 0x7ffffff0)] }),
+	};
+	await refusedAll(cases);
+});
+
+// Each of cases (name → bytes) sent as a DICOM file: 422, within a generous
+// ceiling, the worker alive and nothing stored (guard()); all answers
+// compared at once, so that one failure names every case that differs.
+async function refusedAll(cases) {
+	const got = {};
+	for (const [what, data] of Object.entries(cases)) {
+		const g = await guard(w, known.id);
+		const t0 = Date.now();
+		const r = await send(data, 'h.dcm', 'application/dicom');
+		times[`dicom ${what}`] = Date.now() - t0;
+		got[what] = `${r.status} ${r.json?.code}`;
+		if (r.status === 201) {
+			const d = await api('DELETE', `/api/v1/images/${r.json.data.id}`, { token: w.tDoctor });
+			assert.equal(d.status, 200);
+			continue;
+		}
+		assert.ok(times[`dicom ${what}`] < 20000, `${what}: refused in ${times[`dicom ${what}`]} ms`);
+		await g.check();
+	}
+	assert.deepEqual(got, Object.fromEntries(Object.keys(cases).map((k) => [k, '422 UNPROCESSABLE_IMAGE'])));
+}
+
+// DCMTK reads nested sequences recursively without a depth limit: 10,000
+// levels (320 KB) overflowed a worker's stack (SIGSEGV, a 502) until
+// dicom.cc bounded the nesting of items of undefined length (64 levels).
+test('dicom: 10,000 levels of nested sequences → 422, worker alive; 20 levels are taken', async () => {
+	await refusedAll({ '10,000 levels of nested sequences': dicomNested(10000), '65 levels': dicomNested(65) });
+	const img = await uploadOk(w.tDoctor, w.case, dicomNested(20), { filename: 's.dcm', contentType: 'application/dicom' });
+	assert.equal(img.mimeType, 'application/dicom');
 });
