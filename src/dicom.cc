@@ -130,7 +130,22 @@ dicom_init(const struct dicom_limits *lim)
 	return 0;
 }
 
-extern "C" int
+extern "C" void
+dicom_shutdown(void)
+{
+	if (!dicom_ready)
+		return;
+	try {
+		DJDecoderRegistration::cleanup();
+		DJLSDecoderRegistration::cleanup();
+		DcmRLEDecoderRegistration::cleanup();
+	} catch (...) {
+		/* Nothing to do at exit. */
+	}
+	dicom_ready = 0;
+}
+
+extern "C" bool
 dicom_sniff(const unsigned char *buf, size_t len)
 {
 	return buf != NULL && len >= DICOM_SNIFF_LEN &&

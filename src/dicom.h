@@ -7,6 +7,7 @@
 #ifndef POLAIMG_DICOM_H
 #define POLAIMG_DICOM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,8 +47,12 @@ struct dicom_info {
  * sets the limits. Calling it again only re-applies the limits. 0. */
 int dicom_init(const struct dicom_limits *lim);
 
-/* 1 when buf (len bytes) begins like a Part 10 file. Pure. */
-int dicom_sniff(const unsigned char *buf, size_t len);
+/* At a worker's exit: unregisters the decoders dicom_init() registered (so
+ * that nothing it allocated outlives the process's last free). */
+void dicom_shutdown(void);
+
+/* Whether buf (len bytes) begins like a Part 10 file. Pure. */
+bool dicom_sniff(const unsigned char *buf, size_t len);
 
 /* Reads the header of the Part 10 file at path, leaving every long value
  * (the pixel data) on disk, and checks it before any pixel is decoded:

@@ -185,6 +185,7 @@ worker_ctx_free(struct worker_ctx *w)
 	tokencache_free(w->tokens);
 	arena_free(w->arena);
 	img_shutdown();
+	dicom_shutdown();
 }
 
 static void

@@ -437,6 +437,7 @@ main(void)
 	test_pure();
 	test_header();
 	test_render();
+	dicom_shutdown();
 	(void)rmdir(tmpdir);
 	return done_testing();
 }
