@@ -190,6 +190,13 @@ int handlers_signed_url(struct ctx *c, const struct image *img, int upload,
  * Returns 0 to go on, or PI_ERR_ANSWERED after answering 429
  * TOO_MANY_UPLOADS with Retry-After. */
 int handlers_ingest_admit(struct ctx *c, const char *user);
+
+struct mp_parser;
+/* handlers_upload.c: feeds the request body to mp, 64 KiB at a time, and
+ * finishes it; *mrc is the parser's answer (MP_OK, or the MP_ERR_ that
+ * stopped it, a callback's refusal included). Returns 0, PI_ERR_NOMEM or
+ * PI_ERR_IO (the body could not be read). */
+int handlers_feed_multipart(struct ctx *c, struct mp_parser *mp, int *mrc);
 /* Records a ready image (row + audit row action, one transaction) after
  * ingest() stored its objects; on failure removes the objects. 0,
  * PI_ERR_NOT_FOUND (the case went), PI_ERR_CONFLICT (its SOP Instance UID

@@ -835,8 +835,6 @@ h_stow(struct ctx *c)
 	char case_id[37];
 	struct mp_parser *mp = NULL;
 	json_object *ans = NULL;
-	char *buf = NULL;
-	ssize_t n;
 	size_t nok, nfail;
 	int mrc = MP_OK, rc;
 
@@ -864,22 +862,12 @@ h_stow(struct ctx *c)
 	s.ok = json_object_new_array();
 	s.failed = json_object_new_array();
 	mp = mp_new_related(boundary, &cb, &s);
-	buf = malloc(65536);
-	if (s.ok == NULL || s.failed == NULL || mp == NULL || buf == NULL) {
+	if (s.ok == NULL || s.failed == NULL || mp == NULL) {
 		rc = PI_ERR_NOMEM;
 		goto out;
 	}
-	while ((n = http_body_read(c->req, buf, 65536)) > 0) {
-		mrc = mp_feed(mp, buf, (size_t)n);
-		if (mrc != MP_OK)
-			break;
-	}
-	if (n < 0) {
-		rc = PI_ERR_IO;
+	if ((rc = handlers_feed_multipart(c, mp, &mrc)) != 0)
 		goto out;
-	}
-	if (mrc == MP_OK)
-		mrc = mp_finish(mp);
 	if (s.abort_rc != 0) {
 		rc = s.abort_rc;
 		goto out;
@@ -932,6 +920,5 @@ out:
 	json_object_put(s.failed);
 	json_object_put(ans);
 	mp_free(mp);
-	free(buf);
 	return rc;
 }

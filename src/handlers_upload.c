@@ -131,6 +131,26 @@ form_end(void *ud)
 	return 0;
 }
 
+int
+handlers_feed_multipart(struct ctx *c, struct mp_parser *mp, int *mrc)
+{
+	char *buf = malloc(65536);
+	ssize_t n;
+
+	*mrc = MP_OK;
+	if (buf == NULL)
+		return PI_ERR_NOMEM;
+	while ((n = http_body_read(c->req, buf, 65536)) > 0)
+		if ((*mrc = mp_feed(mp, buf, (size_t)n)) != MP_OK)
+			break;
+	free(buf);
+	if (n < 0)
+		return PI_ERR_IO;
+	if (*mrc == MP_OK)
+		*mrc = mp_finish(mp);
+	return 0;
+}
+
 /* Reads the multipart body into f. Returns 0 or a pi_err; answers 400 for
  * syntax problems itself (returning 1). */
 static int
@@ -138,29 +158,11 @@ read_form(struct ctx *c, struct form *f, const char *boundary)
 {
 	static const struct mp_callbacks cb = { form_begin, form_data, form_end };
 	struct mp_parser *mp = mp_new(boundary, &cb, f);
-	char *buf = NULL;
-	ssize_t n;
 	int mrc = MP_OK, rc = 0;
 
 	if (mp == NULL)
 		return PI_ERR_NOMEM;
-	buf = malloc(65536);
-	if (buf == NULL) {
-		mp_free(mp);
-		return PI_ERR_NOMEM;
-	}
-	while ((n = http_body_read(c->req, buf, 65536)) > 0) {
-		mrc = mp_feed(mp, buf, (size_t)n);
-		if (mrc != MP_OK)
-			break;
-	}
-	if (n < 0) {
-		rc = PI_ERR_IO;
-		goto out;
-	}
-	if (mrc == MP_OK)
-		mrc = mp_finish(mp);
-	if (mrc == MP_OK)
+	if ((rc = handlers_feed_multipart(c, mp, &mrc)) != 0 || mrc == MP_OK)
 		goto out;
 	if (mrc == MP_ERR_CALLBACK && f->sink.err != 0) {
 		rc = f->sink.err;
@@ -183,7 +185,6 @@ read_form(struct ctx *c, struct form *f, const char *boundary)
 		rc = 1;
 	}
 out:
-	free(buf);
 	mp_free(mp);
 	return rc;
 }

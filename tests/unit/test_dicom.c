@@ -7,6 +7,7 @@
  */
 #include "common.h"
 #include "dicom.h"
+#include "bytebuf.h"
 #include "tap.h"
 
 #include <stdint.h>
@@ -16,53 +17,19 @@
 #include <time.h>
 #include <unistd.h>
 
-struct buf {
-	unsigned char *p;
-	size_t n, cap;
-};
-
-static void
-b_put(struct buf *b, const void *d, size_t n)
-{
-	if (b->n + n > b->cap) {
-		b->cap = (b->n + n) * 2 + 64;
-		if ((b->p = realloc(b->p, b->cap)) == NULL) {
-			fprintf(stderr, "out of memory\n");
-			exit(2);
-		}
-	}
-	memcpy(b->p + b->n, d, n);
-	b->n += n;
-}
-
-static void
-b_u16(struct buf *b, unsigned v)
-{
-	unsigned char x[2] = { (unsigned char)(v & 0xff), (unsigned char)(v >> 8) };
-
-	b_put(b, x, 2);
-}
-
-static void
-b_u32(struct buf *b, uint32_t v)
-{
-	b_u16(b, v & 0xffff);
-	b_u16(b, v >> 16);
-}
-
 /* One explicit VR little endian element with a value of n bytes. */
 static void
 el(struct buf *b, unsigned g, unsigned e, const char *vr, const void *v,
     size_t n)
 {
-	b_u16(b, g);
-	b_u16(b, e);
+	b_le16(b, g);
+	b_le16(b, e);
 	b_put(b, vr, 2);
 	if (strcmp(vr, "OB") == 0 || strcmp(vr, "OW") == 0) {
-		b_u16(b, 0);
-		b_u32(b, (uint32_t)n);
+		b_le16(b, 0);
+		b_le32(b, (uint32_t)n);
 	} else {
-		b_u16(b, (unsigned)n);
+		b_le16(b, (unsigned)n);
 	}
 	b_put(b, v, n);
 }
@@ -152,11 +119,11 @@ build(struct buf *b, const struct spec *s)
 	el_str(b, 0x0028, 0x1050, "DS", "128");
 	el_str(b, 0x0028, 0x1051, "DS", "256");
 	(void)n;
-	b_u16(b, 0x7fe0);
-	b_u16(b, 0x0010);
+	b_le16(b, 0x7fe0);
+	b_le16(b, 0x0010);
 	b_put(b, "OW", 2);
-	b_u16(b, 0);
-	b_u32(b, s->pixel_len);
+	b_le16(b, 0);
+	b_le32(b, s->pixel_len);
 	for (size_t i = 0; i < s->pixel_have; i++) {
 		unsigned char v = s->pixels ? s->pixels[i] : (unsigned char)(i * 7);
 

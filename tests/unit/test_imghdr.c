@@ -8,6 +8,7 @@
  */
 #include "common.h"
 #include "imghdr.h"
+#include "bytebuf.h"
 #include "tap.h"
 
 #include <stdint.h>
@@ -17,75 +18,6 @@
 #include <zlib.h>
 
 #define MP 100000000ULL         /* the default max_pixels */
-
-struct buf {
-	unsigned char *p;
-	size_t n, cap;
-};
-
-static void
-b_put(struct buf *b, const void *d, size_t n)
-{
-	if (b->n + n > b->cap) {
-		b->cap = (b->n + n) * 2 + 64;
-		if ((b->p = realloc(b->p, b->cap)) == NULL) {
-			fprintf(stderr, "out of memory\n");
-			exit(2);
-		}
-	}
-	memcpy(b->p + b->n, d, n);
-	b->n += n;
-}
-
-static void
-b_byte(struct buf *b, unsigned v)
-{
-	unsigned char c = (unsigned char)v;
-
-	b_put(b, &c, 1);
-}
-
-static void
-b_be16(struct buf *b, uint32_t v)
-{
-	b_byte(b, v >> 8);
-	b_byte(b, v);
-}
-
-static void
-b_be32(struct buf *b, uint32_t v)
-{
-	b_be16(b, v >> 16);
-	b_be16(b, v);
-}
-
-static void
-b_le16(struct buf *b, uint32_t v)
-{
-	b_byte(b, v);
-	b_byte(b, v >> 8);
-}
-
-static void
-b_le24(struct buf *b, uint32_t v)
-{
-	b_le16(b, v);
-	b_byte(b, v >> 16);
-}
-
-static void
-b_le32(struct buf *b, uint32_t v)
-{
-	b_le16(b, v);
-	b_le16(b, v >> 16);
-}
-
-static void
-b_free(struct buf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
 
 /* --- JPEG ---------------------------------------------------------------- */
 

@@ -28,23 +28,6 @@
 
 static char root[256];
 
-/* Entries of dir (not . and ..), or -1. */
-static int
-entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* Receives the file at src through a sink; 0 or a pi_err. */
 static int
 sink_file(struct storage *st, struct arena *a, const char *src,
@@ -161,7 +144,7 @@ main(void)
 	is_int(ingest_sink_write(&s, "x", 1), PI_ERR_TOO_LARGE, "byte 11 refused");
 	is_int(ingest_sink_finish(&s, hex), PI_ERR_TOO_LARGE, "error sticks");
 	ingest_sink_discard(&s);
-	is_int(entries(st->tmp_dir), 0, "discard leaves no temp file");
+	is_int(unit_count_entries(st->tmp_dir), 0, "discard leaves no temp file");
 
 	(void)snprintf(src, sizeof(src), "%s/in.jpg", root);
 	one(st, a, src, "22222222-2222-4222-8222-222222222222", "image/jpeg",
@@ -187,9 +170,9 @@ main(void)
 	ingest_sink_discard(&s);
 	(void)snprintf(tmp, sizeof(tmp), "%s/storage/cases/11111111-1111-4111-"
 	    "8111-111111111111/44444444-4444-4444-8444-444444444444", root);
-	ok(access(tmp, F_OK) != 0 || entries(tmp) == 0,
+	ok(access(tmp, F_OK) != 0 || unit_count_entries(tmp) == 0,
 	    "nothing of it in storage");
-	is_int(entries(st->tmp_dir), 0, "no temp file left");
+	is_int(unit_count_entries(st->tmp_dir), 0, "no temp file left");
 
 	storage_close(st);
 	cfg_free(&cfg);

@@ -94,23 +94,6 @@ exists(const char *path)
 	return lstat(path, &sb) == 0;
 }
 
-/* The number of entries of dir besides . and .., or -1. */
-static int
-count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 struct listing {
 	char keys[16][128];
 	int n;
@@ -188,7 +171,7 @@ test_put_get(struct storage *st)
 	    "object is at storage_dir/<key> with the bytes");
 	ok(stat(at(sdir, "/cases/c1/i1/original"), &sb) == 0 &&
 	    (sb.st_mode & 0777) == 0640, "object is 0640 (web server's group reads it)");
-	is_int(count_entries(st->tmp_dir), 0, ".tmp is empty after a put");
+	is_int(unit_count_entries(st->tmp_dir), 0, ".tmp is empty after a put");
 
 	memset(&ss, 0, sizeof(ss));
 	is_int(storage_stat(st, k, &ss), 0, "stat");

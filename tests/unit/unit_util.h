@@ -5,7 +5,9 @@
 #ifndef POLAIMG_UNIT_UTIL_H
 #define POLAIMG_UNIT_UTIL_H
 
+#include <dirent.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "config.h"
 #include "storage.h"
@@ -42,6 +44,23 @@ unit_local_storage(struct config *cfg, const char *storage_dir,
 		return NULL;
 	}
 	return st;
+}
+
+/* The number of entries of dir besides . and .., or -1. */
+static inline int
+unit_count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
 }
 
 #endif
