@@ -83,7 +83,7 @@ async function instance(name, extra, pools = POOLS) {
 	inst.ingestPids = () => pidsOf(pools === 2 ? ' \\(ingest pool\\)' : '');
 	inst.readPids = () => pidsOf(pools === 2 ? ' \\(read pool\\)' : '');
 	inst.stop = () => {
-		if (inst.nginx) { try { inst.nginx.kill('SIGKILL'); } catch { /* gone */ } }
+		if (inst.nginx) { try { inst.nginx.kill('SIGTERM'); } catch { /* gone */ } }
 		try { proc.kill('SIGTERM'); } catch { /* gone */ }
 	};
 	instances.push(inst);
