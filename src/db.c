@@ -242,9 +242,11 @@ static const struct {
 	    "modality = $3, manufacturer = $4, manufacturer_model_name = $5, "
 	    "study_instance_uid = $6, series_instance_uid = $7, "
 	    "sop_instance_uid = $8, sop_class_uid = $9 WHERE id = $1", 9 },
-	[ST_SOP_FIND] = { "SELECT id::text, deleted_at IS NOT NULL "
-	    "FROM case_images WHERE sop_instance_uid = $1 "
-	    "AND purged_at IS NULL ORDER BY created_at LIMIT 1", 1, 1 },
+	[ST_SOP_FIND] = { "SELECT i.id::text, i.deleted_at IS NOT NULL, "
+	    "c.patient_id::text "
+	    "FROM case_images i JOIN patient_cases c ON c.id = i.case_id "
+	    "WHERE i.sop_instance_uid = $1 "
+	    "AND i.purged_at IS NULL ORDER BY i.created_at LIMIT 1", 1, 1 },
 	[ST_CASE_HN] = { "SELECT polaimg_case_hn($1)", 1, 1 },
 	/* DICOMweb searches and retrievals (db_dicom_find): ready, live
 	 * DICOM images, with their case's patient and hospital number. */
@@ -1155,8 +1157,7 @@ image_dicom(struct db *db, const struct image *img)
 }
 
 int
-db_sop_find(struct db *db, const char *sop_uid, char *id, size_t n,
-    int *deleted)
+db_sop_find(struct db *db, const char *sop_uid, struct db_sop_holder *h)
 {
 	const char *params[1] = { sop_uid };
 	PGresult *res = db_run(db, ST_SOP_FIND, params, PGRES_TUPLES_OK);
@@ -1167,8 +1168,9 @@ db_sop_find(struct db *db, const char *sop_uid, char *id, size_t n,
 		PQclear(res);
 		return PI_ERR_NOT_FOUND;
 	}
-	copy_field(id, n, res, 0, 0);
-	*deleted = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	copy_field(h->id, sizeof(h->id), res, 0, 0);
+	h->deleted = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	copy_field(h->case_patient_id, sizeof(h->case_patient_id), res, 0, 2);
 	PQclear(res);
 	return 0;
 }

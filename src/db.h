@@ -127,11 +127,14 @@ struct image {
 	char sop_class[65];        /* sql/007_dicom_class.sql; "" before it */
 };
 
-/* The live (not purged) image holding DICOM SOP Instance UID sop_uid: its
- * id into id (n bytes) and *deleted (soft-deleted). 0, PI_ERR_NOT_FOUND,
- * PI_ERR_DB. */
-int db_sop_find(struct db *db, const char *sop_uid, char *id, size_t n,
-    int *deleted);
+/* The live (not purged) image holding a DICOM SOP Instance UID. */
+struct db_sop_holder {
+	char id[64];               /* the image */
+	char case_patient_id[64];  /* its case's patient (for acl_allowed) */
+	bool deleted;              /* soft-deleted */
+};
+/* The image holding sop_uid into *h. 0, PI_ERR_NOT_FOUND, PI_ERR_DB. */
+int db_sop_find(struct db *db, const char *sop_uid, struct db_sop_holder *h);
 /* The hospital number of case_id's patient (sql/006_dicom.sql,
  * polaimg_case_hn) into hn (n bytes), empty when there is none. 0 or
  * PI_ERR_DB. */

@@ -265,8 +265,8 @@ struct handlers_dicom_refusal {
 	const char *code;       /* its error code (static) */
 	unsigned reason;        /* the DICOM failure reason (STOW-RS) */
 	char message[200];
-	char existing[64];      /* DUPLICATE_INSTANCE: the image holding it */
-	int deleted;            /* … soft-deleted */
+	struct db_sop_holder existing; /* DUPLICATE_INSTANCE: the image
+	                                * holding it (id "" otherwise) */
 	char sop_class[65], sop_uid[65]; /* the file's, "" until read */
 };
 /* handlers_dicom_check() without answering: 0 to go on, PI_ERR_CONFLICT

@@ -13,7 +13,8 @@
  * - time: the file's acquisition time becomes capturedAt when the client
  *   sent none;
  * - the same object twice: a SOP Instance UID already held by a live or
- *   deleted (not purged) image is 409 DUPLICATE_INSTANCE naming that image;
+ *   deleted (not purged) image is 409 DUPLICATE_INSTANCE naming that image
+ *   to a caller who may see it (to anyone else, only that it is stored);
  * - the wrong patient: when the case's patient has a hospital number
  *   (PolaCare's hn) and the file's PatientID is another, 409
  *   PATIENT_MISMATCH; a doctor or admin may send force=true to store it
@@ -39,17 +40,30 @@
 #include "dicom.h"
 #include "log.h"
 
-/* Answers 409 DUPLICATE_INSTANCE naming image id (deleted: soft-deleted). */
+/*
+ * Answers 409 DUPLICATE_INSTANCE for the image h holding the instance. The
+ * image is named ("existing") only to a caller who may see it: a SOP
+ * Instance UID is unique the world over, so the conflict itself cannot be
+ * hidden, but which image of which case holds it is the other patient's.
+ */
 static int
-dicom_duplicate(struct ctx *c, const char *id, int deleted)
+dicom_duplicate(struct ctx *c, const struct db_sop_holder *h)
 {
-	json_object *o = json_object_new_object();
+	json_object *o = NULL;
 
-	if (o != NULL) {
-		json_object_object_add(o, "imageId", json_object_new_string(id));
-		json_object_object_add(o, "deleted", json_object_new_boolean(deleted));
+	if (!acl_allowed(&c->who, ACL_VIEW, h->case_patient_id)) {
+		(void)http_error(c->req, 409, "DUPLICATE_INSTANCE",
+		    "This DICOM instance (SOP Instance UID) is already stored, "
+		    "in a case you cannot see");
+		return PI_ERR_ANSWERED;
 	}
-	(void)http_error_field(c->req, 409, "DUPLICATE_INSTANCE", deleted ?
+	if ((o = json_object_new_object()) != NULL) {
+		json_object_object_add(o, "imageId",
+		    json_object_new_string(h->id));
+		json_object_object_add(o, "deleted",
+		    json_object_new_boolean(h->deleted));
+	}
+	(void)http_error_field(c->req, 409, "DUPLICATE_INSTANCE", h->deleted ?
 	    "This DICOM instance (SOP Instance UID) is already stored, in a "
 	    "deleted image" : "This DICOM instance (SOP Instance UID) is "
 	    "already stored", "existing", o);
@@ -144,14 +158,13 @@ handlers_dicom_verdict(struct ctx *c, struct image *img, const char *path,
 
 	/* The same object again. */
 	if (info.sop_uid[0] != '\0') {
-		rc = db_sop_find(c->w->db, info.sop_uid, r->existing,
-		    sizeof(r->existing), &r->deleted);
+		rc = db_sop_find(c->w->db, info.sop_uid, &r->existing);
 		if (rc == 0)
-			return dicom_refuse(r, DR_DUPLICATE, r->deleted ?
+			return dicom_refuse(r, DR_DUPLICATE, r->existing.deleted ?
 			    "This DICOM instance (SOP Instance UID) is already "
 			    "stored, in a deleted image" : "This DICOM instance "
 			    "(SOP Instance UID) is already stored");
-		r->existing[0] = '\0';
+		memset(&r->existing, 0, sizeof(r->existing));
 		if (rc != PI_ERR_NOT_FOUND)
 			return rc;
 	}
@@ -185,8 +198,8 @@ handlers_dicom_check(struct ctx *c, struct image *img, const char *path,
 
 	if (rc != PI_ERR_CONFLICT)
 		return rc;
-	if (r.existing[0] != '\0')
-		return dicom_duplicate(c, r.existing, r.deleted);
+	if (r.existing.id[0] != '\0')
+		return dicom_duplicate(c, &r.existing);
 	(void)http_error(c->req, r.status, r.code, r.message);
 	return PI_ERR_ANSWERED;
 }
@@ -194,11 +207,10 @@ handlers_dicom_check(struct ctx *c, struct image *img, const char *path,
 int
 handlers_dicom_duplicate(struct ctx *c, const struct image *img)
 {
-	char other[64];
-	int deleted = 0, rc;
+	struct db_sop_holder h;
+	int rc = db_sop_find(c->w->db, img->sop_uid, &h);
 
-	rc = db_sop_find(c->w->db, img->sop_uid, other, sizeof(other), &deleted);
 	if (rc != 0)
 		return rc == PI_ERR_NOT_FOUND ? PI_ERR_CONFLICT : rc;
-	return dicom_duplicate(c, other, deleted);
+	return dicom_duplicate(c, &h);
 }

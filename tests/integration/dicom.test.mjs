@@ -307,6 +307,16 @@ test('dicom: the same SOP Instance UID again → 409 DUPLICATE_INSTANCE naming t
 	r = await dicomUpload(w.tDoctor, w.otherCase, f);
 	assertDuplicate(r, { imageId: first.id, deleted: false });
 	assert.equal(imageRowCount(w.otherCase), 0);
+	// Another patient sending the same file to their own case: the 409,
+	// but not which image (of which patient's case) holds it.
+	r = await dicomUpload(w.tOther, w.otherCase, f);
+	assert.equal(r.status, 409, r.text);
+	assert.deepEqual(Object.keys(r.json).sort(), ['code', 'error', 'requestId']);
+	assert.equal(r.json.code, 'DUPLICATE_INSTANCE');
+	assert.ok(!r.text.includes(first.id), r.text);
+	assert.equal(imageRowCount(w.otherCase), 0);
+	// Its own patient sees it named.
+	assertDuplicate(await dicomUpload(w.tPatient, w.case, f), { imageId: first.id, deleted: false });
 	// Soft-deleted: still the same 409, saying so.
 	assert.equal((await api('DELETE', `/api/v1/images/${first.id}`, { token: w.tDoctor })).status, 200);
 	r = await dicomUpload(w.tDoctor, w.case, f);
