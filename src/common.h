@@ -79,6 +79,11 @@ void pi_civil_from_days(int64_t z, int64_t *y, int *m, int *d);
  * tm_isdst are ignored and *tm is not changed. */
 int64_t pi_timegm(const struct tm *tm);
 
+/* The broken-down time y-mo-d h:mi:s (mo the calendar month, 1..12) with
+ * tm_isdst -1 (mktime() decides) and every other field 0: what
+ * pi_timegm() and mktime() take. */
+struct tm pi_tm(int y, int mo, int d, int h, int mi, int s);
+
 /* 32-bit FNV-1a of n bytes: the slot of a key in the workers' caches. */
 uint32_t pi_fnv1a(const void *data, size_t n);
 

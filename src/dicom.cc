@@ -220,19 +220,12 @@ dicom_clock(const char *d, size_t dn, const char *t, size_t tn, long off,
 	if (y < 1970 || mo < 1 || mo > 12 || da < 1 || da > 31 || h > 23 ||
 	    mi > 59 || se > 60)
 		return -1;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = da;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = se;
+	tm = pi_tm(y, mo, da, h, mi, se);
 	/* A clock without an offset is the clinic's: the local time of
 	 * local_timezone, which main() made the process's TZ (as imaging.c
 	 * reads EXIF times). mktime() and pi_timegm() both normalise 31
 	 * February into March: refuse that. */
 	if (local) {
-		tm.tm_isdst = -1;
 		secs = mktime(&tm);
 		if (secs == (time_t)-1 || tm.tm_mday != da ||
 		    tm.tm_mon != mo - 1)

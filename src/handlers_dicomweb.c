@@ -86,18 +86,11 @@ dw_day(const char *d, size_t len, int days)
 	struct tm tm;
 	int y, m, dd;
 
-	if (len != 8 || strspn(d, "0123456789") < 8)
+	if (len != 8 || pi_digits(d, 4, &y) != 0 ||
+	    pi_digits(d + 4, 2, &m) != 0 || pi_digits(d + 6, 2, &dd) != 0 ||
+	    y < 1970 || m < 1 || m > 12 || dd < 1 || dd > 31)
 		return -1;
-	y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
-	m = (d[4] - '0') * 10 + (d[5] - '0');
-	dd = (d[6] - '0') * 10 + (d[7] - '0');
-	if (y < 1970 || m < 1 || m > 12 || dd < 1 || dd > 31)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = m - 1;
-	tm.tm_mday = dd + days;
-	tm.tm_isdst = -1;
+	tm = pi_tm(y, m, dd + days, 0, 0, 0);
 	return (int64_t)mktime(&tm);
 }
 

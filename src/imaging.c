@@ -585,18 +585,8 @@ img_exif_time(const char *date, const char *offset)
 		t = pi_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
 		t -= offset[0] == '+' ? off : -off;
 	} else {
-		struct tm tm;
-		time_t lt;
-
-		memset(&tm, 0, sizeof(tm));
-		tm.tm_year = y - 1900;
-		tm.tm_mon = mo - 1;
-		tm.tm_mday = d;
-		tm.tm_hour = h;
-		tm.tm_min = mi;
-		tm.tm_sec = s;
-		tm.tm_isdst = -1;
-		lt = mktime(&tm);
+		struct tm tm = pi_tm(y, mo, d, h, mi, s);
+		time_t lt = mktime(&tm);
 		if (lt == (time_t)-1)
 			return -1;
 		t = (int64_t)lt;

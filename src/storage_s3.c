@@ -311,13 +311,7 @@ parse_iso8601(const char *s, size_t n, time_t *t)
 	if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 ||
 	    v[4] > 59 || v[5] > 60)
 		return -1;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = v[0] - 1900;
-	tm.tm_mon = v[1] - 1;
-	tm.tm_mday = v[2];
-	tm.tm_hour = v[3];
-	tm.tm_min = v[4];
-	tm.tm_sec = v[5];
+	tm = pi_tm(v[0], v[1], v[2], v[3], v[4], v[5]);
 	*t = (time_t)pi_timegm(&tm);
 	return 0;
 }

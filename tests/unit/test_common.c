@@ -11,16 +11,7 @@
 static struct tm
 mk_tm(int y, int mon, int d, int h, int mi, int s)
 {
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mon - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	return tm;
+	return pi_tm(y, mon, d, h, mi, s);
 }
 
 static void
