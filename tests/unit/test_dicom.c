@@ -393,7 +393,8 @@ test_render(void)
 int
 main(void)
 {
-	struct dicom_limits lim = { .max_pixels = 500000, .max_frames = 4 };
+	struct dicom_limits lim = { .max_pixels = 500000, .max_frames = 4,
+	    .max_bytes = 8u << 20 };
 
 	if (mkdtemp(tmpdir) == NULL) {
 		perror("mkdtemp");
