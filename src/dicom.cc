@@ -19,8 +19,14 @@
  * their own error (UNSUPPORTED_TRANSFER_SYNTAX) rather than half-supported.
  *
  * Bounded work: dicom_probe() first walks the file meta group itself
- * (DCMTK reads its values whole: see dicom_meta_ok), then loads the file
- * with a small maxReadLength,
+ * (DCMTK reads its values whole: see dicom_meta_ok), refuses a transfer
+ * syntax it does not decode, then walks the structure of the whole data
+ * set (dicom_walk: tag, VR and length of every element, each length
+ * proved against its items, sequences and the file, a deflated data set
+ * inflated as it is walked, at most max_bytes, nesting at most
+ * DICOM_MAX_DEPTH), because DCMTK recurses per level without a bound and
+ * allocates whatever length it cannot skip. Only then does it load the
+ * file with a small maxReadLength,
  * so every value longer than that (the pixel data above all) stays on disk
  * and only the header is in memory; it checks the SOP class, the transfer
  * syntax, Rows x Columns against max_pixels, NumberOfFrames against
@@ -483,7 +489,8 @@ struct dicom_open {
 #define DICOM_RD_BUF 65536u
 struct dicom_rd {
 	FILE *f;
-	bool deflated, zlive, zend;
+	bool deflated, zlive, zeof, zend;  /* zeof: the file is read;
+	                                    * zend: so is the stream */
 	z_stream z;
 	unsigned char in[DICOM_RD_BUF];
 	unsigned char buf[DICOM_RD_BUF];
@@ -521,26 +528,25 @@ dicom_rd_fill(struct dicom_rd *rd)
 		size_t before = room;
 		int zr;
 
-		if (rd->z.avail_in == 0) {
+		if (rd->z.avail_in == 0 && !rd->zeof) {
 			size_t got = fread(rd->in, 1, sizeof(rd->in), rd->f);
 
-			if (got == 0) {
-				if (ferror(rd->f)) {
-					rd->why = "read error";
-					return -1;
-				}
-				rd->zend = true;   /* the file ends the stream */
-				break;
+			if (got == 0 && ferror(rd->f)) {
+				rd->why = "read error";
+				return -1;
 			}
+			rd->zeof = got == 0;
 			rd->z.next_in = rd->in;
 			rd->z.avail_in = (uInt)got;
 		}
+		/* With no input left, inflate() still hands out what it holds;
+		 * then Z_BUF_ERROR: the file ends the stream (DCMTK's end too). */
 		rd->z.next_out = rd->buf + rd->len;
 		rd->z.avail_out = (uInt)room;
 		zr = inflate(&rd->z, Z_NO_FLUSH);
-		if (zr == Z_STREAM_END)
+		if (zr == Z_STREAM_END || (zr == Z_BUF_ERROR && rd->zeof))
 			rd->zend = true;
-		else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+		else if (zr != Z_OK) {
 			rd->why = "deflated data set corrupt";
 			return -1;
 		}

@@ -588,6 +588,34 @@ with_extra(const struct buf *extra)
 	return s;
 }
 
+/* A deflated file holding an OB of n zeros (a few KB deflated) probes
+ * to want. */
+static void
+deflated_zeros(size_t n, int want, const char *name)
+{
+	struct dicom_info info;
+	struct buf x = { 0 }, b, d;
+	struct spec s;
+	unsigned char *zeros = calloc(1, n);
+	const char *p;
+
+	if (zeros == NULL)
+		exit(2);
+	el(&x, 0x0042, 0x0011, "OB", zeros, n);
+	free(zeros);
+	s = with_extra(&x);
+	s.ts = TS_DEFLATED;
+	build(&b, &s);
+	deflate_ds(&b, &d);
+	ok(d.n < 100000, "  (deflated to under 100 KB)");
+	p = to_file(&d);
+	is_int(dicom_probe(p, &info), want, name);
+	(void)unlink(p);
+	free(b.p);
+	free(d.p);
+	free(x.p);
+}
+
 static void
 test_walk(void)
 {
@@ -725,31 +753,11 @@ test_walk(void)
 	free(d.p);
 
 	/* A deflate bomb: 16 MiB of zeros (16 KB deflated) over max_bytes
-	 * (8 MiB here). */
-	memset(&x, 0, sizeof(x));
-	{
-		unsigned char *zeros = calloc(1, 16u << 20);
-
-		if (zeros == NULL)
-			exit(2);
-		el(&x, 0x0042, 0x0011, "OB", zeros, 16u << 20);
-		free(zeros);
-	}
-	s = with_extra(&x);
-	s.ts = TS_DEFLATED;
-	build(&b, &s);
-	deflate_ds(&b, &d);
-	ok(d.n < 100000, "the bomb is under 100 KB deflated");
-	{
-		const char *p = to_file(&d);
-
-		is_int(dicom_probe(p, &info), PI_ERR_UNPROCESSABLE,
-		    "a deflated data set inflating past max_bytes: refused");
-		(void)unlink(p);
-	}
-	free(b.p);
-	free(d.p);
-	free(x.p);
+	 * (8 MiB here); 4 MiB, under it, is inflated to the end and taken. */
+	deflated_zeros(16u << 20, PI_ERR_UNPROCESSABLE,
+	    "a deflated data set inflating past max_bytes: refused");
+	deflated_zeros(4u << 20, 0,
+	    "a deflated data set of 4 MiB, under max_bytes: taken");
 }
 
 int
