@@ -28,7 +28,11 @@
  * MONOCHROME1 16-bit file with a window; oom-* the inputs that made DCMTK
  * allocate gigabytes before the meta group and value lengths were bounded
  * (oom-deflated-element-length: an element inside a deflated data set
- * claiming 3.9 GB, before dicom_walk proved every length).
+ * claiming 3.9 GB, before dicom_walk proved every length); nest-* 70
+ * levels of sequences over op-raw (defined length) and inside op-defl's
+ * inflated data set (undefined and defined length), one level past
+ * DICOM_MAX_DEPTH apart, so the walker's depth and container paths are
+ * reached from the start.
  */
 #include <stdint.h>
 #include <stdio.h>
