@@ -30,9 +30,9 @@
  * (oom-deflated-element-length: an element inside a deflated data set
  * claiming 3.9 GB, before dicom_walk proved every length); nest-* 70
  * levels of sequences over op-raw (defined length) and inside op-defl's
- * inflated data set (undefined and defined length), one level past
- * DICOM_MAX_DEPTH apart, so the walker's depth and container paths are
- * reached from the start.
+ * inflated data set (undefined and defined length): 140 levels of
+ * sequences and items, past DICOM_MAX_DEPTH, so the walker's depth and
+ * container paths are reached from the start.
  */
 #include <stdint.h>
 #include <stdio.h>
