@@ -140,7 +140,7 @@ static const struct cfg_entry config_table[] = {
 	{ "max_pixels", CFG_INT, F(max_pixels), "50000000", 1, 4000000000LL, NULL, 0, NULL,
 	  "largest width*height accepted, checked before decoding; sets the memory limits (16 bytes a pixel)" },
 	{ "max_dicom_bytes", CFG_SIZE, F(max_dicom_bytes), "536870912", 1024, 16384 * MiB, NULL, 0, NULL,
-	  "largest DICOM file accepted by POST /upload or a direct upload, streamed to disk (suffixes k, m, g allowed)" },
+	  "largest DICOM file accepted by POST /upload or a direct upload, streamed to disk, and largest inflated data set of a deflated one (suffixes k, m, g allowed)" },
 	{ "max_frames", CFG_INT, F(max_frames), "1024", 1, 100000, NULL, 0, NULL,
 	  "most frames (NumberOfFrames) of a DICOM file, checked before decoding" },
 	{ "cache_max_age", CFG_INT, F(cache_max_age), "300", 0, 31536000, NULL, 0, NULL,

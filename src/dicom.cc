@@ -19,8 +19,14 @@
  * their own error (UNSUPPORTED_TRANSFER_SYNTAX) rather than half-supported.
  *
  * Bounded work: dicom_probe() first walks the file meta group itself
- * (DCMTK reads its values whole: see dicom_meta_ok), then loads the file
- * with a small maxReadLength,
+ * (DCMTK reads its values whole: see dicom_meta_ok), refuses a transfer
+ * syntax it does not decode, then walks the structure of the whole data
+ * set (dicom_walk: tag, VR and length of every element, each length
+ * proved against its items, sequences and the file, a deflated data set
+ * inflated as it is walked, at most max_bytes, nesting at most
+ * DICOM_MAX_DEPTH), because DCMTK recurses per level without a bound and
+ * allocates whatever length it cannot skip. Only then does it load the
+ * file with a small maxReadLength,
  * so every value longer than that (the pixel data above all) stays on disk
  * and only the header is in memory; it checks the SOP class, the transfer
  * syntax, Rows x Columns against max_pixels, NumberOfFrames against
@@ -49,6 +55,7 @@
 #include <ctime>
 #include <new>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dctk.h>
@@ -361,11 +368,14 @@ dicom_file_size(const char *path)
  * whatever maxReadLength says, so a 300-byte file whose meta element
  * claims 3 GB would have it allocate 3 GB (found by tests/fuzz/fuzz_dicom.c).
  * Every meta element must lie within the first DICOM_META_MAX bytes of the
- * file and inside the file. Returns 0 or PI_ERR_UNPROCESSABLE.
+ * file and inside the file. On 0, *start is the offset of the data set
+ * (where DCMTK stops reading the meta group) and ts (size tsn) the
+ * transfer syntax UID, trimmed, empty when absent. Returns 0 or
+ * PI_ERR_UNPROCESSABLE.
  */
 #define DICOM_META_MAX 65536u
 static int
-dicom_meta_ok(const char *path)
+dicom_meta_ok(const char *path, uint64_t *start, char *ts, size_t tsn)
 {
 	static const char *const long_vrs[] = {
 		"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR",
@@ -376,6 +386,7 @@ dicom_meta_ok(const char *path)
 	FILE *f;
 	int rc = PI_ERR_UNPROCESSABLE;
 
+	ts[0] = '\0';
 	if ((b = (unsigned char *)malloc(DICOM_META_MAX)) == NULL)
 		return PI_ERR_NOMEM;
 	if ((f = fopen(path, "rb")) != NULL) {
@@ -405,6 +416,16 @@ dicom_meta_ok(const char *path)
 			}
 		if (len > n - pos - hdr)
 			goto out;     /* past the file or past DICOM_META_MAX */
+		if (memcmp(b + pos, "\x02\x00\x10\x00", 4) == 0 && len < tsn) {
+			/* TransferSyntaxUID, less its padding. */
+			size_t k = len;
+
+			while (k > 0 && (b[pos + hdr + k - 1] == '\0' ||
+			    b[pos + hdr + k - 1] == ' '))
+				k--;
+			memcpy(ts, b + pos + hdr, k);
+			ts[k] = '\0';
+		}
 		pos += hdr + len;
 	}
 	rc = pos > DICOM_SNIFF_LEN ? 0 : PI_ERR_UNPROCESSABLE;
@@ -413,66 +434,460 @@ out:
 		rc = PI_ERR_UNPROCESSABLE;   /* the group length points past it */
 	if (rc != 0)
 		log_info("dicom: file meta information malformed or too long");
+	*start = pos;
 	free(b);
 	return rc;
 }
 
-/*
- * Bounds the nesting of items of undefined length before DCMTK reads the
- * file: DCMTK parses a sequence's items recursively without a depth limit,
- * and 10,000 levels (320 KB) overflow a worker's stack. The whole file is
- * scanned for the two tags that open and close such an item, (FFFE,E000)
- * with length FFFFFFFFH and (FFFE,E00D) with length 0 (the same bytes in
- * implicit and explicit VR little endian); deeper than DICOM_MAX_DEPTH is
- * refused. Items of defined length and a deflated data set are not seen
- * here. Returns 0, PI_ERR_UNPROCESSABLE, or PI_ERR_IO.
+/* --- the structure walker ------------------------------------------------
+ *
+ * DCMTK reads a data set recursively (an item holds elements, a sequence
+ * holds items) without a depth limit, and it allocates a value at the
+ * length its header claims wherever it cannot skip (in a deflated data
+ * set, every value). So before DCMTK sees a data set, dicom_walk() reads
+ * the tag, VR and length of every element in it, in one streaming pass
+ * with an explicit stack of open containers (no recursion, bounded
+ * memory), and refuses the file unless each length fits in its enclosing
+ * items and sequences of defined length and in the data set itself. A
+ * value is skipped, never read, but the skip is proved: in a file against
+ * its size, in a deflated data set by inflating and discarding that many
+ * bytes. It reads values nowhere except a private element's first four
+ * bytes (below).
+ *
+ * It decides what is a container the way DCMTK 3.6.7 does
+ * (DcmItem::newDicomElement): an explicit VR "SQ"; in implicit VR an
+ * element whose dictionary VR is SQ (DcmTag's lookup); any element of
+ * undefined length with VR SQ, UN or unknown (a UN one holds implicit VR
+ * items, CP-246); Pixel Data of undefined length is a sequence of opaque
+ * fragments, never walked as data sets. DCMTK also gives a private
+ * element of implicit VR the VR its private creator names; the walker
+ * does not read creators, so such an element of defined length whose
+ * value opens with an item tag is walked as a sequence (over-counting is
+ * safe). What DCMTK refuses or reads some other way (an undefined-length
+ * OB, a stray delimiter, an unknown VR code) is refused here.
  */
-#define DICOM_MAX_DEPTH 64
-static int
-dicom_nesting_ok(const char *path)
-{
-	static const unsigned char open_item[8] =
-	    { 0xfe, 0xff, 0x00, 0xe0, 0xff, 0xff, 0xff, 0xff };
-	static const unsigned char close_item[8] =
-	    { 0xfe, 0xff, 0x0d, 0xe0, 0x00, 0x00, 0x00, 0x00 };
-	unsigned char *b;
-	size_t n, keep = 0;
-	long depth = 0;
+
+/* One open container: a sequence, an item, or encapsulated pixel data. */
+enum dicom_kind { DICOM_SEQ, DICOM_ITEM, DICOM_FRAGMENTS };
+
+struct dicom_open {
+	uint64_t end;          /* its own end, UINT64_MAX: undefined length */
+	uint64_t limit;        /* the nearest defined end around it */
+	enum dicom_kind kind;
+	bool implicit;         /* its elements are implicit VR */
+};
+
+/* The reader: the data set's bytes, from the file or inflated, through one
+ * buffer; off counts bytes of the data set consumed. */
+#define DICOM_RD_BUF 65536u
+struct dicom_rd {
 	FILE *f;
-	int rc = 0;
+	bool deflated, zlive, zeof, zend;  /* zeof: the file is read;
+	                                    * zend: so is the stream */
+	z_stream z;
+	unsigned char in[DICOM_RD_BUF];
+	unsigned char buf[DICOM_RD_BUF];
+	size_t pos, len;       /* unread bytes: buf[pos..len) */
+	uint64_t off;          /* data set offset of buf[pos] */
+	uint64_t size;         /* the data set's bytes in the file (not
+	                        * deflated), or max_bytes (deflated) */
+	const char *why;       /* why a read failed */
+};
 
-	if ((b = (unsigned char *)malloc(65536 + 8)) == NULL)
-		return PI_ERR_NOMEM;
-	if ((f = fopen(path, "rb")) == NULL) {
-		free(b);
-		return PI_ERR_IO;
+/* Reads more bytes into rd->buf after what is left unread. Returns the
+ * number added, 0 at the end of the data set, -1 on an error (rd->why). */
+static long
+dicom_rd_fill(struct dicom_rd *rd)
+{
+	size_t room;
+
+	if (rd->pos > 0) {
+		memmove(rd->buf, rd->buf + rd->pos, rd->len - rd->pos);
+		rd->len -= rd->pos;
+		rd->pos = 0;
 	}
-	/* b holds the last 7 bytes of the chunk before, then the next chunk:
-	 * a tag split between two reads is still seen. */
-	while (rc == 0 && (n = fread(b + keep, 1, 65536, f)) > 0) {
-		size_t len = keep + n, i;
+	room = sizeof(rd->buf) - rd->len;
+	if (!rd->deflated) {
+		size_t got = fread(rd->buf + rd->len, 1, room, rd->f);
 
-		for (i = 0; i + 8 <= len; i++) {
-			if (b[i] != 0xfe || b[i + 1] != 0xff)
-				continue;
-			if (memcmp(b + i, open_item, 8) == 0 &&
-			    ++depth > DICOM_MAX_DEPTH) {
-				rc = PI_ERR_UNPROCESSABLE;
-				break;
-			}
-			if (memcmp(b + i, close_item, 8) == 0 && depth > 0)
-				depth--;
+		if (got == 0 && ferror(rd->f)) {
+			rd->why = "read error";
+			return -1;
 		}
-		keep = len < 7 ? len : 7;
-		memmove(b, b + len - keep, keep);
+		rd->len += got;
+		return (long)got;
 	}
-	if (rc == 0 && ferror(f))
-		rc = PI_ERR_IO;
+	while (!rd->zend) {
+		size_t before = room;
+		int zr;
+
+		if (rd->z.avail_in == 0 && !rd->zeof) {
+			size_t got = fread(rd->in, 1, sizeof(rd->in), rd->f);
+
+			if (got == 0 && ferror(rd->f)) {
+				rd->why = "read error";
+				return -1;
+			}
+			rd->zeof = got == 0;
+			rd->z.next_in = rd->in;
+			rd->z.avail_in = (uInt)got;
+		}
+		/* With no input left, inflate() still hands out what it holds;
+		 * then Z_BUF_ERROR: the file ends the stream (DCMTK's end too). */
+		rd->z.next_out = rd->buf + rd->len;
+		rd->z.avail_out = (uInt)room;
+		zr = inflate(&rd->z, Z_NO_FLUSH);
+		if (zr == Z_STREAM_END || (zr == Z_BUF_ERROR && rd->zeof))
+			rd->zend = true;
+		else if (zr != Z_OK) {
+			rd->why = "deflated data set corrupt";
+			return -1;
+		}
+		room = rd->z.avail_out;
+		rd->len += before - room;
+		if (rd->off + rd->len - rd->pos > rd->size) {
+			rd->why = "inflated data set larger than max_dicom_bytes";
+			return -1;
+		}
+		if (before != room)
+			return (long)(before - room);
+	}
+	return 0;
+}
+
+/* Makes n (<= DICOM_RD_BUF) bytes readable at rd->buf + rd->pos. Returns
+ * 0, 1 when the data set ends first (rd->len - rd->pos bytes are left),
+ * -1 on an error. */
+static int
+dicom_rd_need(struct dicom_rd *rd, size_t n)
+{
+	while (rd->len - rd->pos < n) {
+		long got = dicom_rd_fill(rd);
+
+		if (got < 0)
+			return -1;
+		if (got == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Consumes n bytes already made readable by dicom_rd_need(). */
+static void
+dicom_rd_take(struct dicom_rd *rd, size_t n)
+{
+	rd->pos += n;
+	rd->off += n;
+}
+
+/* Skips n bytes of value, proving they are there: a file must be that
+ * long, a deflated stream must inflate that many. 0, or -1 (rd->why). */
+static int
+dicom_rd_skip(struct dicom_rd *rd, uint64_t n)
+{
+	while (n > 0) {
+		size_t have = rd->len - rd->pos;
+		long got;
+
+		if (have > 0) {
+			size_t k = n < have ? (size_t)n : have;
+
+			dicom_rd_take(rd, k);
+			n -= k;
+			continue;
+		}
+		if (!rd->deflated) {
+			/* The buffer is empty: seek, the file size is the proof. */
+			if (n > rd->size - rd->off) {
+				rd->why = "a value runs past the end of the file";
+				return -1;
+			}
+			if (fseeko(rd->f, (off_t)n, SEEK_CUR) != 0) {
+				rd->why = "seek error";
+				return -1;
+			}
+			rd->off += n;
+			return 0;
+		}
+		rd->pos = rd->len = 0;
+		if ((got = dicom_rd_fill(rd)) < 0)
+			return -1;
+		if (got == 0) {
+			rd->why = "a value runs past the end of the inflated data set";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static uint16_t
+dicom_le16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t
+dicom_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+/* The bytes of one value of a binary VR whose length must be a multiple
+ * of it (US, SS: 2; UL, SL, FL, AT: 4; FD: 8), else 0. */
+static unsigned
+dicom_vr_width(DcmEVR evr)
+{
+	switch (evr) {
+	case EVR_US: case EVR_SS: case EVR_xs:
+		return 2;
+	case EVR_UL: case EVR_SL: case EVR_FL: case EVR_AT:
+		return 4;
+	case EVR_FD:
+		return 8;
+	default:
+		return 0;
+	}
+}
+
+#define DICOM_UNDEFINED 0xffffffffu
+
+/*
+ * The walk itself over rd, which is at the start of the data set;
+ * implicit: the transfer syntax is implicit VR little endian (else
+ * explicit VR little endian, deflated or not). Returns 0, or
+ * PI_ERR_UNPROCESSABLE with *why set to the reason (no file contents).
+ */
+static int
+dicom_walk_rd(struct dicom_rd *rd, bool implicit, const char **why)
+{
+	struct dicom_open st[DICOM_MAX_DEPTH];
+	size_t depth = 0;
+
+	for (;;) {
+		const unsigned char *h;
+		uint64_t limit, end;
+		uint32_t len;
+		uint16_t g, e;
+		size_t hdr;
+		bool impl;
+		DcmEVR evr;
+		int r;
+
+		/* Containers of defined length close where they end. */
+		while (depth > 0 && st[depth - 1].end == rd->off)
+			depth--;
+		limit = depth > 0 ? st[depth - 1].limit : rd->size;
+		impl = depth > 0 ? st[depth - 1].implicit : implicit;
+		if ((r = dicom_rd_need(rd, 8)) < 0) {
+			*why = rd->why;
+			return PI_ERR_UNPROCESSABLE;
+		}
+		if (r == 1) {
+			if (depth == 0 && rd->len == rd->pos)
+				return 0;       /* the end, between elements */
+			*why = "the data set ends inside an element or a sequence";
+			return PI_ERR_UNPROCESSABLE;
+		}
+		h = rd->buf + rd->pos;
+		g = dicom_le16(h);
+		e = dicom_le16(h + 2);
+		if (g == 0xfffe) {
+			/* Items and delimiters: tag and a 4-byte length. */
+			struct dicom_open *top = depth > 0 ? &st[depth - 1] : NULL;
+
+			len = dicom_le32(h + 4);
+			if (8 > limit - rd->off) {
+				*why = "an item runs past its container";
+				return PI_ERR_UNPROCESSABLE;
+			}
+			dicom_rd_take(rd, 8);
+			if (e == 0xe0dd && top != NULL && top->kind != DICOM_ITEM &&
+			    top->end == UINT64_MAX && len == 0) {
+				depth--;                     /* sequence ends */
+				continue;
+			}
+			if (e == 0xe00d && top != NULL && top->kind == DICOM_ITEM &&
+			    top->end == UINT64_MAX && len == 0) {
+				depth--;                     /* item ends */
+				continue;
+			}
+			if (e != 0xe000 || top == NULL || top->kind == DICOM_ITEM) {
+				*why = "an item or delimiter out of place";
+				return PI_ERR_UNPROCESSABLE;
+			}
+			if (len != DICOM_UNDEFINED && len > limit - rd->off) {
+				*why = "an item longer than its container";
+				return PI_ERR_UNPROCESSABLE;
+			}
+			if (top->kind == DICOM_FRAGMENTS) {
+				if (len == DICOM_UNDEFINED) {
+					*why = "a pixel data fragment of undefined length";
+					return PI_ERR_UNPROCESSABLE;
+				}
+				if (dicom_rd_skip(rd, len) != 0) {
+					*why = rd->why;
+					return PI_ERR_UNPROCESSABLE;
+				}
+				continue;
+			}
+			if (depth == DICOM_MAX_DEPTH) {
+				*why = "sequences nested too deep";
+				return PI_ERR_UNPROCESSABLE;
+			}
+			end = len == DICOM_UNDEFINED ? UINT64_MAX : rd->off + len;
+			st[depth].end = end;
+			st[depth].limit = end < limit ? end : limit;
+			st[depth].kind = DICOM_ITEM;
+			st[depth].implicit = top->implicit;
+			depth++;
+			continue;
+		}
+		if (depth > 0 && st[depth - 1].kind != DICOM_ITEM) {
+			*why = "an element where a sequence holds only items";
+			return PI_ERR_UNPROCESSABLE;
+		}
+		/* An element: its VR from the file (explicit) or from DCMTK's
+		 * dictionary (implicit), then its length. */
+		if (impl) {
+			evr = DcmTag(g, e).getEVR();
+			len = dicom_le32(h + 4);
+			hdr = 8;
+		} else {
+			char code[3] = { (char)h[4], (char)h[5], '\0' };
+			DcmVR vr(code);
+
+			if (!vr.isStandard() || vr.getEVR() == EVR_UNKNOWN) {
+				*why = "an unknown VR";
+				return PI_ERR_UNPROCESSABLE;
+			}
+			evr = vr.getEVR();
+			if (vr.usesExtendedLengthEncoding()) {
+				if ((r = dicom_rd_need(rd, 12)) != 0) {
+					*why = r < 0 ? rd->why :
+					    "the data set ends inside an element";
+					return PI_ERR_UNPROCESSABLE;
+				}
+				h = rd->buf + rd->pos;
+				len = dicom_le32(h + 8);
+				hdr = 12;
+			} else {
+				len = dicom_le16(h + 6);
+				hdr = 8;
+			}
+		}
+		if (hdr > limit - rd->off ||
+		    (len != DICOM_UNDEFINED && len > limit - rd->off - hdr)) {
+			*why = "an element longer than its item or the data set";
+			return PI_ERR_UNPROCESSABLE;
+		}
+		if (len != DICOM_UNDEFINED && dicom_vr_width(evr) != 0 &&
+		    len % dicom_vr_width(evr) != 0) {
+			*why = "a binary value of a length its VR cannot have";
+			return PI_ERR_UNPROCESSABLE;
+		}
+		if (len == DICOM_UNDEFINED) {
+			enum dicom_kind kind;
+
+			if (g == 0x7fe0 && e == 0x0010 && (evr == EVR_OB ||
+			    evr == EVR_OW || evr == EVR_ox || evr == EVR_px))
+				kind = DICOM_FRAGMENTS;
+			else if (evr == EVR_SQ || evr == EVR_UN ||
+			    evr == EVR_UNKNOWN || evr == EVR_UNKNOWN2B)
+				kind = DICOM_SEQ;
+			else {
+				*why = "an undefined length DCMTK does not read";
+				return PI_ERR_UNPROCESSABLE;
+			}
+			if (depth == DICOM_MAX_DEPTH) {
+				*why = "sequences nested too deep";
+				return PI_ERR_UNPROCESSABLE;
+			}
+			dicom_rd_take(rd, hdr);
+			st[depth].end = UINT64_MAX;
+			st[depth].limit = limit;
+			st[depth].kind = kind;
+			/* A UN sequence's items are implicit VR (CP-246). */
+			st[depth].implicit = impl || evr != EVR_SQ;
+			depth++;
+			continue;
+		}
+		if (evr != EVR_SQ && impl && (g & 1) != 0 && e >= 0x1000 &&
+		    len >= 8) {
+			/* A private element DCMTK may read as a sequence. */
+			if ((r = dicom_rd_need(rd, hdr + 4)) != 0) {
+				*why = r < 0 ? rd->why :
+				    "the data set ends inside an element";
+				return PI_ERR_UNPROCESSABLE;
+			}
+			if (memcmp(rd->buf + rd->pos + hdr, "\xfe\xff\x00\xe0", 4) == 0)
+				evr = EVR_SQ;
+		}
+		dicom_rd_take(rd, hdr);
+		if (evr == EVR_SQ && len > 0) {
+			if (depth == DICOM_MAX_DEPTH) {
+				*why = "sequences nested too deep";
+				return PI_ERR_UNPROCESSABLE;
+			}
+			st[depth].end = rd->off + len;
+			st[depth].limit = rd->off + len;
+			st[depth].kind = DICOM_SEQ;
+			st[depth].implicit = impl;
+			depth++;
+			continue;
+		}
+		if (dicom_rd_skip(rd, len) != 0) {
+			*why = rd->why;
+			return PI_ERR_UNPROCESSABLE;
+		}
+	}
+}
+
+/*
+ * The structure check of the data set of the file at path, which starts
+ * at offset start (after the meta group, see dicom_meta_ok), in transfer
+ * syntax ts (one dicom_ts_ok() takes: implicit VR little endian, explicit
+ * VR little endian, deflated explicit VR little endian = a raw deflate
+ * stream after the meta group, and the encapsulated ones, explicit VR
+ * little endian). Walks the whole data set, the pixel data and anything
+ * after it included (dicom_render reads all of it). Bounded: memory is
+ * one reader and DICOM_MAX_DEPTH stack entries; time is one pass over
+ * the file, or the inflation of at most max_bytes. Returns 0,
+ * PI_ERR_UNPROCESSABLE (logged with the reason), PI_ERR_NOMEM or
+ * PI_ERR_IO.
+ */
+static int
+dicom_walk(const char *path, uint64_t start, E_TransferSyntax ts)
+{
+	struct dicom_rd *rd;
+	const char *why = NULL;
+	long long fsize = dicom_file_size(path);
+	int rc = PI_ERR_IO;
+
+	if ((rd = (struct dicom_rd *)calloc(1, sizeof(*rd))) == NULL)
+		return PI_ERR_NOMEM;
+	if (fsize < 0 || (uint64_t)fsize < start ||
+	    (rd->f = fopen(path, "rb")) == NULL ||
+	    fseeko(rd->f, (off_t)start, SEEK_SET) != 0)
+		goto out;
+	rd->deflated = ts == EXS_DeflatedLittleEndianExplicit;
+	rd->size = rd->deflated ? dicom_lim.max_bytes : (uint64_t)fsize - start;
+	if (rd->deflated) {
+		if (inflateInit2(&rd->z, -MAX_WBITS) != Z_OK) {
+			rc = PI_ERR_NOMEM;
+			goto out;
+		}
+		rd->zlive = true;
+	}
+	rc = dicom_walk_rd(rd, ts == EXS_LittleEndianImplicit, &why);
 	if (rc == PI_ERR_UNPROCESSABLE)
-		log_info("dicom: sequences nested deeper than %d levels",
-		    DICOM_MAX_DEPTH);
-	(void)fclose(f);
-	free(b);
+		log_info("dicom: data set refused: %s", why != NULL ? why : "?");
+out:
+	if (rd->zlive)
+		(void)inflateEnd(&rd->z);
+	if (rd->f != NULL)
+		(void)fclose(rd->f);
+	free(rd);
 	return rc;
 }
 
@@ -487,12 +902,28 @@ dicom_probe_ff(const char *path, DcmFileFormat &ff, struct dicom_info *info)
 	Sint32 frames = 1;
 	char when[3][40], tz[16];
 	OFCondition st;
+	uint64_t start = 0;
 	int bad = 0, rc;
 
 	memset(info, 0, sizeof(*info));
 	info->captured_at = -1;
-	if ((rc = dicom_meta_ok(path)) != 0 ||
-	    (rc = dicom_nesting_ok(path)) != 0)
+	/* The structure first, in the file's own transfer syntax: DCMTK
+	 * reads nothing of a data set the walker has not proved. */
+	if ((rc = dicom_meta_ok(path, &start, info->transfer_syntax,
+	    sizeof(info->transfer_syntax))) != 0)
+		return rc;
+	if (info->transfer_syntax[0] == '\0') {
+		log_info("dicom: no transfer syntax in the file meta information");
+		return PI_ERR_UNPROCESSABLE;
+	}
+	if (!dicom_ts_ok(DcmXfer(info->transfer_syntax).getXfer())) {
+		log_info("dicom: transfer syntax %s is not decoded",
+		    info->transfer_syntax);
+		info->refused_ts = 1;
+		return PI_ERR_UNSUPPORTED;
+	}
+	if ((rc = dicom_walk(path, start,
+	    DcmXfer(info->transfer_syntax).getXfer())) != 0)
 		return rc;
 	/* Up to the pixel data only: a deflated data set is one zlib
 	 * stream, which DCMTK cannot skip in, so there maxReadLength leaves

@@ -19,10 +19,16 @@ extern "C" {
  * then "DICM". */
 #define DICOM_SNIFF_LEN 132
 
+/* The deepest nesting of sequences and items (each counts one level)
+ * dicom_probe() lets DCMTK read: DCMTK reads nested items recursively. */
+#define DICOM_MAX_DEPTH 64
+
 /* Per-worker limits, set by dicom_init(). */
 struct dicom_limits {
 	uint64_t max_pixels;   /* Rows x Columns of one frame */
 	uint64_t max_frames;   /* NumberOfFrames */
+	uint64_t max_bytes;    /* the data set as read, inflated when deflated
+	                        * (max_dicom_bytes) */
 };
 
 /* What the header says (dicom_probe). Strings are NUL-terminated, empty
@@ -55,7 +61,11 @@ void dicom_shutdown(void);
 bool dicom_sniff(const unsigned char *buf, size_t len);
 
 /* Reads the header of the Part 10 file at path, leaving every long value
- * (the pixel data) on disk, and checks it before any pixel is decoded:
+ * (the pixel data) on disk, and checks it before any pixel is decoded.
+ * First the structure alone (dicom.cc, dicom_walk): every element's length
+ * within its item, sequence and the file (a deflated data set inflated,
+ * at most max_bytes), sequences and items nested at most DICOM_MAX_DEPTH
+ * levels; then the values:
  * an image SOP with Rows, Columns, SamplesPerPixel 1 or 3, BitsAllocated
  * 8 or 16, Rows x Columns within max_pixels, NumberOfFrames within
  * max_frames and, for a native transfer syntax, pixel data as long as the

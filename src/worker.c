@@ -92,6 +92,7 @@ worker_dicom_init(const struct config *cfg)
 	struct dicom_limits lim = {
 		.max_pixels = (uint64_t)cfg->max_pixels,
 		.max_frames = (uint64_t)cfg->max_frames,
+		.max_bytes = (uint64_t)cfg->max_dicom_bytes,
 	};
 
 	if (dicom_init(&lim) != 0) {

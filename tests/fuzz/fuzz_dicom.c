@@ -26,7 +26,13 @@
  * /usr/bin/convert JPEG, then dcmdjpeg (raw), dcmconv +ti / +td, dcmcrle,
  * dcmcjpls, dcmcjpeg +e1 and gdcmconv --j2k; mono1-16bit a dump2dcm
  * MONOCHROME1 16-bit file with a window; oom-* the inputs that made DCMTK
- * allocate gigabytes before the meta group and value lengths were bounded.
+ * allocate gigabytes before the meta group and value lengths were bounded
+ * (oom-deflated-element-length: an element inside a deflated data set
+ * claiming 3.9 GB, before dicom_walk proved every length); nest-* 70
+ * levels of sequences over op-raw (defined length) and inside op-defl's
+ * inflated data set (undefined and defined length): 140 levels of
+ * sequences and items, past DICOM_MAX_DEPTH, so the walker's depth and
+ * container paths are reached from the start.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_MAX_PIXELS 1000000ULL
 #define FUZZ_MAX_FRAMES 16ULL
+/* The inflated data set of a deflated input (max_dicom_bytes). */
+#define FUZZ_MAX_BYTES (64ULL << 20)
 
 static int fd = -1;
 static char path[64];
@@ -90,7 +98,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 1 << 20)
 		return 0;
 	if (fd < 0) {
-		struct dicom_limits lim = { FUZZ_MAX_PIXELS, FUZZ_MAX_FRAMES };
+		struct dicom_limits lim = { FUZZ_MAX_PIXELS, FUZZ_MAX_FRAMES,
+		    FUZZ_MAX_BYTES };
 
 		if ((fd = memfd_create("fuzz_dicom", 0)) < 0 ||
 		    dicom_init(&lim) != 0)

@@ -83,7 +83,7 @@ deps() {
 	imghdr_*) echo "$ROOT/src/imghdr.c $(pkg-config --libs zlib)" ;;
 	json|router) echo "$(lib_sources | tr '
 ' ' ') $(dicom_obj) $(pkg-config --libs libpq MagickWand-6.Q16 libcurl libcrypto json-c libjwt zlib) -ljpeg -lfcgi" ;;
-	dicom) echo "$(dicom_obj) $ROOT/src/common.c $ROOT/src/log.c $(pkg-config --libs libcrypto)" ;;
+	dicom) echo "$(dicom_obj) $ROOT/src/common.c $ROOT/src/log.c $(pkg-config --libs libcrypto zlib)" ;;
 	sniff) echo "$ROOT/src/imaging.c $ROOT/src/jpegdec.c $ROOT/src/imghdr.c $ROOT/src/common.c $ROOT/src/log.c $(pkg-config --libs MagickWand-6.Q16 libcrypto zlib) -ljpeg" ;;
 	*) return 1 ;;
 	esac

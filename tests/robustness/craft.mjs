@@ -2,7 +2,7 @@
 // committed). Each function documents what it builds and why it is hostile.
 
 import { randomBytes } from 'node:crypto';
-import { createDeflate, deflateSync } from 'node:zlib';
+import { createDeflate, deflateRawSync, deflateSync } from 'node:zlib';
 import { crc32, makeImage } from '../integration/lib.mjs';
 
 const u16 = (v) => { const b = Buffer.alloc(2); b.writeUInt16BE(v); return b; };
@@ -269,11 +269,11 @@ const SC_CLASS = '1.2.840.10008.5.1.4.1.1.7';
 // 16×16 image with middle (elements between Modality (0008,0060) and
 // PatientID (0010,0020), in tag order) and rows/columns as given (each a
 // whole element Buffer, so that it may lie about its VR or length).
-export function dicomSc({ middle = [], rows = null, columns = null, pixels = Buffer.alloc(256, 128) } = {}) {
+export function dicomSc({ middle = [], rows = null, columns = null, pixels = Buffer.alloc(256, 128), ts = '1.2.840.10008.1.2.1' } = {}) {
 	const uid = `2.25.${BigInt('0x' + randomBytes(16).toString('hex'))}`;
 	const meta = Buffer.concat([
 		dcmEl([2, 1], 'OB', Buffer.from([0, 1])), dcmEl([2, 2], 'UI', SC_CLASS), dcmEl([2, 3], 'UI', uid),
-		dcmEl([2, 0x10], 'UI', '1.2.840.10008.1.2.1'), dcmEl([2, 0x12], 'UI', '1.2.826.0.1.3680043.2.1143'),
+		dcmEl([2, 0x10], 'UI', ts), dcmEl([2, 0x12], 'UI', '1.2.826.0.1.3680043.2.1143'),
 	]);
 	const glen = Buffer.alloc(4);
 	glen.writeUInt32LE(meta.length);
@@ -289,13 +289,32 @@ export function dicomSc({ middle = [], rows = null, columns = null, pixels = Buf
 	]);
 }
 
-// dicomSc() with depth levels of nested sequences of undefined length
+// dicomSc(opts) with depth levels of nested sequences of undefined length
 // (Referenced Series Sequence (0008,1115), each item holding the next):
 // a parser that recurses per level without a bound runs out of stack.
-export function dicomNested(depth) {
+export function dicomNested(depth, opts = {}) {
 	const open = Buffer.concat([dcmEl([8, 0x1115], 'SQ', Buffer.alloc(0), 0xffffffff), dcmItem(0xe000, 0xffffffff)]);
 	const close = Buffer.concat([dcmItem(0xe00d, 0), dcmItem(0xe0dd, 0)]);
-	return dicomSc({ middle: [Buffer.concat([...Array(depth).fill(open), ...Array(depth).fill(close)])] });
+	return dicomSc({ ...opts, middle: [Buffer.concat([...Array(depth).fill(open), ...Array(depth).fill(close)])] });
+}
+
+// dicomSc(opts) with depth levels of nested sequences and items of DEFINED
+// length (each sequence's length covers its one item, which holds the next).
+export function dicomNestedDefined(depth, opts = {}) {
+	let inner = Buffer.alloc(0);
+	for (let i = 0; i < depth; i++) {
+		const item = Buffer.concat([dcmItem(0xe000, inner.length), inner]);
+		inner = dcmEl([8, 0x1115], 'SQ', item);
+	}
+	return dicomSc({ ...opts, middle: [inner] });
+}
+
+// A Part 10 file (explicit VR little endian data set, as dicomSc() makes
+// with ts '1.2.840.10008.1.2.1.99') with its data set deflated: a raw
+// deflate stream after the file meta group (Part 5, A.5).
+export function dicomDeflate(file) {
+	const start = 132 + 12 + file.readUInt32LE(140);
+	return Buffer.concat([file.subarray(0, start), deflateRawSync(file.subarray(start))]);
 }
 
 export { dcmEl as dicomElement };

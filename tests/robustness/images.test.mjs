@@ -11,7 +11,7 @@ import {
 	api, assert, assertError, fs, guard, logSize, seedWorld, sha256, upload, uploadOk, workerCrashes,
 } from '../integration/lib.mjs';
 import {
-	dicomElement, dicomNested, dicomSc, imageTragick, jpegHtmlPolyglot, jpegManyScans, jpegSlowProgressive, jpegWithHeaderDims, pngGiantZtxt,
+	dicomDeflate, dicomElement, dicomNested, dicomNestedDefined, dicomSc, imageTragick, jpegHtmlPolyglot, jpegManyScans, jpegSlowProgressive, jpegWithHeaderDims, pngGiantZtxt,
 	pngRealBomb, tiffManyIfds,
 } from './craft.mjs';
 import { record } from './robust.mjs';
@@ -226,4 +226,30 @@ test('dicom: 10,000 levels of nested sequences → 422, worker alive; 20 levels 
 	await refusedAll({ '10,000 levels of nested sequences': dicomNested(10000), '65 levels': dicomNested(65) });
 	const img = await uploadOk(w.tDoctor, w.case, dicomNested(20), { filename: 's.dcm', contentType: 'application/dicom' });
 	assert.equal(img.mimeType, 'application/dicom');
+});
+
+// The nesting the byte scan above did not see (sequences and items of
+// defined length; anything inside a deflated data set), and the fuzzer's
+// 538-byte deflated file whose element claims 3.9 GB, which DCMTK
+// allocated: dicom.cc's structure walker refuses each before DCMTK reads
+// the data set (depth 64 for every kind of item, every length proved, the
+// inflated data set within max_dicom_bytes).
+test('dicom: defined-length and deflated nesting, and a 3.9 GB deflated element → 422, worker alive', async () => {
+	const DEFLATED = '1.2.840.10008.1.2.1.99';
+	const fuzzed = fs.readFileSync(new URL('../fuzz/corpus/dicom/oom-deflated-element-length', import.meta.url));
+	await refusedAll({
+		'10,000 levels of defined length': dicomNestedDefined(10000),
+		'40 levels of defined length': dicomNestedDefined(40),
+		'10,000 levels inside a deflated data set': dicomDeflate(dicomNested(10000, { ts: DEFLATED })),
+		'10,000 defined levels inside a deflated data set': dicomDeflate(dicomNestedDefined(10000, { ts: DEFLATED })),
+		'a deflated element claiming 3.9 GB': Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), fuzzed]),
+	});
+	for (const [what, data] of Object.entries({
+		'20 levels of defined length': dicomNestedDefined(20),
+		'a deflated file': dicomDeflate(dicomSc({ ts: DEFLATED })),
+		'20 levels inside a deflated data set': dicomDeflate(dicomNested(20, { ts: DEFLATED })),
+	})) {
+		const img = await uploadOk(w.tDoctor, w.case, data, { filename: 's.dcm', contentType: 'application/dicom' });
+		assert.equal(img.mimeType, 'application/dicom', what);
+	}
 });

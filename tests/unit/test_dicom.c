@@ -1,13 +1,18 @@
 /* test_dicom.c — dicom.cc: the header limits, the laterality and date
- * mappings, and the middle frame of a volume.
+ * mappings, the middle frame of a volume, and the structure walker
+ * (lengths, nesting, deflated data sets) before DCMTK reads a file.
  *
  * Files are built byte by byte here (explicit VR little endian Part 10:
  * preamble, "DICM", the meta group, the data set), so each header field
  * is exactly what the case needs; DCMTK then reads them from a temp file.
+ * Valid files of every transfer syntax are the fuzz seeds made with
+ * DCMTK's tools (tests/fuzz/corpus/dicom/op-*); the hostile shapes are
+ * built here, deflated with zlib where the case needs it.
  */
 #include "common.h"
 #include "dicom.h"
 #include "bytebuf.h"
+#include "slurp.h"
 #include "tap.h"
 
 #include <stdint.h>
@@ -15,7 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* One explicit VR little endian element with a value of n bytes. */
 static void
@@ -68,6 +77,8 @@ struct spec {
 	uint32_t pixel_len;           /* declared PixelData length */
 	size_t pixel_have;            /* bytes of it actually written */
 	const unsigned char *pixels;  /* NULL: a repeating pattern */
+	const unsigned char *extra;   /* elements after Modality */
+	size_t extra_len;
 };
 
 /* Builds the file of s; the caller frees b.p. */
@@ -98,6 +109,8 @@ build(struct buf *b, const struct spec *s)
 	if (s->ctime)
 		el_str(b, 0x0008, 0x0033, "TM", s->ctime);
 	el_str(b, 0x0008, 0x0060, "CS", "OP");
+	if (s->extra_len > 0)
+		b_put(b, s->extra, s->extra_len);
 	if (s->patient)
 		el_str(b, 0x0010, 0x0020, "LO", s->patient);
 	el_str(b, 0x0020, 0x000d, "UI", "1.2.3");
@@ -390,10 +403,368 @@ test_render(void)
 	free(b.p);
 }
 
+/* --- the structure walker (dicom_walk) ----------------------------------- */
+
+#define TS_IMPLICIT "1.2.840.10008.1.2"
+#define TS_DEFLATED "1.2.840.10008.1.2.1.99"
+#define SEQ_TAG 0x0008, 0x1115   /* ReferencedSeriesSequence */
+
+/* A Part 10 file from a corpus seed of tests/fuzz/corpus/dicom/ (the
+ * file less its first 132 bytes, made with DCMTK's tools). */
+static void
+seed_file(struct buf *b, const char *name)
+{
+	char path[512];
+	unsigned char zero[128] = { 0 };
+	unsigned char *d;
+	size_t n;
+
+	memset(b, 0, sizeof(*b));
+	(void)snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/dicom/%s",
+	    POLAIMG_TREE_SRCDIR, name);
+	if ((d = slurp(path, &n)) == NULL) {
+		fprintf(stderr, "cannot read %s\n", path);
+		exit(2);
+	}
+	b_put(b, zero, sizeof(zero));
+	b_put(b, "DICM", 4);
+	b_put(b, d, n);
+	free(d);
+}
+
+/* The offset of the data set of a Part 10 file built by build() (after
+ * its meta group, whose length (0002,0000) gives). */
+static size_t
+ds_start(const struct buf *b)
+{
+	return 132 + 12 + (b->p[140] | (size_t)b->p[141] << 8);
+}
+
+/* The file of in with its data set deflated (raw deflate, as Part 5
+ * A.5 says); in's transfer syntax must already be TS_DEFLATED. */
+static void
+deflate_ds(const struct buf *in, struct buf *out)
+{
+	size_t at = ds_start(in);
+	z_stream z;
+	unsigned char chunk[65536];
+	int zr;
+
+	memset(out, 0, sizeof(*out));
+	b_put(out, in->p, at);
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, 9, Z_DEFLATED, -MAX_WBITS, 9,
+	    Z_DEFAULT_STRATEGY) != Z_OK)
+		exit(2);
+	z.next_in = in->p + at;
+	z.avail_in = (uInt)(in->n - at);
+	do {
+		z.next_out = chunk;
+		z.avail_out = sizeof(chunk);
+		zr = deflate(&z, Z_FINISH);
+		b_put(out, chunk, sizeof(chunk) - z.avail_out);
+	} while (zr == Z_OK);
+	(void)deflateEnd(&z);
+	if (zr != Z_STREAM_END)
+		exit(2);
+}
+
+/* levels sequences of defined length nested one in the other's item
+ * (explicit VR), as one SQ element. */
+static void
+nest_defined(struct buf *b, unsigned levels)
+{
+	struct buf in = { 0 }, out;
+
+	for (unsigned i = 0; i < levels; i++) {
+		memset(&out, 0, sizeof(out));
+		b_le16(&out, 0x0008);
+		b_le16(&out, 0x1115);
+		b_put(&out, "SQ\0\0", 4);
+		b_le32(&out, (uint32_t)(in.n + 8));
+		b_le16(&out, 0xfffe);
+		b_le16(&out, 0xe000);
+		b_le32(&out, (uint32_t)in.n);
+		if (in.n > 0)
+			b_put(&out, in.p, in.n);
+		free(in.p);
+		in = out;
+	}
+	*b = in;
+}
+
+/* levels sequences and items of undefined length, nested. */
+static void
+nest_undefined(struct buf *b, unsigned levels)
+{
+	memset(b, 0, sizeof(*b));
+	for (unsigned i = 0; i < levels; i++) {
+		b_le16(b, 0x0008);
+		b_le16(b, 0x1115);
+		b_put(b, "SQ\0\0", 4);
+		b_le32(b, 0xffffffffu);
+		b_le16(b, 0xfffe);
+		b_le16(b, 0xe000);
+		b_le32(b, 0xffffffffu);
+	}
+	for (unsigned i = 0; i < levels; i++) {
+		b_le16(b, 0xfffe);
+		b_le16(b, 0xe00d);
+		b_le32(b, 0);
+		b_le16(b, 0xfffe);
+		b_le16(b, 0xe0dd);
+		b_le32(b, 0);
+	}
+}
+
+/* Probes the file b in a forked child, its address space held to what
+ * it uses now plus 1 GiB (not under AddressSanitizer, whose shadow
+ * memory is already larger): an allocation of gigabytes fails there
+ * instead of on the host. Returns the child's answer; *signal the
+ * signal that killed it, else 0; log (size logn) what it logged. */
+static int
+probe_child(const struct buf *b, int *signal, char *log, size_t logn)
+{
+	struct dicom_info info;
+	const char *p = to_file(b);
+	char logpath[256];
+	int status = 0, rc, fd;
+	pid_t pid;
+	FILE *lf;
+
+	*signal = 0;
+	(void)snprintf(logpath, sizeof(logpath), "%s/child.log", tmpdir);
+	if ((fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
+		exit(2);
+	if ((pid = fork()) < 0)
+		exit(2);
+	if (pid == 0) {
+		if (dup2(fd, STDERR_FILENO) < 0)
+			_exit(100);
+#if !defined(__SANITIZE_ADDRESS__)
+		long pages = 0, rss;
+		FILE *f = fopen("/proc/self/statm", "r");
+		struct rlimit rl;
+
+		if (f == NULL || fscanf(f, "%ld %ld", &pages, &rss) != 2)
+			_exit(100);
+		(void)fclose(f);
+		rl.rlim_cur = rl.rlim_max = (rlim_t)pages *
+		    (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)1 << 30);
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			_exit(100);
+#endif
+		rc = dicom_probe(p, &info);
+		_exit(-rc & 0x7f);
+	}
+	(void)close(fd);
+	if (waitpid(pid, &status, 0) != pid)
+		exit(2);
+	(void)unlink(p);
+	log[0] = '\0';
+	if ((lf = fopen(logpath, "r")) != NULL) {
+		size_t n = fread(log, 1, logn - 1, lf);
+
+		log[n] = '\0';
+		(void)fclose(lf);
+	}
+	(void)unlink(logpath);
+	if (WIFSIGNALED(status)) {
+		*signal = WTERMSIG(status);
+		return 1;
+	}
+	return -WEXITSTATUS(status);
+}
+
+/* A spec of 8x8 pixels with extra elements (explicit VR bytes) after
+ * Modality. */
+static struct spec
+with_extra(const struct buf *extra)
+{
+	struct spec s = good(8, 8, 1);
+
+	s.extra = extra->p;
+	s.extra_len = extra->n;
+	return s;
+}
+
+/* A deflated file holding an OB of n zeros (a few KB deflated) probes
+ * to want. */
+static void
+deflated_zeros(size_t n, int want, const char *name)
+{
+	struct dicom_info info;
+	struct buf x = { 0 }, b, d;
+	struct spec s;
+	unsigned char *zeros = calloc(1, n);
+	const char *p;
+
+	if (zeros == NULL)
+		exit(2);
+	el(&x, 0x0042, 0x0011, "OB", zeros, n);
+	free(zeros);
+	s = with_extra(&x);
+	s.ts = TS_DEFLATED;
+	build(&b, &s);
+	deflate_ds(&b, &d);
+	ok(d.n < 100000, "  (deflated to under 100 KB)");
+	p = to_file(&d);
+	is_int(dicom_probe(p, &info), want, name);
+	(void)unlink(p);
+	free(b.p);
+	free(d.p);
+	free(x.p);
+}
+
+static void
+test_walk(void)
+{
+	static const struct {
+		const char *seed;
+		int rc;
+	} seeds[] = {
+		{ "op-raw", 0 }, { "op-impl", 0 }, { "op-defl", 0 },
+		{ "op-rle", 0 }, { "op-jpeg", 0 }, { "op-jll", 0 },
+		{ "op-jls", 0 }, { "mono1-16bit", 0 },
+		{ "op-j2k", PI_ERR_UNSUPPORTED },
+	};
+	struct dicom_info info;
+	struct buf b, x, d;
+	struct spec s;
+	char log[4096];
+	int sig;
+
+	/* Files made by DCMTK's tools still pass. */
+	for (size_t i = 0; i < PI_ARRAY_LEN(seeds); i++) {
+		const char *p;
+		char name[64];
+
+		(void)snprintf(name, sizeof(name), "DCMTK-made %s",
+		    seeds[i].seed);
+		seed_file(&b, seeds[i].seed);
+		p = to_file(&b);
+		is_int(dicom_probe(p, &info), seeds[i].rc, name);
+		(void)unlink(p);
+		free(b.p);
+	}
+
+	/* The fuzzer's 538-byte file: inside its deflated data set an OW
+	 * claims 3,948,107,009 bytes, which DCMTK allocated. */
+	seed_file(&b, "oom-deflated-element-length");
+	is_int(probe_child(&b, &sig, log, sizeof(log)), PI_ERR_UNPROCESSABLE,
+	    "a deflated element claiming 3.9 GB: refused, under 1 GiB");
+	is_int(sig, 0, "  the probe was not killed");
+	ok(strstr(log, "dicom: data set refused: an element longer") != NULL &&
+	    strstr(log, "header unreadable") == NULL,
+	    "  by the structure check, before DCMTK allocates it");
+	free(b.p);
+
+	/* Nesting of defined length, which the old byte scan did not see. */
+	nest_defined(&x, 10000);
+	s = with_extra(&x);
+	build(&b, &s);
+	is_int(probe_child(&b, &sig, log, sizeof(log)), PI_ERR_UNPROCESSABLE,
+	    "10,000 sequences of defined length nested: refused");
+	is_int(sig, 0, "  no stack overflow");
+	free(b.p);
+	free(x.p);
+	nest_defined(&x, DICOM_MAX_DEPTH / 2);
+	s = with_extra(&x);
+	is_int(probe(&s, &info), 0, "32 sequences (64 levels) nested: taken");
+	free(x.p);
+	nest_defined(&x, DICOM_MAX_DEPTH / 2 + 1);
+	s = with_extra(&x);
+	is_int(probe(&s, &info), PI_ERR_UNPROCESSABLE,
+	    "33 sequences (66 levels): refused");
+	free(x.p);
+	nest_undefined(&x, DICOM_MAX_DEPTH / 2);
+	s = with_extra(&x);
+	is_int(probe(&s, &info), 0, "32 of undefined length: taken");
+	free(x.p);
+
+	/* An item longer than its sequence. */
+	nest_defined(&x, 2);
+	x.p[16] = 0x7f;             /* the outer item's length, 0x7f.. */
+	s = with_extra(&x);
+	is_int(probe(&s, &info), PI_ERR_UNPROCESSABLE,
+	    "an item longer than its sequence");
+	free(x.p);
+	/* A non-item tag inside a sequence. */
+	nest_defined(&x, 1);
+	x.p[12] = 0x08;             /* the item tag becomes (0008,e000) */
+	x.p[13] = 0x00;
+	s = with_extra(&x);
+	is_int(probe(&s, &info), PI_ERR_UNPROCESSABLE,
+	    "an element where a sequence holds items");
+	free(x.p);
+	/* An unknown VR. */
+	memset(&x, 0, sizeof(x));
+	el(&x, 0x0008, 0x1030, "Q7", "AB", 2);
+	s = with_extra(&x);
+	is_int(probe(&s, &info), PI_ERR_UNPROCESSABLE, "an unknown VR");
+	free(x.p);
+	/* A 3-byte US. */
+	memset(&x, 0, sizeof(x));
+	el(&x, 0x0028, 0x0006, "US", "\1\0\0", 3);
+	s = with_extra(&x);
+	is_int(probe(&s, &info), PI_ERR_UNPROCESSABLE, "a 3-byte US");
+	free(x.p);
+
+	/* Deflated: the same shapes inside the zlib stream. */
+	s = good(8, 8, 1);
+	s.ts = TS_DEFLATED;
+	build(&x, &s);
+	deflate_ds(&x, &d);
+	{
+		const char *p = to_file(&d);
+
+		is_int(dicom_probe(p, &info), 0, "a deflated file built here");
+		(void)unlink(p);
+	}
+	free(x.p);
+	free(d.p);
+
+	nest_undefined(&x, 10000);
+	s = with_extra(&x);
+	s.ts = TS_DEFLATED;
+	build(&b, &s);
+	deflate_ds(&b, &d);
+	is_int(probe_child(&d, &sig, log, sizeof(log)), PI_ERR_UNPROCESSABLE,
+	    "10,000 levels nested inside a deflated data set: refused");
+	is_int(sig, 0, "  no stack overflow");
+	free(b.p);
+	free(d.p);
+	free(x.p);
+
+	/* Pixel data claiming 64 bytes; the stream holds 10. */
+	s = good(8, 8, 1);
+	s.ts = TS_DEFLATED;
+	s.pixel_have = 10;
+	build(&b, &s);
+	deflate_ds(&b, &d);
+	{
+		const char *p = to_file(&d);
+
+		is_int(dicom_probe(p, &info), PI_ERR_UNPROCESSABLE,
+		    "deflated pixel data longer than the inflated data set");
+		(void)unlink(p);
+	}
+	free(b.p);
+	free(d.p);
+
+	/* A deflate bomb: 16 MiB of zeros (16 KB deflated) over max_bytes
+	 * (8 MiB here); 4 MiB, under it, is inflated to the end and taken. */
+	deflated_zeros(16u << 20, PI_ERR_UNPROCESSABLE,
+	    "a deflated data set inflating past max_bytes: refused");
+	deflated_zeros(4u << 20, 0,
+	    "a deflated data set of 4 MiB, under max_bytes: taken");
+}
+
 int
 main(void)
 {
-	struct dicom_limits lim = { .max_pixels = 500000, .max_frames = 4 };
+	struct dicom_limits lim = { .max_pixels = 500000, .max_frames = 4,
+	    .max_bytes = 8u << 20 };
 
 	if (mkdtemp(tmpdir) == NULL) {
 		perror("mkdtemp");
@@ -404,6 +775,7 @@ main(void)
 	test_pure();
 	test_header();
 	test_render();
+	test_walk();
 	dicom_shutdown();
 	(void)rmdir(tmpdir);
 	return done_testing();
