@@ -43,6 +43,7 @@
 
 #include "common.h"
 #include "dicom.h"
+#include "log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -101,8 +102,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct dicom_limits lim = { FUZZ_MAX_PIXELS, FUZZ_MAX_FRAMES,
 		    FUZZ_MAX_BYTES };
 
+		/* A refusal's info line per input would be the whole log. */
 		if ((fd = memfd_create("fuzz_dicom", 0)) < 0 ||
-		    dicom_init(&lim) != 0)
+		    log_init("warn", "") != 0 || dicom_init(&lim) != 0)
 			abort();
 		(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	}
