@@ -73,6 +73,7 @@
  */
 #include "imaging.h"
 
+#include "bigmem.h"
 #include "common.h"
 #include "imghdr.h"
 #include "jpegdec.h"
@@ -315,6 +316,13 @@ img_set_limit(ResourceType type, uint64_t value, const char *name)
 	return 0;
 }
 
+/* ImageMagick's AcquireAlignedMemory() handler: bigmem.c's blocks. */
+static void *
+img_aligned_alloc(const size_t size, const size_t align)
+{
+	return bm_alloc(size, align);
+}
+
 int
 img_init(const struct img_limits *lim)
 {
@@ -340,6 +348,8 @@ img_init(const struct img_limits *lim)
 			log_error("imaging: cannot set MAGICK_CONFIGURE_PATH");
 			return PI_ERR_INTERNAL;
 		}
+		/* ImageMagick's pixel caches from huge pages (bigmem.c). */
+		SetMagickAlignedMemoryMethods(img_aligned_alloc, bm_free);
 		MagickWandGenesis();
 		(void)SetFatalErrorHandler(img_fatal);
 		img_ready = 1;
@@ -1128,7 +1138,7 @@ img_jpeg_read(const char *path, const struct img_info *info, uint64_t sw,
 	if ((err = img_constitute(*wand, img.pixels, img.width, img.height,
 	    img.channels)) != 0)
 		goto out;
-	free(img.pixels);
+	bm_free(img.pixels);
 	img.pixels = NULL;
 	if (img.icc != NULL) {
 		ok = MagickSetImageProfile(*wand, "icc", img.icc, img.icc_len);

@@ -42,6 +42,7 @@
  */
 #include "jpegdec.h"
 
+#include "bigmem.h"
 #include "common.h"
 #include "log.h"
 
@@ -136,7 +137,7 @@ jd_free(struct jd_image *img)
 {
 	if (img == NULL)
 		return;
-	free(img->pixels);
+	bm_free(img->pixels);
 	free(img->icc);
 	memset(img, 0, sizeof(*img));
 }
@@ -242,7 +243,7 @@ jd_decode(const unsigned char *buf, size_t len, uint64_t tw, uint64_t th,
 	out->channels = (unsigned)cinfo.output_components;
 	out->scale_num = cinfo.scale_num;
 	stride = (size_t)out->width * out->channels;
-	if ((out->pixels = malloc(stride * out->height)) == NULL ||
+	if ((out->pixels = bm_alloc(stride * out->height, 64)) == NULL ||
 	    (rows = malloc(sizeof(JSAMPROW) * out->height)) == NULL) {
 		err = PI_ERR_NOMEM;
 		goto out;

@@ -19,7 +19,7 @@ struct jd_limits {
 
 struct jd_image {
 	unsigned char *pixels;    /* width*height*channels bytes, rows top
-	                           * down; malloc'd, free with jd_free() */
+	                           * down; bigmem.c's, free with jd_free() */
 	uint32_t width, height;   /* as decoded (scaled, as stored) */
 	unsigned channels;        /* 3 (RGB) or 1 (grey) */
 	unsigned scale_num;       /* the k of k/8 used */

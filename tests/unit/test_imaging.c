@@ -10,6 +10,7 @@
  * test runs under conf/policy.xml, which also checks that the policy lets
  * polaimg's own formats through and nothing else.
  */
+#include "bigmem.h"
 #include "common.h"
 #include "imaging.h"
 #include "jpegdec.h"
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -972,6 +974,68 @@ check_jpeg_bytes(const char *path, int want_sof, const char *what)
 	free(b);
 }
 
+/* The resident set of this process, KiB, from /proc/self/statm. */
+static long
+rss_kib(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* bigmem.c: ImageMagick's pixel caches and jpegdec's rows come from it,
+ * and every block goes back; many images leave the process no bigger. */
+static void
+test_bigmem(void)
+{
+	struct img_outputs out;
+	unsigned char *p, *q;
+	long rss2 = -1, rss20 = -1;
+	int fails = 0, leaks = 0;
+
+	p = bm_alloc(5u << 20, 64);
+	ok(p != NULL && ((uintptr_t)p & ((2u << 20) - 1)) == 0,
+	    "bigmem: a 5 MiB block is 2 MiB-aligned");
+	is_int((int)bm_live(), 1, "bigmem: one mapping live");
+	if (p != NULL) {
+		memset(p, 0x5a, 5u << 20);
+		ok(p[(5u << 20) - 1] == 0x5a, "bigmem: the whole block is usable");
+	}
+	bm_free(p);
+	is_int((int)bm_live(), 0, "bigmem: freed block unmapped");
+	q = bm_alloc(1000, 64);
+	ok(q != NULL && ((uintptr_t)q & 63) == 0, "bigmem: small block aligned");
+	bm_free(q);
+	bm_free(malloc(100));   /* a heap block goes to free() */
+	bm_free(NULL);
+	ok(1, "bigmem: heap block and NULL freed");
+
+	for (int i = 0; i < 20; i++) {
+		if (derive("wide.jpg", IMG_JPEG, "bm", &out) != 0)
+			fails++;
+		else
+			free_outputs(&out);
+		if (bm_live() != 0)
+			leaks++;
+		if (i == 1)
+			rss2 = rss_kib();
+	}
+	rss20 = rss_kib();
+	is_int(fails, 0, "bigmem: 20 derives of a 12 MP JPEG");
+	is_int(leaks, 0, "bigmem: no mapping outlives its derive");
+	printf("# RSS after 2 derives %ld KiB, after 20 %ld KiB\n", rss2, rss20);
+	ok(rss2 > 0 && rss20 > 0 && rss20 <= rss2 + 4096,
+	    "bigmem: RSS does not grow over 18 more derives (4 MiB slack)");
+	ok(rss20 > 0 && rss20 < 64 * 1024,
+	    "bigmem: the pixel buffers are given back between derives");
+}
+
 static void
 test_derive_jpeg(void)
 {
@@ -1384,6 +1448,7 @@ main(void)
 	test_derive_other();
 	test_derive_errors();
 	test_jpegdec(&icc);
+	test_bigmem();
 	test_policy(loaded);
 
 	img_shutdown();
