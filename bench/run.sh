@@ -49,7 +49,7 @@ say() { printf "bench [%3ds]: %s\n" "$SECONDS" "$*" >&2; }
 
 # ---- packages ---------------------------------------------------------------
 DEPS="build-essential autoconf automake pkg-config libfcgi-dev libpq-dev
- libmagickwand-6.q16-dev libcurl4-openssl-dev libssl-dev libjson-c-dev libjwt-dev libdcmtk-dev
+ libmagickwand-6.q16-dev libcurl4-openssl-dev libssl-dev libjson-c-dev libjwt-dev libdcmtk-dev libpng-dev
  postgresql nginx-light imagemagick openssl curl spawn-fcgi
  libvips-dev libturbojpeg0-dev libjpeg62-turbo-dev wrk libgs-common"
 # shellcheck disable=SC2086
@@ -88,7 +88,7 @@ CFLAGS_B="-std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror"
 # shellcheck disable=SC2046
 gcc $CFLAGS_B -I"$ROOT/src" bench/imgbench.c "$ROOT/build/src/libpolaimg.a" \
 	$(pkg-config --cflags --libs vips libturbojpeg MagickWand libpq libcurl \
-	libcrypto json-c libjwt zlib) -lfcgi -ljpeg -lm -o "$BIN/imgbench"
+	libcrypto json-c libjwt zlib libpng16) -lfcgi -ljpeg -lm -o "$BIN/imgbench"
 gcc $CFLAGS_B bench/trivial_fcgi.c -lfcgi -o "$BIN/trivial_fcgi"
 
 # ---- inputs -----------------------------------------------------------------

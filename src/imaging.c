@@ -78,6 +78,7 @@
 #include "imghdr.h"
 #include "jpegdec.h"
 #include "log.h"
+#include "pngenc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -977,6 +978,50 @@ img_png_type(MagickWand *wand)
 }
 
 /*
+ * Writes the wand's 8-bit DirectClass image as PNG through pngenc.c (see
+ * there why not ImageMagick's writer): its pixels exported as grey (the red
+ * channel of a grey image), grey + alpha, RGB or RGBA, its ICC profile,
+ * else its gamma. 0 or a pi_err.
+ */
+static int
+img_write_png(MagickWand *wand, const char *path, const char *ctype)
+{
+	static const char *const maps[] = { "R", "RA", "RGB", "RGBA" };
+	struct pe_image pi;
+	unsigned char *pixels = NULL, *icc = NULL;
+	size_t w = MagickGetImageWidth(wand), h = MagickGetImageHeight(wand);
+	size_t len = 0;
+	unsigned ch;
+	int err;
+
+	memset(&pi, 0, sizeof(pi));
+	ch = ctype[0] == '0' ? 1 : ctype[0] == '4' ? 2 : ctype[0] == '2' ? 3 : 4;
+	if (w == 0 || h == 0 || w > UINT32_MAX || h > UINT32_MAX ||
+	    w > SIZE_MAX / h / ch)
+		return PI_ERR_UNPROCESSABLE;
+	if ((pixels = bm_alloc(w * h * ch, 64)) == NULL)
+		return PI_ERR_NOMEM;
+	if ((err = img_check(wand, MagickExportImagePixels(wand, 0, 0, w, h,
+	    maps[ch - 1], CharPixel, pixels), "export", PI_ERR_UNPROCESSABLE))
+	    != 0)
+		goto out;
+	icc = MagickGetImageProfile(wand, "icc", &len);
+	pi.pixels = pixels;
+	pi.width = (uint32_t)w;
+	pi.height = (uint32_t)h;
+	pi.channels = ch;
+	pi.icc = icc;
+	pi.icc_len = icc != NULL ? len : 0;
+	pi.gamma = MagickGetImageGamma(wand);
+	err = pe_write(path, &pi);
+out:
+	if (icc != NULL)
+		(void)MagickRelinquishMemory(icc);
+	bm_free(pixels);
+	return err;
+}
+
+/*
  * Writes the wand's image to path as type (IMG_JPEG with quality and
  * progressive, or IMG_PNG, never interlaced: ImageMagick takes the same
  * scheme as Adam7, a third bigger and slower to write), naming the coder so
@@ -994,6 +1039,8 @@ img_write(MagickWand *wand, enum img_type type, const char *path,
 	MagickBooleanType ok;
 	int err;
 
+	if (type == IMG_PNG && img_png_type(wand) != NULL)
+		return img_write_png(wand, path, img_png_type(wand));
 	if ((err = img_name(name, sizeof(name), coder, path, 0)) != 0)
 		return err;
 	ok = MagickSetImageFormat(wand, coder);

@@ -37,6 +37,9 @@
 
 static char dir[64];
 
+/* A real ICC profile (Debian's libgs-common). */
+#define PNG_TEST_ICC "/usr/share/color/icc/ghostscript/srgb.icc"
+
 /* dir + "/" + name into a static ring of buffers. */
 static const char *
 tpath(const char *name)
@@ -1173,6 +1176,142 @@ test_derive_png(void)
 	free_outputs(&out);
 }
 
+/* The IHDR colour type and bit depth of a PNG file, or -1. */
+static int
+png_ihdr(const char *path, int *depth)
+{
+	size_t len;
+	unsigned char *b = slurp(path, &len);
+	int t = -1;
+
+	if (b != NULL && len > 26 && memcmp(b + 12, "IHDR", 4) == 0) {
+		*depth = b[24];
+		t = b[25];
+	}
+	free(b);
+	return t;
+}
+
+/* Whether two image files hold the same 8-bit pixels (map "R", "RGB",
+ * "RGBA"...), read by ImageMagick as coder. */
+static int
+same_pixels(const char *coder, const char *a, const char *b, const char *map)
+{
+	MagickWand *wa = NewMagickWand(), *wb = NewMagickWand();
+	unsigned char *pa = NULL, *pb = NULL;
+	char na[512], nb[512];
+	size_t w, h, n;
+	int same = 0;
+
+	snprintf(na, sizeof(na), "%s:%s", coder, a);
+	snprintf(nb, sizeof(nb), "%s:%s", coder, b);
+	if (MagickReadImage(wa, na) == MagickFalse ||
+	    MagickReadImage(wb, nb) == MagickFalse)
+		goto out;
+	w = MagickGetImageWidth(wa);
+	h = MagickGetImageHeight(wa);
+	if (w != MagickGetImageWidth(wb) || h != MagickGetImageHeight(wb))
+		goto out;
+	n = w * h * strlen(map);
+	if ((pa = malloc(n)) == NULL || (pb = malloc(n)) == NULL)
+		goto out;
+	if (MagickExportImagePixels(wa, 0, 0, w, h, map, CharPixel, pa) !=
+	    MagickFalse && MagickExportImagePixels(wb, 0, 0, w, h, map,
+	    CharPixel, pb) != MagickFalse)
+		same = memcmp(pa, pb, n) == 0;
+out:
+	free(pa);
+	free(pb);
+	DestroyMagickWand(wa);
+	DestroyMagickWand(wb);
+	return same;
+}
+
+/* pngenc.c: PNG copies written through libpng hold ImageMagick's own
+ * 8-bit rounding of the input, the right colour type, the ICC profile as
+ * iCCP, and no other metadata. */
+static void
+test_derive_png_libpng(void)
+{
+	struct img_outputs out;
+	struct out_facts o;
+	MagickWand *m = NewMagickWand();
+	char name[512];
+	int depth = 0;
+	size_t icc_len = 0, got_len = 0;
+	/* libpng checks an iCCP profile on reading and writing (the
+	 * hand-made one of the JPEG tests is "too short" for it): a real
+	 * one, the one the integration tests use (libgs-common). */
+	unsigned char *icc = slurp(PNG_TEST_ICC, &icc_len), *got = NULL;
+
+	if (!ok(icc != NULL, "png: read " PNG_TEST_ICC))
+		icc_len = 0;
+
+	/* Inputs: the 16-bit RGB gradient with the ICC profile, and a
+	 * 16-bit grey 1024x496 (an OCT B-scan's shape). */
+	snprintf(name, sizeof(name), "PNG:%s", tpath("deep.png"));
+	ok(MagickReadImage(m, name) != MagickFalse &&
+	    icc != NULL &&
+	    MagickSetImageProfile(m, "icc", icc, icc_len) != MagickFalse &&
+	    MagickWriteImage(m, tpath("deepicc.png")) != MagickFalse &&
+	    MagickCropImage(m, 1024, 496, 100, 200) != MagickFalse &&
+	    MagickSetImagePage(m, 1024, 496, 0, 0) != MagickFalse &&
+	    MagickRemoveImageProfile(m, "icc", &(size_t){ 0 }) != NULL &&
+	    MagickTransformImageColorspace(m, GRAYColorspace) != MagickFalse &&
+	    MagickSetImageDepth(m, 16) != MagickFalse &&
+	    MagickSetOption(m, "png:color-type", "0") != MagickFalse &&
+	    MagickSetOption(m, "png:bit-depth", "16") != MagickFalse &&
+	    MagickWriteImage(m, tpath("grey16.png")) != MagickFalse,
+	    "png: made a 16-bit RGB PNG with ICC and a 16-bit grey PNG");
+	DestroyMagickWand(m);
+	ok(png_ihdr(tpath("grey16.png"), &depth) == 0 && depth == 16,
+	    "png: the grey input is colour type 0, 16 bits");
+
+	is_int(derive("grey16.png", IMG_PNG, "g16", &out), 0,
+	    "png: derive 16-bit grey 1024x496");
+	ok(png_ihdr(out.display_path, &depth) == 0 && depth == 8,
+	    "png: grey display is colour type 0, 8 bits");
+	ok(same_pixels("PNG", tpath("grey16.png"), out.display_path, "R"),
+	    "png: grey display holds the input's pixels at 8 bits");
+	ok(!png_has_chunk(out.display_path, "tEXt") &&
+	    !png_has_chunk(out.display_path, "tIME") &&
+	    !png_has_chunk(out.display_path, "bKGD") &&
+	    png_has_chunk(out.display_path, "gAMA"),
+	    "png: grey display has gAMA and no text, time or bKGD chunk");
+	out_read("PNG", out.thumb_path, &o);
+	ok(o.ok && o.w == 400 && o.h == 194 && o.depth == 8 &&
+	    png_ihdr(out.thumb_path, &depth) == 0, "png: grey thumb 400x194");
+	free_outputs(&out);
+
+	is_int(derive("deepicc.png", IMG_PNG, "dicc", &out), 0,
+	    "png: derive 16-bit RGB with ICC");
+	ok(png_ihdr(out.display_path, &depth) == 2 && depth == 8,
+	    "png: RGB display is colour type 2, 8 bits");
+	ok(same_pixels("PNG", tpath("deepicc.png"), out.display_path, "RGB"),
+	    "png: RGB display holds the input's pixels at 8 bits");
+	ok(png_has_chunk(out.display_path, "iCCP"),
+	    "png: RGB display keeps the ICC profile (iCCP)");
+	m = NewMagickWand();
+	snprintf(name, sizeof(name), "PNG:%s", out.display_path);
+	if (MagickReadImage(m, name) != MagickFalse)
+		got = MagickGetImageProfile(m, "icc", &got_len);
+	ok(got != NULL && icc != NULL && got_len == icc_len &&
+	    memcmp(got, icc, icc_len) == 0,
+	    "png: the ICC profile read back is the input's");
+	if (got != NULL)
+		MagickRelinquishMemory(got);
+	DestroyMagickWand(m);
+	ok(png_has_chunk(out.thumb_path, "iCCP"), "png: thumb keeps iCCP");
+	free_outputs(&out);
+	free(icc);
+
+	is_int(derive("alpha.png", IMG_PNG, "pa", &out), 0,
+	    "png: derive RGBA");
+	ok(png_ihdr(out.display_path, &depth) == 6 && depth == 8,
+	    "png: RGBA display is colour type 6, 8 bits");
+	free_outputs(&out);
+}
+
 static void
 test_derive_other(void)
 {
@@ -1445,6 +1584,7 @@ main(void)
 	test_derive_jpeg();
 	test_derive_orientation(&icc);
 	test_derive_png();
+	test_derive_png_libpng();
 	test_derive_other();
 	test_derive_errors();
 	test_jpegdec(&icc);
