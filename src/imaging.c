@@ -23,10 +23,11 @@
  * img_derive() decodes once. A camera JPEG (8-bit, grey or YCbCr/RGB,
  * Huffman-coded) is decoded by jpegdec.c through libjpeg's own API at the
  * smallest k/8 scale whose result still covers the display size, and its
- * 8-bit pixels and ICC profile are handed to MagickWand
+ * 8-bit pixels, turned upright for the EXIF orientation the probe read
+ * as they are decoded (an eighth of the bytes ImageMagick's turn of the
+ * Q16 image moves), and its ICC profile are handed to MagickWand
  * (MagickConstituteImage), which makes the last reduction (an area average
- * by less than 2, see "Last step after a scaled decode"), applies the EXIF
- * orientation the probe read to the reduced image and encodes. Any other
+ * by less than 2, see "Last step after a scaled decode") and encodes. Any other
  * JPEG (CMYK, YCCK, arithmetic coding, 12-bit) is read by ImageMagick with
  * a jpeg:size hint chosen so that libjpeg decodes at the smallest 1/n scale
  * whose result is still at least the display size (computed from the real
@@ -1123,8 +1124,9 @@ img_jpeg_reduce(MagickWand *wand, uint64_t tw, uint64_t th)
 /*
  * Decodes the JPEG at path (probed as info) through jpegdec.c at the
  * smallest k/8 scale that covers sw x sh (as stored), into *wand as 8-bit
- * pixels with the ICC profile, reduced to exactly sw x sh. The decoded
- * size must be the probed size at that scale. Sets *done to 0 (and leaves *wand
+ * pixels with the ICC profile, turned upright for the probed EXIF
+ * orientation and reduced to exactly sw x sh (sh x sw for a quarter turn).
+ * The decoded size must be the probed size at that scale. Sets *done to 0 (and leaves *wand
  * NULL) for a JPEG jpegdec leaves to ImageMagick. *wand is the caller's to
  * destroy. Returns 0 or a pi_err.
  */
@@ -1137,7 +1139,7 @@ img_jpeg_read(const char *path, const struct img_info *info, uint64_t sw,
 	struct stat st;
 	void *map = MAP_FAILED;
 	MagickBooleanType ok;
-	int fd, err;
+	int fd, err, turned = info->orientation >= 5 && info->orientation <= 8;
 
 	*done = 0;
 	memset(&img, 0, sizeof(img));
@@ -1159,6 +1161,8 @@ img_jpeg_read(const char *path, const struct img_info *info, uint64_t sw,
 	lim.memory_bytes = GetMagickResourceLimit(MemoryResource);
 	lim.time_seconds = img_time_limit;
 	lim.max_scans = IMG_JPEG_MAX_SCANS;
+	/* Upright before ImageMagick sees it (see jpegdec.c). */
+	lim.orientation = info->orientation;
 	if ((err = jd_decode(map, (size_t)st.st_size, sw, sh, &lim,
 	    &img)) != 0)
 		goto out;
@@ -1167,8 +1171,10 @@ img_jpeg_read(const char *path, const struct img_info *info, uint64_t sw,
 		    img.fallback);
 		goto out;
 	}
-	if (img.width != (info->width * img.scale_num + 7) / 8 ||
-	    img.height != (info->height * img.scale_num + 7) / 8) {
+	if ((turned ? img.height : img.width) !=
+	    (info->width * img.scale_num + 7) / 8 ||
+	    (turned ? img.width : img.height) !=
+	    (info->height * img.scale_num + 7) / 8) {
 		log_warn("imaging: decoded %ux%u at %u/8, probed %llux%llu",
 		    (unsigned)img.width, (unsigned)img.height, img.scale_num,
 		    (unsigned long long)info->width,
@@ -1178,6 +1184,12 @@ img_jpeg_read(const char *path, const struct img_info *info, uint64_t sw,
 	}
 	(void)munmap(map, (size_t)st.st_size);
 	map = MAP_FAILED;
+	if (turned) {
+		uint64_t x = sw;
+
+		sw = sh;
+		sh = x;
+	}
 	if ((*wand = NewMagickWand()) == NULL) {
 		err = PI_ERR_NOMEM;
 		goto out;
@@ -1247,10 +1259,9 @@ img_derive(const char *path, const struct img_info *info,
 	    hh, &wand, &jpeg_done)) != 0)
 		goto out;
 	if (jpeg_done) {
-		/* Pixels only: the orientation the probe read is applied by
-		 * auto-orient below, to the reduced image. */
-		ok = MagickSetImageOrientation(wand,
-		    (OrientationType)info->orientation);
+		/* Pixels only, already upright (img_jpeg_read()): auto-orient
+		 * below has nothing to do. */
+		ok = MagickSetImageOrientation(wand, TopLeftOrientation);
 		if ((err = img_check(wand, ok, "orientation",
 		    PI_ERR_UNPROCESSABLE)) != 0)
 			goto out;

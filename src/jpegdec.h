@@ -15,12 +15,15 @@ struct jd_limits {
 	uint64_t memory_bytes;    /* libjpeg's max_memory_to_use; 0: its own */
 	unsigned time_seconds;    /* deadline for the whole decode; 0: none */
 	unsigned max_scans;       /* progressive scans allowed; 0: no limit */
+	int orientation;          /* EXIF orientation 2..8 to turn the output
+	                           * upright; 0 or 1: as stored */
 };
 
 struct jd_image {
 	unsigned char *pixels;    /* width*height*channels bytes, rows top
 	                           * down; bigmem.c's, free with jd_free() */
-	uint32_t width, height;   /* as decoded (scaled, as stored) */
+	uint32_t width, height;   /* as decoded (scaled), turned upright for
+	                           * lim->orientation (5..8 swap them) */
 	unsigned channels;        /* 3 (RGB) or 1 (grey) */
 	unsigned scale_num;       /* the k of k/8 used */
 	unsigned char *icc;       /* ICC profile from APP2, or NULL;

@@ -18,6 +18,7 @@
 #include "tap.h"
 
 #include <ftw.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -754,6 +755,14 @@ gen_images(void)
 	    MagickSetImageInterlaceScheme(m, PlaneInterlace) == MagickFalse)
 		r = -1;
 	r |= gen_write(m, "JPEG", "prog.jpg", 90);
+	/* Detail everywhere, odd sizes, more rows than one strip of
+	 * jpegdec's turn (256): for the orientation tests. */
+	r |= gen_write(gen_new(601, 403, "plasma:fractal"), "JPEG",
+	    "plasma.jpg", 92);
+	if ((m = gen_new(333, 517, "plasma:fractal")) == NULL ||
+	    MagickTransformImageColorspace(m, GRAYColorspace) == MagickFalse)
+		r = -1;
+	r |= gen_write(m, "JPEG", "plasmagrey.jpg", 92);
 	return r;
 }
 
@@ -1122,6 +1131,110 @@ test_derive_orientation(const struct bytes *icc)
 	ok(out_pixel("JPEG", out.display_path, 379, 20, c) == 0 && is_blue(c),
 	    "orientation 8: top-right is background");
 	free_outputs(&out);
+}
+
+/* PSNR in dB of two equal-sized 8-bit buffers (1e9 when equal). */
+static double
+psnr8(const unsigned char *a, const unsigned char *b, size_t n)
+{
+	double se = 0;
+
+	for (size_t i = 0; i < n; i++)
+		se += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+	if (se == 0)
+		return 1e9;
+	return 10 * log10(255.0 * 255.0 * (double)n / se);
+}
+
+/* The file at path read by ImageMagick, auto-oriented, as 8-bit map
+ * pixels (malloc'd), or NULL. */
+static unsigned char *
+im_upright(const char *path, const char *map, size_t *w, size_t *h)
+{
+	MagickWand *m = NewMagickWand();
+	unsigned char *p = NULL;
+	char name[512];
+
+	snprintf(name, sizeof(name), "JPEG:%s", path);
+	if (MagickReadImage(m, name) != MagickFalse &&
+	    MagickAutoOrientImage(m) != MagickFalse) {
+		*w = MagickGetImageWidth(m);
+		*h = MagickGetImageHeight(m);
+		if ((p = malloc(*w * *h * strlen(map))) != NULL &&
+		    MagickExportImagePixels(m, 0, 0, *w, *h, map, CharPixel, p)
+		    == MagickFalse) {
+			free(p);
+			p = NULL;
+		}
+	}
+	DestroyMagickWand(m);
+	return p;
+}
+
+/* jpegdec.c turns the rows upright as it decodes: for every EXIF
+ * orientation, the same pixels as ImageMagick's own auto-orient of the
+ * same file; and img_derive's display copy within JPEG's loss of it. */
+static void
+test_orientations(void)
+{
+	static const struct { const char *in, *map; unsigned ch; } src[] = {
+		{ "plasma.jpg", "RGB", 3 }, { "plasmagrey.jpg", "R", 1 },
+	};
+	char file[64], what[160];
+
+	for (size_t k = 0; k < PI_ARRAY_LEN(src); k++) {
+		for (unsigned o = 1; o <= 8; o++) {
+			struct bytes app1;
+			struct jd_limits lim = { .orientation = (int)o };
+			struct jd_image im;
+			struct img_outputs out;
+			unsigned char *buf, *ref, *disp;
+			size_t len, w = 0, h = 0, dw = 0, dh = 0;
+			double db = 0, ddb = 0;
+			int same = 0;
+
+			snprintf(file, sizeof(file), "o%u-%s", o, src[k].in);
+			exif_app1(&app1, o, "2021:06:15 10:30:00", NULL);
+			if (jpeg_insert(tpath(src[k].in), tpath(file), &app1,
+			    NULL) != 0) {
+				ok(0, "orientation input made");
+				continue;
+			}
+			ref = im_upright(tpath(file), src[k].map, &w, &h);
+			buf = slurp(tpath(file), &len);
+			memset(&im, 0, sizeof(im));
+			if (ref != NULL && buf != NULL &&
+			    jd_decode(buf, len, 4000, 4000, &lim, &im) == 0 &&
+			    im.pixels != NULL && im.width == w &&
+			    im.height == h && im.channels == src[k].ch) {
+				db = psnr8(im.pixels, ref, w * h * src[k].ch);
+				same = memcmp(im.pixels, ref,
+				    w * h * src[k].ch) == 0;
+			}
+			snprintf(what, sizeof(what), "jpegdec orientation %u "
+			    "(%s): ImageMagick's auto-orient, pixel for pixel "
+			    "(%s%.1f dB)", o, src[k].in, same ? "equal, " : "",
+			    same ? 0.0 : db);
+			ok(same, what);
+			jd_free(&im);
+			free(buf);
+
+			if (derive(file, IMG_JPEG, file, &out) == 0 &&
+			    (disp = im_upright(out.display_path, src[k].map,
+			    &dw, &dh)) != NULL) {
+				if (ref != NULL && dw == w && dh == h)
+					ddb = psnr8(disp, ref,
+					    w * h * src[k].ch);
+				free(disp);
+				free_outputs(&out);
+			}
+			snprintf(what, sizeof(what), "derive orientation %u "
+			    "(%s): display upright, %.1f dB against "
+			    "ImageMagick's auto-orient", o, src[k].in, ddb);
+			ok(ddb > 30, what);
+			free(ref);
+		}
+	}
 }
 
 static void
@@ -1583,6 +1696,7 @@ main(void)
 	test_probe();
 	test_derive_jpeg();
 	test_derive_orientation(&icc);
+	test_orientations();
 	test_derive_png();
 	test_derive_png_libpng();
 	test_derive_other();
