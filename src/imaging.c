@@ -25,9 +25,10 @@
  * smallest k/8 scale whose result still covers the display size, and its
  * 8-bit pixels, turned upright for the EXIF orientation the probe read
  * as they are decoded (an eighth of the bytes ImageMagick's turn of the
- * Q16 image moves), and its ICC profile are handed to MagickWand
- * (MagickConstituteImage), which makes the last reduction (an area average
- * by less than 2, see "Last step after a scaled decode") and encodes. Any other
+ * Q16 image moves) and reduced to the display size there (jd_shrink(), an
+ * area average by less than 2, see "Last step after a scaled decode"),
+ * and its ICC profile are handed to MagickWand (MagickConstituteImage),
+ * which encodes. Any other
  * JPEG (CMYK, YCCK, arithmetic coding, 12-bit) is read by ImageMagick with
  * a jpeg:size hint chosen so that libjpeg decodes at the smallest 1/n scale
  * whose result is still at least the display size (computed from the real
@@ -151,7 +152,11 @@
  * camera set: area average within 0.16 dB of libvips (widefield 40.96
  * against 41.12 dB, phone 38.95 / 39.03, 24 MP 39.50 / 39.55), Lanczos2
  * no better (40.95, 38.96, 39.48: the DCT scaling already filtered),
- * Sample 0.6 dB worse. So: area average.
+ * Sample 0.6 dB worse. So: area average. It is done by jd_shrink() on the
+ * 8-bit rows before MagickWand sees them (the same filter: 75-87 dB PSNR
+ * against MagickScaleImage's result, i.e. equal but for a rounding here
+ * and there), 25 ms instead of 70, and without the Q16 pixel cache of the
+ * image before the reduction (12 MP upload CPU 0.77 -> 0.68 x libvips).
  */
 
 /*
@@ -1106,22 +1111,6 @@ img_constitute(MagickWand *wand, const unsigned char *pixels, uint64_t w,
 }
 
 /*
- * The last reduction after a k/8 decode, by less than 8/7 .. 2 (by less
- * than 5/4 for every camera at least 4096 pixels on its long side): an
- * area average (see "Last step after a scaled decode" above).
- */
-static int
-img_jpeg_reduce(MagickWand *wand, uint64_t tw, uint64_t th)
-{
-	uint64_t cw = MagickGetImageWidth(wand), ch = MagickGetImageHeight(wand);
-
-	if (cw == tw && ch == th)
-		return 0;
-	return img_check(wand, MagickScaleImage(wand, (size_t)tw, (size_t)th),
-	    "reduce", PI_ERR_UNPROCESSABLE);
-}
-
-/*
  * Decodes the JPEG at path (probed as info) through jpegdec.c at the
  * smallest k/8 scale that covers sw x sh (as stored), into *wand as 8-bit
  * pixels with the ICC profile, turned upright for the probed EXIF
@@ -1190,6 +1179,16 @@ img_jpeg_read(const char *path, const struct img_info *info, uint64_t sw,
 		sw = sh;
 		sh = x;
 	}
+	/* The last reduction, on the 8-bit rows (see jpegdec.c). */
+	if (sw > img.width || sh > img.height) {
+		log_warn("imaging: decoded %ux%u, short of %llux%llu",
+		    (unsigned)img.width, (unsigned)img.height,
+		    (unsigned long long)sw, (unsigned long long)sh);
+		err = PI_ERR_UNPROCESSABLE;
+		goto out;
+	}
+	if ((err = jd_shrink(&img, (uint32_t)sw, (uint32_t)sh)) != 0)
+		goto out;
 	if ((*wand = NewMagickWand()) == NULL) {
 		err = PI_ERR_NOMEM;
 		goto out;
@@ -1204,8 +1203,6 @@ img_jpeg_read(const char *path, const struct img_info *info, uint64_t sw,
 		if ((err = img_check(*wand, ok, "icc", PI_ERR_UNPROCESSABLE)) != 0)
 			goto out;
 	}
-	if ((err = img_jpeg_reduce(*wand, sw, sh)) != 0)
-		goto out;
 	*done = 1;
 out:
 	jd_free(&img);

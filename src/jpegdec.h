@@ -52,6 +52,13 @@ unsigned jd_scale_for(uint64_t w, uint64_t h, uint64_t tw, uint64_t th);
 int jd_decode(const unsigned char *buf, size_t len, uint64_t tw, uint64_t th,
     const struct jd_limits *lim, struct jd_image *out);
 
+/*
+ * Reduces img to tw x th (each no larger than img's) by an area average of
+ * its 8-bit pixels, into a new buffer that replaces the old one. Returns
+ * 0, PI_ERR_INTERNAL (bad sizes) or PI_ERR_NOMEM (img unchanged).
+ */
+int jd_shrink(struct jd_image *img, uint32_t tw, uint32_t th);
+
 /* Frees what jd_decode() put in img and zeroes it; NULL is fine. */
 void jd_free(struct jd_image *img);
 

@@ -1042,10 +1042,18 @@ test_bigmem(void)
 	is_int(fails, 0, "bigmem: 20 derives of a 12 MP JPEG");
 	is_int(leaks, 0, "bigmem: no mapping outlives its derive");
 	printf("# RSS after 2 derives %ld KiB, after 20 %ld KiB\n", rss2, rss20);
+#if defined(__SANITIZE_ADDRESS__)
+	/* AddressSanitizer's allocator keeps freed heap blocks in
+	 * quarantine: the resident set says nothing there. */
+	ok(rss2 > 0 && rss20 > 0, "bigmem: RSS read (not judged under "
+	    "AddressSanitizer)");
+	ok(1, "bigmem: RSS not judged under AddressSanitizer");
+#else
 	ok(rss2 > 0 && rss20 > 0 && rss20 <= rss2 + 4096,
 	    "bigmem: RSS does not grow over 18 more derives (4 MiB slack)");
 	ok(rss20 > 0 && rss20 < 64 * 1024,
 	    "bigmem: the pixel buffers are given back between derives");
+#endif
 }
 
 static void
@@ -1237,6 +1245,66 @@ test_orientations(void)
 	}
 }
 
+/* jd_shrink(): the area average of MagickScaleImage, on 8-bit rows. */
+static void
+test_shrink(void)
+{
+	/* 12-bit weights: a 601-to-1 average rounds each a little. */
+	static const struct { uint32_t w, h; double min_db; } to[] = {
+		{ 500, 335, 50 }, { 601, 300, 50 }, { 250, 100, 50 },
+		{ 1, 1, 40 },
+	};
+	struct jd_limits lim = { .orientation = 0 };
+	struct jd_image im, cp;
+	size_t len;
+	unsigned char *buf = slurp(tpath("plasma.jpg"), &len);
+	char what[128];
+
+	memset(&im, 0, sizeof(im));
+	if (!ok(buf != NULL && jd_decode(buf, len, 4000, 4000, &lim, &im) == 0 &&
+	    im.width == 601 && im.height == 403, "shrink: decoded 601x403")) {
+		free(buf);
+		jd_free(&im);
+		return;
+	}
+	for (size_t k = 0; k < PI_ARRAY_LEN(to); k++) {
+		MagickWand *m = NewMagickWand();
+		size_t n = (size_t)to[k].w * to[k].h * 3;
+		unsigned char *ref = malloc(n);
+		double db = 0;
+
+		cp = im;
+		cp.icc = NULL;
+		cp.pixels = bm_alloc((size_t)im.width * im.height * 3, 64);
+		if (ref != NULL && cp.pixels != NULL) {
+			memcpy(cp.pixels, im.pixels,
+			    (size_t)im.width * im.height * 3);
+			if (MagickConstituteImage(m, im.width, im.height, "RGB",
+			    CharPixel, im.pixels) != MagickFalse &&
+			    MagickScaleImage(m, to[k].w, to[k].h) != MagickFalse &&
+			    MagickExportImagePixels(m, 0, 0, to[k].w, to[k].h,
+			    "RGB", CharPixel, ref) != MagickFalse &&
+			    jd_shrink(&cp, to[k].w, to[k].h) == 0 &&
+			    cp.width == to[k].w && cp.height == to[k].h)
+				db = psnr8(cp.pixels, ref, n);
+		}
+		snprintf(what, sizeof(what), "shrink 601x403 -> %ux%u: "
+		    "MagickScaleImage's result within rounding (%.1f dB)",
+		    (unsigned)to[k].w, (unsigned)to[k].h, db > 999 ? 999 : db);
+		ok(db >= to[k].min_db, what);
+		bm_free(cp.pixels);
+		free(ref);
+		DestroyMagickWand(m);
+	}
+	is_int(jd_shrink(&im, 602, 403), PI_ERR_INTERNAL,
+	    "shrink: no enlargement");
+	is_int(jd_shrink(&im, 0, 10), PI_ERR_INTERNAL, "shrink: no empty size");
+	is_int(jd_shrink(&im, 601, 403), 0, "shrink: same size is a no-op");
+	ok(im.width == 601 && im.height == 403, "shrink: size kept");
+	jd_free(&im);
+	free(buf);
+}
+
 static void
 test_derive_png(void)
 {
@@ -1356,6 +1424,7 @@ test_derive_png_libpng(void)
 	 * hand-made one of the JPEG tests is "too short" for it): a real
 	 * one, the one the integration tests use (libgs-common). */
 	unsigned char *icc = slurp(PNG_TEST_ICC, &icc_len), *got = NULL;
+	unsigned char *gone = NULL;
 
 	if (!ok(icc != NULL, "png: read " PNG_TEST_ICC))
 		icc_len = 0;
@@ -1369,7 +1438,8 @@ test_derive_png_libpng(void)
 	    MagickWriteImage(m, tpath("deepicc.png")) != MagickFalse &&
 	    MagickCropImage(m, 1024, 496, 100, 200) != MagickFalse &&
 	    MagickSetImagePage(m, 1024, 496, 0, 0) != MagickFalse &&
-	    MagickRemoveImageProfile(m, "icc", &(size_t){ 0 }) != NULL &&
+	    (gone = MagickRemoveImageProfile(m, "icc", &(size_t){ 0 })) !=
+	    NULL &&
 	    MagickTransformImageColorspace(m, GRAYColorspace) != MagickFalse &&
 	    MagickSetImageDepth(m, 16) != MagickFalse &&
 	    MagickSetOption(m, "png:color-type", "0") != MagickFalse &&
@@ -1377,6 +1447,8 @@ test_derive_png_libpng(void)
 	    MagickWriteImage(m, tpath("grey16.png")) != MagickFalse,
 	    "png: made a 16-bit RGB PNG with ICC and a 16-bit grey PNG");
 	DestroyMagickWand(m);
+	if (gone != NULL)
+		MagickRelinquishMemory(gone);
 	ok(png_ihdr(tpath("grey16.png"), &depth) == 0 && depth == 16,
 	    "png: the grey input is colour type 0, 16 bits");
 
@@ -1697,6 +1769,7 @@ main(void)
 	test_derive_jpeg();
 	test_derive_orientation(&icc);
 	test_orientations();
+	test_shrink();
 	test_derive_png();
 	test_derive_png_libpng();
 	test_derive_other();
