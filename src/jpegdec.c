@@ -333,11 +333,13 @@ jd_shrink(struct jd_image *img, uint32_t tw, uint32_t th)
 	trow = (size_t)tw * ch;
 	/* acc: the sums of output rows y and y + 1 (a source row, no taller
 	 * than an output row, reaches at most two). */
-	if ((xs = malloc(sizeof(*xs) * tw)) == NULL ||
-	    (ys = malloc(sizeof(*ys) * th)) == NULL ||
-	    (xw = malloc(sizeof(*xw) * ((size_t)tw + sw))) == NULL ||
-	    (yw = malloc(sizeof(*yw) * ((size_t)th + sh))) == NULL ||
-	    (hrow = malloc(sizeof(*hrow) * trow)) == NULL ||
+	/* Zeroed: jd_spans() fills what is read, but no weight may ever be
+	 * garbage. */
+	if ((xs = calloc(tw, sizeof(*xs))) == NULL ||
+	    (ys = calloc(th, sizeof(*ys))) == NULL ||
+	    (xw = calloc((size_t)tw + sw, sizeof(*xw))) == NULL ||
+	    (yw = calloc((size_t)th + sh, sizeof(*yw))) == NULL ||
+	    (hrow = calloc(trow, sizeof(*hrow))) == NULL ||
 	    (acc = calloc(2 * trow, sizeof(*acc))) == NULL ||
 	    (dst = bm_alloc(trow * th, 64)) == NULL)
 		goto out;
