@@ -155,7 +155,7 @@
  * Sample 0.6 dB worse. So: area average. It is done by jd_shrink() on the
  * 8-bit rows before MagickWand sees them (the same filter: 75-87 dB PSNR
  * against MagickScaleImage's result, i.e. equal but for a rounding here
- * and there), 25 ms instead of 70, and without the Q16 pixel cache of the
+ * and there), 17 ms instead of 70, and without the Q16 pixel cache of the
  * image before the reduction (12 MP upload CPU 0.77 -> 0.68 x libvips).
  */
 
