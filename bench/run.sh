@@ -323,7 +323,8 @@ API=/api/v1/images
 upload() { # BASE FILE CASE [TYPE]
 	curl -s -o "$TMP/up.json" -w '%{http_code} %{time_total}' -H "Authorization: Bearer $TD" \
 		-F "image=@$2;type=${4:-image/jpeg}" -F "caseId=$3" -F eyeSide=left "$1$API/upload"
-	printf ' %s\n' "$(sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p' "$TMP/up.json")"
+	# The image's own id, the first in the answer (the uploader has one too).
+	printf ' %s\n' "$(sed -n 's/^{"data":{"id":"\([0-9a-f-]*\)".*/\1/p' "$TMP/up.json")"
 }
 up_ok() { # BASE FILE CASE [TYPE] -> id, or fail
 	local r
@@ -424,7 +425,7 @@ done
 say "case 5: 20 images into a case, GET /cases/:id vs a trivial libfcgi responder"
 for _ in $(seq 1 20); do up_ok "$BASE" "$IN/p1.jpg" "$CASE_LIST" >/dev/null; done
 curl -sf -H "Authorization: Bearer $TP" -o "$TMP/list.json" "$BASE$API/cases/$CASE_LIST"
-N_LIST="$(grep -o '"id":' "$TMP/list.json" | wc -l)"
+N_LIST="$(grep -o '"imageUrl":' "$TMP/list.json" | wc -l)"   # one per image
 [ "$N_LIST" = 20 ] || { echo "list has $N_LIST images, not 20" >&2; exit 1; }
 TRIVIAL_PIDS="$(spawn-fcgi -s "$TSOCK" -F "$WORKERS" -- "$BIN/trivial_fcgi" "$TMP/list.json" 2>&1 |
 	sed -n 's/.*PID: *\([0-9]*\).*/\1/p' | tr '\n' ' ')"
