@@ -112,6 +112,7 @@
  * the levels differ. PNG stays lossless at every level. */
 #define IMG_PNG_QUALITY 15
 #define IMG_MMAP_THRESHOLD (1024 * 1024)  /* bytes; see img_init() */
+#define IMG_PNG_BAND 64         /* rows exported at a time, img_write_png() */
 #define IMG_NAME_MAX 4096       /* "CODER:" + path + "[0]" */
 #define IMG_FATAL_STATUS 70     /* EX_SOFTWARE */
 
@@ -986,8 +987,9 @@ img_png_type(MagickWand *wand)
 /*
  * Writes the wand's 8-bit DirectClass image as PNG through pngenc.c (see
  * there why not ImageMagick's writer): its pixels exported as grey (the red
- * channel of a grey image), grey + alpha, RGB or RGBA, its ICC profile,
- * else its gamma. 0 or a pi_err.
+ * channel of a grey image), grey + alpha, RGB or RGBA, made 8-bit as
+ * ImageMagick's writer makes them, its ICC profile, else its gamma. 0 or a
+ * pi_err.
  */
 static int
 img_write_png(MagickWand *wand, const char *path, const char *ctype)
@@ -995,6 +997,7 @@ img_write_png(MagickWand *wand, const char *path, const char *ctype)
 	static const char *const maps[] = { "R", "RA", "RGB", "RGBA" };
 	struct pe_image pi;
 	unsigned char *pixels = NULL, *icc = NULL;
+	unsigned short *band = NULL;
 	size_t w = MagickGetImageWidth(wand), h = MagickGetImageHeight(wand);
 	size_t len = 0;
 	unsigned ch;
@@ -1007,10 +1010,25 @@ img_write_png(MagickWand *wand, const char *path, const char *ctype)
 		return PI_ERR_UNPROCESSABLE;
 	if ((pixels = bm_alloc(w * h * ch, 64)) == NULL)
 		return PI_ERR_NOMEM;
-	if ((err = img_check(wand, MagickExportImagePixels(wand, 0, 0, w, h,
-	    maps[ch - 1], CharPixel, pixels), "export", PI_ERR_UNPROCESSABLE))
-	    != 0)
+	/* ImageMagick's PNG writer makes 8 bits of Q16 by truncation
+	 * (v / 257, rounded down; MagickExportImagePixels' CharPixel rounds
+	 * to nearest): 16-bit samples, a band of rows at a time, truncated
+	 * here, so the copies keep exactly the pixels they had. */
+	if ((band = malloc(sizeof(*band) * w * ch * IMG_PNG_BAND)) == NULL) {
+		err = PI_ERR_NOMEM;
 		goto out;
+	}
+	for (size_t y = 0; y < h; y += IMG_PNG_BAND) {
+		size_t n = h - y < IMG_PNG_BAND ? h - y : IMG_PNG_BAND;
+		unsigned char *d = pixels + y * w * ch;
+
+		if ((err = img_check(wand, MagickExportImagePixels(wand, 0,
+		    (ssize_t)y, w, n, maps[ch - 1], ShortPixel, band),
+		    "export", PI_ERR_UNPROCESSABLE)) != 0)
+			goto out;
+		for (size_t i = 0; i < n * w * ch; i++)
+			d[i] = (unsigned char)(band[i] / 257);
+	}
 	icc = MagickGetImageProfile(wand, "icc", &len);
 	pi.pixels = pixels;
 	pi.width = (uint32_t)w;
@@ -1023,6 +1041,7 @@ img_write_png(MagickWand *wand, const char *path, const char *ctype)
 out:
 	if (icc != NULL)
 		(void)MagickRelinquishMemory(icc);
+	free(band);
 	bm_free(pixels);
 	return err;
 }

@@ -1408,6 +1408,23 @@ out:
 	return same;
 }
 
+/* The input written by ImageMagick's own PNG writer at 8 bits (what the
+ * copies were before pngenc.c), as ref. */
+static int
+im_png8(const char *in, const char *ref)
+{
+	MagickWand *m = NewMagickWand();
+	char name[512];
+	int r;
+
+	snprintf(name, sizeof(name), "PNG:%s", in);
+	r = MagickReadImage(m, name) != MagickFalse &&
+	    MagickSetImageDepth(m, 8) != MagickFalse &&
+	    MagickWriteImage(m, ref) != MagickFalse ? 0 : -1;
+	DestroyMagickWand(m);
+	return r;
+}
+
 /* pngenc.c: PNG copies written through libpng hold ImageMagick's own
  * 8-bit rounding of the input, the right colour type, the ICC profile as
  * iCCP, and no other metadata. */
@@ -1456,8 +1473,9 @@ test_derive_png_libpng(void)
 	    "png: derive 16-bit grey 1024x496");
 	ok(png_ihdr(out.display_path, &depth) == 0 && depth == 8,
 	    "png: grey display is colour type 0, 8 bits");
-	ok(same_pixels("PNG", tpath("grey16.png"), out.display_path, "R"),
-	    "png: grey display holds the input's pixels at 8 bits");
+	ok(im_png8(tpath("grey16.png"), tpath("grey8ref.png")) == 0 &&
+	    same_pixels("PNG", tpath("grey8ref.png"), out.display_path, "R"),
+	    "png: grey display holds the pixels ImageMagick's writer made");
 	ok(!png_has_chunk(out.display_path, "tEXt") &&
 	    !png_has_chunk(out.display_path, "tIME") &&
 	    !png_has_chunk(out.display_path, "bKGD") &&
@@ -1472,8 +1490,9 @@ test_derive_png_libpng(void)
 	    "png: derive 16-bit RGB with ICC");
 	ok(png_ihdr(out.display_path, &depth) == 2 && depth == 8,
 	    "png: RGB display is colour type 2, 8 bits");
-	ok(same_pixels("PNG", tpath("deepicc.png"), out.display_path, "RGB"),
-	    "png: RGB display holds the input's pixels at 8 bits");
+	ok(im_png8(tpath("deepicc.png"), tpath("rgb8ref.png")) == 0 &&
+	    same_pixels("PNG", tpath("rgb8ref.png"), out.display_path, "RGB"),
+	    "png: RGB display holds the pixels ImageMagick's writer made");
 	ok(png_has_chunk(out.display_path, "iCCP"),
 	    "png: RGB display keeps the ICC profile (iCCP)");
 	m = NewMagickWand();
