@@ -29,7 +29,10 @@
  * / 0.85-0.86, 407 KB / 3.60 MB; paeth 0.83-0.87 / 0.74-0.83, the same
  * sizes; up 0.78-0.81 / 0.75-0.77, 419 KB / 3.77 MB; sub 0.78 / 0.74,
  * 4.06 MB; none 0.80 / 0.94, 9.09 MB. "up" costs 3-5 % in size for the
- * cheapest write.
+ * cheapest write. zlib's run-length strategy (Z_RLE: matches at distance
+ * one only, which is what filtered rows offer) instead of its default
+ * hash chains: OCT upload CPU 31 -> 22 ms and 419 -> 408 KB, export
+ * 465 -> 453 ms and 3.77 -> 3.26 MB (imgbench, 2 x 15 and 3 rounds).
  *
  * Errors: libpng reports through a longjmp to the one cleanup path here;
  * its warnings (an ICC profile it finds odd, say) are logged, and the
@@ -47,6 +50,7 @@
 #include <string.h>
 
 #include <png.h>
+#include <zlib.h>
 
 #define PE_ZLIB_LEVEL 1
 
@@ -105,6 +109,7 @@ pe_write(const char *path, const struct pe_image *img)
 	/* An ICC profile libpng finds odd is a warning, as on reading. */
 	png_set_benign_errors(png, 1);
 	png_set_compression_level(png, PE_ZLIB_LEVEL);
+	png_set_compression_strategy(png, Z_RLE);
 	png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_UP);
 	png_set_IHDR(png, info, img->width, img->height, 8,
 	    types[img->channels], PNG_INTERLACE_NONE,

@@ -16,7 +16,8 @@ struct pe_image {
 
 /*
  * Writes img to path (created or truncated, mode 0644 less the umask) as
- * an 8-bit, non-interlaced PNG of colour type 0, 4, 2 or 6, zlib level 1,
+ * an 8-bit, non-interlaced PNG of colour type 0, 4, 2 or 6, zlib level 1
+ * (run-length strategy), filter "up",
  * with no chunk but IHDR, iCCP or gAMA, IDAT and IEND. Returns 0,
  * PI_ERR_INTERNAL for a bad argument, PI_ERR_NOMEM, or PI_ERR_IO (the
  * file may then be partly written: the caller owns the path).
