@@ -49,7 +49,7 @@ say() { printf "bench [%3ds]: %s\n" "$SECONDS" "$*" >&2; }
 
 # ---- packages ---------------------------------------------------------------
 DEPS="build-essential autoconf automake pkg-config libfcgi-dev libpq-dev
- libmagickwand-6.q16-dev libcurl4-openssl-dev libssl-dev libjson-c-dev libjwt-dev libdcmtk-dev
+ libmagickwand-6.q16-dev libcurl4-openssl-dev libssl-dev libjson-c-dev libjwt-dev libdcmtk-dev libpng-dev
  postgresql nginx-light imagemagick openssl curl spawn-fcgi
  libvips-dev libturbojpeg0-dev libjpeg62-turbo-dev wrk libgs-common"
 # shellcheck disable=SC2086
@@ -88,7 +88,7 @@ CFLAGS_B="-std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror"
 # shellcheck disable=SC2046
 gcc $CFLAGS_B -I"$ROOT/src" bench/imgbench.c "$ROOT/build/src/libpolaimg.a" \
 	$(pkg-config --cflags --libs vips libturbojpeg MagickWand libpq libcurl \
-	libcrypto json-c libjwt zlib) -lfcgi -ljpeg -lm -o "$BIN/imgbench"
+	libcrypto json-c libjwt zlib libpng16) -lfcgi -ljpeg -lm -o "$BIN/imgbench"
 gcc $CFLAGS_B bench/trivial_fcgi.c -lfcgi -o "$BIN/trivial_fcgi"
 
 # ---- inputs -----------------------------------------------------------------
@@ -323,7 +323,8 @@ API=/api/v1/images
 upload() { # BASE FILE CASE [TYPE]
 	curl -s -o "$TMP/up.json" -w '%{http_code} %{time_total}' -H "Authorization: Bearer $TD" \
 		-F "image=@$2;type=${4:-image/jpeg}" -F "caseId=$3" -F eyeSide=left "$1$API/upload"
-	printf ' %s\n' "$(sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p' "$TMP/up.json")"
+	# The image's own id, the first in the answer (the uploader has one too).
+	printf ' %s\n' "$(sed -n 's/^{"data":{"id":"\([0-9a-f-]*\)".*/\1/p' "$TMP/up.json")"
 }
 up_ok() { # BASE FILE CASE [TYPE] -> id, or fail
 	local r
@@ -424,7 +425,7 @@ done
 say "case 5: 20 images into a case, GET /cases/:id vs a trivial libfcgi responder"
 for _ in $(seq 1 20); do up_ok "$BASE" "$IN/p1.jpg" "$CASE_LIST" >/dev/null; done
 curl -sf -H "Authorization: Bearer $TP" -o "$TMP/list.json" "$BASE$API/cases/$CASE_LIST"
-N_LIST="$(grep -o '"id":' "$TMP/list.json" | wc -l)"
+N_LIST="$(grep -o '"imageUrl":' "$TMP/list.json" | wc -l)"   # one per image
 [ "$N_LIST" = 20 ] || { echo "list has $N_LIST images, not 20" >&2; exit 1; }
 TRIVIAL_PIDS="$(spawn-fcgi -s "$TSOCK" -F "$WORKERS" -- "$BIN/trivial_fcgi" "$TMP/list.json" 2>&1 |
 	sed -n 's/.*PID: *\([0-9]*\).*/\1/p' | tr '\n' ' ')"
@@ -799,22 +800,26 @@ verdict() { # value op target
 	echo "  so a 3900- or 4032-pixel photograph (N = 1) was decoded whole into a 16-bit pixel"
 	echo "  cache and resized from 12 MP (ratios 1.2–4.9 before). JPEGs are now decoded by"
 	echo "  src/jpegdec.c through libjpeg at the smallest k/8 that covers the display size"
-	echo "  (3900 → 5/8 = 2438, 4032 → 5/8, 4288 → 4/8, 5184 → 4/8, 6000 → 3/8), handed to"
-	echo "  MagickWand as 8-bit pixels (MagickConstituteImage), reduced there by an area average"
-	echo "  (MagickScaleImage: 70 ms for 2438×1920 → 2048×1613 against 207–278 ms for every"
-	echo "  MagickResizeImage filter, whose cost hardly depends on the support: ImageMagick 6's"
-	echo "  horizontal pass copies a strip of every row for every output column), oriented and"
-	echo "  encoded there; the thumbnail is one area average of the display copy. Profile of one"
-	echo "  12 MP upload in-process (perf): area average 30 %, page faults of fresh pixel buffers"
-	echo "  (the 1 MiB mmap threshold, see imaging.c) 25 %, libjpeg decode 14 %, pixel import"
-	echo "  14 % (mostly faults), thumbnail 7 %, encode 9 %."
-	echo "- **PNG.** zlib level 1 with adaptive filters (2000×2000: 0.24 s and 3.6 MB; level 4"
-	echo "  0.42 s and 3.1 MB; libvips's own default writes 9.0 MB, which its fsync pays for), the"
-	echo "  colour type named. The small 16-bit grey OCT scan stays above libvips: ImageMagick's"
-	echo "  PNG writer searches a palette for every pixel of a grey image (a linear search of up"
-	echo "  to 256 entries, 70 of its 100 ms; naming the colour type, png:format, preserving or"
-	echo "  setting the colormap and other zlib levels were tried: 67–108 ms), where libvips's"
-	echo "  whole upload takes 35 ms."
+	echo "  (3900 → 5/8 = 2438, 4032 → 5/8, 4288 → 4/8, 5184 → 4/8, 6000 → 3/8), turned upright"
+	echo "  there as the rows arrive (strips of 256 rows; a phone's quarter turn 5.5 ms against"
+	echo "  17–25 ms for MagickAutoOrientImage on the 16-bit image) and reduced there by an area"
+	echo "  average of the 8-bit rows (jd_shrink: the filter of MagickScaleImage, equal within"
+	echo "  rounding, 17 ms for 2438×1920 → 2048×1613 against 70 ms; every MagickResizeImage"
+	echo "  filter 207–278 ms), then handed to MagickWand (MagickConstituteImage) to encode; the"
+	echo "  thumbnail is one area average of the display copy. Pixel buffers of 2 MiB and more"
+	echo "  (ImageMagick's pixel caches through SetMagickAlignedMemoryMethods, jpegdec's rows)"
+	echo "  are their own huge-page mappings (src/bigmem.c), unmapped when freed: a 12 MP upload"
+	echo "  took 182,000 page faults, 30,000 now. CPU against the peer, in-process (imgbench"
+	echo "  upload, 5 rounds) widefield 0.89 → 0.77 (huge pages) → 0.68 (8-bit reduction),"
+	echo "  phone 1.03 → 0.86 → 0.69 (the orientation step alone: −5 % of its CPU, A/B)."
+	echo "- **PNG.** Written through libpng (src/pngenc.c), not ImageMagick's PNG writer, which"
+	echo "  searched a palette for every pixel of a grey image (a linear search of up to 256"
+	echo "  entries, 70 of the OCT upload's 100 ms; naming the colour type, png:format, preserving"
+	echo "  or setting the colormap and zlib levels were tried: 67–108 ms). Same 8-bit pixels (16"
+	echo "  to 8 bits by truncation, as ImageMagick's writer did), the ICC profile as iCCP, else"
+	echo "  gAMA. zlib level 1, run-length strategy, filter up on every row: 2000×2000 3.26 MB"
+	echo "  (3.6 MB before; libvips's own default writes 9.0 MB, which its fsync pays for); OCT"
+	echo "  upload CPU 2.4–2.9 × the peer before, 0.8 now."
 } >"$R"
 cp "$R" "$ROOT/bench/results.md"
 cat "$R"

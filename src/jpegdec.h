@@ -15,12 +15,15 @@ struct jd_limits {
 	uint64_t memory_bytes;    /* libjpeg's max_memory_to_use; 0: its own */
 	unsigned time_seconds;    /* deadline for the whole decode; 0: none */
 	unsigned max_scans;       /* progressive scans allowed; 0: no limit */
+	int orientation;          /* EXIF orientation 2..8 to turn the output
+	                           * upright; 0 or 1: as stored */
 };
 
 struct jd_image {
 	unsigned char *pixels;    /* width*height*channels bytes, rows top
-	                           * down; malloc'd, free with jd_free() */
-	uint32_t width, height;   /* as decoded (scaled, as stored) */
+	                           * down; bigmem.c's, free with jd_free() */
+	uint32_t width, height;   /* as decoded (scaled), turned upright for
+	                           * lim->orientation (5..8 swap them) */
 	unsigned channels;        /* 3 (RGB) or 1 (grey) */
 	unsigned scale_num;       /* the k of k/8 used */
 	unsigned char *icc;       /* ICC profile from APP2, or NULL;
@@ -48,6 +51,13 @@ unsigned jd_scale_for(uint64_t w, uint64_t h, uint64_t tw, uint64_t th);
  * PI_ERR_NOMEM / PI_ERR_INTERNAL. */
 int jd_decode(const unsigned char *buf, size_t len, uint64_t tw, uint64_t th,
     const struct jd_limits *lim, struct jd_image *out);
+
+/*
+ * Reduces img to tw x th (each no larger than img's) by an area average of
+ * its 8-bit pixels, into a new buffer that replaces the old one. Returns
+ * 0, PI_ERR_INTERNAL (bad sizes) or PI_ERR_NOMEM (img unchanged).
+ */
+int jd_shrink(struct jd_image *img, uint32_t tw, uint32_t th);
 
 /* Frees what jd_decode() put in img and zeroes it; NULL is fine. */
 void jd_free(struct jd_image *img);

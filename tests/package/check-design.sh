@@ -3,10 +3,10 @@
 # as includes and calls can show them:
 #
 # - only the files that own a library include it (libpq: db.c; MagickWand:
-#   imaging.c; libjpeg: jpegdec.c; libcurl: the HTTP back ends; libfcgi: http and the worker);
-# - imaging knows no rows or requests: imaging.[ch] and jpegdec.[ch]
-#   include no project header but their own, imghdr.h, jpegdec.h, common.h
-#   and log.h;
+#   imaging.c; libjpeg: jpegdec.c; libpng: pngenc.c; libcurl: the HTTP back ends; libfcgi: http and the worker);
+# - imaging knows no rows or requests: imaging.[ch], jpegdec.[ch],
+#   pngenc.[ch] and bigmem.[ch] include no project header but their own,
+#   imghdr.h, jpegdec.h, pngenc.h, bigmem.h, common.h and log.h;
 # - the handlers reach the back ends only through storage.h: no back end's
 #   header, no signer, no libcurl in any handlers*.c nor in ingest.c;
 # - ingest knows no requests: ingest.[ch] include neither http.h nor
@@ -38,6 +38,7 @@ only_in() {
 only_in 'libpq-fe\.h' "db.c" "libpq is db.c's alone"
 only_in 'wand/MagickWand\.h|MagickWand/MagickWand\.h' "imaging.c" "MagickWand is imaging.c's alone"
 only_in 'jpeglib\.h|jerror\.h' "jpegdec.c" "libjpeg is jpegdec.c's alone"
+only_in 'png\.h|pngconf\.h' "pngenc.c" "libpng is pngenc.c's alone"
 only_in 'curl/curl\.h' "storage_http.h storage_s3.c storage_supabase.c" "libcurl is the HTTP back ends' alone"
 only_in 'fcgiapp\.h|fcgi_stdio\.h' "http.h worker.c" "libfcgi is http's and the worker's alone"
 
@@ -53,10 +54,16 @@ allowed() {
 	if [ -z "$bad" ]; then ok "$3"; else not_ok "$3: $1 includes$bad"; fi
 }
 for f in imaging.c imaging.h; do
-	allowed "$f" "imaging.h imghdr.h jpegdec.h common.h log.h" "imaging knows no rows or requests ($f)"
+	allowed "$f" "imaging.h imghdr.h jpegdec.h pngenc.h bigmem.h common.h log.h" "imaging knows no rows or requests ($f)"
 done
 for f in jpegdec.c jpegdec.h; do
-	allowed "$f" "jpegdec.h common.h log.h" "the JPEG decoder knows no rows or requests ($f)"
+	allowed "$f" "jpegdec.h bigmem.h common.h log.h" "the JPEG decoder knows no rows or requests ($f)"
+done
+for f in pngenc.c pngenc.h; do
+	allowed "$f" "pngenc.h common.h log.h" "the PNG writer knows no rows or requests ($f)"
+done
+for f in bigmem.c bigmem.h; do
+	allowed "$f" "bigmem.h" "bigmem depends on no other module ($f)"
 done
 for f in acl sigv4 urltoken multipart validate imghdr; do
 	allowed "$f.c" "$f.h common.h" "$f.c depends on no other module"

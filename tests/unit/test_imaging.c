@@ -10,6 +10,7 @@
  * test runs under conf/policy.xml, which also checks that the policy lets
  * polaimg's own formats through and nothing else.
  */
+#include "bigmem.h"
 #include "common.h"
 #include "imaging.h"
 #include "jpegdec.h"
@@ -17,10 +18,12 @@
 #include "tap.h"
 
 #include <ftw.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +37,9 @@
 #pragma GCC diagnostic pop
 
 static char dir[64];
+
+/* A real ICC profile (Debian's libgs-common). */
+#define PNG_TEST_ICC "/usr/share/color/icc/ghostscript/srgb.icc"
 
 /* dir + "/" + name into a static ring of buffers. */
 static const char *
@@ -749,6 +755,14 @@ gen_images(void)
 	    MagickSetImageInterlaceScheme(m, PlaneInterlace) == MagickFalse)
 		r = -1;
 	r |= gen_write(m, "JPEG", "prog.jpg", 90);
+	/* Detail everywhere, odd sizes, more rows than one strip of
+	 * jpegdec's turn (256): for the orientation tests. */
+	r |= gen_write(gen_new(601, 403, "plasma:fractal"), "JPEG",
+	    "plasma.jpg", 92);
+	if ((m = gen_new(333, 517, "plasma:fractal")) == NULL ||
+	    MagickTransformImageColorspace(m, GRAYColorspace) == MagickFalse)
+		r = -1;
+	r |= gen_write(m, "JPEG", "plasmagrey.jpg", 92);
 	return r;
 }
 
@@ -972,6 +986,76 @@ check_jpeg_bytes(const char *path, int want_sof, const char *what)
 	free(b);
 }
 
+/* The resident set of this process, KiB, from /proc/self/statm. */
+static long
+rss_kib(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* bigmem.c: ImageMagick's pixel caches and jpegdec's rows come from it,
+ * and every block goes back; many images leave the process no bigger. */
+static void
+test_bigmem(void)
+{
+	struct img_outputs out;
+	unsigned char *p, *q;
+	long rss2 = -1, rss20 = -1;
+	int fails = 0, leaks = 0;
+
+	p = bm_alloc(5u << 20, 64);
+	ok(p != NULL && ((uintptr_t)p & ((2u << 20) - 1)) == 0,
+	    "bigmem: a 5 MiB block is 2 MiB-aligned");
+	is_int((int)bm_live(), 1, "bigmem: one mapping live");
+	if (p != NULL) {
+		memset(p, 0x5a, 5u << 20);
+		ok(p[(5u << 20) - 1] == 0x5a, "bigmem: the whole block is usable");
+	}
+	bm_free(p);
+	is_int((int)bm_live(), 0, "bigmem: freed block unmapped");
+	q = bm_alloc(1000, 64);
+	ok(q != NULL && ((uintptr_t)q & 63) == 0, "bigmem: small block aligned");
+	bm_free(q);
+	bm_free(malloc(100));   /* a heap block goes to free() */
+	bm_free(NULL);
+	ok(1, "bigmem: heap block and NULL freed");
+
+	for (int i = 0; i < 20; i++) {
+		if (derive("wide.jpg", IMG_JPEG, "bm", &out) != 0)
+			fails++;
+		else
+			free_outputs(&out);
+		if (bm_live() != 0)
+			leaks++;
+		if (i == 1)
+			rss2 = rss_kib();
+	}
+	rss20 = rss_kib();
+	is_int(fails, 0, "bigmem: 20 derives of a 12 MP JPEG");
+	is_int(leaks, 0, "bigmem: no mapping outlives its derive");
+	printf("# RSS after 2 derives %ld KiB, after 20 %ld KiB\n", rss2, rss20);
+#if defined(__SANITIZE_ADDRESS__)
+	/* AddressSanitizer's allocator keeps freed heap blocks in
+	 * quarantine: the resident set says nothing there. */
+	ok(rss2 > 0 && rss20 > 0, "bigmem: RSS read (not judged under "
+	    "AddressSanitizer)");
+	ok(1, "bigmem: RSS not judged under AddressSanitizer");
+#else
+	ok(rss2 > 0 && rss20 > 0 && rss20 <= rss2 + 4096,
+	    "bigmem: RSS does not grow over 18 more derives (4 MiB slack)");
+	ok(rss20 > 0 && rss20 < 64 * 1024,
+	    "bigmem: the pixel buffers are given back between derives");
+#endif
+}
+
 static void
 test_derive_jpeg(void)
 {
@@ -1057,6 +1141,170 @@ test_derive_orientation(const struct bytes *icc)
 	free_outputs(&out);
 }
 
+/* PSNR in dB of two equal-sized 8-bit buffers (1e9 when equal). */
+static double
+psnr8(const unsigned char *a, const unsigned char *b, size_t n)
+{
+	double se = 0;
+
+	for (size_t i = 0; i < n; i++)
+		se += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+	if (se == 0)
+		return 1e9;
+	return 10 * log10(255.0 * 255.0 * (double)n / se);
+}
+
+/* The file at path read by ImageMagick, auto-oriented, as 8-bit map
+ * pixels (malloc'd), or NULL. */
+static unsigned char *
+im_upright(const char *path, const char *map, size_t *w, size_t *h)
+{
+	MagickWand *m = NewMagickWand();
+	unsigned char *p = NULL;
+	char name[512];
+
+	snprintf(name, sizeof(name), "JPEG:%s", path);
+	if (MagickReadImage(m, name) != MagickFalse &&
+	    MagickAutoOrientImage(m) != MagickFalse) {
+		*w = MagickGetImageWidth(m);
+		*h = MagickGetImageHeight(m);
+		if ((p = malloc(*w * *h * strlen(map))) != NULL &&
+		    MagickExportImagePixels(m, 0, 0, *w, *h, map, CharPixel, p)
+		    == MagickFalse) {
+			free(p);
+			p = NULL;
+		}
+	}
+	DestroyMagickWand(m);
+	return p;
+}
+
+/* jpegdec.c turns the rows upright as it decodes: for every EXIF
+ * orientation, the same pixels as ImageMagick's own auto-orient of the
+ * same file; and img_derive's display copy within JPEG's loss of it. */
+static void
+test_orientations(void)
+{
+	static const struct { const char *in, *map; unsigned ch; } src[] = {
+		{ "plasma.jpg", "RGB", 3 }, { "plasmagrey.jpg", "R", 1 },
+	};
+	char file[64], what[160];
+
+	for (size_t k = 0; k < PI_ARRAY_LEN(src); k++) {
+		for (unsigned o = 1; o <= 8; o++) {
+			struct bytes app1;
+			struct jd_limits lim = { .orientation = (int)o };
+			struct jd_image im;
+			struct img_outputs out;
+			unsigned char *buf, *ref, *disp;
+			size_t len, w = 0, h = 0, dw = 0, dh = 0;
+			double db = 0, ddb = 0;
+			int same = 0;
+
+			snprintf(file, sizeof(file), "o%u-%s", o, src[k].in);
+			exif_app1(&app1, o, "2021:06:15 10:30:00", NULL);
+			if (jpeg_insert(tpath(src[k].in), tpath(file), &app1,
+			    NULL) != 0) {
+				ok(0, "orientation input made");
+				continue;
+			}
+			ref = im_upright(tpath(file), src[k].map, &w, &h);
+			buf = slurp(tpath(file), &len);
+			memset(&im, 0, sizeof(im));
+			if (ref != NULL && buf != NULL &&
+			    jd_decode(buf, len, 4000, 4000, &lim, &im) == 0 &&
+			    im.pixels != NULL && im.width == w &&
+			    im.height == h && im.channels == src[k].ch) {
+				db = psnr8(im.pixels, ref, w * h * src[k].ch);
+				same = memcmp(im.pixels, ref,
+				    w * h * src[k].ch) == 0;
+			}
+			snprintf(what, sizeof(what), "jpegdec orientation %u "
+			    "(%s): ImageMagick's auto-orient, pixel for pixel "
+			    "(%s%.1f dB)", o, src[k].in, same ? "equal, " : "",
+			    same ? 0.0 : db);
+			ok(same, what);
+			jd_free(&im);
+			free(buf);
+
+			if (derive(file, IMG_JPEG, file, &out) == 0 &&
+			    (disp = im_upright(out.display_path, src[k].map,
+			    &dw, &dh)) != NULL) {
+				if (ref != NULL && dw == w && dh == h)
+					ddb = psnr8(disp, ref,
+					    w * h * src[k].ch);
+				free(disp);
+				free_outputs(&out);
+			}
+			snprintf(what, sizeof(what), "derive orientation %u "
+			    "(%s): display upright, %.1f dB against "
+			    "ImageMagick's auto-orient", o, src[k].in, ddb);
+			ok(ddb > 30, what);
+			free(ref);
+		}
+	}
+}
+
+/* jd_shrink(): the area average of MagickScaleImage, on 8-bit rows. */
+static void
+test_shrink(void)
+{
+	/* 12-bit weights: a 601-to-1 average rounds each a little. */
+	static const struct { uint32_t w, h; double min_db; } to[] = {
+		{ 500, 335, 50 }, { 601, 300, 50 }, { 250, 100, 50 },
+		{ 1, 1, 40 },
+	};
+	struct jd_limits lim = { .orientation = 0 };
+	struct jd_image im, cp;
+	size_t len;
+	unsigned char *buf = slurp(tpath("plasma.jpg"), &len);
+	char what[128];
+
+	memset(&im, 0, sizeof(im));
+	if (!ok(buf != NULL && jd_decode(buf, len, 4000, 4000, &lim, &im) == 0 &&
+	    im.width == 601 && im.height == 403, "shrink: decoded 601x403")) {
+		free(buf);
+		jd_free(&im);
+		return;
+	}
+	for (size_t k = 0; k < PI_ARRAY_LEN(to); k++) {
+		MagickWand *m = NewMagickWand();
+		size_t n = (size_t)to[k].w * to[k].h * 3;
+		unsigned char *ref = malloc(n);
+		double db = 0;
+
+		cp = im;
+		cp.icc = NULL;
+		cp.pixels = bm_alloc((size_t)im.width * im.height * 3, 64);
+		if (ref != NULL && cp.pixels != NULL) {
+			memcpy(cp.pixels, im.pixels,
+			    (size_t)im.width * im.height * 3);
+			if (MagickConstituteImage(m, im.width, im.height, "RGB",
+			    CharPixel, im.pixels) != MagickFalse &&
+			    MagickScaleImage(m, to[k].w, to[k].h) != MagickFalse &&
+			    MagickExportImagePixels(m, 0, 0, to[k].w, to[k].h,
+			    "RGB", CharPixel, ref) != MagickFalse &&
+			    jd_shrink(&cp, to[k].w, to[k].h) == 0 &&
+			    cp.width == to[k].w && cp.height == to[k].h)
+				db = psnr8(cp.pixels, ref, n);
+		}
+		snprintf(what, sizeof(what), "shrink 601x403 -> %ux%u: "
+		    "MagickScaleImage's result within rounding (%.1f dB)",
+		    (unsigned)to[k].w, (unsigned)to[k].h, db > 999 ? 999 : db);
+		ok(db >= to[k].min_db, what);
+		bm_free(cp.pixels);
+		free(ref);
+		DestroyMagickWand(m);
+	}
+	is_int(jd_shrink(&im, 602, 403), PI_ERR_INTERNAL,
+	    "shrink: no enlargement");
+	is_int(jd_shrink(&im, 0, 10), PI_ERR_INTERNAL, "shrink: no empty size");
+	is_int(jd_shrink(&im, 601, 403), 0, "shrink: same size is a no-op");
+	ok(im.width == 601 && im.height == 403, "shrink: size kept");
+	jd_free(&im);
+	free(buf);
+}
+
 static void
 test_derive_png(void)
 {
@@ -1106,6 +1354,165 @@ test_derive_png(void)
 	is_int(o.depth, 8, "16-bit: display reduced to 8 bits");
 	out_read("PNG", out.thumb_path, &o);
 	ok(o.ok && o.w == 400 && o.h == 400, "16-bit: thumb 400x400");
+	free_outputs(&out);
+}
+
+/* The IHDR colour type and bit depth of a PNG file, or -1. */
+static int
+png_ihdr(const char *path, int *depth)
+{
+	size_t len;
+	unsigned char *b = slurp(path, &len);
+	int t = -1;
+
+	if (b != NULL && len > 26 && memcmp(b + 12, "IHDR", 4) == 0) {
+		*depth = b[24];
+		t = b[25];
+	}
+	free(b);
+	return t;
+}
+
+/* Whether two image files hold the same 8-bit pixels (map "R", "RGB",
+ * "RGBA"...), read by ImageMagick as coder. */
+static int
+same_pixels(const char *coder, const char *a, const char *b, const char *map)
+{
+	MagickWand *wa = NewMagickWand(), *wb = NewMagickWand();
+	unsigned char *pa = NULL, *pb = NULL;
+	char na[512], nb[512];
+	size_t w, h, n;
+	int same = 0;
+
+	snprintf(na, sizeof(na), "%s:%s", coder, a);
+	snprintf(nb, sizeof(nb), "%s:%s", coder, b);
+	if (MagickReadImage(wa, na) == MagickFalse ||
+	    MagickReadImage(wb, nb) == MagickFalse)
+		goto out;
+	w = MagickGetImageWidth(wa);
+	h = MagickGetImageHeight(wa);
+	if (w != MagickGetImageWidth(wb) || h != MagickGetImageHeight(wb))
+		goto out;
+	n = w * h * strlen(map);
+	if ((pa = malloc(n)) == NULL || (pb = malloc(n)) == NULL)
+		goto out;
+	if (MagickExportImagePixels(wa, 0, 0, w, h, map, CharPixel, pa) !=
+	    MagickFalse && MagickExportImagePixels(wb, 0, 0, w, h, map,
+	    CharPixel, pb) != MagickFalse)
+		same = memcmp(pa, pb, n) == 0;
+out:
+	free(pa);
+	free(pb);
+	DestroyMagickWand(wa);
+	DestroyMagickWand(wb);
+	return same;
+}
+
+/* The input written by ImageMagick's own PNG writer at 8 bits (what the
+ * copies were before pngenc.c), as ref. */
+static int
+im_png8(const char *in, const char *ref)
+{
+	MagickWand *m = NewMagickWand();
+	char name[512];
+	int r;
+
+	snprintf(name, sizeof(name), "PNG:%s", in);
+	r = MagickReadImage(m, name) != MagickFalse &&
+	    MagickSetImageDepth(m, 8) != MagickFalse &&
+	    MagickWriteImage(m, ref) != MagickFalse ? 0 : -1;
+	DestroyMagickWand(m);
+	return r;
+}
+
+/* pngenc.c: PNG copies written through libpng hold ImageMagick's own
+ * 8-bit rounding of the input, the right colour type, the ICC profile as
+ * iCCP, and no other metadata. */
+static void
+test_derive_png_libpng(void)
+{
+	struct img_outputs out;
+	struct out_facts o;
+	MagickWand *m = NewMagickWand();
+	char name[512];
+	int depth = 0;
+	size_t icc_len = 0, got_len = 0;
+	/* libpng checks an iCCP profile on reading and writing (the
+	 * hand-made one of the JPEG tests is "too short" for it): a real
+	 * one, the one the integration tests use (libgs-common). */
+	unsigned char *icc = slurp(PNG_TEST_ICC, &icc_len), *got = NULL;
+	unsigned char *gone = NULL;
+
+	if (!ok(icc != NULL, "png: read " PNG_TEST_ICC))
+		icc_len = 0;
+
+	/* Inputs: the 16-bit RGB gradient with the ICC profile, and a
+	 * 16-bit grey 1024x496 (an OCT B-scan's shape). */
+	snprintf(name, sizeof(name), "PNG:%s", tpath("deep.png"));
+	ok(MagickReadImage(m, name) != MagickFalse &&
+	    icc != NULL &&
+	    MagickSetImageProfile(m, "icc", icc, icc_len) != MagickFalse &&
+	    MagickWriteImage(m, tpath("deepicc.png")) != MagickFalse &&
+	    MagickCropImage(m, 1024, 496, 100, 200) != MagickFalse &&
+	    MagickSetImagePage(m, 1024, 496, 0, 0) != MagickFalse &&
+	    (gone = MagickRemoveImageProfile(m, "icc", &(size_t){ 0 })) !=
+	    NULL &&
+	    MagickTransformImageColorspace(m, GRAYColorspace) != MagickFalse &&
+	    MagickSetImageDepth(m, 16) != MagickFalse &&
+	    MagickSetOption(m, "png:color-type", "0") != MagickFalse &&
+	    MagickSetOption(m, "png:bit-depth", "16") != MagickFalse &&
+	    MagickWriteImage(m, tpath("grey16.png")) != MagickFalse,
+	    "png: made a 16-bit RGB PNG with ICC and a 16-bit grey PNG");
+	DestroyMagickWand(m);
+	if (gone != NULL)
+		MagickRelinquishMemory(gone);
+	ok(png_ihdr(tpath("grey16.png"), &depth) == 0 && depth == 16,
+	    "png: the grey input is colour type 0, 16 bits");
+
+	is_int(derive("grey16.png", IMG_PNG, "g16", &out), 0,
+	    "png: derive 16-bit grey 1024x496");
+	ok(png_ihdr(out.display_path, &depth) == 0 && depth == 8,
+	    "png: grey display is colour type 0, 8 bits");
+	ok(im_png8(tpath("grey16.png"), tpath("grey8ref.png")) == 0 &&
+	    same_pixels("PNG", tpath("grey8ref.png"), out.display_path, "R"),
+	    "png: grey display holds the pixels ImageMagick's writer made");
+	ok(!png_has_chunk(out.display_path, "tEXt") &&
+	    !png_has_chunk(out.display_path, "tIME") &&
+	    !png_has_chunk(out.display_path, "bKGD") &&
+	    png_has_chunk(out.display_path, "gAMA"),
+	    "png: grey display has gAMA and no text, time or bKGD chunk");
+	out_read("PNG", out.thumb_path, &o);
+	ok(o.ok && o.w == 400 && o.h == 194 && o.depth == 8 &&
+	    png_ihdr(out.thumb_path, &depth) == 0, "png: grey thumb 400x194");
+	free_outputs(&out);
+
+	is_int(derive("deepicc.png", IMG_PNG, "dicc", &out), 0,
+	    "png: derive 16-bit RGB with ICC");
+	ok(png_ihdr(out.display_path, &depth) == 2 && depth == 8,
+	    "png: RGB display is colour type 2, 8 bits");
+	ok(im_png8(tpath("deepicc.png"), tpath("rgb8ref.png")) == 0 &&
+	    same_pixels("PNG", tpath("rgb8ref.png"), out.display_path, "RGB"),
+	    "png: RGB display holds the pixels ImageMagick's writer made");
+	ok(png_has_chunk(out.display_path, "iCCP"),
+	    "png: RGB display keeps the ICC profile (iCCP)");
+	m = NewMagickWand();
+	snprintf(name, sizeof(name), "PNG:%s", out.display_path);
+	if (MagickReadImage(m, name) != MagickFalse)
+		got = MagickGetImageProfile(m, "icc", &got_len);
+	ok(got != NULL && icc != NULL && got_len == icc_len &&
+	    memcmp(got, icc, icc_len) == 0,
+	    "png: the ICC profile read back is the input's");
+	if (got != NULL)
+		MagickRelinquishMemory(got);
+	DestroyMagickWand(m);
+	ok(png_has_chunk(out.thumb_path, "iCCP"), "png: thumb keeps iCCP");
+	free_outputs(&out);
+	free(icc);
+
+	is_int(derive("alpha.png", IMG_PNG, "pa", &out), 0,
+	    "png: derive RGBA");
+	ok(png_ihdr(out.display_path, &depth) == 6 && depth == 8,
+	    "png: RGBA display is colour type 6, 8 bits");
 	free_outputs(&out);
 }
 
@@ -1380,10 +1787,14 @@ main(void)
 	test_probe();
 	test_derive_jpeg();
 	test_derive_orientation(&icc);
+	test_orientations();
+	test_shrink();
 	test_derive_png();
+	test_derive_png_libpng();
 	test_derive_other();
 	test_derive_errors();
 	test_jpegdec(&icc);
+	test_bigmem();
 	test_policy(loaded);
 
 	img_shutdown();
