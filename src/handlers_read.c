@@ -122,20 +122,32 @@ list_answer(struct ctx *c, const char *case_id, const struct db_case *k,
 {
 	json_object *kj = case_json(case_id, k), *vj = viewer_json(c, k);
 	const char *ks, *vs;
-	char *body = NULL;
+	size_t kl, vl, n;
+	char *body, *p;
 	int rc = PI_ERR_NOMEM;
 
 	if (kj == NULL || vj == NULL || plen < 2 || part[plen - 1] != '}')
 		goto out;
-	ks = json_object_to_json_string_ext(kj, HTTP_JSON_FLAGS);
-	vs = json_object_to_json_string_ext(vj, HTTP_JSON_FLAGS);
+	ks = json_object_to_json_string_length(kj, HTTP_JSON_FLAGS, &kl);
+	vs = json_object_to_json_string_length(vj, HTTP_JSON_FLAGS, &vl);
 	if (ks == NULL || vs == NULL)
 		goto out;
-	body = arena_printf(c->req->arena, "{\"data\":%.*s,\"case\":%s,"
-	    "\"viewer\":%s}}", (int)(plen - 1), part, ks, vs);
-	if (body == NULL)
+	/* Copied, not printed: printf's "%.*s" moved part (16 KB for a list
+	 * of 20) through stdio in 64-byte pieces, measuring it first, which
+	 * was a third of a worker's CPU under list load. */
+#define LIST_PIECE(s) (s), sizeof(s) - 1
+	n = plen - 1 + kl + vl + sizeof("{\"data\":,\"case\":,\"viewer\":}}") - 1;
+	if ((body = p = arena_alloc(c->req->arena, n)) == NULL)
 		goto out;
-	rc = http_json_bytes(c->req, 200, body, strlen(body));
+	p = mempcpy(p, LIST_PIECE("{\"data\":"));
+	p = mempcpy(p, part, plen - 1);
+	p = mempcpy(p, LIST_PIECE(",\"case\":"));
+	p = mempcpy(p, ks, kl);
+	p = mempcpy(p, LIST_PIECE(",\"viewer\":"));
+	p = mempcpy(p, vs, vl);
+	p = mempcpy(p, LIST_PIECE("}}"));
+#undef LIST_PIECE
+	rc = http_json_bytes(c->req, 200, body, (size_t)(p - body));
 out:
 	json_object_put(kj);
 	json_object_put(vj);
