@@ -48,7 +48,7 @@ CFLAGS="-std=gnu11 -g -O1 -D_GNU_SOURCE -DPACKAGE_VERSION=\"0.1.0\" \
 -DPOLAIMG_TREE_SRCDIR=\"$ROOT\" -DPOLAIMG_TREE_BUILDDIR=\"$ROOT/build\" \
 -I$ROOT/src -Wall -Wno-unused-command-line-argument"
 # ImageMagick's headers as system headers (they do not pass our warnings).
-PKG_CFLAGS="$(pkg-config --cflags json-c libcrypto libjwt libpq libcurl MagickWand-6.Q16 | sed 's/-I/-isystem /g')"
+PKG_CFLAGS="$(pkg-config --cflags json-c libcrypto libjwt libpq libcurl MagickWand-6.Q16 libpng16 | sed 's/-I/-isystem /g')"
 
 # Every module of the library (the list Makefile.am builds), for harnesses
 # that reach into the handlers.
@@ -82,9 +82,9 @@ deps() {
 	config) echo "$ROOT/src/config.c $ROOT/src/validate.c $ROOT/src/auth.c $ROOT/src/common.c $(pkg-config --libs libjwt libcrypto)" ;;
 	imghdr_*) echo "$ROOT/src/imghdr.c $(pkg-config --libs zlib)" ;;
 	json|router) echo "$(lib_sources | tr '
-' ' ') $(dicom_obj) $(pkg-config --libs libpq MagickWand-6.Q16 libcurl libcrypto json-c libjwt zlib) -ljpeg -lfcgi" ;;
+' ' ') $(dicom_obj) $(pkg-config --libs libpq MagickWand-6.Q16 libpng16 libcurl libcrypto json-c libjwt zlib) -ljpeg -lfcgi" ;;
 	dicom) echo "$(dicom_obj) $ROOT/src/common.c $ROOT/src/log.c $(pkg-config --libs libcrypto zlib)" ;;
-	sniff) echo "$ROOT/src/imaging.c $ROOT/src/jpegdec.c $ROOT/src/imghdr.c $ROOT/src/common.c $ROOT/src/log.c $(pkg-config --libs MagickWand-6.Q16 libcrypto zlib) -ljpeg" ;;
+	sniff) echo "$ROOT/src/imaging.c $ROOT/src/jpegdec.c $ROOT/src/pngenc.c $ROOT/src/bigmem.c $ROOT/src/imghdr.c $ROOT/src/common.c $ROOT/src/log.c $(pkg-config --libs MagickWand-6.Q16 libpng16 libcrypto zlib) -ljpeg" ;;
 	*) return 1 ;;
 	esac
 }
